@@ -1,0 +1,101 @@
+/*
+ * Module entry: exports the checksum, aligned buffer allocation and the ring functions.
+ *
+ *   aesNi: boolean                         whether `checksum` may be called
+ *   checksum(data, target, targetOffset)   AEGIS-128L tag of `data` into target[offset .. +16)
+ *   allocateAligned(size, alignment)       zeroed ArrayBuffer whose memory starts on `alignment`
+ *   ringCreate / ringPrepare / ringSubmit / ringClose   see ring.c
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "scarab.h"
+
+/* Larger buffers are a sizing mistake: the largest Scarab I/O is one 1 MiB message or a batch of grid blocks. */
+#define ALIGNED_SIZE_MAX ((size_t)1 << 31)
+
+#define CHECK(env, call)                                                      \
+  do {                                                                        \
+    if ((call) != napi_ok) {                                                  \
+      napi_throw_error((env), NULL, "scarab: N-API call failed: " #call);      \
+      return NULL;                                                            \
+    }                                                                         \
+  } while (0)
+
+#define REQUIRE(env, condition, message)                    \
+  do {                                                      \
+    if (!(condition)) {                                     \
+      napi_throw_error((env), "ERR_SCARAB_ARGUMENT", (message)); \
+      return NULL;                                          \
+    }                                                       \
+  } while (0)
+
+static napi_value checksum(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  REQUIRE(env, argc == 3, "checksum(data, target, targetOffset)");
+  REQUIRE(env, scarab_aegis_supported(), "checksum: this CPU has no AES-NI");
+  napi_typedarray_type data_type, target_type;
+  size_t data_length, target_length;
+  void *data, *target;
+  uint32_t target_offset;
+  CHECK(env, napi_get_typedarray_info(env, argv[0], &data_type, &data_length, &data, NULL, NULL));
+  CHECK(env, napi_get_typedarray_info(env, argv[1], &target_type, &target_length, &target, NULL, NULL));
+  CHECK(env, napi_get_value_uint32(env, argv[2], &target_offset));
+  REQUIRE(env, data_type == napi_uint8_array && target_type == napi_uint8_array, "Uint8Array arguments expected");
+  REQUIRE(env, (size_t)target_offset + 16 <= target_length, "target too small for a checksum");
+  scarab_aegis_checksum(data, data_length, (uint8_t *)target + target_offset);
+  return NULL;
+}
+
+static void free_aligned(napi_env env, void *data, void *hint) {
+  (void)hint;
+  int64_t adjusted;
+  napi_adjust_external_memory(env, -(int64_t)(size_t)hint, &adjusted);
+  free(data);
+}
+
+static napi_value allocate_aligned(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  REQUIRE(env, argc == 2, "allocateAligned(size, alignment)");
+  int64_t size, alignment;
+  CHECK(env, napi_get_value_int64(env, argv[0], &size));
+  CHECK(env, napi_get_value_int64(env, argv[1], &alignment));
+  REQUIRE(env, size > 0 && (size_t)size <= ALIGNED_SIZE_MAX, "size must be in 1..2^31");
+  REQUIRE(env, alignment >= 8 && alignment <= 65536 && (alignment & (alignment - 1)) == 0,
+          "alignment must be a power of two in 8..65536");
+  void *memory = NULL;
+  REQUIRE(env, posix_memalign(&memory, (size_t)alignment, (size_t)size) == 0, "posix_memalign failed");
+  /* Zeroed, like every other ArrayBuffer: no stale heap bytes can reach the disk. */
+  memset(memory, 0, (size_t)size);
+  int64_t adjusted;
+  napi_adjust_external_memory(env, size, &adjusted);
+  napi_value buffer;
+  napi_status status = napi_create_external_arraybuffer(env, memory, (size_t)size, free_aligned,
+                                                        (void *)(size_t)size, &buffer);
+  if (status != napi_ok) {
+    free(memory);
+    napi_adjust_external_memory(env, -size, &adjusted);
+    napi_throw_error(env, "ERR_SCARAB_EXTERNAL_BUFFER", "external ArrayBuffers are not allowed in this runtime");
+    return NULL;
+  }
+  return buffer;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value aes_ni;
+  CHECK(env, napi_get_boolean(env, scarab_aegis_supported() != 0, &aes_ni));
+  napi_property_descriptor properties[] = {
+    {"aesNi", NULL, NULL, NULL, NULL, aes_ni, napi_enumerable, NULL},
+    {"checksum", NULL, checksum, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"allocateAligned", NULL, allocate_aligned, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  CHECK(env, napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
+  CHECK(env, scarab_ring_init(env, exports));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -9,6 +9,7 @@
  * byte for byte. Simple beats fast here: nothing in this file is meant for more than a few
  * thousand objects.
  */
+import { Effect } from "effect"
 import {
   ACCOUNT_BALANCE_SIZE,
   ACCOUNT_FILTER_SIZE,
@@ -263,6 +264,19 @@ export class ReferenceLedger {
   private current: State = emptyState()
   /** Burnt transfer ids (§9.5); outside every chain scope, so rollbacks never clear it. */
   private readonly orphans = new Set<bigint>()
+
+  /**
+   * The asynchronous half of the fast ledger's store interface: the model keeps everything in
+   * memory without limits, so there is nothing to make resident and it never runs out of room.
+   */
+  prefetch(_operation: number, _eventCount: number): Effect.Effect<void> {
+    return Effect.void
+  }
+
+  /** Same as `checkInvariants`, under the fast ledger's name. */
+  verify(): void {
+    this.checkInvariants()
+  }
 
   /** Executes one batch of `operation` with batch end timestamp `timestamp`; returns the reply. */
   execute(operation: number, events: Uint8Array, timestamp: bigint): Uint8Array {

@@ -1,0 +1,80 @@
+/**
+ * The production Storage layers over a real data file: io_uring by default, the thread pool
+ * when the kernel or the container refuses io_uring (or when asked for), with one log line
+ * saying which one is in use and, for a fallback, why.
+ *
+ * The choice can be forced with the `implementation` option or the SCARAB_STORAGE environment
+ * variable (`io_uring`, `thread_pool`, `auto`); CI uses the latter to run the whole suite on the
+ * fallback.
+ */
+import { Effect, Layer } from "effect"
+import { Storage, StorageOpenError } from "../storage/storage.ts"
+import { makeStorage } from "./disk_engine.ts"
+import { type DataFileOptions, openDataFile } from "./disk_file.ts"
+import { alignedMemoryAvailable } from "./disk_memory.ts"
+import { makePoolDriver } from "./disk_pool.ts"
+import { makeUringDriver } from "./disk_uring.ts"
+import { native, nativeUnavailableReason } from "./native.ts"
+
+export type StorageFileImplementation = "auto" | "io_uring" | "thread_pool"
+
+export interface StorageFileOptions extends DataFileOptions {
+  /** Default "auto" (or SCARAB_STORAGE): io_uring, else the thread pool. */
+  readonly implementation?: StorageFileImplementation
+}
+
+/** Operations in flight by default: above the design's 42 reads + 67 writes would be wasted ring space. */
+export const inFlightMaxDefault = 64
+
+/** The Storage over the data file at `options.path`, open for the layer's lifetime. */
+export function layerStorageFile(options: StorageFileOptions): Layer.Layer<Storage, StorageOpenError> {
+  return Layer.effect(Storage, acquireStorageFile(options))
+}
+
+export const acquireStorageFile = Effect.fnUntraced(function* (options: StorageFileOptions) {
+  const requested = options.implementation ?? implementationFromEnvironment()
+  const directIo = options.directIo ?? true
+  const inFlightMax = options.inFlightMax ?? inFlightMaxDefault
+  if (!Number.isInteger(inFlightMax) || inFlightMax < 1 || inFlightMax > 4096) {
+    return yield* new StorageOpenError({ path: options.path, code: "EINVAL", reason: "inFlightMax must be in 1..4096" })
+  }
+  if (directIo && !alignedMemoryAvailable) {
+    return yield* new StorageOpenError({
+      path: options.path,
+      code: "ENOALIGN",
+      reason: `Direct I/O needs sector-aligned buffers from the native addon (${nativeUnavailableReason})`
+    })
+  }
+  const file = yield* openDataFile(options, directIo)
+  let fallbackReason = "thread pool requested"
+  if (requested !== "thread_pool") {
+    const attempt = native === undefined
+      ? { _tag: "RingUnavailable" as const, reason: nativeUnavailableReason ?? "no native addon" }
+      : yield* makeUringDriver(native, file, ceilPowerOfTwo(inFlightMax))
+    if (!("_tag" in attempt)) {
+      yield* Effect.logInfo(`storage: io_uring, ${durability(directIo)}, ${options.path}`)
+      return makeStorage(attempt)
+    }
+    if (requested === "io_uring") {
+      return yield* new StorageOpenError({ path: options.path, code: "EURING", reason: attempt.reason })
+    }
+    fallbackReason = `io_uring unavailable: ${attempt.reason}`
+  }
+  yield* Effect.logWarning(`storage: thread-pool fallback (${fallbackReason}), ${durability(directIo)}, ${options.path}`)
+  return makeStorage(makePoolDriver(file, inFlightMax))
+})
+
+function implementationFromEnvironment(): StorageFileImplementation {
+  const value = process.env.SCARAB_STORAGE
+  return value === "io_uring" || value === "thread_pool" ? value : "auto"
+}
+
+function durability(directIo: boolean): string {
+  return directIo ? "Direct I/O (O_DIRECT|O_DSYNC)" : "page cache with O_DSYNC (development only: not safe against fsyncgate)"
+}
+
+function ceilPowerOfTwo(value: number): number {
+  let power = 1
+  while (power < value) power *= 2
+  return power
+}

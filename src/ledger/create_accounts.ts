@@ -7,6 +7,7 @@ import { assert } from "../assert.ts"
 import { CreateAccountStatus as Status } from "../protocol/status.ts"
 import { AccountFlags, accountFlagsPadding } from "../protocol/records.ts"
 import { hasTimestamp, notAfterNewest, rowTimestampHi, rowTimestampLo, type LedgerContext } from "./context.ts"
+import { copyWords } from "./record_table.ts"
 import { AccountWord as W } from "./store.ts"
 import { equal128, equal64, isMax128, isZero128 } from "./u128.ts"
 
@@ -55,7 +56,7 @@ export function createAccount(ctx: LedgerContext, ev: Uint32Array, e: number, sl
   const row = accounts.append()
   const array = accounts.array(row)
   const offset = accounts.offset(row)
-  array.set(ev.subarray(e, e + 32), offset)
+  copyWords(array, offset, ev, e, 32)
   array[offset + W.timestamp_hi] = timestampHi
   array[offset + W.timestamp_lo] = timestampLo
   accountIds.insert(array, offset + W.id, row)

@@ -7,6 +7,7 @@ import { assert } from "../assert.ts"
 import { AccountFlags, TransferFlags, transferFlagsPadding } from "../protocol/records.ts"
 import { CreateTransferStatus as Status } from "../protocol/status.ts"
 import { hasTimestamp, notAfterNewest, rowTimestampHi, rowTimestampLo, type LedgerContext } from "./context.ts"
+import { copyWords } from "./record_table.ts"
 import { AccountWord as A, historyRowWords, noHistory, PendingStatus, TransferWord as T } from "./store.ts"
 import { assertAccountLimits, TotalsWord } from "./totals.ts"
 import {
@@ -134,7 +135,7 @@ function createSinglePhaseOrPending(
 
   const row = transfers.append()
   const t = transfers.array(row), o = transfers.offset(row)
-  t.set(ev.subarray(e, e + 32), o)
+  copyWords(t, o, ev, e, 32)
   copy128(t, o + T.amount, s, amount)
   t[o + T.timestamp_hi] = timestampHi
   t[o + T.timestamp_lo] = timestampLo
@@ -292,8 +293,8 @@ function recordTransfer(ctx: LedgerContext, row: number, drRow: number, crRow: n
     const h = history.append()
     const array = history.array(h)
     const offset = history.offset(h)
-    array.set(dr.subarray(d + A.debits_pending, d + A.credits_posted + 4), offset)
-    array.set(cr.subarray(c + A.debits_pending, c + A.credits_posted + 4), offset + historyRowWords / 2)
+    copyWords(array, offset, dr, d + A.debits_pending, historyRowWords / 2)
+    copyWords(array, offset + historyRowWords / 2, cr, c + A.debits_pending, historyRowWords / 2)
     t[o + T.history] = h
   }
   assertAccountLimits(dr, d)

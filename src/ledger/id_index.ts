@@ -8,8 +8,8 @@
  */
 import { assert } from "../assert.ts"
 
-const slotWords = 5 // four id words and the value
-const empty = 0xffff_ffff
+const slotWords = 5 // four id words and the value plus one, so that a zeroed slot is empty
+const empty = 0
 
 export class IdIndex {
   private slots: Uint32Array
@@ -34,12 +34,12 @@ export class IdIndex {
       const base = slot * slotWords
       const value = slots[base + 4]!
       if (value === empty) return -1
-      if (slots[base] === w0 && slots[base + 1] === w1 && slots[base + 2] === w2 && slots[base + 3] === w3) return value
+      if (slots[base] === w0 && slots[base + 1] === w1 && slots[base + 2] === w2 && slots[base + 3] === w3) return value - 1
     }
   }
 
   insert(ids: Uint32Array, o: number, value: number): void {
-    assert(value >= 0 && value < empty, () => `bad index value ${value}`)
+    assert(value >= 0 && value < 0xffff_ffff, () => `bad index value ${value}`)
     if (2 * (this.count + 1) > this.slots.length / slotWords) this.grow()
     const slots = this.slots
     const w0 = ids[o]!, w1 = ids[o + 1]!, w2 = ids[o + 2]!, w3 = ids[o + 3]!
@@ -54,7 +54,7 @@ export class IdIndex {
     slots[base + 1] = w1
     slots[base + 2] = w2
     slots[base + 3] = w3
-    slots[base + 4] = value
+    slots[base + 4] = value + 1
     this.count++
   }
 
@@ -89,12 +89,12 @@ export class IdIndex {
     this.mask = this.slots.length / slotWords - 1
     this.count = 0
     for (let base = 0; base < old.length; base += slotWords) {
-      if (old[base + 4] !== empty) this.insert(old, base, old[base + 4]!)
+      if (old[base + 4] !== empty) this.insert(old, base, old[base + 4]! - 1)
     }
   }
 
   private static allocate(capacity: number): Uint32Array {
-    return new Uint32Array(capacity * slotWords).fill(empty)
+    return new Uint32Array(capacity * slotWords)
   }
 }
 

@@ -8,7 +8,7 @@ import { queryResultsMax } from "../protocol/operation.ts"
 import { AccountFilterFlags, AccountFlags, QueryFilterFlags } from "../protocol/records.ts"
 import { lowerBoundByTimestamp, type LedgerContext } from "./context.ts"
 import type { IdIndex } from "./id_index.ts"
-import type { RecordTable } from "./record_table.ts"
+import { copyWords, type RecordTable } from "./record_table.ts"
 import { AccountWord as A, noHistory, TransferWord as T } from "./store.ts"
 import { add64Small, compare64, equal128, equal64, isMax128, isZero128, timestampHiMax, u64Result } from "./u128.ts"
 
@@ -23,7 +23,7 @@ export function lookup(table: RecordTable, index: IdIndex, ids: Uint32Array, n: 
     const row = index.find(ids, i * 4)
     if (row < 0) continue
     const offset = table.offset(row)
-    reply.set(table.array(row).subarray(offset, offset + recordWords), found * recordWords)
+    copyWords(reply, found * recordWords, table.array(row), offset, recordWords)
     found++
   }
   return new Uint8Array(reply.buffer, 0, found * recordWords * 4).slice()
@@ -96,11 +96,11 @@ export function accountTransfers(ctx: LedgerContext, f: Uint32Array, balances: b
       const h = t[o + T.history]!
       assert(h !== noHistory, () => "a transfer of a history account has no balance history")
       const side = isDebit ? 0 : 16
-      reply.set(history.array(h).subarray(history.offset(h) + side, history.offset(h) + side + 16), r)
+      copyWords(reply, r, history.array(h), history.offset(h) + side, 16)
       reply[r + 16] = t[o + T.timestamp_lo]!
       reply[r + 17] = t[o + T.timestamp_hi]!
     } else {
-      reply.set(t.subarray(o, o + recordWords), r)
+      copyWords(reply, r, t, o, recordWords)
     }
     count++
   }
@@ -139,7 +139,7 @@ export function query(table: RecordTable, f: Uint32Array): Uint8Array {
     if (f[QF.user_data_32] !== 0 && f[QF.user_data_32] !== r[o + A.user_data_32]) continue
     if (f[QF.ledger] !== 0 && f[QF.ledger] !== r[o + A.ledger]) continue
     if (code !== 0 && code !== (r[o + A.code_flags]! & 0xffff)) continue
-    reply.set(r.subarray(o, o + recordWords), count * recordWords)
+    copyWords(reply, count * recordWords, r, o, recordWords)
     count++
   }
   return new Uint8Array(reply.buffer, 0, count * recordWords * 4).slice()

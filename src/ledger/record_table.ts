@@ -16,6 +16,8 @@ export class RecordTable {
   readonly rowsMax: number
   readonly segments: Array<Uint32Array> = []
   count = 0
+  /** Rows at or above this were never written: fresh segments are already zero. */
+  private written = 0
 
   constructor(stride: number, rowsMax: number) {
     assert(Number.isInteger(stride) && stride > 0, () => `bad stride ${stride}`)
@@ -40,8 +42,12 @@ export class RecordTable {
     if ((row >>> segmentShift) === this.segments.length) {
       this.segments.push(new Uint32Array(segmentRows * this.stride))
     }
-    const offset = this.offset(row)
-    this.array(row).fill(0, offset, offset + this.stride)
+    if (row < this.written) {
+      const offset = this.offset(row)
+      this.array(row).fill(0, offset, offset + this.stride)
+    } else {
+      this.written = row + 1
+    }
     this.count = row + 1
     return row
   }
@@ -51,4 +57,9 @@ export class RecordTable {
     assert(count >= 0 && count <= this.count, () => `truncate to ${count} of ${this.count}`)
     this.count = count
   }
+}
+
+/** Copies `count` words between typed arrays without creating a view per call (hot path). */
+export function copyWords(target: Uint32Array, to: number, source: Uint32Array, from: number, count: number): void {
+  for (let w = 0; w < count; w++) target[to + w] = source[from + w]!
 }

@@ -14,8 +14,7 @@ import { createTransfer } from "./create_transfers.ts"
 import { compare64, add64Small, sub64Small, timestampHiMax, u64Result } from "./u128.ts"
 
 const recordWords = 32
-// The linked and imported flags sit at the same bits for accounts and transfers... except
-// imported, which does not: account bit 4, transfer bit 8.
+// `linked` is bit 0 for both kinds; `imported` is not (account bit 4, transfer bit 8).
 const linked = AccountFlags.linked
 assert(linked === TransferFlags.linked, () => "linked must be bit 0 for both kinds")
 
@@ -81,7 +80,9 @@ export function executeCreateBatch(
     } else {
       result = create(ctx, ev, e, slotHi, slotLo)
     }
-    if (result === created || result === status.exists || isExistsWithDifferent(kind, result)) {
+    // Only `created` and `exists` report the object's timestamp; every other status, including
+    // the exists_with_different_* family, reports the slot (§6.3).
+    if (result === created || result === status.exists) {
       resultHi = ctx.resultHi
       resultLo = ctx.resultLo
     }
@@ -106,12 +107,4 @@ export function executeCreateBatch(
   }
   assert(!ctx.scope.active, () => "a chain scope outlived its batch")
   ctx.totals.assertBalanced()
-}
-
-function isExistsWithDifferent(kind: Kind, result: number): boolean {
-  if (kind === "accounts") {
-    return result >= CreateAccountStatus.exists_with_different_flags && result <= CreateAccountStatus.exists_with_different_code
-  }
-  return (result >= CreateTransferStatus.exists_with_different_flags && result <= CreateTransferStatus.exists_with_different_code) ||
-    result === CreateTransferStatus.exists_with_different_ledger
 }

@@ -14,13 +14,15 @@ import { type DataFileOptions, openDataFile } from "./disk_file.ts"
 import { alignedMemoryAvailable } from "./disk_memory.ts"
 import { makePoolDriver } from "./disk_pool.ts"
 import { makeUringDriver } from "./disk_uring.ts"
-import { native, nativeUnavailableReason } from "./native.ts"
+import { native, type NativeAddon, nativeUnavailableReason } from "./native.ts"
 
 export type StorageFileImplementation = "auto" | "io_uring" | "thread_pool"
 
 export interface StorageFileOptions extends DataFileOptions {
   /** Default "auto" (or SCARAB_STORAGE): io_uring, else the thread pool. */
   readonly implementation?: StorageFileImplementation
+  /** The addon that drives io_uring (default: the loaded one); tests pass stand-ins. */
+  readonly nativeAddon?: NativeAddon | undefined
 }
 
 /** Operations in flight by default: above the design's 42 reads + 67 writes would be wasted ring space. */
@@ -47,10 +49,11 @@ export const acquireStorageFile = Effect.fnUntraced(function* (options: StorageF
   }
   const file = yield* openDataFile(options, directIo)
   let fallbackReason = "thread pool requested"
+  const addon = "nativeAddon" in options ? options.nativeAddon : native
   if (requested !== "thread_pool") {
-    const attempt = native === undefined
+    const attempt = addon === undefined
       ? { _tag: "RingUnavailable" as const, reason: nativeUnavailableReason ?? "no native addon" }
-      : yield* makeUringDriver(native, file, ceilPowerOfTwo(inFlightMax))
+      : yield* makeUringDriver(addon, file, ceilPowerOfTwo(inFlightMax))
     if (!("_tag" in attempt)) {
       yield* Effect.logInfo(`storage: io_uring, ${durability(directIo)}, ${options.path}`)
       return makeStorage(attempt)

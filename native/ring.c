@@ -36,7 +36,9 @@ typedef struct {
   unsigned entries;
   unsigned in_flight;
   unsigned prepared; /* prepared but not yet submitted */
-  int closed;
+  int closed;        /* ringClose was called: no more operations */
+  int handle_closed; /* libuv has released the poll handle; the kernel resources are gone */
+  int finalized;     /* the JavaScript handle was collected; nothing can reach the struct */
 
   void *sq_map;
   size_t sq_map_size;
@@ -109,10 +111,23 @@ static void ring_unmap(ring_t *ring) {
   if (ring->ring_fd >= 0) close(ring->ring_fd);
 }
 
+/* The struct lives until both libuv and JavaScript are done with it: a closed ring's handle may
+ * still be passed to ringSubmit, which must find `closed` set rather than freed memory. */
 static void on_poll_closed(uv_handle_t *handle) {
   ring_t *ring = handle->data;
   ring_unmap(ring);
-  free(ring);
+  ring->handle_closed = 1;
+  if (ring->finalized) free(ring);
+}
+
+/* Runs only after ringClose: until then the ring's strong reference to its callback (whose
+ * closure holds this handle) keeps the handle alive, so an open ring is never collected. */
+static void ring_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  ring_t *ring = data;
+  ring->finalized = 1;
+  if (ring->handle_closed) free(ring);
 }
 
 /* Copies up to `results_pairs` completions out of the CQ; returns how many. */
@@ -257,7 +272,7 @@ static napi_value ring_create(napi_env env, napi_callback_info info) {
   uv_unref((uv_handle_t *)&ring->poll);
 
   napi_value external;
-  CHECK(env, napi_create_external(env, ring, NULL, NULL, &external));
+  CHECK(env, napi_create_external(env, ring, ring_finalize, NULL, &external));
   return external;
 }
 

@@ -1,11 +1,12 @@
 /**
- * Loads the shared checksum vectors (../shared/vectors/checksum-vectors.json) and the captured
- * wire messages, for the TypeScript and native checksum tests alike.
+ * Loads the checksum vectors (test/vectors/checksum-vectors.json) and the captured wire
+ * messages, for the TypeScript and native checksum tests alike. test/vectors/ is a verbatim copy
+ * of the project's shared vectors (../shared/vectors), vendored so that a clean clone (CI) has them.
  */
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
-export const vectorsDirectory = fileURLToPath(new URL("../../../shared/vectors/", import.meta.url))
+export const vectorsDirectory = fileURLToPath(new URL("../vectors/", import.meta.url))
 
 export interface ChecksumVector {
   readonly name: string

@@ -91,9 +91,10 @@ const state = new Int32Array(32)
 const tail = new Uint8Array(chunkSize)
 const tagWords = new Int32Array(4)
 const tagBytes = new Uint8Array(tagWords.buffer)
-const lengthBlock = new Uint8Array(chunkSize)
-const lengthView = new DataView(lengthBlock.buffer)
-const lengthWords = new Int32Array(lengthBlock.buffer)
+/** Finalization absorbs the same chunk seven times: prepared once, absorbed in one call. */
+const finalizeRounds = 7
+const finalizeChunks = new Uint8Array(finalizeRounds * chunkSize)
+const finalizeWords = new Int32Array(finalizeChunks.buffer)
 
 /**
  * Runs `chunks` AEGIS-128L updates with the 32-byte chunks of `data` starting at `offset`:
@@ -180,14 +181,17 @@ function absorb(s: Int32Array, data: Uint8Array, offset: number, chunks: number)
  */
 function finalize(s: Int32Array, length: number): void {
   assert(Number.isSafeInteger(length) && length >= 0, "length must be a safe natural number")
-  lengthBlock.fill(0)
-  lengthView.setBigUint64(0, BigInt(length) * 8n, true)
+  // 8n < 2^56: split into two u32 words without BigInt.
+  const bits = length * 8
+  const lengthWords = [bits % 0x100000000, Math.floor(bits / 0x100000000), 0, 0]
   for (let w = 0; w < 4; w++) {
     const word = lengthWords[w] ^ s[8 + w]
-    lengthWords[w] = word
-    lengthWords[4 + w] = word
+    for (let round = 0; round < finalizeRounds; round++) {
+      finalizeWords[round * 8 + w] = word
+      finalizeWords[round * 8 + 4 + w] = word
+    }
   }
-  for (let round = 0; round < 7; round++) absorb(s, lengthBlock, 0, 1)
+  absorb(s, finalizeChunks, 0, finalizeRounds)
 }
 
 function load(data: Uint8Array, p: number): number {

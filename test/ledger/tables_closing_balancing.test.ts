@@ -198,6 +198,20 @@ describe.each(implementations)("closing (%s ledger)", (_, make) => {
     expect(statuses(c.createTransfers([resolve(14n, 10n, POST, 5n)]))).toEqual(["debit_account_already_closed"])
   })
 
+  it("pending_transfer_already_posted and pending_transfer_expired beat the closed-account checks", () => {
+    const c = fresh(make)
+    const [, expiring] = c.mustCreateTransfers([
+      xfer(10n, 1n, 5n, 5n, { flags: P }),
+      xfer(11n, 1n, 5n, 5n, { flags: P, timeout: 1 }),
+      resolve(12n, 10n, POST, 5n)
+    ])
+    c.mustCreateTransfers([xfer(13n, 1n, 9n, 0n, { flags: P | F.closing_debit })])
+    c.advance(expiring!.timestamp + second - c.now)
+    // 11 is due at the next slot (not yet swept), 10 is posted; account 1 is closed.
+    expect(statuses(c.createTransfers([resolve(14n, 10n, POST, 5n), resolve(15n, 11n, POST, 5n), xfer(16n, 1n, 5n, 1n)])))
+      .toEqual(["pending_transfer_already_posted", "pending_transfer_expired", "debit_account_already_closed"])
+  })
+
   it("voids of other pending transfers stay allowed on a closed account and do not reopen it", () => {
     const c = fresh(make)
     c.mustCreateTransfers([xfer(10n, 1n, 5n, 5n, { flags: P }), xfer(11n, 1n, 5n, 6n, { flags: P }), xfer(12n, 1n, 9n, 0n, { flags: P | F.closing_debit })])

@@ -162,6 +162,7 @@ const precedence: Array<StatusCase> = [
     events: (c) => [imported(xfer(1n, 1n, 2n, 1n, { flags: 1 << 12 }), c.nextBatchEnd(1))],
     expect: ["imported_event_timestamp_must_not_advance"]
   },
+  { name: "out_of_range beats reserved_flag", events: () => [imported(xfer(1n, 1n, 2n, 1n, { flags: 1 << 14 }), 0n)], expect: ["imported_event_timestamp_out_of_range"] },
   { name: "timestamp_must_be_zero beats reserved_flag", events: () => [xfer(1n, 1n, 2n, 1n, { flags: 1 << 9, timestamp: 1n })], expect: ["timestamp_must_be_zero"] },
   { name: "reserved_flag beats id_must_not_be_zero", events: () => [xfer(0n, 1n, 2n, 1n, { flags: 1 << 9 })], expect: ["reserved_flag"] },
   { name: "reserved_flag beats id_must_not_be_int_max", events: () => [xfer(u128Max, 1n, 2n, 1n, { flags: 1 << 9 })], expect: ["reserved_flag"] },
@@ -328,6 +329,12 @@ const overflows: Array<OverflowCase> = [
     expect: "overflows_credits"
   },
   {
+    name: "credit_account_already_closed beats overflows_debits_pending",
+    setup: [xfer(1n, 11n, 12n, u128Max - 5n, { flags: P }), xfer(2n, 14n, 13n, 0n, { flags: P | F.closing_credit })],
+    event: xfer(9n, 11n, 13n, 10n, { flags: P }),
+    expect: "credit_account_already_closed"
+  },
+  {
     name: "a total that fits exactly does not overflow",
     setup: [xfer(3n, 15n, 12n, half, { flags: P }), xfer(4n, 16n, 12n, half - 10n)],
     event: xfer(9n, 13n, 12n, 9n),
@@ -365,7 +372,7 @@ describe.each(implementations)("create_transfers tables (%s ledger)", (_, make) 
       c.mustCreateTransfers(setup)
       const before = [11n, 12n, 13n].map((id) => c.balancesOf(id))
       expect(statuses(c.createTransfers([event]))).toEqual([expected])
-      if (expected !== "created") {
+      if (expected.startsWith("overflows_")) {
         // A refused transfer changes nothing, and an overflow is not transient: the id stays usable.
         expect([11n, 12n, 13n].map((id) => c.balancesOf(id))).toEqual(before)
         expect(statuses(c.createTransfers([xfer(event.id, 15n, 16n, 0n)]))).toEqual(["created"])

@@ -110,6 +110,7 @@ const precedence: Array<StatusCase> = [
   { name: "has_different_ledger beats has_different_code", events: [resolve(1n, 200n, POST, 0n, { ledger: 2, code: 6 })], expect: ["pending_transfer_has_different_ledger"] },
   { name: "has_different_code beats exceeds_pending_transfer_amount", events: [resolve(1n, 200n, POST, 124n, { code: 6 })], expect: ["pending_transfer_has_different_code"] },
   { name: "exceeds_pending_transfer_amount beats pending_transfer_already_posted", events: [resolve(1n, 210n, POST, 124n)], expect: ["exceeds_pending_transfer_amount"] },
+  { name: "pending_transfer_has_different_amount beats pending_transfer_already_posted", events: [resolve(1n, 210n, VOID, 1n)], expect: ["pending_transfer_has_different_amount"] },
   { name: "pending_transfer_has_different_amount beats pending_transfer_already_voided", events: [resolve(1n, 220n, VOID, 1n)], expect: ["pending_transfer_has_different_amount"] },
   {
     name: "a post with every field left 0 inherits: no ledger/code/account check on this path",

@@ -233,6 +233,15 @@ describe.each(implementations)("closing (%s ledger)", (_, make) => {
     expect(statuses(c.createTransfers([xfer(12n, 1n, 5n, 1n), resolve(13n, 10n, VOID, 0n)]))).toEqual(["created", "pending_transfer_expired"])
   })
 
+  it("a pending transfer of a closed account still expires; the account stays closed", () => {
+    const c = fresh(make)
+    const [pending] = c.mustCreateTransfers([xfer(10n, 1n, 5n, 3n, { flags: P, timeout: 1 }), xfer(11n, 1n, 9n, 0n, { flags: P | F.closing_debit })])
+    c.advance(pending!.timestamp + second - c.now)
+    expect(c.pulse()).toBe(1)
+    expect(c.balancesOf(1n)).toEqual(balances(0n, 30n, 0n, 100n))
+    expect(closed(c, 1n)).toBe(true)
+  })
+
   it("an account created closed refuses every transfer and stays closed", () => {
     const c = fresh(make)
     c.mustCreateAccounts([acct(20n, { flags: AF.closed })])

@@ -187,6 +187,13 @@ describe.each(implementations)("imported events (%s ledger)", (_, make) => {
       expect(c.balancesOf(1n)).toEqual(balances(0n, 5n, 0n, 0n))
     })
 
+    it("a rolled-back chain also rolls back the transfers' import watermark", () => {
+      const c = fresh()
+      expect(statuses(c.createTransfers([imp(3500n, 1n, 1n, 2n, 5n, { flags: F.linked }), imp(3600n, 2n, 1n, 2n, 5n, { code: 0 })])))
+        .toEqual(["linked_event_failed", "code_must_not_be_zero"])
+      expect(c.createTransfers([imp(3400n, 3n, 1n, 2n, 5n)])).toEqual([{ status: "created", timestamp: 3400n }])
+    })
+
     it("an imported pending transfer never expires", () => {
       const c = fresh()
       c.mustCreateTransfers([imp(3500n, 1n, 1n, 2n, 5n, { flags: F.pending })])
@@ -245,6 +252,12 @@ describe.each(implementations)("imported events (%s ledger)", (_, make) => {
       expect(c.createAccounts([importedAccount(5n, 4000n), importedAccount(6n, 4001n, { flags: AF.history })]))
         .toEqual([{ status: "created", timestamp: 4000n }, { status: "created", timestamp: 4001n }])
       expect(c.lookupAccounts([5n, 6n])).toEqual([importedAccount(5n, 4000n), importedAccount(6n, 4001n, { flags: AF.history })])
+    })
+
+    it("the imported range is 1 … 2^63-1: 1 is a valid timestamp, 2^63-1 is in range but in the future", () => {
+      const c = new Cluster(make())
+      expect(c.createAccounts([importedAccount(1n, 1n)])).toEqual([{ status: "created", timestamp: 1n }])
+      expect(statuses(c.createAccounts([importedAccount(2n, (1n << 63n) - 1n)]))).toEqual(["imported_event_timestamp_must_not_advance"])
     })
 
     it("must_not_regress: at or below the newest account, inside a batch too", () => {

@@ -509,6 +509,12 @@ describe.each(implementations)("create_transfers tables (%s ledger)", (_, make) 
       expect(c.balancesOf(1n)).toEqual(balances(0n, amountMax, 0n, 0n))
     })
 
+    it("an empty batch yields no results", () => {
+      const c = fresh()
+      expect(c.createTransfers([])).toEqual([])
+      expect(c.createTransfers([xfer(1n, 1n, 2n, 1n)])).toEqual([{ status: "created", timestamp: c.now }])
+    })
+
     it("each event sees the effects of the earlier ones in its batch", () => {
       const c = fresh()
       expect(statuses(c.createTransfers([xfer(1n, 4n, 2n, 1n), xfer(2n, 2n, 4n, 1n), xfer(3n, 4n, 2n, 1n), xfer(3n, 4n, 2n, 1n)])))

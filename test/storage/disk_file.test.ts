@@ -74,7 +74,7 @@ describe("data file", () => {
   it.effect("falls back to the thread pool when the kernel refuses io_uring, with a log line saying why", () =>
     Effect.gen(function* () {
       const { implementation, lines } = yield* openAndLog({
-        path: freshPath(), createSizeBytes: 8192, directIo, nativeAddon: refusingAddon
+        path: freshPath(), createSizeBytes: 8192, directIo, implementation: "auto", nativeAddon: refusingAddon
       })
       assert.strictEqual(implementation, "thread_pool")
       assert.strictEqual(lines.length, 1)

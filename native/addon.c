@@ -4,10 +4,13 @@
  *   aesNi: boolean                         whether `checksum` may be called
  *   checksum(data, target, targetOffset)   AEGIS-128L tag of `data` into target[offset .. +16)
  *   allocateAligned(size, alignment)       zeroed ArrayBuffer whose memory starts on `alignment`
+ *   lockExclusive(fd)                      non-blocking exclusive flock: 0 or the errno
  *   ringCreate / ringPrepare / ringSubmit / ringClose   see ring.c
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include "scarab.h"
 
@@ -85,6 +88,26 @@ static napi_value allocate_aligned(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
+/* Node has no flock; the data file must not be opened by two replicas at once (storage.md §5.1). */
+static napi_value lock_exclusive(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  REQUIRE(env, argc == 1, "lockExclusive(fd)");
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  REQUIRE(env, fd >= 0, "fd must be a file descriptor");
+  int result = 0;
+  /* Bounded: only signals interrupt a non-blocking flock. */
+  for (int attempt = 0; attempt < 16; attempt++) {
+    result = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+    if (result != EINTR) break;
+  }
+  napi_value value;
+  CHECK(env, napi_create_int32(env, result, &value));
+  return value;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value aes_ni;
   CHECK(env, napi_get_boolean(env, scarab_aegis_supported() != 0, &aes_ni));
@@ -92,6 +115,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"aesNi", NULL, NULL, NULL, NULL, aes_ni, napi_enumerable, NULL},
     {"checksum", NULL, checksum, NULL, NULL, NULL, napi_enumerable, NULL},
     {"allocateAligned", NULL, allocate_aligned, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"lockExclusive", NULL, lock_exclusive, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
   CHECK(env, scarab_ring_init(env, exports));

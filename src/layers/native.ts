@@ -16,6 +16,8 @@ export interface NativeAddon {
   checksum(data: Uint8Array, target: Uint8Array, targetOffset: number): void
   /** Zeroed memory starting on an `alignment` boundary, freed when the ArrayBuffer is collected. */
   allocateAligned(sizeBytes: number, alignment: number): ArrayBuffer
+  /** Non-blocking exclusive flock on `fd`: 0, or the (positive) errno, EWOULDBLOCK when held. */
+  lockExclusive(fd: number): number
   /**
    * A ring of `entries` (a power of two) in-flight operations. Completions arrive as
    * `onCompletions(count)` with (id, result) pairs in `results[0 .. 2 * count)`; results are

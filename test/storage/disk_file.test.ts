@@ -71,6 +71,20 @@ describe("data file", () => {
       assert.strictEqual((yield* openError({ path: directory })).code, "EISDIR")
     }))
 
+  // Live clock: the lock is retried 50 ms apart.
+  it.live.skipIf(native === undefined)("a data file open in one Storage cannot be opened by another until it is closed", () =>
+    Effect.gen(function* () {
+      const path = freshPath()
+      yield* Effect.scoped(Effect.gen(function* () {
+        yield* acquireStorageFile({ path, createSizeBytes: 8192 })
+        const error = yield* openError({ path })
+        assert.strictEqual(error.code, "EWOULDBLOCK")
+        assert.include(error.message, path)
+      }))
+      const storage = yield* Effect.scoped(acquireStorageFile({ path }))
+      assert.strictEqual(storage.path, path)
+    }))
+
   it.effect("falls back to the thread pool when the kernel refuses io_uring, with a log line saying why", () =>
     Effect.gen(function* () {
       const { implementation, lines } = yield* openAndLog({

@@ -1,0 +1,315 @@
+/**
+ * Building messages byte-exactly (wire-protocol.md §6.3, §6.4, §13; design/vsr.md §3.3): the
+ * checksum order (body, then for replies the `context`, then the header), the `parent`/`context`
+ * hash chains, and the replies, pongs, evictions and prepares a replica sends.
+ *
+ * Builders write into caller-provided buffers where the replica reuses memory (`*Into`), and
+ * check their output with `assert`: a replica must never send a message it would reject itself.
+ */
+import { assert } from "../assert.ts"
+import { checksumSize } from "./checksum.ts"
+import { checksumInto } from "./checksum_native.ts"
+import {
+  Command, encodeHeader, EvictionLayout, type EvictionReason, evictionReasonMax, FrameLayout, headerSize, messageSizeMax,
+  PingClientLayout, PongClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout, type AnyHeader, VsrOperation,
+  u128Equal, writeU32, zeroHeader
+} from "./header.ts"
+
+/** `checksum_body` of every message without a body (§6.3): `0x49f174618255402de6e7e3c40d60cc83`. */
+export const checksumBodyEmpty: Uint8Array = (() => {
+  const value = new Uint8Array(checksumSize)
+  checksumInto(new Uint8Array(0), value, 0)
+  return value
+})()
+
+// --- checksums and the hash chain -------------------------------------------------------------
+
+/** The message's size field; asserts that `message` holds at least that many bytes. */
+export function messageSize(message: Uint8Array): number {
+  assert(message.length >= headerSize, () => "a message holds at least its header")
+  const size = readU32(message, FrameLayout.size.offset)
+  assert(size >= headerSize && size <= messageSizeMax && size <= message.length, () => `message size ${size} out of range`)
+  return size
+}
+
+/** `checksum_body` = checksum of `message[256 .. size)`. */
+export function setChecksumBody(message: Uint8Array): void {
+  const size = messageSize(message)
+  checksumInto(message.subarray(headerSize, size), message, FrameLayout.checksum_body.offset)
+}
+
+/** `checksum` = checksum of `message[16 .. 256)`; must come last, as it covers every other field. */
+export function setChecksum(message: Uint8Array): void {
+  checksumInto(message.subarray(checksumSize, headerSize), message, FrameLayout.checksum.offset)
+}
+
+/** Both checksums in the order §6.3 requires. For replies use `sealReply`, which adds `context`. */
+export function sealMessage(message: Uint8Array): void {
+  setChecksumBody(message)
+  setChecksum(message)
+}
+
+// Scratch for checksums whose input contains their own destination (`context`).
+const scratch = new Uint8Array(checksumSize)
+
+/**
+ * Seals a reply (§6.4): `checksum_body`, then `context` = the header checksum with `context`
+ * still zero, then `checksum`. `context` depends on the view the reply was first built in, and
+ * never changes afterwards (`resendReplyInView`).
+ */
+export function sealReply(message: Uint8Array): void {
+  assert(message[FrameLayout.command.offset] === Command.reply, () => "sealReply: not a reply")
+  setChecksumBody(message)
+  const context = ReplyLayout.context.offset
+  message.fill(0, context, context + checksumSize)
+  checksumInto(message.subarray(checksumSize, headerSize), scratch, 0)
+  message.set(scratch, context)
+  setChecksum(message)
+}
+
+/**
+ * A stored reply re-sent in a newer view (§6.4, §13): only `view` and `checksum` change, so the
+ * client's hash chain (`context`) is the same in every view.
+ */
+export function resendReplyInView(reply: Uint8Array, view: number): void {
+  assert(reply[FrameLayout.command.offset] === Command.reply, () => "resendReplyInView: not a reply")
+  assert(view >= readU32(reply, FrameLayout.view.offset), () => "a reply is never re-sent in an older view")
+  writeU32(reply, FrameLayout.view.offset, view)
+  setChecksum(reply)
+}
+
+/**
+ * The client hash chain (§9.4): a request continues its session only if its `parent` is the
+ * `context` of the session's latest reply.
+ */
+export const requestContinuesReply = (request: Uint8Array, reply: Uint8Array): boolean =>
+  u128Equal(request, RequestLayout.parent.offset, reply, ReplyLayout.context.offset)
+
+/**
+ * The log hash chain (vsr.md §2.3): a prepare follows `previous` if its `parent` is the checksum
+ * of `previous` (the prepare at `op - 1`).
+ */
+export const prepareFollows = (prepare: Uint8Array, previous: Uint8Array): boolean =>
+  u128Equal(prepare, PrepareLayout.parent.offset, previous, FrameLayout.checksum.offset)
+
+// --- replies, pongs and evictions (§13) -------------------------------------------------------
+
+export interface ReplyFields {
+  /** The view the reply is sent in. */
+  readonly view: number
+  /** Index of the replica that answers (< 256; the client does not check it). */
+  readonly replica: number
+  /** The op at which the request committed; also `commit`. For `register` the session number. */
+  readonly op: bigint
+  /** The commit's timestamp; never 0. */
+  readonly timestamp: bigint
+}
+
+/**
+ * Writes the reply to `request` into `target[0 .. 256 + bodySize)`, where the caller already put
+ * the body at `target[256 ..)`, and seals it. Every echo the client checks (§11 rows 10–16)
+ * comes from the request's bytes: `cluster`, `release`, `client`, `request`, `operation`, and
+ * `request_checksum` = the request's `checksum`.
+ */
+export function buildReplyInto(target: Uint8Array, request: Uint8Array, bodySize: number, fields: ReplyFields): Uint8Array {
+  assert(request[FrameLayout.command.offset] === Command.request, () => "buildReply: not a request")
+  assert(Number.isInteger(bodySize) && bodySize >= 0 && headerSize + bodySize <= messageSizeMax, () => `reply body of ${bodySize} bytes`)
+  assert(target.length >= headerSize + bodySize, () => "buildReply: target too small")
+  assert(fields.op > 0n && fields.timestamp > 0n, () => "a reply has op = commit != 0 and timestamp != 0")
+  target.fill(0, 0, headerSize)
+  copy(request, FrameLayout.cluster.offset, target, FrameLayout.cluster.offset, checksumSize)
+  writeU32(target, FrameLayout.size.offset, headerSize + bodySize)
+  writeU32(target, FrameLayout.view.offset, fields.view)
+  copy(request, FrameLayout.release.offset, target, FrameLayout.release.offset, 4)
+  target[FrameLayout.command.offset] = Command.reply
+  setU8(target, FrameLayout.replica.offset, fields.replica)
+  copy(request, FrameLayout.checksum.offset, target, ReplyLayout.request_checksum.offset, checksumSize)
+  copy(request, RequestLayout.client.offset, target, ReplyLayout.client.offset, checksumSize)
+  const view = new DataView(target.buffer, target.byteOffset, headerSize)
+  view.setBigUint64(ReplyLayout.op.offset, fields.op, true)
+  view.setBigUint64(ReplyLayout.commit.offset, fields.op, true)
+  view.setBigUint64(ReplyLayout.timestamp.offset, fields.timestamp, true)
+  copy(request, RequestLayout.request.offset, target, ReplyLayout.request.offset, 4)
+  target[ReplyLayout.operation.offset] = request[RequestLayout.operation.offset]
+  sealReply(target)
+  return target.subarray(0, headerSize + bodySize)
+}
+
+/** `buildReplyInto` with a fresh buffer holding `body`. */
+export function buildReply(request: Uint8Array, body: Uint8Array, fields: ReplyFields): Uint8Array {
+  const target = new Uint8Array(headerSize + body.length)
+  target.set(body, headerSize)
+  return buildReplyInto(target, request, body.length, fields)
+}
+
+export interface ReplicaFields {
+  /** The replica's durable view (pongs) or the primary's view (evictions). */
+  readonly view: number
+  /** The replica's release: never 0. */
+  readonly release: number
+  /** The replica's index; < 6 for pongs, or the client aborts (§11 row 9). */
+  readonly replica: number
+}
+
+/** The pong to `ping` (a `ping_client`), §5.4: echoes `cluster` and `ping_timestamp_monotonic`. */
+export function buildPongClient(ping: Uint8Array, fields: ReplicaFields, target: Uint8Array = new Uint8Array(headerSize)): Uint8Array {
+  assert(ping[FrameLayout.command.offset] === Command.ping_client, () => "buildPongClient: not a ping_client")
+  assert(fields.replica < 6, () => "pong_client: replica index must be < replicas_max")
+  frameInto(target, ping, Command.pong_client, fields)
+  copy(ping, PingClientLayout.ping_timestamp_monotonic.offset, target, PongClientLayout.ping_timestamp_monotonic.offset, 8)
+  sealMessage(target)
+  return target
+}
+
+/**
+ * The eviction of the client that sent `message` (a `request` or `ping_client`), §5.5, with the
+ * cluster and client id copied from it.
+ */
+export function buildEviction(
+  message: Uint8Array,
+  reason: EvictionReason,
+  fields: ReplicaFields,
+  target: Uint8Array = new Uint8Array(headerSize)
+): Uint8Array {
+  const command = message[FrameLayout.command.offset]
+  assert(command === Command.request || command === Command.ping_client, () => "buildEviction: not from a client")
+  assert(reason > 0 && reason <= evictionReasonMax, () => `eviction reason ${reason}`)
+  frameInto(target, message, Command.eviction, fields)
+  const client = command === Command.request ? RequestLayout.client.offset : PingClientLayout.client.offset
+  copy(message, client, target, EvictionLayout.client.offset, checksumSize)
+  target[EvictionLayout.reason.offset] = reason
+  sealMessage(target)
+  return target
+}
+
+/** The common frame of a body-less message from a replica, in a zeroed header. */
+function frameInto(target: Uint8Array, from: Uint8Array, command: Command, fields: ReplicaFields): void {
+  assert(target.length >= headerSize, () => "target too small for a header")
+  assert(fields.release > 0, () => "a replica's release is never 0")
+  target.fill(0, 0, headerSize)
+  copy(from, FrameLayout.cluster.offset, target, FrameLayout.cluster.offset, checksumSize)
+  writeU32(target, FrameLayout.size.offset, headerSize)
+  writeU32(target, FrameLayout.view.offset, fields.view)
+  writeU32(target, FrameLayout.release.offset, fields.release)
+  target[FrameLayout.command.offset] = command
+  setU8(target, FrameLayout.replica.offset, fields.replica)
+}
+
+// --- prepares (vsr.md §3.3) -------------------------------------------------------------------
+
+export interface PrepareFields {
+  readonly view: number
+  /** The primary's index. */
+  readonly replica: number
+  /** Checksum of the prepare at `op - 1` (16 bytes at `parent[parentOffset]`). */
+  readonly parent: Uint8Array
+  readonly parentOffset: number
+  /** The checkpoint id `op` belongs to (vsr.md §7.2), 16 bytes. */
+  readonly checkpointId: Uint8Array
+  readonly op: bigint
+  /** The primary's `commit_max`; below `op`. */
+  readonly commit: bigint
+  /** The highest timestamp of the batch. */
+  readonly timestamp: bigint
+}
+
+/**
+ * Turns the request in `message` into its prepare, in place (vsr.md §3.3 step 3): the body stays,
+ * the header is rewritten. The caller changes the body first if it must (a `register` gets the
+ * primary's `batch_size_limit`); `checksum_body` is recomputed only in that case (`bodyChanged`).
+ */
+export function prepareFromRequest(message: Uint8Array, fields: PrepareFields, bodyChanged: boolean): void {
+  assert(message[FrameLayout.command.offset] === Command.request, () => "prepareFromRequest: not a request")
+  assert(fields.op > fields.commit && fields.timestamp > 0n, () => "a prepare has op > commit and timestamp != 0")
+  const size = messageSize(message)
+  // Capture the request's fields before the header is overwritten.
+  const request = new DataView(message.buffer, message.byteOffset, headerSize)
+  const releaseValue = request.getUint32(FrameLayout.release.offset, true)
+  const requestNumber = request.getUint32(RequestLayout.request.offset, true)
+  const operation = message[RequestLayout.operation.offset]
+  const client = message.slice(RequestLayout.client.offset, RequestLayout.client.offset + checksumSize)
+  const requestChecksum = message.slice(0, checksumSize)
+  message.fill(0, 0, checksumSize)
+  message.fill(0, 100, FrameLayout.release.offset)
+  message.fill(0, FrameLayout.protocol.offset, headerSize)
+  request.setUint32(FrameLayout.view.offset, fields.view, true)
+  request.setUint32(FrameLayout.release.offset, releaseValue, true)
+  message[FrameLayout.command.offset] = Command.prepare
+  setU8(message, FrameLayout.replica.offset, fields.replica)
+  copy(fields.parent, fields.parentOffset, message, PrepareLayout.parent.offset, checksumSize)
+  message.set(requestChecksum, PrepareLayout.request_checksum.offset)
+  copy(fields.checkpointId, 0, message, PrepareLayout.checkpoint_id.offset, checksumSize)
+  message.set(client, PrepareLayout.client.offset)
+  request.setBigUint64(PrepareLayout.op.offset, fields.op, true)
+  request.setBigUint64(PrepareLayout.commit.offset, fields.commit, true)
+  request.setBigUint64(PrepareLayout.timestamp.offset, fields.timestamp, true)
+  request.setUint32(PrepareLayout.request.offset, requestNumber, true)
+  message[PrepareLayout.operation.offset] = operation
+  assert(size === readU32(message, FrameLayout.size.offset), () => "prepareFromRequest: size changed")
+  if (bodyChanged) setChecksumBody(message)
+  setChecksum(message)
+}
+
+/** Op 0 of every cluster (vsr.md §2.3): a prepare with operation `root` and nothing else set. */
+export function rootPrepare(cluster: bigint): Uint8Array {
+  const header = zeroHeader(Command.prepare)
+  header.cluster = cluster
+  header.size = headerSize
+  header.operation = VsrOperation.root
+  return buildMessage(header, new Uint8Array(0))
+}
+
+let rootCluster: Uint8Array | undefined
+let rootChecksum: Uint8Array | undefined
+
+/** The checksum of the root prepare of the cluster whose 16 id bytes are `cluster`; cached. */
+export function rootPrepareChecksum(cluster: Uint8Array): Uint8Array {
+  assert(cluster.length === checksumSize, () => "a cluster id is 16 bytes")
+  if (rootCluster === undefined || rootChecksum === undefined || !u128Equal(rootCluster, 0, cluster, 0)) {
+    rootCluster = cluster.slice()
+    rootChecksum = rootPrepare(u128FromBytes(cluster, 0)).slice(0, checksumSize)
+  }
+  return rootChecksum
+}
+
+// --- cold path --------------------------------------------------------------------------------
+
+/**
+ * Any message from a header object and a body: `size` is set from the body, then both checksums
+ * (and a reply's `context`) in the spec's order. Tools, tests and the load generator use this.
+ */
+export function buildMessage(header: AnyHeader, body: Uint8Array): Uint8Array {
+  assert(headerSize + body.length <= messageSizeMax, () => `body of ${body.length} bytes is too large`)
+  const message = new Uint8Array(headerSize + body.length)
+  encodeHeader({ ...header, size: headerSize + body.length }, message, 0)
+  message.set(body, headerSize)
+  if (header.command === Command.reply) sealReply(message)
+  else sealMessage(message)
+  return message
+}
+
+/** A u128 from its 16 little-endian bytes. */
+export function u128FromBytes(bytes: Uint8Array, offset: number): bigint {
+  let value = 0n
+  for (let i = checksumSize - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[offset + i])
+  return value
+}
+
+/** The 16 little-endian bytes of a u128. */
+export function u128ToBytes(value: bigint, target: Uint8Array = new Uint8Array(checksumSize), offset = 0): Uint8Array {
+  assert(value >= 0n && value < 1n << 128n, () => `${value} is not a u128`)
+  for (let i = 0; i < checksumSize; i++) target[offset + i] = Number((value >> BigInt(8 * i)) & 0xffn)
+  return target
+}
+
+// --- helpers ----------------------------------------------------------------------------------
+
+function copy(source: Uint8Array, sourceOffset: number, target: Uint8Array, targetOffset: number, length: number): void {
+  for (let i = 0; i < length; i++) target[targetOffset + i] = source[sourceOffset + i]
+}
+
+function setU8(target: Uint8Array, offset: number, value: number): void {
+  assert(Number.isInteger(value) && value >= 0 && value <= 0xff, () => `${value} is not a u8`)
+  target[offset] = value
+}
+

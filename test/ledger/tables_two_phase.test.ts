@@ -362,23 +362,26 @@ describe.each(implementations)("two-phase tables (%s ledger)", (_, make) => {
       expect(c.nextExpiry()).toBeUndefined()
     })
 
-    it("expired transfers whose expiry is equal are swept in creation order within the cap", () => {
+    it("transfers with equal expires_at are swept in creation order, also across the cap", () => {
       const c = new Cluster(make())
       c.mustCreateAccounts([acct(1n), acct(2n), acct(3n), acct(4n)])
-      // Transfer 1 (3 → 4) at slot s with timeout 2 and, exactly one second later, 8189 transfers
-      // with timeout 1 whose first one expires at the same instant as transfer 1 but was created later.
-      const [first] = c.mustCreateTransfers([xfer(1n, 3n, 4n, 5n, { flags: P, timeout: 2 })])
-      c.advance(first!.timestamp + second - 1n - c.now)
-      const batch = Array.from({ length: 8189 }, (_, index) => xfer(100n + BigInt(index), 1n, 2n, 1n, { flags: P, timeout: 1 }))
+      // 8188 transfers (1 → 2) that expire after 1 s; then X (3 → 4) with a 2 s timeout; exactly
+      // 1 s after X, Y (1 → 2) with a 1 s timeout: X and Y expire at the same instant, the 8189th
+      // and 8190th due, and X was created first.
+      const batch = Array.from({ length: 8188 }, (_, index) => xfer(100n + BigInt(index), 1n, 2n, 1n, { flags: P, timeout: 1 }))
       c.mustCreateTransfers(batch)
-      expect(c.slots[0]).toBe(first!.timestamp + second)
+      const [x] = c.mustCreateTransfers([xfer(1n, 3n, 4n, 5n, { flags: P, timeout: 2 })])
+      c.advance(x!.timestamp + second - 1n - c.now)
+      const [y] = c.mustCreateTransfers([xfer(2n, 1n, 2n, 1n, { flags: P, timeout: 1 })])
+      expect(y!.timestamp + second).toBe(x!.timestamp + 2n * second)
       c.advance(3n * second)
-      // Ordered by (expires_at, timestamp): transfer 1 goes first, the last of the batch waits.
       expect(c.pulse()).toBe(8189)
+      // X went in the first pulse, Y waits for the next one.
       expect(c.balancesOf(3n)).toEqual(balances(0n, 0n, 0n, 0n))
       expect(c.balancesOf(1n)).toEqual(balances(1n, 0n, 0n, 0n))
-      expect(c.nextExpiry()).toBe(c.lookupTransfer(100n + 8188n)!.timestamp + second)
+      expect(c.nextExpiry()).toBe(y!.timestamp + second)
       expect(c.pulse()).toBe(1)
+      expect(c.balancesOf(1n)).toEqual(balances(0n, 0n, 0n, 0n))
     })
   })
 })

@@ -35,6 +35,20 @@ export function makeUringDriver(
   ).pipe(Effect.map((ring) => (ring._tag === "RingUnavailable" ? ring : ring.driver)))
 }
 
+/**
+ * Why this process cannot use io_uring, or undefined when it can: creates and closes a
+ * one-entry ring. Containers often forbid io_uring (Docker's default seccomp profile does).
+ */
+export function ioUringUnavailableReason(addon: NativeAddon | undefined): string | undefined {
+  if (addon === undefined) return "no native addon"
+  try {
+    addon.ringClose(addon.ringCreate(1, new Int32Array(4), () => {}))
+    return undefined
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 interface Ring {
@@ -88,7 +102,15 @@ function createRing(addon: NativeAddon, file: DataFile, entries: number): Ring |
       assert(id !== undefined, "no free ring slot")
       resumers[id] = (result) => resume(Effect.succeed(result))
       buffers[id] = buffer ?? undefined
-      addon.ringPrepare(ring, op, file.fd, buffer, buffer === null ? 0 : buffer.length, position, id)
+      try {
+        addon.ringPrepare(ring, op, file.fd, buffer, buffer === null ? 0 : buffer.length, position, id)
+      } catch (error) {
+        // Nothing reached the ring: give the slot back so that closing does not wait for it.
+        resumers[id] = undefined
+        buffers[id] = undefined
+        idsFree.push(id)
+        throw error
+      }
       if (!submitScheduled) {
         submitScheduled = true
         queueMicrotask(submit)

@@ -9,6 +9,7 @@ import * as nodePath from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import { acquireStorageFile, type StorageFileOptions } from "../../src/layers/disk.ts"
+import { ioUringUnavailableReason } from "../../src/layers/disk_uring.ts"
 import { native, type NativeAddon } from "../../src/layers/native.ts"
 import { StorageOpenError } from "../../src/storage/storage.ts"
 
@@ -105,7 +106,7 @@ describe("data file", () => {
       assert.include(error.reason, "EPERM")
     }))
 
-  it.effect.skipIf(native === undefined)("uses io_uring by default and logs it", () =>
+  it.effect.skipIf(ioUringUnavailableReason(native) !== undefined)("uses io_uring by default and logs it", () =>
     Effect.gen(function* () {
       const previous = process.env.SCARAB_STORAGE
       delete process.env.SCARAB_STORAGE

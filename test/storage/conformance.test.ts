@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { layerStorageFile } from "../../src/layers/disk.ts"
 import { SimulatedDisk } from "../../src/layers/disk_sim.ts"
 import { ioUringUnavailableReason } from "../../src/layers/disk_uring.ts"
@@ -117,6 +117,18 @@ for (const implementation of implementations) {
         const report = yield* storage.read(grid, fileSizeBytes - grid.start - sectorSize, target)
         assert.deepStrictEqual(report.sectorsZeroed, [])
         assert.isTrue(target.subarray(sectorSize).every((byte) => byte === 0))
+      })))
+
+    it.effect("an interrupted request still runs to completion before its caller lets go of the buffer", () =>
+      run(Effect.gen(function* () {
+        const storage = yield* Storage
+        const source = pattern(storage.allocate(16 * sectorSize), 5)
+        const fiber = yield* Effect.forkChild(storage.write(grid, 0, source), { startImmediately: true })
+        yield* Fiber.interrupt(fiber)
+        // The write was in flight: interruption waited for it, so the bytes are all there.
+        const back = storage.allocate(16 * sectorSize)
+        yield* storage.read(grid, 0, back)
+        assert.deepStrictEqual(back, source)
       })))
 
     it.effect("misaligned, empty, out-of-zone and foreign-buffer requests are rejected before any I/O", () =>

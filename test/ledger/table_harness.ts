@@ -62,7 +62,7 @@ export const implementations: Array<[string, () => Ledger]> = [
  */
 export const clockStart = 1_000_000_000_000n
 
-/** One nanosecond-second conversion, for timeouts (spec §10.3: `expires_at = ts + timeout × 10^9`). */
+/** Nanoseconds per second, for timeouts (spec §10.3: `expires_at = timestamp + timeout × 10^9`). */
 export const second = 1_000_000_000n
 
 /** A create result with its status named, so a failing table prints names, not numbers. */
@@ -227,9 +227,6 @@ export const queryFilterWithReservedByte = (filter: QueryFilter): Uint8Array => 
   bytes[34] = 1
   return bytes
 }
-
-/** Runs `body` once per implementation with a fresh ledger behind a fresh cluster. */
-export const freshCluster = (make: () => Ledger): Cluster => new Cluster(make())
 
 function mustAllBeCreated(kind: string, results: Array<Result>): Array<Result> {
   const failed = results.flatMap((result, index) => result.status === "created" ? [] : [`${index}: ${result.status}`])

@@ -13,16 +13,21 @@
  * - read corruption: a sector of the read turns faulty; a faulty sector reads back with one
  *   byte flipped at a position derived from its pristine bytes (so re-reads agree);
  * - write corruption: a sector of the write turns faulty;
- * - misdirected writes and reads: the whole I/O lands on (or is served from) another place of
- *   the same fault area;
+ * - misdirected writes: the whole write lands on another place of the same fault area. As in
+ *   §8.1 the pristine image still receives it at the intended place and an overlay makes the
+ *   wrong place show the new bytes and the intended place keep showing its old ones; at most one
+ *   misdirected write is active (overlaid) at a time, and rewriting a sector drops its overlay;
+ * - misdirected reads: the whole read is served from another place of the same fault area;
  * - latent sector errors: a sector of the read starts failing with EIO until rewritten, which
  *   exercises the engine's §5.3 retry loop;
  * - torn writes at crash: a write in flight lands only up to a random sector, which turns faulty.
  * A sector that was never written reads as seeded random bytes (or zeroes, if asked).
  *
  * Completions come after `Effect.sleep` of a seeded exponential latency, so their order is fixed
- * by the seed and the Clock: deterministic under TestClock or the simulator's clock. Not done:
- * per-replica fault masking and the one-misdirect-at-a-time overlay of §8.1.
+ * by the seed and the Clock: deterministic under TestClock or the simulator's clock.
+ *
+ * Masking (§8.1): a masked disk keeps recording faults but reads back pristine bytes, so the
+ * simulator can decide per replica and per restart whether faults are observable.
  */
 import { constants as osConstants } from "node:os"
 import { Duration, Effect, Layer } from "effect"
@@ -121,7 +126,10 @@ export class SimulatedDisk {
   private readonly sectorFaulty: Uint8Array
   private readonly sectorLatent: Uint8Array
   private readonly writesInFlight = new Set<WriteInFlight>()
+  /** Sector contents shown instead of the pristine ones: the active misdirected write. */
+  private readonly overlay = new Map<number, Uint8Array>()
   private faultsEnabled = true
+  private faultsMasked = false
   /** Incremented by every crash: I/O of an older generation belongs to a dead process. */
   private generation = 0
 
@@ -175,6 +183,11 @@ export class SimulatedDisk {
   /** Liveness mode (§8.1): no new faults, and existing ones read back pristine. */
   disableFaults(): void {
     this.faultsEnabled = false
+  }
+
+  /** Masked: faults are still injected and kept, but reads see the pristine bytes (§8.1). */
+  setFaultsMasked(masked: boolean): void {
+    this.faultsMasked = masked
   }
 
   /** Explicit fault injection for tests: the sector at `position` reads back corrupted. */
@@ -233,7 +246,7 @@ export class SimulatedDisk {
     }
     const first = position / sectorSize
     for (let sector = first; sector < first + length / sectorSize; sector++) {
-      if (this.sectorLatent[sector] === 1 && this.faultsEnabled) return -errnoEio
+      if (this.sectorLatent[sector] === 1 && this.faultsVisible()) return -errnoEio
     }
     let source = position
     if (faulty && this.prng.chance(this.faults.readMisdirectProbability)) {
@@ -251,14 +264,18 @@ export class SimulatedDisk {
     if (position + buffer.length > this.sizeBytes) return -errnoEnospc
     this.stats.writes++
     const faulty = this.faultsEnabled && this.faultArea(position, buffer.length)
-    let target = position
-    if (faulty && this.prng.chance(this.faults.writeMisdirectProbability)) {
-      target = this.misdirect(position, buffer.length)
-      if (target !== position) this.stats.misdirectedWrites++
+    // Only one misdirected write at a time: a second would make the overlay ambiguous.
+    const wrong = faulty && this.overlay.size === 0 && this.prng.chance(this.faults.writeMisdirectProbability)
+      ? this.misdirect(position, buffer.length)
+      : position
+    if (wrong === position) {
+      this.apply(buffer, position)
+    } else {
+      this.misdirectWrite(buffer, position, wrong)
+      this.stats.misdirectedWrites++
     }
-    this.apply(buffer, target)
     if (faulty && this.prng.chance(this.faults.writeFaultProbability)) {
-      this.sectorFaulty[this.randomSector(target, buffer.length)] = 1
+      this.sectorFaulty[this.randomSector(wrong, buffer.length)] = 1
       this.stats.writeFaults++
     }
     return buffer.length
@@ -272,12 +289,44 @@ export class SimulatedDisk {
       this.sectorWritten[sector] = 1
       this.sectorFaulty[sector] = 0
       this.sectorLatent[sector] = 0
+      this.overlay.delete(sector)
     }
+  }
+
+  /**
+   * The write meant for `intended` lands on `wrong`: overlays make `wrong` show the new bytes and
+   * `intended` keep its old ones, while the pristine image gets the write where it belongs.
+   */
+  private misdirectWrite(data: Uint8Array, intended: number, wrong: number): void {
+    const sectors = data.length / sectorSize
+    const shown = new Uint8Array(sectorSize)
+    for (let i = 0; i < sectors; i++) {
+      this.readSector(shown, 0, intended + i * sectorSize)
+      this.overlay.set(intended / sectorSize + i, shown.slice())
+    }
+    for (let i = 0; i < sectors; i++) {
+      const sector = wrong / sectorSize + i
+      // The wrong place really was overwritten on the medium, so its own faults are gone too.
+      this.sectorFaulty[sector] = 0
+      this.sectorLatent[sector] = 0
+      this.overlay.set(sector, data.slice(i * sectorSize, (i + 1) * sectorSize))
+    }
+    this.pristine.set(data, intended)
+    for (let sector = intended / sectorSize; sector < intended / sectorSize + sectors; sector++) this.sectorWritten[sector] = 1
+  }
+
+  private faultsVisible(): boolean {
+    return this.faultsEnabled && !this.faultsMasked
   }
 
   private readSector(target: Uint8Array, targetOffset: number, position: number): void {
     const sector = position / sectorSize
     const bytes = target.subarray(targetOffset, targetOffset + sectorSize)
+    const shown = this.faultsVisible() ? this.overlay.get(sector) : undefined
+    if (shown !== undefined) {
+      bytes.set(shown)
+      return
+    }
     if (this.sectorWritten[sector] === 0) {
       if (this.unwrittenReadsRandom) {
         // Keyed by seed and sector, so every read of the same unwritten sector agrees.
@@ -290,7 +339,7 @@ export class SimulatedDisk {
       return
     }
     bytes.set(this.pristine.subarray(position, position + sectorSize))
-    if (this.sectorFaulty[sector] === 1 && this.faultsEnabled) {
+    if (this.sectorFaulty[sector] === 1 && this.faultsVisible()) {
       // The flipped byte's position depends only on the pristine bytes: re-reads agree.
       let hash = 0x811c9dc5
       for (let i = 0; i < sectorSize; i += 64) hash = Math.imul(hash ^ bytes[i], 0x01000193)

@@ -121,7 +121,7 @@ describe("simulated disk", () => {
         }))
     }))
 
-  it.effect("faults land only inside the fault area; misdirected writes stay inside it too", () =>
+  it.effect("faults land only inside the fault area; a misdirected write stays inside it, one at a time, and masking hides it", () =>
     Effect.gen(function* () {
       const areaEnd = 64 * sectorSize
       const disk = new SimulatedDisk({
@@ -146,6 +146,24 @@ describe("simulated disk", () => {
           const area = storage.allocate(areaEnd)
           yield* storage.read(whole, 0, area)
           assert.isTrue(area.some((byte) => byte === 2 || byte === (2 ^ 0xff)), "the data landed elsewhere in the area")
+
+          // One misdirected write at a time: the next write lands where it was addressed.
+          const next = storage.allocate(sectorSize).fill(3)
+          yield* storage.write(whole, 20 * sectorSize, next)
+          assert.strictEqual(disk.stats.misdirectedWrites, 1)
+
+          // Masked, the disk shows what should be there: the misdirected write at its place.
+          disk.setFaultsMasked(true)
+          yield* storage.read(whole, 10 * sectorSize, back)
+          assert.deepStrictEqual(back, inside)
+          disk.setFaultsMasked(false)
+          yield* storage.read(whole, 10 * sectorSize, back)
+          assert.isTrue(back.every((byte) => byte === 0))
+
+          // Rewriting the intended place drops its overlay.
+          yield* storage.write(whole, 10 * sectorSize, inside)
+          yield* storage.read(whole, 10 * sectorSize, back)
+          assert.isTrue(back.every((byte) => byte === 2 || byte === (2 ^ 0xff)) && back.filter((byte) => byte !== 2).length <= 1)
         }))
     }))
 

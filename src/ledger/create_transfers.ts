@@ -212,6 +212,10 @@ function createPostOrVoid(
   let timestampHi = slotHi
   let timestampLo = slotLo
   if ((flags & TransferFlags.imported) !== 0) {
+    // Importing the resolution of a live pending transfer with a timeout is undefined in 0.17
+    // (an assertion upstream, spec §11): its expiry runs on cluster time, which an imported
+    // timestamp does not follow. Refused the way the spec suggests.
+    if (p[q + T.timeout] !== 0) return Status.imported_event_timestamp_must_not_advance
     timestampHi = ev[e + T.timestamp_hi]!
     timestampLo = ev[e + T.timestamp_lo]!
     if (notAfterNewest(transfers, timestampHi, timestampLo) || hasTimestamp(accounts, timestampHi, timestampLo)) {

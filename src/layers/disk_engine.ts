@@ -10,6 +10,7 @@
  */
 import { constants as osConstants } from "node:os"
 import { Effect, Semaphore } from "effect"
+import { assert } from "../assert.ts"
 import {
   ioRuleBroken,
   ioSizeMax,
@@ -55,7 +56,7 @@ const alignedMemory = new WeakSet<ArrayBufferLike>()
 
 /** Builds the Storage service over a driver. */
 export function makeStorage(driver: DiskDriver): Storage["Service"] {
-  assert(driver.inFlightMax >= 1 && driver.inFlightMax <= 4096, "inFlightMax must be in 1..4096")
+  assert(driver.inFlightMax >= 1 && driver.inFlightMax <= 4096, () => "inFlightMax must be in 1..4096")
   const permits = Semaphore.makeUnsafe(driver.inFlightMax)
   // Uninterruptible: the kernel (or a pool thread) owns the buffer until the completion, so the
   // permit, the buffer and the caller all wait for it even when the caller is interrupted.
@@ -89,7 +90,7 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
     let targetMax = length
     let retries = 0
     for (let step = 0; done < length; step++) {
-      assert(step < stepsMax, "read loop exceeded its bound")
+      assert(step < stepsMax, () => "read loop exceeded its bound")
       const target = Math.min(length - done, targetMax)
       const result = yield* bounded(driver.read(buffer.subarray(done, done + target), start + done))
       if (result === -errnoEio) {
@@ -110,7 +111,7 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
         buffer.fill(0, done)
         done = length
       } else {
-        assert(result <= target, "read returned more bytes than requested")
+        assert(result <= target, () => "read returned more bytes than requested")
         done += result
         // A read that ends inside a sector can only be the end of the file: the rest of that
         // sector is zeroes, and the next read must start on a sector again.
@@ -120,7 +121,7 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
         if (targetMax === sectorSize) targetMax = 2 * sectorSize
       }
     }
-    assert(done === length, "read loop overran its buffer")
+    assert(done === length, () => "read loop overran its buffer")
     return sectorsZeroed.length === 0 ? readClean : ({ sectorsZeroed } satisfies ReadReport)
   })
 
@@ -140,7 +141,7 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
       } else if (result === 0) {
         return yield* poison("write", start + done, result, "write made no progress")
       } else {
-        assert(result <= buffer.length - done, "write returned more bytes than requested")
+        assert(result <= buffer.length - done, () => "write returned more bytes than requested")
         done += result
       }
     }
@@ -164,11 +165,11 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
     directIo: driver.directIo,
     inFlightMax: driver.inFlightMax,
     allocate(sizeBytes) {
-      assert(Number.isSafeInteger(sizeBytes) && sizeBytes > 0, "allocation size must be positive")
-      assert(sizeBytes % sectorSize === 0, "allocation size must be a sector multiple")
-      assert(sizeBytes <= allocationSizeMax, "allocation larger than allocationSizeMax")
+      assert(Number.isSafeInteger(sizeBytes) && sizeBytes > 0, () => "allocation size must be positive")
+      assert(sizeBytes % sectorSize === 0, () => "allocation size must be a sector multiple")
+      assert(sizeBytes <= allocationSizeMax, () => "allocation larger than allocationSizeMax")
       const memory = driver.allocateMemory(sizeBytes)
-      assert(memory.length === sizeBytes && memory.byteOffset === 0, "driver allocated the wrong size")
+      assert(memory.length === sizeBytes && memory.byteOffset === 0, () => "driver allocated the wrong size")
       alignedMemory.add(memory.buffer)
       return memory
     },
@@ -184,10 +185,6 @@ export function errnoName(result: number): string {
   if (result >= 0) return result === 0 ? "ZERO_BYTES" : "OK"
   for (const [name, value] of Object.entries(osConstants.errno)) if (value === -result) return name
   return `ERRNO_${-result}`
-}
-
-export function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`storage: ${message}`)
 }
 
 const readClean: ReadReport = { sectorsZeroed: [] }

@@ -32,7 +32,8 @@
 import { constants as osConstants } from "node:os"
 import { Duration, Effect, Layer } from "effect"
 import { sectorSize, Storage } from "../storage/storage.ts"
-import { assert, type DiskDriver, makeStorage } from "./disk_engine.ts"
+import { assert } from "../assert.ts"
+import { type DiskDriver, makeStorage } from "./disk_engine.ts"
 import { Prng } from "./prng.ts"
 
 /** Largest simulated image: the test_min data file plus a generous grid fits in far less. */
@@ -135,15 +136,15 @@ export class SimulatedDisk {
 
   constructor(options: SimulatedDiskOptions) {
     const { sizeBytes } = options
-    assert(Number.isSafeInteger(sizeBytes) && sizeBytes > 0 && sizeBytes % sectorSize === 0, "size must be a sector multiple")
-    assert(sizeBytes <= simulatedSizeBytesMax, "simulated disk larger than simulatedSizeBytesMax")
+    assert(Number.isSafeInteger(sizeBytes) && sizeBytes > 0 && sizeBytes % sectorSize === 0, () => "size must be a sector multiple")
+    assert(sizeBytes <= simulatedSizeBytesMax, () => "simulated disk larger than simulatedSizeBytesMax")
     this.path = options.path ?? "simulated"
     this.sizeBytes = sizeBytes
     this.seed = options.seed
     this.prng = new Prng(options.seed)
     this.faults = { ...faultsNone, ...options.faults }
     for (const [name, probability] of Object.entries(this.faults)) {
-      assert(probability >= 0 && probability <= 1, `${name} must be a probability`)
+      assert(probability >= 0 && probability <= 1, () => `${name} must be a probability`)
     }
     this.faultArea = options.faultArea ?? (() => true)
     this.readLatencyMs = checkLatency(options.readLatencyMs ?? { min: 0, mean: 0 })
@@ -233,7 +234,7 @@ export class SimulatedDisk {
     if (generation !== this.generation) return 0
     if (position >= this.sizeBytes) return 0
     const length = Math.min(buffer.length, this.sizeBytes - position)
-    assert(position % sectorSize === 0 && length % sectorSize === 0, "simulated reads are sector-aligned")
+    assert(position % sectorSize === 0 && length % sectorSize === 0, () => "simulated reads are sector-aligned")
     this.stats.reads++
     const faulty = this.faultsEnabled && this.faultArea(position, length)
     if (faulty && this.prng.chance(this.faults.readFaultProbability)) {
@@ -362,7 +363,7 @@ export class SimulatedDisk {
   }
 
   private sectorIndex(position: number): number {
-    assert(Number.isSafeInteger(position) && position >= 0 && position < this.sizeBytes, "position outside the disk")
+    assert(Number.isSafeInteger(position) && position >= 0 && position < this.sizeBytes, () => "position outside the disk")
     return Math.floor(position / sectorSize)
   }
 }
@@ -371,7 +372,7 @@ const errnoEio = osConstants.errno.EIO
 const errnoEnospc = osConstants.errno.ENOSPC
 
 function checkLatency(latency: LatencyMs): LatencyMs {
-  assert(latency.min >= 0 && latency.mean >= latency.min, "latency needs 0 <= min <= mean")
+  assert(latency.min >= 0 && latency.mean >= latency.min, () => "latency needs 0 <= min <= mean")
   return latency
 }
 

@@ -7,8 +7,8 @@
  */
 import { fstatSync } from "node:fs"
 import { Effect, type Scope } from "effect"
+import { assert } from "../assert.ts"
 import type { DiskDriver } from "./disk_engine.ts"
-import { assert } from "./disk_engine.ts"
 import type { DataFile } from "./disk_file.ts"
 import { allocateSectorAligned } from "./disk_memory.ts"
 import { type NativeAddon, type RingHandle, RingOp } from "./native.ts"
@@ -28,7 +28,7 @@ export function makeUringDriver(
   file: DataFile,
   entries: number
 ): Effect.Effect<DiskDriver | RingUnavailable, never, Scope.Scope> {
-  assert(entries >= 1 && entries <= 4096 && (entries & (entries - 1)) === 0, "ring entries must be a power of two")
+  assert(entries >= 1 && entries <= 4096 && (entries & (entries - 1)) === 0, () => "ring entries must be a power of two")
   return Effect.acquireRelease(
     Effect.sync(() => createRing(addon, file, entries)),
     (ring) => (ring._tag === "RingUnavailable" ? Effect.void : ring.close)
@@ -68,12 +68,12 @@ function createRing(addon: NativeAddon, file: DataFile, entries: number): Ring |
   let submitScheduled = false
 
   const onCompletions = (count: number) => {
-    assert(count <= 2 * entries, "completion batch larger than the completion queue")
+    assert(count <= 2 * entries, () => "completion batch larger than the completion queue")
     for (let i = 0; i < count; i++) {
       const id = results[2 * i]
       const result = results[2 * i + 1]
       const resume = resumers[id]
-      assert(resume !== undefined, "completion for a slot that is not in flight")
+      assert(resume !== undefined, () => "completion for a slot that is not in flight")
       resumers[id] = undefined
       buffers[id] = undefined
       idsFree.push(id)
@@ -99,7 +99,7 @@ function createRing(addon: NativeAddon, file: DataFile, entries: number): Ring |
     Effect.callback<number>((resume) => {
       const id = idsFree.pop()
       // The engine admits at most inFlightMax = entries operations, uninterruptibly.
-      assert(id !== undefined, "no free ring slot")
+      assert(id !== undefined, () => "no free ring slot")
       resumers[id] = (result) => resume(Effect.succeed(result))
       buffers[id] = buffer ?? undefined
       try {

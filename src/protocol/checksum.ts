@@ -10,6 +10,8 @@
  * 32 local variables inside `absorb` so that V8 keeps them in registers.
  */
 
+import { assert } from "../assert.ts"
+
 /** Bytes of a checksum (a little-endian u128: tag byte 0 is the least significant). */
 export const checksumSize = 16
 
@@ -28,8 +30,8 @@ export function checksum(data: Uint8Array): Uint8Array {
  * allocating: the form the message and block encoders use on hot paths.
  */
 export function checksumInto(data: Uint8Array, target: Uint8Array, targetOffset: number): void {
-  assert(Number.isInteger(targetOffset) && targetOffset >= 0, "targetOffset must be a natural number")
-  assert(targetOffset + checksumSize <= target.length, "target too small for a checksum")
+  assert(Number.isInteger(targetOffset) && targetOffset >= 0, () => "targetOffset must be a natural number")
+  assert(targetOffset + checksumSize <= target.length, () => "target too small for a checksum")
   state.set(stateInit)
   const chunksFull = Math.floor(data.length / chunkSize)
   absorb(state, data, 0, chunksFull)
@@ -52,7 +54,7 @@ export function checksumInto(data: Uint8Array, target: Uint8Array, targetOffset:
 
 /** The u128 little-endian value of a checksum, for comparisons with spec and vector values. */
 export function checksumToBigint(tag: Uint8Array): bigint {
-  assert(tag.length === checksumSize, "a checksum is 16 bytes")
+  assert(tag.length === checksumSize, () => "a checksum is 16 bytes")
   let value = 0n
   for (let i = checksumSize - 1; i >= 0; i--) value = (value << 8n) | BigInt(tag[i])
   return value
@@ -60,13 +62,9 @@ export function checksumToBigint(tag: Uint8Array): bigint {
 
 // ---------------------------------------------------------------------------------------------
 
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`checksum: ${message}`)
-}
-
 // The T-tables below read and write words in the host's byte order; every supported platform
 // (x86-64, arm64) is little-endian, and a big-endian host would silently compute wrong values.
-assert(new Uint8Array(new Uint32Array([1]).buffer)[0] === 1, "host must be little-endian")
+assert(new Uint8Array(new Uint32Array([1]).buffer)[0] === 1, () => "host must be little-endian")
 
 const sbox = buildSbox()
 const [t0, t1, t2, t3] = buildTables(sbox)
@@ -180,7 +178,7 @@ function absorb(s: Int32Array, data: Uint8Array, offset: number, chunks: number)
  * before the first of the seven updates, so the same 32-byte chunk `T || T` is absorbed 7 times.
  */
 function finalize(s: Int32Array, length: number): void {
-  assert(Number.isSafeInteger(length) && length >= 0, "length must be a safe natural number")
+  assert(Number.isSafeInteger(length) && length >= 0, () => "length must be a safe natural number")
   // 8n < 2^56: split into two u32 words without BigInt.
   const bits = length * 8
   const lengthWords = [bits % 0x100000000, Math.floor(bits / 0x100000000), 0, 0]
@@ -199,7 +197,7 @@ function load(data: Uint8Array, p: number): number {
 }
 
 function wordsFromHex(hex: string): Int32Array {
-  assert(hex.length % 8 === 0, "hex must hold whole words")
+  assert(hex.length % 8 === 0, () => "hex must hold whole words")
   const bytes = new Uint8Array(hex.length / 2)
   for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16)
   return new Int32Array(bytes.buffer)

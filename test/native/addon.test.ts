@@ -56,6 +56,21 @@ describe("native addon", () => {
     assert.throws(() => native?.allocateAligned(4096, 1000), /alignment/)
   })
 
+  it.skipIf(native === undefined)("its memory is what O_DIRECT needs, where a misaligned view is refused by the kernel", () => {
+    const path = nodePath.join(os.tmpdir(), `scarab-direct-${process.pid}.data`)
+    fs.writeFileSync(path, new Uint8Array(8192).fill(1))
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECT)
+    try {
+      const memory = native?.allocateAligned(2 * 4096, 4096) ?? new ArrayBuffer(0)
+      assert.strictEqual(fs.readSync(fd, new Uint8Array(memory, 0, 4096), 0, 4096, 0), 4096)
+      assert.strictEqual(fs.readSync(fd, new Uint8Array(memory, 4096, 4096), 0, 4096, 4096), 4096)
+      assert.throws(() => fs.readSync(fd, new Uint8Array(memory, 1, 4096), 0, 4096, 0), /EINVAL/)
+    } finally {
+      fs.closeSync(fd)
+      fs.rmSync(path)
+    }
+  })
+
   it.skipIf(native === undefined)("the ring refuses bad arguments before the kernel sees them, and is unusable once closed", () => {
     const addon = native
     if (addon === undefined) return

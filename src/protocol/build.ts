@@ -222,29 +222,28 @@ export function prepareFromRequest(message: Uint8Array, fields: PrepareFields, b
   assert(message[FrameLayout.command.offset] === Command.request, () => "prepareFromRequest: not a request")
   assert(fields.op > fields.commit && fields.timestamp > 0n, () => "a prepare has op > commit and timestamp != 0")
   const size = messageSize(message)
-  // Capture the request's fields before the header is overwritten.
-  const request = new DataView(message.buffer, message.byteOffset, headerSize)
-  const releaseValue = request.getUint32(FrameLayout.release.offset, true)
-  const requestNumber = request.getUint32(RequestLayout.request.offset, true)
-  const operation = message[RequestLayout.operation.offset]
-  const client = message.slice(RequestLayout.client.offset, RequestLayout.client.offset + checksumSize)
-  const requestChecksum = message.slice(0, checksumSize)
-  message.fill(0, 0, checksumSize)
-  message.fill(0, 100, FrameLayout.release.offset)
-  message.fill(0, FrameLayout.protocol.offset, headerSize)
-  request.setUint32(FrameLayout.view.offset, fields.view, true)
-  request.setUint32(FrameLayout.release.offset, releaseValue, true)
+  // Move the request's fields to their prepare offsets before anything overwrites them. Each
+  // target lies beyond every source still to be read, so the order below loses nothing:
+  // client 160 → 208, request 192 → 248, operation 196 → 252, then checksum 0 → 160.
+  message.copyWithin(PrepareLayout.client.offset, RequestLayout.client.offset, RequestLayout.client.offset + checksumSize)
+  message.copyWithin(PrepareLayout.request.offset, RequestLayout.request.offset, RequestLayout.request.offset + 4)
+  message[PrepareLayout.operation.offset] = message[RequestLayout.operation.offset]
+  message.copyWithin(PrepareLayout.request_checksum.offset, FrameLayout.checksum.offset, FrameLayout.checksum.offset + checksumSize)
+  // `release` (the client's) and `cluster`, `size`, `checksum_body` stay where they are.
+  message.fill(0, FrameLayout.checksum.offset, checksumSize)
+  message.fill(0, FrameLayout.protocol.offset, PrepareLayout.request_checksum.offset)
+  message.fill(0, PrepareLayout.request_checksum.offset + checksumSize, PrepareLayout.client.offset)
+  message.fill(0, PrepareLayout.op.offset, PrepareLayout.request.offset)
+  message.fill(0, PrepareLayout.operation.offset + 1, headerSize)
+  writeU32(message, FrameLayout.view.offset, fields.view)
   message[FrameLayout.command.offset] = Command.prepare
   setU8(message, FrameLayout.replica.offset, fields.replica)
   copy(fields.parent, fields.parentOffset, message, PrepareLayout.parent.offset, checksumSize)
-  message.set(requestChecksum, PrepareLayout.request_checksum.offset)
   copy(fields.checkpointId, 0, message, PrepareLayout.checkpoint_id.offset, checksumSize)
-  message.set(client, PrepareLayout.client.offset)
-  request.setBigUint64(PrepareLayout.op.offset, fields.op, true)
-  request.setBigUint64(PrepareLayout.commit.offset, fields.commit, true)
-  request.setBigUint64(PrepareLayout.timestamp.offset, fields.timestamp, true)
-  request.setUint32(PrepareLayout.request.offset, requestNumber, true)
-  message[PrepareLayout.operation.offset] = operation
+  const view = new DataView(message.buffer, message.byteOffset, headerSize)
+  view.setBigUint64(PrepareLayout.op.offset, fields.op, true)
+  view.setBigUint64(PrepareLayout.commit.offset, fields.commit, true)
+  view.setBigUint64(PrepareLayout.timestamp.offset, fields.timestamp, true)
   assert(size === readU32(message, FrameLayout.size.offset), () => "prepareFromRequest: size changed")
   if (bodyChanged) setChecksumBody(message)
   setChecksum(message)

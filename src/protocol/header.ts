@@ -1,10 +1,11 @@
 /**
  * The 256-byte header that starts every message, prepare and grid block (wire-protocol.md §3–§5,
  * design/vsr.md §2): command and operation codes with their wire values, releases, eviction
- * reasons, the byte layout of every command, per-command validity rules, and two ways to read it.
+ * reasons, the byte layout of every command, and two ways to read it (the validity rules are in
+ * `header_rules.ts`).
  *
- * - Hot path: `readU8/U16/U32`, `u128Equal`, `isZero` over the message bytes at the offsets of
- *   the `*Layout` tables. No allocation, no bigint.
+ * - Hot path: `readU16/U32`, `readU64Number`, `u128Equal`, `isZero` over the message bytes at
+ *   the offsets of the `*Layout` tables. No allocation, no bigint.
  * - Cold path (tests, tools, logs, the REPL): `decodeHeader`/`encodeHeader` between the bytes
  *   and one plain object per header with bigint u64/u128 fields, named as on the wire.
  *
@@ -317,9 +318,6 @@ export type AnyHeader = { [C in Command]: HeaderOf<C> }[Command]
 export type RequestHeader = HeaderOf<typeof Command.request>
 export type ReplyHeader = HeaderOf<typeof Command.reply>
 export type PrepareHeader = HeaderOf<typeof Command.prepare>
-export type PingClientHeader = HeaderOf<typeof Command.ping_client>
-export type PongClientHeader = HeaderOf<typeof Command.pong_client>
-export type EvictionHeader = HeaderOf<typeof Command.eviction>
 
 /** Field lists, and the bytes of 0..255 that no named field covers, computed once per command. */
 interface CommandCodec {
@@ -449,8 +447,6 @@ function writeField(view: DataView, { offset, kind, size }: Field, value: bigint
 }
 
 // --- hot-path readers -------------------------------------------------------------------------
-
-export const readU8 = (bytes: Uint8Array, offset: number): number => bytes[offset]
 
 export const readU16 = (bytes: Uint8Array, offset: number): number => bytes[offset] | (bytes[offset + 1] << 8)
 

@@ -9,7 +9,7 @@
  *
  * Reads go straight to the bytes (no bigint, no allocation): this runs for every message.
  */
-import { assert } from "../assert.ts"
+import { assert, unreachable } from "../assert.ts"
 import { checksumSize } from "./checksum.ts"
 import { checksumBodyEmpty, rootPrepareChecksum } from "./build.ts"
 import {
@@ -52,9 +52,6 @@ export function headerInvalid(bytes: Uint8Array): string | undefined {
 }
 
 function commandInvalid(bytes: Uint8Array, command: Command, size: number): string | undefined {
-  const release = readU32(bytes, FrameLayout.release.offset)
-  const view = readU32(bytes, FrameLayout.view.offset)
-  const replica = bytes[FrameLayout.replica.offset]
   switch (command) {
     case Command.reserved:
       return "command reserved"
@@ -63,6 +60,73 @@ function commandInvalid(bytes: Uint8Array, command: Command, size: number): stri
     case Command.deprecated_22:
     case Command.deprecated_23:
       return "command deprecated"
+    case Command.request:
+      return requestInvalid(bytes, size)
+    case Command.reply:
+      return replyInvalid(bytes, size)
+    case Command.ping_client:
+    case Command.pong_client:
+    case Command.eviction:
+      return clientSessionInvalid(bytes, command, size)
+    case Command.prepare:
+      return prepareInvalid(bytes, size)
+    case Command.prepare_ok:
+      return prepareOkInvalid(bytes, size)
+    case Command.ping:
+    case Command.pong:
+    case Command.commit:
+    case Command.exit_view:
+    case Command.join_view:
+    case Command.view:
+    case Command.get_view:
+    case Command.get_headers:
+    case Command.get_prepare:
+    case Command.get_reply:
+    case Command.headers:
+    case Command.get_blocks:
+    case Command.block:
+      return replicaCommandInvalid(bytes, command, size)
+  }
+}
+
+/** The body-less messages of a client session besides requests and replies (§11, §5.3–§5.5). */
+function clientSessionInvalid(bytes: Uint8Array, command: Command, size: number): string | undefined {
+  const release = readU32(bytes, FrameLayout.release.offset)
+  const view = readU32(bytes, FrameLayout.view.offset)
+  const replica = bytes[FrameLayout.replica.offset]
+  switch (command) {
+    case Command.ping_client:
+      if (!bodyEmpty(bytes, size)) return "ping_client: body not empty"
+      if (release === 0) return "ping_client: release == 0"
+      if (replica !== 0) return "ping_client: replica != 0"
+      if (view !== 0) return "ping_client: view != 0"
+      if (u128Zero(bytes, PingClientLayout.client.offset)) return "ping_client: client == 0"
+      return undefined
+    case Command.pong_client:
+      if (!bodyEmpty(bytes, size)) return "pong_client: body not empty"
+      if (release === 0) return "pong_client: release == 0"
+      return undefined
+    case Command.eviction:
+      if (!bodyEmpty(bytes, size)) return "eviction: body not empty"
+      if (release === 0) return "eviction: release == 0"
+      if (u128Zero(bytes, EvictionLayout.client.offset)) return "eviction: client == 0"
+      {
+        const reason = bytes[EvictionLayout.reason.offset]
+        if (reason === 0 || reason > evictionReasonMax) return "eviction: reason not in 1..8"
+      }
+      return undefined
+    default:
+      // The dispatcher in commandInvalid sends only the commands listed above.
+      return unreachable(command as never)
+  }
+}
+
+/** Replica-to-replica commands (vsr.md §2.3). */
+function replicaCommandInvalid(bytes: Uint8Array, command: Command, size: number): string | undefined {
+  const release = readU32(bytes, FrameLayout.release.offset)
+  const view = readU32(bytes, FrameLayout.view.offset)
+  const replica = bytes[FrameLayout.replica.offset]
+  switch (command) {
     case Command.ping:
       if (size !== headerSize + 4 * vsrReleasesMax) return "ping: size != 256 + 4 * releases_max"
       if (release === 0) return "ping: release == 0"
@@ -79,25 +143,6 @@ function commandInvalid(bytes: Uint8Array, command: Command, size: number): stri
       if (u64Zero(bytes, PongLayout.ping_timestamp_monotonic.offset)) return "pong: ping_timestamp_monotonic == 0"
       if (u64Zero(bytes, PongLayout.pong_timestamp_wall.offset)) return "pong: pong_timestamp_wall == 0"
       return undefined
-    case Command.ping_client:
-      if (!bodyEmpty(bytes, size)) return "ping_client: body not empty"
-      if (release === 0) return "ping_client: release == 0"
-      if (replica !== 0) return "ping_client: replica != 0"
-      if (view !== 0) return "ping_client: view != 0"
-      if (u128Zero(bytes, PingClientLayout.client.offset)) return "ping_client: client == 0"
-      return undefined
-    case Command.pong_client:
-      if (!bodyEmpty(bytes, size)) return "pong_client: body not empty"
-      if (release === 0) return "pong_client: release == 0"
-      return undefined
-    case Command.request:
-      return requestInvalid(bytes, size, release, replica)
-    case Command.prepare:
-      return prepareInvalid(bytes, size, release, view, replica)
-    case Command.prepare_ok:
-      return prepareOkInvalid(bytes, size, release)
-    case Command.reply:
-      return replyInvalid(bytes, size, release)
     case Command.commit:
       if (!bodyEmpty(bytes, size)) return "commit: body not empty"
       if (release !== 0) return "commit: release != 0"
@@ -149,15 +194,6 @@ function commandInvalid(bytes: Uint8Array, command: Command, size: number): stri
       if ((size - headerSize) % headerSize !== 0) return "headers: body not a multiple of 256"
       if (release !== 0) return "headers: release != 0"
       return undefined
-    case Command.eviction:
-      if (!bodyEmpty(bytes, size)) return "eviction: body not empty"
-      if (release === 0) return "eviction: release == 0"
-      if (u128Zero(bytes, EvictionLayout.client.offset)) return "eviction: client == 0"
-      {
-        const reason = bytes[EvictionLayout.reason.offset]
-        if (reason === 0 || reason > evictionReasonMax) return "eviction: reason not in 1..8"
-      }
-      return undefined
     case Command.get_blocks:
       if (view !== 0) return "get_blocks: view != 0"
       if (size === headerSize) return "get_blocks: empty"
@@ -176,12 +212,17 @@ function commandInvalid(bytes: Uint8Array, command: Command, size: number): stri
         if (blockType === 0 || blockType > blockTypeMax) return "block: block_type invalid"
       }
       return undefined
+    default:
+      // The dispatcher in commandInvalid sends only the commands listed above.
+      return unreachable(command as never)
   }
 }
 
 /** §12.1. Operation-specific body rules (multi-batch, events) come later, in `body.ts`. */
-function requestInvalid(bytes: Uint8Array, size: number, release: number, replica: number): string | undefined {
+function requestInvalid(bytes: Uint8Array, size: number): string | undefined {
   const L = RequestLayout
+  const release = readU32(bytes, FrameLayout.release.offset)
+  const replica = bytes[FrameLayout.replica.offset]
   if (release === 0) return "request: release == 0"
   const operation = bytes[L.operation.offset]
   const client = !u128Zero(bytes, L.client.offset)
@@ -227,8 +268,11 @@ function requestInvalid(bytes: Uint8Array, size: number, release: number, replic
   }
 }
 
-function prepareInvalid(bytes: Uint8Array, size: number, release: number, view: number, replica: number): string | undefined {
+function prepareInvalid(bytes: Uint8Array, size: number): string | undefined {
   const L = PrepareLayout
+  const release = readU32(bytes, FrameLayout.release.offset)
+  const view = readU32(bytes, FrameLayout.view.offset)
+  const replica = bytes[FrameLayout.replica.offset]
   const operation = bytes[L.operation.offset]
   if (operation === VsrOperation.reserved || operation === VsrOperation.root) {
     // An empty WAL slot (`op` = slot) or op 0 of the cluster: everything but `op` is zero.
@@ -251,8 +295,9 @@ function prepareInvalid(bytes: Uint8Array, size: number, release: number, view: 
   return undefined
 }
 
-function prepareOkInvalid(bytes: Uint8Array, size: number, release: number): string | undefined {
+function prepareOkInvalid(bytes: Uint8Array, size: number): string | undefined {
   const L = PrepareOkLayout
+  const release = readU32(bytes, FrameLayout.release.offset)
   if (!bodyEmpty(bytes, size)) return "prepare_ok: body not empty"
   if (release !== 0) return "prepare_ok: release != 0"
   const operation = bytes[L.operation.offset]
@@ -277,8 +322,9 @@ function prepareOkInvalid(bytes: Uint8Array, size: number, release: number): str
 }
 
 /** §11 row 7: what the client checks on a reply, so a replica never sends one it would drop. */
-function replyInvalid(bytes: Uint8Array, size: number, release: number): string | undefined {
+function replyInvalid(bytes: Uint8Array, size: number): string | undefined {
   const L = ReplyLayout
+  const release = readU32(bytes, FrameLayout.release.offset)
   if (release === 0) return "reply: release == 0"
   if (u128Zero(bytes, L.client.offset)) return "reply: client == 0"
   if (u64Compare(bytes, L.op.offset, L.commit.offset) !== 0) return "reply: op != commit"

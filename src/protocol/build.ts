@@ -11,7 +11,7 @@ import { checksumSize } from "./checksum.ts"
 import { checksumInto } from "./checksum_native.ts"
 import {
   Command, encodeHeader, EvictionLayout, type EvictionReason, evictionReasonMax, FrameLayout, headerSize, messageSizeMax,
-  PingClientLayout, PongClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout, type AnyHeader, VsrOperation,
+  PingClientLayout, PongClientLayout, PrepareLayout, PrepareOkLayout, readU32, ReplyLayout, RequestLayout, type AnyHeader, VsrOperation,
   u128Equal, writeU32, zeroHeader
 } from "./header.ts"
 
@@ -247,6 +247,38 @@ export function prepareFromRequest(message: Uint8Array, fields: PrepareFields, b
   assert(size === readU32(message, FrameLayout.size.offset), () => "prepareFromRequest: size changed")
   if (bodyChanged) setChecksumBody(message)
   setChecksum(message)
+}
+
+export interface PrepareOkFields {
+  /** The sender's current view (vsr.md §3.6: never the prepare's view if newer). */
+  readonly view: number
+  readonly replica: number
+  /** The sender's `commit_min`, for the primary's backpressure (vsr.md §3.9). */
+  readonly commitMin: bigint
+}
+
+/**
+ * The `prepare_ok` acknowledging `prepare` once it is durable (vsr.md §2.3, §3.6): it names the
+ * prepare by checksum and repeats the fields the primary cross-checks.
+ */
+export function buildPrepareOk(prepare: Uint8Array, fields: PrepareOkFields, target: Uint8Array = new Uint8Array(headerSize)): Uint8Array {
+  assert(prepare[FrameLayout.command.offset] === Command.prepare, () => "buildPrepareOk: not a prepare")
+  assert(target.length >= headerSize && fields.commitMin >= 0n, () => "buildPrepareOk: bad target or commit_min")
+  target.fill(0, 0, headerSize)
+  copy(prepare, FrameLayout.cluster.offset, target, FrameLayout.cluster.offset, checksumSize)
+  writeU32(target, FrameLayout.size.offset, headerSize)
+  writeU32(target, FrameLayout.view.offset, fields.view)
+  target[FrameLayout.command.offset] = Command.prepare_ok
+  setU8(target, FrameLayout.replica.offset, fields.replica)
+  copy(prepare, PrepareLayout.parent.offset, target, PrepareOkLayout.parent.offset, checksumSize)
+  copy(prepare, FrameLayout.checksum.offset, target, PrepareOkLayout.prepare_checksum.offset, checksumSize)
+  // checkpoint_id, client and op are adjacent in both layouts (192..232).
+  copy(prepare, PrepareLayout.checkpoint_id.offset, target, PrepareOkLayout.checkpoint_id.offset, PrepareLayout.commit.offset - PrepareLayout.checkpoint_id.offset)
+  new DataView(target.buffer, target.byteOffset, headerSize).setBigUint64(PrepareOkLayout.commit_min.offset, fields.commitMin, true)
+  // timestamp, request and operation are adjacent in both layouts (240..253).
+  copy(prepare, PrepareLayout.timestamp.offset, target, PrepareOkLayout.timestamp.offset, PrepareLayout.operation.offset + 1 - PrepareLayout.timestamp.offset)
+  sealMessage(target)
+  return target
 }
 
 /** Op 0 of every cluster (vsr.md §2.3): a prepare with operation `root` and nothing else set. */

@@ -7,13 +7,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import {
-  buildEviction, buildMessage, buildPongClient, buildReply, buildReplyInto, prepareFollows, prepareFromRequest,
+  buildEviction, buildMessage, buildPongClient, buildPrepareOk, buildReply, buildReplyInto, prepareFollows, prepareFromRequest,
   requestContinuesReply, resendReplyInView, rootPrepare, rootPrepareChecksum, u128FromBytes, u128ToBytes
 } from "../../src/protocol/build.ts"
 import {
-  Command, decodeHeader, EvictionReason, FrameLayout, headerSize, type PrepareHeader, releaseScarab, type ReplyHeader,
-  type RequestHeader, zeroHeader
+  Command, decodeHeader, EvictionReason, FrameLayout, headerSize, type HeaderOf, type PrepareHeader, releaseScarab,
+  type ReplyHeader, type RequestHeader, zeroHeader
 } from "../../src/protocol/header.ts"
+
+type PrepareOkHeader = HeaderOf<typeof Command.prepare_ok>
 import { validateMessage } from "../../src/protocol/message.ts"
 import { loadWireVectors, sessionCluster } from "./wire_vectors.ts"
 
@@ -103,7 +105,7 @@ describe("build: hash chains", () => {
     assert.throws(() => resendReplyInView(reply, 2))
   })
 
-  it("turns requests into a valid hash-chained log of prepares", () => {
+  it("turns requests into a valid hash-chained log of prepares, each acknowledged by a valid prepare_ok", () => {
     const cluster = u128ToBytes(sessionCluster)
     let previous = rootPrepare(sessionCluster)
     assert.isUndefined(validateMessage(previous, cluster))
@@ -125,6 +127,13 @@ describe("build: hash chains", () => {
         [request.client, request.request, request.operation, request.release, op, 2, 1, request.checksum_body]
       )
       assert.deepStrictEqual(message.subarray(headerSize), bytes.subarray(headerSize))
+      const ok = buildPrepareOk(message, { view: 3, replica: 2, commitMin: op - 1n })
+      assert.isUndefined(validateMessage(ok, cluster))
+      const ack = decodeHeader(ok) as PrepareOkHeader
+      assert.deepStrictEqual(
+        [ack.parent, ack.prepare_checksum, ack.checkpoint_id, ack.client, ack.op, ack.commit_min, ack.timestamp, ack.request, ack.operation, ack.view, ack.replica, ack.release],
+        [prepare.parent, prepare.checksum, prepare.checkpoint_id, prepare.client, op, op - 1n, prepare.timestamp, prepare.request, prepare.operation, 3, 2, 0]
+      )
       previous = message
     })
   })

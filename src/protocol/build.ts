@@ -9,18 +9,12 @@
 import { assert } from "../assert.ts"
 import { checksumSize } from "./checksum.ts"
 import { checksumInto } from "./checksum_native.ts"
+import { headerInvalid } from "./header_rules.ts"
 import {
   Command, encodeHeader, EvictionLayout, type EvictionReason, evictionReasonMax, FrameLayout, headerSize, messageSizeMax,
-  PingClientLayout, PongClientLayout, PrepareLayout, PrepareOkLayout, readU32, ReplyLayout, RequestLayout, type AnyHeader, VsrOperation,
-  u128Equal, writeU32, zeroHeader
+  PingClientLayout, PongClientLayout, PrepareLayout, PrepareOkLayout, readU32, ReplyLayout, RequestLayout, type AnyHeader,
+  u128Equal, writeU32
 } from "./header.ts"
-
-/** `checksum_body` of every message without a body (§6.3): `0x49f174618255402de6e7e3c40d60cc83`. */
-export const checksumBodyEmpty: Uint8Array = (() => {
-  const value = new Uint8Array(checksumSize)
-  checksumInto(new Uint8Array(0), value, 0)
-  return value
-})()
 
 // --- checksums and the hash chain -------------------------------------------------------------
 
@@ -132,6 +126,7 @@ export function buildReplyInto(target: Uint8Array, request: Uint8Array, bodySize
   copy(request, RequestLayout.request.offset, target, ReplyLayout.request.offset, 4)
   target[ReplyLayout.operation.offset] = request[RequestLayout.operation.offset]
   sealReply(target)
+  assertSendable(target)
   return target.subarray(0, headerSize + bodySize)
 }
 
@@ -158,6 +153,7 @@ export function buildPongClient(ping: Uint8Array, fields: ReplicaFields, target:
   frameInto(target, ping, Command.pong_client, fields)
   copy(ping, PingClientLayout.ping_timestamp_monotonic.offset, target, PongClientLayout.ping_timestamp_monotonic.offset, 8)
   sealMessage(target)
+  assertSendable(target)
   return target
 }
 
@@ -179,6 +175,7 @@ export function buildEviction(
   copy(message, client, target, EvictionLayout.client.offset, checksumSize)
   target[EvictionLayout.reason.offset] = reason
   sealMessage(target)
+  assertSendable(target)
   return target
 }
 
@@ -247,6 +244,7 @@ export function prepareFromRequest(message: Uint8Array, fields: PrepareFields, b
   assert(size === readU32(message, FrameLayout.size.offset), () => "prepareFromRequest: size changed")
   if (bodyChanged) setChecksumBody(message)
   setChecksum(message)
+  assertSendable(message)
 }
 
 export interface PrepareOkFields {
@@ -278,29 +276,8 @@ export function buildPrepareOk(prepare: Uint8Array, fields: PrepareOkFields, tar
   // timestamp, request and operation are adjacent in both layouts (240..253).
   copy(prepare, PrepareLayout.timestamp.offset, target, PrepareOkLayout.timestamp.offset, PrepareLayout.operation.offset + 1 - PrepareLayout.timestamp.offset)
   sealMessage(target)
+  assertSendable(target)
   return target
-}
-
-/** Op 0 of every cluster (vsr.md §2.3): a prepare with operation `root` and nothing else set. */
-export function rootPrepare(cluster: bigint): Uint8Array {
-  const header = zeroHeader(Command.prepare)
-  header.cluster = cluster
-  header.size = headerSize
-  header.operation = VsrOperation.root
-  return buildMessage(header, new Uint8Array(0))
-}
-
-let rootCluster: Uint8Array | undefined
-let rootChecksum: Uint8Array | undefined
-
-/** The checksum of the root prepare of the cluster whose 16 id bytes are `cluster`; cached. */
-export function rootPrepareChecksum(cluster: Uint8Array): Uint8Array {
-  assert(cluster.length === checksumSize, () => "a cluster id is 16 bytes")
-  if (rootCluster === undefined || rootChecksum === undefined || !u128Equal(rootCluster, 0, cluster, 0)) {
-    rootCluster = cluster.slice()
-    rootChecksum = rootPrepare(u128FromBytes(cluster, 0)).slice(0, checksumSize)
-  }
-  return rootChecksum
 }
 
 // --- cold path --------------------------------------------------------------------------------
@@ -334,6 +311,12 @@ export function u128ToBytes(value: bigint, target: Uint8Array = new Uint8Array(c
 }
 
 // --- helpers ----------------------------------------------------------------------------------
+
+/** A replica never sends a message it would itself reject (vsr.md §2.1). */
+function assertSendable(message: Uint8Array): void {
+  const reason = headerInvalid(message)
+  assert(reason === undefined, () => `built an invalid ${message[FrameLayout.command.offset]}: ${reason}`)
+}
 
 function copy(source: Uint8Array, sourceOffset: number, target: Uint8Array, targetOffset: number, length: number): void {
   for (let i = 0; i < length; i++) target[targetOffset + i] = source[sourceOffset + i]

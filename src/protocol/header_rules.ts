@@ -11,14 +11,21 @@
  */
 import { assert, unreachable } from "../assert.ts"
 import { checksumSize } from "./checksum.ts"
-import { checksumBodyEmpty, rootPrepareChecksum } from "./build.ts"
+import { checksumInto } from "./checksum_native.ts"
 import {
   BlockLayout, Command, CommitLayout, EvictionLayout, evictionReasonMax, FrameLayout, GetHeadersLayout, GetPrepareLayout,
   GetReplyLayout, GetViewLayout, headerSize, isCommand, isZero, JoinViewLayout, messageSizeMax, PingClientLayout,
   PingLayout, PongLayout, PrepareLayout, PrepareOkLayout, protocolVersion, readU16, readU32, registerRequestSize,
   registerResultSize, reconfigurationRequestSize, ReplyLayout, RequestLayout, u128Equal, upgradeRequestSize,
-  ViewLayout, VsrOperation, vsrOperationsReserved, zeroRangesOf
+  ViewLayout, VsrOperation, vsrOperationsReserved, writeU32, zeroRangesOf
 } from "./header.ts"
+
+/** `checksum_body` of every message without a body (§6.3): `0x49f174618255402de6e7e3c40d60cc83`. */
+export const checksumBodyEmpty: Uint8Array = (() => {
+  const value = new Uint8Array(checksumSize)
+  checksumInto(new Uint8Array(0), value, 0)
+  return value
+})()
 
 /** Releases a replica advertises in a ping body, u32 each (`vsr_releases_max`). */
 export const vsrReleasesMax = 64
@@ -307,7 +314,7 @@ function prepareOkInvalid(bytes: Uint8Array, size: number): string | undefined {
   if (operation === VsrOperation.root) {
     if (!u128Zero(bytes, L.parent.offset) || client || request) return "prepare_ok root: parent, client or request != 0"
     if (!u64Zero(bytes, L.op.offset) || !u64Zero(bytes, L.timestamp.offset)) return "prepare_ok root: op or timestamp != 0"
-    if (!u128Equal(bytes, L.prepare_checksum.offset, rootPrepareChecksum(bytes.subarray(FrameLayout.cluster.offset, FrameLayout.cluster.offset + checksumSize)), 0)) {
+    if (!u128Equal(bytes, L.prepare_checksum.offset, rootPrepareOf(bytes.subarray(FrameLayout.cluster.offset, FrameLayout.cluster.offset + checksumSize)), FrameLayout.checksum.offset)) {
       return "prepare_ok root: prepare_checksum is not the root prepare's"
     }
     return undefined
@@ -339,6 +346,32 @@ function replyInvalid(bytes: Uint8Array, size: number): string | undefined {
     return "reply: request == 0"
   }
   return undefined
+}
+
+// --- the root prepare -------------------------------------------------------------------------
+
+/**
+ * Op 0 of the cluster whose 16 id bytes are `cluster` (vsr.md §2.3): a body-less prepare with
+ * operation `root` and every other field zero. Its checksum is what a root `prepare_ok` names.
+ */
+export function rootPrepare(cluster: Uint8Array): Uint8Array {
+  assert(cluster.length === checksumSize, () => "a cluster id is 16 bytes")
+  const root = new Uint8Array(headerSize)
+  root.set(cluster, FrameLayout.cluster.offset)
+  writeU32(root, FrameLayout.size.offset, headerSize)
+  root[FrameLayout.command.offset] = Command.prepare
+  root[PrepareLayout.operation.offset] = VsrOperation.root
+  root.set(checksumBodyEmpty, FrameLayout.checksum_body.offset)
+  checksumInto(root.subarray(checksumSize, headerSize), root, FrameLayout.checksum.offset)
+  return root
+}
+
+// The root prepare of the last cluster asked about: a replica only ever sees its own.
+let rootCached: Uint8Array = rootPrepare(new Uint8Array(checksumSize))
+
+function rootPrepareOf(cluster: Uint8Array): Uint8Array {
+  if (!u128Equal(rootCached, FrameLayout.cluster.offset, cluster, 0)) rootCached = rootPrepare(cluster)
+  return rootCached
 }
 
 // --- helpers ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import {
   buildEviction, buildMessage, buildPongClient, buildPrepareOk, buildReply, buildReplyInto, prepareFollows, prepareFromRequest,
-  requestContinuesReply, resendReplyInView, rootPrepare, rootPrepareChecksum, u128FromBytes, u128ToBytes
+  requestContinuesReply, resendReplyInView, u128FromBytes, u128ToBytes
 } from "../../src/protocol/build.ts"
 import {
   Command, decodeHeader, EvictionReason, FrameLayout, headerSize, type HeaderOf, type PrepareHeader, releaseScarab,
@@ -16,6 +16,7 @@ import {
 } from "../../src/protocol/header.ts"
 
 type PrepareOkHeader = HeaderOf<typeof Command.prepare_ok>
+import { rootPrepare } from "../../src/protocol/header_rules.ts"
 import { validateMessage } from "../../src/protocol/message.ts"
 import { loadWireVectors, sessionCluster } from "./wire_vectors.ts"
 
@@ -107,7 +108,7 @@ describe("build: hash chains", () => {
 
   it("turns requests into a valid hash-chained log of prepares, each acknowledged by a valid prepare_ok", () => {
     const cluster = u128ToBytes(sessionCluster)
-    let previous = rootPrepare(sessionCluster)
+    let previous = rootPrepare(cluster)
     assert.isUndefined(validateMessage(previous, cluster))
     const requests = sessionFiles.filter((v) => v.header.command === String(Command.request))
     requests.forEach(({ bytes }, index) => {
@@ -140,8 +141,8 @@ describe("build: hash chains", () => {
 
   it("the root prepare_ok names the root prepare of its own cluster", () => {
     const cluster = u128ToBytes(5n)
-    const root = rootPrepare(5n)
-    assert.deepStrictEqual(rootPrepareChecksum(cluster), root.subarray(0, 16))
+    const root = rootPrepare(cluster)
+    assert.deepStrictEqual(decodeHeader(root), { ...zeroHeader(Command.prepare), cluster: 5n, size: 256, operation: 1, checksum: u128FromBytes(root, 0), checksum_body: 0x49f174618255402de6e7e3c40d60cc83n })
     const ok = (checksum: bigint) =>
       validateMessage(buildMessage({ ...zeroHeader(Command.prepare_ok), cluster: 5n, operation: 1, prepare_checksum: checksum }, new Uint8Array(0)), cluster)
     assert.isUndefined(ok(u128FromBytes(root, 0)))

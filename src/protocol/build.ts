@@ -12,7 +12,7 @@ import { checksumInto } from "./checksum_native.ts"
 import { headerInvalid } from "./header_rules.ts"
 import {
   Command, encodeHeader, EvictionLayout, type EvictionReason, evictionReasonMax, FrameLayout, headerSize, messageSizeMax,
-  PingClientLayout, PongClientLayout, PrepareLayout, PrepareOkLayout, readU32, ReplyLayout, RequestLayout, type AnyHeader,
+  PingClientLayout, PongClientLayout, PrepareLayout, PrepareOkLayout, readU32, replicasMax, ReplyLayout, RequestLayout, type AnyHeader,
   u128Equal, writeU32
 } from "./header.ts"
 
@@ -149,7 +149,7 @@ export interface ReplicaFields {
 /** The pong to `ping` (a `ping_client`), §5.4: echoes `cluster` and `ping_timestamp_monotonic`. */
 export function buildPongClient(ping: Uint8Array, fields: ReplicaFields, target: Uint8Array = new Uint8Array(headerSize)): Uint8Array {
   assert(ping[FrameLayout.command.offset] === Command.ping_client, () => "buildPongClient: not a ping_client")
-  assert(fields.replica < 6, () => "pong_client: replica index must be < replicas_max")
+  assert(fields.replica < replicasMax, () => "pong_client: replica index must be < replicas_max")
   frameInto(target, ping, Command.pong_client, fields)
   copy(ping, PingClientLayout.ping_timestamp_monotonic.offset, target, PongClientLayout.ping_timestamp_monotonic.offset, 8)
   sealMessage(target)

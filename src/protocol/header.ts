@@ -19,6 +19,9 @@ import { headerSize, messageSizeMax } from "./operation.ts"
 
 export { headerSize, messageSizeMax }
 
+/** Replicas in a cluster; a client keeps one slot per replica and indexes it with `replica`. */
+export const replicasMax = 6
+
 /** The protocol version carried at offset 112 (`Version` in TigerBeetle): 0 in every message. */
 export const protocolVersion = 0
 

@@ -1,0 +1,127 @@
+/**
+ * The replica core against the captured session of tigerbeetle-node@0.17.9: feeding the client's
+ * messages in order, with each journal write completing at once and the clock set so that every
+ * commit gets the captured reply's timestamp, must reproduce the crafted replies.
+ *
+ * The crafted server's toy ledger stamped created objects differently from TigerBeetle (account 1
+ * at T - 1000 instead of slot T - 1), so timestamps *inside result bodies* cannot match a correct
+ * ledger. Everything else must: the register reply and the pong byte for byte, and for every
+ * other reply the header (apart from the checksums that cover the body), every status, every
+ * record field and the multi-batch trailer. Because reply bodies differ, each request's `parent`
+ * is re-chained to the context of the reply this core actually sent (and the request resealed);
+ * the reply must then name that resealed request.
+ */
+import { readdirSync, readFileSync } from "node:fs"
+import { describe, expect, it } from "vitest"
+import { ReplicaCore, type Output } from "../../src/actors/replica_core.ts"
+import { createLedger } from "../../src/ledger/ledger.ts"
+import { bodySizeMax } from "../../src/protocol/operation.ts"
+import { setChecksum } from "../../src/protocol/build.ts"
+import { releaseClientMin, releaseScarab } from "../../src/protocol/header.ts"
+import { vectorsDirectory } from "../protocol/checksum_vectors.ts"
+
+const sessionDirectory = vectorsDirectory + "session/"
+const files = readdirSync(sessionDirectory).filter((file) => file.endsWith(".bin")).sort()
+const load = (file: string): Uint8Array => new Uint8Array(readFileSync(sessionDirectory + file))
+const u64At = (bytes: Uint8Array, offset: number): bigint => new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0, true)
+
+const config = {
+  cluster: 0x0f0e0d0c0b0a09080706050403020100n, replica: 0, release: releaseScarab, releaseClientMin,
+  batchSizeLimit: bodySizeMax, clientsMax: 64, pipelineMax: 8
+}
+
+/** Runs one input and completes every journal write it asks for; returns what was sent. */
+function run(core: ReplicaCore, realtimeNs: bigint, message: Uint8Array): Array<Uint8Array> {
+  const sent: Array<Uint8Array> = []
+  let pending: Array<Output> = core.step({ realtimeNs }, { _tag: "Message", connection: 1, message: message.slice() })
+  for (let rounds = 0; pending.length > 0 && rounds < 16; rounds++) {
+    const next: Array<Output> = []
+    for (const output of pending) {
+      if (output._tag === "Send") sent.push(output.message)
+      if (output._tag === "JournalWrite") next.push(...core.step({ realtimeNs }, { _tag: "JournalWriteDone", op: output.op }))
+    }
+    pending = next
+  }
+  return sent
+}
+
+describe("ReplicaCore, captured session", () => {
+  it("answers every captured request with the captured reply", () => {
+    const core = new ReplicaCore(config, createLedger())
+    let compared = 0
+    let context: Uint8Array | undefined
+    for (let i = 0; i < files.length; i += 2) {
+      const request = load(files[i]!)
+      if (context !== undefined && request[114] === 5) {
+        request.set(context, 128)
+        setChecksum(request)
+      }
+      const expected = load(files[i + 1]!)
+      expect(files[i + 1]).toMatch(/_s2c_/)
+      // The clock reads what makes the commit's timestamp the captured one: the reply timestamp
+      // minus the events the request creates (creates consume one nanosecond per event).
+      const replyTimestamp = expected[114] === 8 ? u64At(expected, 224) : 0n
+      const created = files[i]!.includes("create_") ? countEvents(request) : 0
+      const sent = run(core, replyTimestamp - BigInt(created), request)
+      expect(sent, files[i]).toHaveLength(1)
+      const actual = sent[0]!
+      const label = `${files[i]} → ${files[i + 1]}`
+      if (/register|pong/.test(files[i + 1]!)) {
+        expect(hex(actual), label).toBe(hex(expected))
+      } else {
+        expect(actual.length, label).toBe(expected.length)
+        expect(hex(withoutBodyChecksums(actual)), label).toBe(hex(withoutBodyChecksums(expected)))
+        expect(hex(maskTimestamps(actual)), label).toBe(hex(maskTimestamps(expected)))
+        expect(hex(actual.subarray(128, 144)), label).toBe(hex(request.subarray(0, 16)))
+      }
+      if (actual[114] === 8) context = actual.slice(160, 176)
+      compared++
+    }
+    expect(compared).toBe(13)
+  })
+
+  it("answers a retried request with the identical stored reply and executes it once", () => {
+    const core = new ReplicaCore(config, createLedger())
+    run(core, 1_700_000_000_000_001_000n, load("01_c2s_request_register.bin"))
+    const request = load("03_c2s_request_create_accounts.bin")
+    const first = run(core, 1_700_000_000_000_002_000n, request)
+    const retry = run(core, 1_700_000_000_000_009_000n, request)
+    expect(retry).toHaveLength(1)
+    expect(retry[0]).toEqual(first[0])
+    expect(core.commitOp).toBe(2n)
+  })
+})
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
+
+/** The header without the checksums that cover the body or the re-chained request. */
+function withoutBodyChecksums(reply: Uint8Array): Uint8Array {
+  const header = reply.slice(0, 256)
+  header.fill(0, 0, 16)
+  header.fill(0, 32, 48)
+  header.fill(0, 128, 144) // request_checksum: the resealed request's
+  header.fill(0, 160, 176)
+  return header
+}
+
+/** The reply body with the timestamp field of every result or record zeroed (trailer kept). */
+function maskTimestamps(reply: Uint8Array): Uint8Array {
+  const body = reply.slice(256)
+  const operation = reply[236]!
+  const [size, timestampOffset] = operation >= 146 ? [16, 0] : operation === 143 ? [128, 64] : [operation === 144 || operation === 145 || operation === 140 || operation === 141 || operation === 142 ? 128 : 0, 120]
+  const batches = new DataView(body.buffer, body.length - 2, 2).getUint16(0, true)
+  let records = 0
+  for (let b = 0; b < batches; b++) records += new DataView(body.buffer, body.length - 4 - 2 * b, 2).getUint16(0, true)
+  for (let r = 0; r < records; r++) body.fill(0, r * size + timestampOffset, r * size + timestampOffset + 8)
+  return body
+}
+
+/** Events in a single-batch create request: (body - trailer) / 128, the trailer being one element. */
+function countEvents(request: Uint8Array): number {
+  const body = request.length - 256
+  const batches = new DataView(request.buffer, request.byteOffset + request.length - 2, 2).getUint16(0, true)
+  let events = 0
+  for (let b = 0; b < batches; b++) events += new DataView(request.buffer, request.byteOffset + request.length - 4 - 2 * b, 2).getUint16(0, true)
+  expect(body).toBeGreaterThan(events * 128)
+  return events
+}

@@ -116,6 +116,29 @@ function maskTimestamps(reply: Uint8Array): Uint8Array {
   return body
 }
 
+describe("ReplicaCore, evictions", () => {
+  const evictionDirectory = vectorsDirectory + "eviction/"
+  const loadEviction = (file: string): Uint8Array => new Uint8Array(readFileSync(evictionDirectory + file))
+
+  it("evicts a client below the oldest supported release with the captured eviction", () => {
+    // The captured client runs 0.17.9; a replica whose oldest supported client is newer evicts it.
+    const core = new ReplicaCore({ ...config, cluster: 0n, releaseClientMin: releaseScarab + 1 }, createLedger())
+    const sent = run(core, 1_700_000_000_000_001_000n, loadEviction("a1_c2s_request_register.bin"))
+    expect(sent.map(hex)).toEqual([hex(loadEviction("a2_s2c_eviction_client_release_too_low.bin"))])
+  })
+
+  it("displaces the least recently committed session at clientsMax; its next request gets no_session", () => {
+    const core = new ReplicaCore({ ...config, cluster: 0n, clientsMax: 1 }, createLedger())
+    const registered = run(core, 1_700_000_000_000_001_000n, loadEviction("b1_c2s_request_register.bin"))
+    expect(registered.map(hex)).toEqual([hex(loadEviction("b2_s2c_reply_register.bin"))])
+    // Another client registers: with one session slot, client b's session is displaced.
+    expect(run(core, 1_700_000_000_000_002_000n, loadEviction("c1_c2s_request_register.bin"))).toHaveLength(1)
+    const evicted = run(core, 1_700_000_000_000_003_000n, loadEviction("b3_c2s_request_create_accounts.bin"))
+    expect(evicted.map(hex)).toEqual([hex(loadEviction("b4_s2c_eviction_no_session.bin"))])
+    expect(core.commitOp).toBe(2n)
+  })
+})
+
 /** Events in a single-batch create request: (body - trailer) / 128, the trailer being one element. */
 function countEvents(request: Uint8Array): number {
   const body = request.length - 256

@@ -34,6 +34,11 @@ export interface ReplicaConfig {
   readonly clientsMax: number
   /** Prepares written but not yet committed (vsr.md §1.5). */
   readonly pipelineMax: number
+  /**
+   * The newest op the journal can hold without overwriting history that a restart must replay
+   * (until checkpoints exist). Requests beyond it are refused, never silently lose data.
+   */
+  readonly opMax: bigint
 }
 
 /** Time is an input: the shell reads the clock and stamps every step with it. */
@@ -51,6 +56,8 @@ export type Output =
   | { readonly _tag: "Send"; readonly connection: number; readonly message: Uint8Array }
   | { readonly _tag: "JournalWrite"; readonly op: bigint; readonly prepare: Uint8Array }
   | { readonly _tag: "Committed"; readonly op: bigint; readonly operation: number; readonly timestamp: bigint }
+  /** The journal is full up to `opMax`: nothing more can be accepted until a checkpoint exists. */
+  | { readonly _tag: "JournalFull"; readonly opMax: bigint }
 
 /** A client session (vsr.md §9.1): its number and its latest committed reply. */
 interface Session {
@@ -197,6 +204,7 @@ export class ReplicaCore {
   /** Turns an accepted request into the next op (vsr.md §3.3) and writes it to the journal. */
   private prepare(now: Now, request: Uint8Array): void {
     if (this.pipeline.length >= this.config.pipelineMax) return // the client retries
+    if (this.journalFull()) return
     const operation = request[RequestLayout.operation.offset]!
     const body = request.subarray(headerSize)
     let bodyChanged = false
@@ -220,6 +228,7 @@ export class ReplicaCore {
   private pulseIfDue(now: Now): void {
     if (this.pipeline.length >= this.config.pipelineMax) return
     if (this.pipeline.some((entry) => entry.prepare[PrepareLayout.operation.offset] === Operation.pulse)) return
+    if (this.ledger.nextExpiry() === undefined || this.journalFull()) return
     const expiry = this.ledger.nextExpiry()
     if (expiry === undefined) return
     const horizon = this.timestamp > now.realtimeNs ? this.timestamp : now.realtimeNs
@@ -235,6 +244,12 @@ export class ReplicaCore {
     header.operation = Operation.pulse
     this.op += 1n
     this.appendToPipeline(buildMessage(header, new Uint8Array(0)))
+  }
+
+  private journalFull(): boolean {
+    if (this.op < this.config.opMax) return false
+    this.outputs.push({ _tag: "JournalFull", opMax: this.config.opMax })
+    return true
   }
 
   private appendToPipeline(prepare: Uint8Array): void {

@@ -27,7 +27,7 @@ const u64At = (bytes: Uint8Array, offset: number): bigint => new DataView(bytes.
 
 const config = {
   cluster: 0x0f0e0d0c0b0a09080706050403020100n, replica: 0, release: releaseScarab, releaseClientMin,
-  batchSizeLimit: bodySizeMax, clientsMax: 64, pipelineMax: 8
+  batchSizeLimit: bodySizeMax, clientsMax: 64, pipelineMax: 8, opMax: 1024n
 }
 
 /** Runs one input and completes every journal write it asks for; returns what was sent. */
@@ -135,6 +135,20 @@ describe("ReplicaCore, evictions", () => {
     expect(run(core, 1_700_000_000_000_002_000n, loadEviction("c1_c2s_request_register.bin"))).toHaveLength(1)
     const evicted = run(core, 1_700_000_000_000_003_000n, loadEviction("b3_c2s_request_create_accounts.bin"))
     expect(evicted.map(hex)).toEqual([hex(loadEviction("b4_s2c_eviction_no_session.bin"))])
+    expect(core.commitOp).toBe(2n)
+  })
+})
+
+describe("ReplicaCore, journal bound", () => {
+  it("refuses to prepare past opMax and says so, rather than overwriting history", () => {
+    const core = new ReplicaCore({ ...config, opMax: 2n }, createLedger())
+    expect(run(core, 1_700_000_000_000_001_000n, load("01_c2s_request_register.bin"))).toHaveLength(1)
+    const [reply] = run(core, 1_700_000_000_000_002_000n, load("03_c2s_request_create_accounts.bin"))
+    const next = load("05_c2s_request_create_transfers.bin")
+    next.set(reply!.subarray(160, 176), 128) // chain to the reply this core sent
+    setChecksum(next)
+    const outputs = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", connection: 1, message: next })
+    expect(outputs.map((output) => output._tag)).toEqual(["JournalFull"])
     expect(core.commitOp).toBe(2n)
   })
 })

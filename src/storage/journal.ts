@@ -3,8 +3,8 @@
  * slot = op mod journalSlotCount, each written sector-rounded with zero padding. A write that
  * completes is durable (the data file is O_DSYNC), so the replica replies only after it.
  *
- * Recovery reads every slot, keeps the prepares whose checksums verify and that belong to their
- * slot, and returns ops 1..n in order, checking the hash chain from the root. Any hole or broken
+ * Recovery reads every slot, keeps the prepares whose checksums verify, whose padding is zero
+ * and that belong to their slot, and returns ops 1..n in order, checking the hash chain from the root. Any hole or broken
  * chain below the newest op is refused with the op named: an acknowledged op may have been lost,
  * and a replica of one has no peer to repair it from. A torn or missing newest op is dropped:
  * its write never completed, so it was never acknowledged.
@@ -62,12 +62,15 @@ export const recoverJournal = Effect.fnUntraced(function* (storage: Storage["Ser
     yield* storage.read(layout.walPrepares, slot * messageSizeMax, first)
     const size = readU32(first, FrameLayout.size.offset)
     if (size < headerSize || size > messageSizeMax) continue
-    let message = first.subarray(0, size)
+    let sectors = first
     if (size > sectorSize) {
-      const whole = storage.allocate(roundUpToSector(size))
-      yield* storage.read(layout.walPrepares, slot * messageSizeMax, whole)
-      message = whole.subarray(0, size)
+      sectors = storage.allocate(roundUpToSector(size))
+      yield* storage.read(layout.walPrepares, slot * messageSizeMax, sectors)
     }
+    // The padding after the message is part of what was written: a flipped byte there is as
+    // much a sign of a damaged slot as one inside the message (storage.md §4.1).
+    if (!isZero(sectors, size, roundUpToSector(size))) continue
+    const message = sectors.subarray(0, size)
     const op = prepareOp(message, cluster, slot, slotCount)
     if (op !== undefined && op > 0n) found.set(op, message.slice())
   }
@@ -97,6 +100,11 @@ function prepareOp(message: Uint8Array, cluster: Uint8Array, slot: number, slotC
   if (message[PrepareLayout.operation.offset] === VsrOperation.root) return undefined
   const op = new DataView(message.buffer, message.byteOffset + PrepareLayout.op.offset, 8).getBigUint64(0, true)
   return Number(op % BigInt(slotCount)) === slot ? op : undefined
+}
+
+function isZero(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] !== 0) return false
+  return true
 }
 
 function equalBytes(expected: Uint8Array, bytes: Uint8Array, offset: number): boolean {

@@ -26,8 +26,9 @@ export const productionConfig: StorageConfig = {
 }
 
 /**
- * Small enough for fast tests (64 WAL slots), large enough for a full 8189-event batch. The
- * superblock copies sit where production has them, so a file names its own profile.
+ * Fewer WAL slots (64) for tests and the simulator, with full-size messages so that a client
+ * can send a full 8189-event batch (a data file of ~130 MiB, sparse on disk). The superblock
+ * copies sit where production has them, so a file names its own profile.
  */
 export const testConfig: StorageConfig = {
   name: "test", superblockCopies: 4, superblockCopySize: 24 * 1024, journalSlotCount: 64,

@@ -19,6 +19,7 @@ import {
   Storage,
   type StorageImplementation,
   StorageFatalError,
+  type StorageError,
   StorageRangeError,
   type Zone
 } from "../storage/storage.ts"
@@ -70,19 +71,19 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
     return Effect.fail(poisoned)
   }
 
-  const check = (zone: Zone, offset: number, buffer: Uint8Array) => {
+  /** Why a request may not run, or undefined: checked synchronously, no Effect on the hot path. */
+  const rejection = (zone: Zone, offset: number, buffer: Uint8Array): StorageError | undefined => {
     const reason = ioRuleBroken(zone, offset, buffer.length, isAllocated(buffer))
-    if (reason !== undefined) {
-      return Effect.fail(new StorageRangeError({ path, zone: zone.name, offset, length: buffer.length, reason }))
-    }
-    return poisoned === undefined ? Effect.void : Effect.fail(poisoned)
+    if (reason !== undefined) return new StorageRangeError({ path, zone: zone.name, offset, length: buffer.length, reason })
+    return poisoned
   }
 
   const read = Effect.fnUntraced(function* (zone: Zone, offset: number, buffer: Uint8Array) {
-    yield* check(zone, offset, buffer)
+    const rejected = rejection(zone, offset, buffer)
+    if (rejected !== undefined) return yield* Effect.fail(rejected)
     const start = zone.start + offset
     const length = buffer.length
-    const sectorsZeroed: Array<number> = []
+    let sectorsZeroed: Array<number> | undefined
     // §5.3: halve the request on EIO down to one sector, zero-fill that sector, then walk on
     // one or two sectors per read. Each step advances or halves, so this bounds the loop.
     const stepsMax = (length / sectorSize) * 34 + interruptedRetriesMax
@@ -98,6 +99,7 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
           targetMax = Math.ceil(target / 2 / sectorSize) * sectorSize
         } else {
           buffer.fill(0, done, done + sectorSize)
+          sectorsZeroed ??= []
           sectorsZeroed.push(start + done)
           done += sectorSize
         }
@@ -122,11 +124,12 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
       }
     }
     assert(done === length, () => "read loop overran its buffer")
-    return sectorsZeroed.length === 0 ? readClean : ({ sectorsZeroed } satisfies ReadReport)
+    return sectorsZeroed === undefined ? readClean : ({ sectorsZeroed } satisfies ReadReport)
   })
 
   const write = Effect.fnUntraced(function* (zone: Zone, offset: number, buffer: Uint8Array) {
-    yield* check(zone, offset, buffer)
+    const rejected = rejection(zone, offset, buffer)
+    if (rejected !== undefined) return yield* Effect.fail(rejected)
     const start = zone.start + offset
     let done = 0
     let retries = 0

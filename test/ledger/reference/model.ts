@@ -260,10 +260,24 @@ const saturatingSub = (x: bigint, y: bigint): bigint => (x > y ? x - y : 0n)
  * imported_event_timestamp_must_not_advance: the first in the batch-level timestamp check, the
  * second where upstream asserts (after the pending-status checks, before must_not_regress).
  */
+export interface ReferenceOptions {
+  /**
+   * An imported post/void of a non-imported pending transfer whose timeout has not expired yet is
+   * undefined in 0.17 (§11). "reject" (the default, as the spec recommends) answers
+   * imported_event_timestamp_must_not_advance; "accept" executes it like any other post/void.
+   */
+  readonly importedResolveOfTimedPending?: "reject" | "accept"
+}
+
 export class ReferenceLedger {
+  private readonly options: Required<ReferenceOptions>
   private current: State = emptyState()
   /** Burnt transfer ids (§9.5); outside every chain scope, so rollbacks never clear it. */
   private readonly orphans = new Set<bigint>()
+
+  constructor(options: ReferenceOptions = {}) {
+    this.options = { importedResolveOfTimedPending: options.importedResolveOfTimedPending ?? "reject" }
+  }
 
   /**
    * The asynchronous half of the fast ledger's store interface: the model keeps everything in
@@ -660,7 +674,9 @@ export class ReferenceLedger {
     const imported = has(e.flags, TF.imported)
     if (imported) {
       // Undefined upstream (an assertion): see the class comment.
-      if (expiresAt !== undefined) return { status: T.imported_event_timestamp_must_not_advance }
+      if (expiresAt !== undefined && this.options.importedResolveOfTimedPending === "reject") {
+        return { status: T.imported_event_timestamp_must_not_advance }
+      }
       if (e.timestamp <= this.maxTransferTimestamp() || this.accountTimestampExists(e.timestamp)) {
         return { status: T.imported_event_timestamp_must_not_regress }
       }

@@ -1,0 +1,269 @@
+/**
+ * The Ledger service: Scarab as an Effect service, the same for an in-memory ledger, an embedded
+ * replica and a remote cluster. A layer provides one primitive, `send` (execute one validated
+ * batch of one operation, binary in, binary out); `makeLedger` builds the rest on top of it:
+ *
+ * - `submit`: the zero-copy batch API, `send` behind the request checks every layer shares;
+ * - the eight typed operations: Schema-decoded records in, Schema classes out;
+ * - streams for the four paginated reads, paging by timestamp.
+ *
+ * Named `Ledger` because that is what users compose; the state machine's interface of the same
+ * name (src/ledger/ledger.ts) is internal and is only ever imported under an alias.
+ */
+import { Context, Effect, Exit, Cause, Option, Schema, SchemaIssue, Stream } from "effect"
+import { assert } from "../assert.ts"
+import {
+  batchEventsMax, eventSize, isOperation, isQuery, Operation, queryResultsMax, resultSize, type ClientOperation
+} from "../protocol/operation.ts"
+import {
+  AccountFilterFlags, decodeAccount, decodeAccountBalance, decodeBatch, decodeCreateResult, decodeTransfer,
+  encodeAccount, encodeAccountFilter, encodeBatch, encodeIds, encodeQueryFilter, encodeTransfer, QueryFilterFlags,
+  timestampMax
+} from "../protocol/records.ts"
+import { InvalidRequest, TooMuchData, type LedgerError } from "./errors.ts"
+import {
+  Account, AccountBalance, AccountFilter, CreateAccountResult, createAccountStatusOf, CreateTransferResult,
+  createTransferStatusOf, QueryFilter, Transfer, U128,
+  type AccountFilterInput, type AccountInput, type QueryFilterInput, type TransferInput
+} from "./schema.ts"
+
+export interface LedgerApi {
+  /** Creates accounts (at most 8189): one result per account, in order. */
+  readonly createAccounts: (accounts: ReadonlyArray<AccountInput>) => Effect.Effect<ReadonlyArray<CreateAccountResult>, LedgerError>
+  /** Creates transfers (at most 8189): one result per transfer, in order. */
+  readonly createTransfers: (transfers: ReadonlyArray<TransferInput>) => Effect.Effect<ReadonlyArray<CreateTransferResult>, LedgerError>
+  /** The accounts found among `ids` (at most 8189), in request order; missing ids are skipped. */
+  readonly lookupAccounts: (ids: ReadonlyArray<bigint>) => Effect.Effect<ReadonlyArray<Account>, LedgerError>
+  readonly lookupTransfers: (ids: ReadonlyArray<bigint>) => Effect.Effect<ReadonlyArray<Transfer>, LedgerError>
+  /** One page (at most `filter.limit` ≤ 8189) of an account's transfers; an invalid filter gives []. */
+  readonly getAccountTransfers: (filter: AccountFilterInput) => Effect.Effect<ReadonlyArray<Transfer>, LedgerError>
+  /** One page of an account's balance history (accounts with `flags.history` only). */
+  readonly getAccountBalances: (filter: AccountFilterInput) => Effect.Effect<ReadonlyArray<AccountBalance>, LedgerError>
+  readonly queryAccounts: (filter: QueryFilterInput) => Effect.Effect<ReadonlyArray<Account>, LedgerError>
+  readonly queryTransfers: (filter: QueryFilterInput) => Effect.Effect<ReadonlyArray<Transfer>, LedgerError>
+  /**
+   * Every match of the filter, fetched in pages of `filter.limit` (default 8189) by moving the
+   * timestamp bound past the last result; ends after the first short page.
+   */
+  readonly accountTransfersStream: (filter: AccountFilterInput) => Stream.Stream<Transfer, LedgerError>
+  readonly accountBalancesStream: (filter: AccountFilterInput) => Stream.Stream<AccountBalance, LedgerError>
+  readonly queryAccountsStream: (filter: QueryFilterInput) => Stream.Stream<Account, LedgerError>
+  readonly queryTransfersStream: (filter: QueryFilterInput) => Stream.Stream<Transfer, LedgerError>
+  /**
+   * The zero-copy batch API: one batch of `operation` as the events back to back (128-byte
+   * accounts or transfers, 16-byte ids, or exactly one filter), answered with the reply body of
+   * that batch (16-byte create results, or records). Not multi-batch framed. The body must not
+   * change until the effect completes.
+   */
+  readonly submit: (operation: ClientOperation, body: Uint8Array) => Effect.Effect<Uint8Array, LedgerError>
+}
+
+export class Ledger extends Context.Service<Ledger, LedgerApi>()("scarab/Ledger") {}
+
+/**
+ * What a layer implements: execute one batch that passed `checkBatch`. Errors are the request's
+ * (store full, eviction, deadline); per-event outcomes are in the reply.
+ */
+export type Send = (operation: ClientOperation, body: Uint8Array) => Effect.Effect<Uint8Array, LedgerError>
+
+const operationNames = new Map<number, string>(Object.entries(Operation).map(([name, value]) => [value, name]))
+export const operationName = (operation: number): string => operationNames.get(operation) ?? `operation ${operation}`
+
+/** The request checks of spec §4.1 and §15 that every layer applies before sending a batch. */
+export function checkBatch(operation: number, body: Uint8Array): InvalidRequest | TooMuchData | undefined {
+  const name = operationName(operation)
+  if (!isOperation(operation) || operation === Operation.pulse) {
+    return new InvalidRequest({ operation: name, reason: "not an operation a client may submit" })
+  }
+  const size = eventSize(operation)
+  if (body.length % size !== 0) {
+    return new InvalidRequest({ operation: name, reason: `a body of ${body.length} bytes is not a whole number of ${size}-byte events` })
+  }
+  const count = body.length / size
+  if (isQuery(operation) && count !== 1) {
+    return new InvalidRequest({ operation: name, reason: `a query batch holds exactly one filter, not ${count}` })
+  }
+  if (count > batchEventsMax) return new TooMuchData({ operation: name, count, max: batchEventsMax })
+  return undefined
+}
+
+/** Builds the whole service over a layer's `send`. */
+export function makeLedger(send: Send): LedgerApi {
+  const submit = (operation: ClientOperation, body: Uint8Array): Effect.Effect<Uint8Array, LedgerError> => {
+    const error = checkBatch(operation, body)
+    return error === undefined ? send(operation, body) : Effect.fail(error)
+  }
+
+  const accountsInput = decoderOf(Schema.Array(Account))
+  const transfersInput = decoderOf(Schema.Array(Transfer))
+  const idsInput = decoderOf(Schema.Array(U128))
+  const accountFilterInput = decoderOf(AccountFilter)
+  const queryFilterInput = decoderOf(QueryFilter)
+
+  const createAccounts = Effect.fnUntraced(function* (inputs: ReadonlyArray<AccountInput>) {
+    yield* countWithin(Operation.create_accounts, inputs.length)
+    const accounts = yield* accountsInput(inputs, Operation.create_accounts)
+    const reply = yield* send(Operation.create_accounts, encodeBatch(accounts, eventSize(Operation.create_accounts), encodeAccount))
+    return decodeReply(reply, Operation.create_accounts, accounts.length, (bytes, offset) => {
+      const { timestamp, status } = decodeCreateResult(bytes, offset)
+      const name = createAccountStatusOf(status)
+      assert(name !== undefined, () => `create_accounts: unknown status ${status} in the reply`)
+      return new CreateAccountResult({ timestamp, status: name, statusCode: status }, trusted)
+    })
+  })
+
+  const createTransfers = Effect.fnUntraced(function* (inputs: ReadonlyArray<TransferInput>) {
+    yield* countWithin(Operation.create_transfers, inputs.length)
+    const transfers = yield* transfersInput(inputs, Operation.create_transfers)
+    const reply = yield* send(Operation.create_transfers, encodeBatch(transfers, eventSize(Operation.create_transfers), encodeTransfer))
+    return decodeReply(reply, Operation.create_transfers, transfers.length, (bytes, offset) => {
+      const { timestamp, status } = decodeCreateResult(bytes, offset)
+      const name = createTransferStatusOf(status)
+      assert(name !== undefined, () => `create_transfers: unknown status ${status} in the reply`)
+      return new CreateTransferResult({ timestamp, status: name, statusCode: status }, trusted)
+    })
+  })
+
+  const lookupAccounts = Effect.fnUntraced(function* (ids: ReadonlyArray<bigint>) {
+    yield* countWithin(Operation.lookup_accounts, ids.length)
+    const valid = yield* idsInput(ids, Operation.lookup_accounts)
+    const reply = yield* send(Operation.lookup_accounts, encodeIds(valid))
+    return decodeReply(reply, Operation.lookup_accounts, valid.length, accountOf)
+  })
+
+  const lookupTransfers = Effect.fnUntraced(function* (ids: ReadonlyArray<bigint>) {
+    yield* countWithin(Operation.lookup_transfers, ids.length)
+    const valid = yield* idsInput(ids, Operation.lookup_transfers)
+    const reply = yield* send(Operation.lookup_transfers, encodeIds(valid))
+    return decodeReply(reply, Operation.lookup_transfers, valid.length, transferOf)
+  })
+
+  // Pages over decoded filters: the streams decode once and page without Schema.
+  const accountTransfersPage = (filter: AccountFilter) =>
+    Effect.map(send(Operation.get_account_transfers, encodeAccountFilter(filter)), (reply) =>
+      decodeReply(reply, Operation.get_account_transfers, filter.limit, transferOf))
+  const accountBalancesPage = (filter: AccountFilter) =>
+    Effect.map(send(Operation.get_account_balances, encodeAccountFilter(filter)), (reply) =>
+      decodeReply(reply, Operation.get_account_balances, filter.limit, balanceOf))
+  const queryAccountsPage = (filter: QueryFilter) =>
+    Effect.map(send(Operation.query_accounts, encodeQueryFilter(filter)), (reply) =>
+      decodeReply(reply, Operation.query_accounts, filter.limit, accountOf))
+  const queryTransfersPage = (filter: QueryFilter) =>
+    Effect.map(send(Operation.query_transfers, encodeQueryFilter(filter)), (reply) =>
+      decodeReply(reply, Operation.query_transfers, filter.limit, transferOf))
+
+  const accountFilter = (operation: ClientOperation, input: AccountFilterInput) =>
+    Effect.flatMap(accountFilterInput(input, operation), (filter) => limitWithin(operation, filter))
+  const queryFilter = (operation: ClientOperation, input: QueryFilterInput) =>
+    Effect.flatMap(queryFilterInput(input, operation), (filter) => limitWithin(operation, filter))
+
+  const accountFilterNext = (filter: AccountFilter, last: bigint): AccountFilter | undefined => {
+    const bounds = nextBounds(filter, last, (filter.flags & AccountFilterFlags.reversed) !== 0)
+    return bounds === undefined ? undefined : new AccountFilter({ ...filter, ...bounds }, trusted)
+  }
+  const queryFilterNext = (filter: QueryFilter, last: bigint): QueryFilter | undefined => {
+    const bounds = nextBounds(filter, last, (filter.flags & QueryFilterFlags.reversed) !== 0)
+    return bounds === undefined ? undefined : new QueryFilter({ ...filter, ...bounds }, trusted)
+  }
+
+  return {
+    createAccounts,
+    createTransfers,
+    lookupAccounts,
+    lookupTransfers,
+    getAccountTransfers: (input) => Effect.flatMap(accountFilter(Operation.get_account_transfers, input), accountTransfersPage),
+    getAccountBalances: (input) => Effect.flatMap(accountFilter(Operation.get_account_balances, input), accountBalancesPage),
+    queryAccounts: (input) => Effect.flatMap(queryFilter(Operation.query_accounts, input), queryAccountsPage),
+    queryTransfers: (input) => Effect.flatMap(queryFilter(Operation.query_transfers, input), queryTransfersPage),
+    accountTransfersStream: (input) =>
+      pages(accountFilter(Operation.get_account_transfers, input), accountTransfersPage, accountFilterNext),
+    accountBalancesStream: (input) =>
+      pages(accountFilter(Operation.get_account_balances, input), accountBalancesPage, accountFilterNext),
+    queryAccountsStream: (input) => pages(queryFilter(Operation.query_accounts, input), queryAccountsPage, queryFilterNext),
+    queryTransfersStream: (input) => pages(queryFilter(Operation.query_transfers, input), queryTransfersPage, queryFilterNext),
+    submit
+  }
+}
+
+/** Records built from ledger replies are valid by construction: skip the range checks. */
+const trusted = { disableChecks: true } as const
+
+const accountOf = (bytes: Uint8Array, offset: number): Account => new Account(decodeAccount(bytes, offset), trusted)
+const transferOf = (bytes: Uint8Array, offset: number): Transfer => new Transfer(decodeTransfer(bytes, offset), trusted)
+const balanceOf = (bytes: Uint8Array, offset: number): AccountBalance =>
+  new AccountBalance(decodeAccountBalance(bytes, offset), trusted)
+
+/** Decodes a reply, asserting it has the shape the request allows (a defect otherwise). */
+function decodeReply<A>(reply: Uint8Array, operation: ClientOperation, countMax: number,
+  decode: (bytes: Uint8Array, offset: number) => A): ReadonlyArray<A> {
+  const size = resultSize(operation)
+  assert(reply.length % size === 0 && reply.length / size <= Math.max(countMax, 0),
+    () => `${operationName(operation)}: a reply of ${reply.length} bytes for ${countMax} events`)
+  return decodeBatch(reply, size, decode)
+}
+
+const countWithin = (operation: ClientOperation, count: number): Effect.Effect<void, TooMuchData> =>
+  count <= batchEventsMax ? Effect.void : Effect.fail(new TooMuchData({ operation: operationName(operation), count, max: batchEventsMax }))
+
+/** A query's limit above what one reply holds is refused, as TigerBeetle 0.17's clients do (spec §15). */
+const limitWithin = <F extends { readonly limit: number }>(operation: ClientOperation, filter: F): Effect.Effect<F, TooMuchData> =>
+  filter.limit <= queryResultsMax
+    ? Effect.succeed(filter)
+    : Effect.fail(new TooMuchData({ operation: operationName(operation), count: filter.limit, max: queryResultsMax }))
+
+/**
+ * A Schema decoder whose failure is an InvalidRequest naming the event (its index in the call)
+ * and the field, with Schema's own description of what was expected.
+ */
+function decoderOf<S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) {
+  const decode = Schema.decodeUnknownExit(schema)
+  const format = SchemaIssue.makeFormatterStandardSchemaV1()
+  return (input: unknown, operation: ClientOperation): Effect.Effect<S["Type"], InvalidRequest> => {
+    const exit = decode(input)
+    if (Exit.isSuccess(exit)) return Effect.succeed(exit.value)
+    const error = Cause.squash(exit.cause)
+    const issue = Schema.isSchemaError(error) ? format(error.issue).issues[0] : undefined
+    const path = issue?.path ?? []
+    const index = typeof path[0] === "number" ? path[0] : undefined
+    const field = path.filter((key) => typeof key === "string").join(".")
+    return Effect.fail(new InvalidRequest({
+      operation: operationName(operation),
+      reason: issue?.message ?? String(error),
+      ...(index === undefined ? {} : { index }),
+      ...(field === "" ? {} : { field })
+    }))
+  }
+}
+
+interface TimestampRange {
+  readonly timestamp_min: bigint
+  readonly timestamp_max: bigint
+}
+
+/**
+ * The range of the page after one ending at `last`: past it in the direction of the scan, or
+ * undefined when nothing can follow (a bound of 0 would mean "unbounded", so never produce one).
+ */
+function nextBounds(filter: TimestampRange, last: bigint, reversed: boolean): TimestampRange | undefined {
+  if (reversed) {
+    if (last <= 1n || last - 1n < filter.timestamp_min) return undefined
+    return { timestamp_min: filter.timestamp_min, timestamp_max: last - 1n }
+  }
+  if (last >= timestampMax || (filter.timestamp_max !== 0n && last + 1n > filter.timestamp_max)) return undefined
+  return { timestamp_min: last + 1n, timestamp_max: filter.timestamp_max }
+}
+
+/** Pages through a read: each full page is followed by the page past its last timestamp. */
+function pages<F extends { readonly limit: number }, A extends { readonly timestamp: bigint }>(
+  first: Effect.Effect<F, LedgerError>,
+  page: (filter: F) => Effect.Effect<ReadonlyArray<A>, LedgerError>,
+  next: (filter: F, last: bigint) => F | undefined
+): Stream.Stream<A, LedgerError> {
+  return Stream.unwrap(Effect.map(first, (filter) =>
+    Stream.paginate(filter, (current: F) =>
+      Effect.map(page(current), (items) => {
+        const last = items[items.length - 1]
+        const following = last === undefined || items.length < current.limit ? undefined : next(current, last.timestamp)
+        return [items, following === undefined ? Option.none<F>() : Option.some(following)] as const
+      }))))
+}

@@ -1,0 +1,17 @@
+/**
+ * Scarab's public API for Effect users: the Ledger service, its typed records and errors, and
+ * its layers. Start from docs/using-from-effect.md.
+ */
+export { checkBatch, Ledger, makeLedger, operationName, type LedgerApi, type Send } from "./client/ledger_service.ts"
+export { layerMemory, memoryDefaults, type MemoryOptions } from "./client/memory.ts"
+export {
+  Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, CreateAccountResult, CreateAccountStatus,
+  CreateAccountStatusName, CreateTransferResult, CreateTransferStatus, CreateTransferStatusName, QueryFilter,
+  QueryFilterFlags, Transfer, TransferFlags, TimestampBound, U128, U16, U32, U64,
+  type AccountFilterInput, type AccountInput, type QueryFilterInput, type TransferInput
+} from "./client/schema.ts"
+export { ClientEvicted, InvalidRequest, OutcomeUnknown, StoreFull, TooMuchData, type LedgerError } from "./client/errors.ts"
+export { batchEventsMax, Operation, queryResultsMax, type ClientOperation } from "./protocol/operation.ts"
+export {
+  accountBalanceSize, accountFilterSize, accountSize, createResultSize, idSize, queryFilterSize, transferSize
+} from "./protocol/operation.ts"

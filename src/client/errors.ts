@@ -26,7 +26,7 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   override get message(): string {
     const at = this.index === undefined ? "" : ` event ${this.index}`
     const field = this.field === undefined ? "" : ` field ${this.field}`
-    return `${this.operation}:${at}${field}: ${this.reason}`
+    return `${this.operation}${at}${field}: ${this.reason}`
   }
 }
 

@@ -1,0 +1,34 @@
+/**
+ * layerMemory: the conformance suite with TestClock as cluster time, plus what only the
+ * in-memory layer has (its store limits, its invariant checks).
+ */
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { TestClock } from "effect/testing"
+import { layerMemory, Ledger } from "../../src/index.ts"
+import { accountInput, conformance } from "./conformance.ts"
+
+conformance("layerMemory", {
+  layer: () => layerMemory({ verify: true }),
+  advanceTime: (ms) => TestClock.adjust(ms)
+})
+
+describe("layerMemory only", () => {
+  it.effect("a create batch beyond the store's capacity fails with StoreFull and changes nothing", () => Effect.gen(function* () {
+    const ledger = yield* Ledger
+    yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
+    const error = yield* Effect.flip(ledger.createAccounts([accountInput(3n), accountInput(4n)]))
+    expect([error._tag, error.message]).toEqual(["StoreFull", "the ledger store is full: at most 3 accounts"])
+    expect((yield* ledger.lookupAccounts([3n, 4n])).length).toBe(0)
+    assert.strictEqual((yield* ledger.createAccounts([accountInput(3n)]))[0]!.status, "created")
+  }).pipe(Effect.provide(layerMemory({ accountsMax: 3 }))))
+
+  it.effect("cluster time follows the Clock: timestamps are now in ns, and never go back", () => Effect.gen(function* () {
+    const ledger = yield* Ledger
+    yield* TestClock.adjust(5_000)
+    const [first] = yield* ledger.createAccounts([accountInput(1n)])
+    assert.strictEqual(first!.timestamp, 5_000_000_001n, "base = now (5 s in ns), the one event's slot is base + 1")
+    const [second] = yield* ledger.createAccounts([accountInput(2n)])
+    assert.strictEqual(second!.timestamp, 5_000_000_003n, "same instant: base = previous + 1")
+  }).pipe(Effect.provide(layerMemory())))
+})

@@ -15,3 +15,9 @@ export { batchEventsMax, Operation, queryResultsMax, type ClientOperation } from
 export {
   accountBalanceSize, accountFilterSize, accountSize, createResultSize, idSize, queryFilterSize, transferSize
 } from "./protocol/operation.ts"
+/** The binary codec, for building and reading `submit` batches (cold path: one object per record). */
+export {
+  AccountBalanceLayout, AccountFilterLayout, AccountLayout, CreateResultLayout, decodeAccount, decodeAccountBalance,
+  decodeBatch, decodeCreateResult, decodeTransfer, encodeAccount, encodeAccountFilter, encodeBatch, encodeIds,
+  encodeQueryFilter, encodeTransfer, QueryFilterLayout, TransferLayout
+} from "./protocol/records.ts"

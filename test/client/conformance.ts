@@ -313,6 +313,21 @@ export function conformance(name: string, target: ConformanceTarget): void {
       })))
     })
 
+    describe("concurrent spending", () => {
+      it.effect("fibers racing to spend one balance: exactly as many succeed as it covers", () => run(Effect.gen(function* () {
+        const ledger = yield* Ledger
+        yield* ledger.createAccounts([accountInput(1n), accountInput(2n, { flags: AccountFlags.debits_must_not_exceed_credits })])
+        yield* ledger.createTransfers([transferInput(1n, 1n, 2n, 100n)])
+        const statuses = yield* Effect.forEach(Array.from({ length: 40 }, (_, i) => i), (i) =>
+          Effect.map(ledger.createTransfers([transferInput(BigInt(100 + i), 2n, 1n, 10n)]), ([r]) => r!.status),
+          { concurrency: "unbounded" })
+        assert.strictEqual(statuses.filter((s) => s === "created").length, 10)
+        assert.strictEqual(statuses.filter((s) => s === "exceeds_credits").length, 30)
+        const [, wallet] = yield* ledger.lookupAccounts([1n, 2n])
+        expect([wallet!.debits_posted, wallet!.credits_posted]).toEqual([100n, 100n])
+      })))
+    })
+
     describe("properties", () => {
       const Move = Schema.Struct({
         from: Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 4 }))),

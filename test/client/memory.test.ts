@@ -3,10 +3,10 @@
  * in-memory layer has (its store limits, its invariant checks).
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { layerMemory, Ledger } from "../../src/index.ts"
-import { accountInput, conformance } from "./conformance.ts"
+import { accountInput, conformance, transferInput } from "./conformance.ts"
 
 conformance("layerMemory", {
   layer: () => layerMemory({ verify: true }),
@@ -22,6 +22,21 @@ describe("layerMemory only", () => {
     expect((yield* ledger.lookupAccounts([3n, 4n])).length).toBe(0)
     assert.strictEqual((yield* ledger.createAccounts([accountInput(3n)]))[0]!.status, "created")
   }).pipe(Effect.provide(layerMemory({ accountsMax: 3 }))))
+
+  it.effect("interrupting waiting callers leaves the actor serving the others", () => Effect.gen(function* () {
+    const ledger = yield* Ledger
+    yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
+    const fibers = yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) =>
+      Effect.forkChild(ledger.createTransfers([transferInput(BigInt(i + 1), 1n, 2n, 1n)])))
+    yield* Effect.forEach(fibers.filter((_, i) => i % 2 === 0), Fiber.interrupt)
+    const done = yield* Effect.forEach(fibers.filter((_, i) => i % 2 === 1), Fiber.join)
+    assert.isTrue(done.every(([r]) => r!.status === "created"))
+    // An interrupted caller's request may still have executed, as with a cluster: ask the ledger.
+    const stored = yield* ledger.lookupTransfers(Array.from({ length: 50 }, (_, i) => BigInt(i + 1)))
+    const [a] = yield* ledger.lookupAccounts([1n])
+    assert.strictEqual(a!.debits_posted, BigInt(stored.length))
+    assert.isAtLeast(stored.length, 25)
+  }).pipe(Effect.provide(layerMemory({ inboxCapacity: 4, verify: true }))))
 
   it.effect("cluster time follows the Clock: timestamps are now in ns, and never go back", () => Effect.gen(function* () {
     const ledger = yield* Ledger

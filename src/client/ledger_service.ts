@@ -13,14 +13,15 @@
 import { Context, Effect, Exit, Cause, Option, Schema, SchemaIssue, Stream } from "effect"
 import { assert } from "../assert.ts"
 import {
-  batchEventsMax, eventSize, isOperation, isQuery, Operation, queryResultsMax, resultSize, type ClientOperation
+  accountSize, batchEventsMax, eventSize, isOperation, isQuery, Operation, queryResultsMax, resultSize, transferSize, type ClientOperation
 } from "../protocol/operation.ts"
 import {
-  AccountFilterFlags, decodeAccount, decodeAccountBalance, decodeBatch, decodeCreateResult, decodeTransfer,
+  account as accountRecord, AccountFilterFlags, decodeAccount, decodeAccountBalance, decodeBatch, decodeCreateResult, decodeTransfer,
   encodeAccount, encodeAccountFilter, encodeBatch, encodeIds, encodeQueryFilter, encodeTransfer, QueryFilterFlags,
-  timestampMax
+  timestampMax, transfer as transferRecord
 } from "../protocol/records.ts"
 import { InvalidRequest, TooMuchData, type LedgerError } from "./errors.ts"
+import { accountFieldKinds, allIdsValid, allValid, transferFieldKinds } from "./input_check.ts"
 import {
   Account, AccountBalance, AccountFilter, CreateAccountResult, createAccountStatusOf, CreateTransferResult,
   createTransferStatusOf, QueryFilter, Transfer, U128,
@@ -100,11 +101,22 @@ export function makeLedger(send: Send): LedgerApi {
   const accountFilterInput = decoderOf(AccountFilter)
   const queryFilterInput = decoderOf(QueryFilter)
 
+  // Well-formed input is encoded straight from the caller's objects; the rest is decoded by the Schema.
+  const accountsBody = (inputs: ReadonlyArray<AccountInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
+    allValid(inputs, accountFieldKinds, "id")
+      ? Effect.succeed(encodeBatch(inputs, accountSize, (input, target, offset) => encodeAccount(accountRecord(input), target, offset)))
+      : Effect.map(accountsInput(inputs, Operation.create_accounts), (accounts) => encodeBatch(accounts, accountSize, encodeAccount))
+  const transfersBody = (inputs: ReadonlyArray<TransferInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
+    allValid(inputs, transferFieldKinds, "id")
+      ? Effect.succeed(encodeBatch(inputs, transferSize, (input, target, offset) => encodeTransfer(transferRecord(input), target, offset)))
+      : Effect.map(transfersInput(inputs, Operation.create_transfers), (transfers) => encodeBatch(transfers, transferSize, encodeTransfer))
+  const idsBody = (ids: ReadonlyArray<bigint>, operation: ClientOperation): Effect.Effect<Uint8Array, InvalidRequest> =>
+    allIdsValid(ids) ? Effect.succeed(encodeIds(ids)) : Effect.map(idsInput(ids, operation), encodeIds)
+
   const createAccounts = Effect.fnUntraced(function* (inputs: ReadonlyArray<AccountInput>) {
     yield* countWithin(Operation.create_accounts, inputs.length)
-    const accounts = yield* accountsInput(inputs, Operation.create_accounts)
-    const reply = yield* send(Operation.create_accounts, encodeBatch(accounts, eventSize(Operation.create_accounts), encodeAccount))
-    return decodeReply(reply, Operation.create_accounts, accounts.length, (bytes, offset) => {
+    const reply = yield* send(Operation.create_accounts, yield* accountsBody(inputs))
+    return decodeReply(reply, Operation.create_accounts, inputs.length, (bytes, offset) => {
       const { timestamp, status } = decodeCreateResult(bytes, offset)
       const name = createAccountStatusOf(status)
       assert(name !== undefined, () => `create_accounts: unknown status ${status} in the reply`)
@@ -114,9 +126,8 @@ export function makeLedger(send: Send): LedgerApi {
 
   const createTransfers = Effect.fnUntraced(function* (inputs: ReadonlyArray<TransferInput>) {
     yield* countWithin(Operation.create_transfers, inputs.length)
-    const transfers = yield* transfersInput(inputs, Operation.create_transfers)
-    const reply = yield* send(Operation.create_transfers, encodeBatch(transfers, eventSize(Operation.create_transfers), encodeTransfer))
-    return decodeReply(reply, Operation.create_transfers, transfers.length, (bytes, offset) => {
+    const reply = yield* send(Operation.create_transfers, yield* transfersBody(inputs))
+    return decodeReply(reply, Operation.create_transfers, inputs.length, (bytes, offset) => {
       const { timestamp, status } = decodeCreateResult(bytes, offset)
       const name = createTransferStatusOf(status)
       assert(name !== undefined, () => `create_transfers: unknown status ${status} in the reply`)
@@ -126,16 +137,14 @@ export function makeLedger(send: Send): LedgerApi {
 
   const lookupAccounts = Effect.fnUntraced(function* (ids: ReadonlyArray<bigint>) {
     yield* countWithin(Operation.lookup_accounts, ids.length)
-    const valid = yield* idsInput(ids, Operation.lookup_accounts)
-    const reply = yield* send(Operation.lookup_accounts, encodeIds(valid))
-    return decodeReply(reply, Operation.lookup_accounts, valid.length, accountOf)
+    const reply = yield* send(Operation.lookup_accounts, yield* idsBody(ids, Operation.lookup_accounts))
+    return decodeReply(reply, Operation.lookup_accounts, ids.length, accountOf)
   })
 
   const lookupTransfers = Effect.fnUntraced(function* (ids: ReadonlyArray<bigint>) {
     yield* countWithin(Operation.lookup_transfers, ids.length)
-    const valid = yield* idsInput(ids, Operation.lookup_transfers)
-    const reply = yield* send(Operation.lookup_transfers, encodeIds(valid))
-    return decodeReply(reply, Operation.lookup_transfers, valid.length, transferOf)
+    const reply = yield* send(Operation.lookup_transfers, yield* idsBody(ids, Operation.lookup_transfers))
+    return decodeReply(reply, Operation.lookup_transfers, ids.length, transferOf)
   })
 
   // Pages over decoded filters: the streams decode once and page without Schema.

@@ -13,7 +13,7 @@
 import { Context, Effect, Exit, Cause, Option, Schema, SchemaIssue, Stream } from "effect"
 import { assert } from "../assert.ts"
 import {
-  accountSize, batchEventsMax, eventSize, isOperation, isQuery, Operation, queryResultsMax, resultSize, transferSize, type ClientOperation
+  accountSize, batchEventsMax, createResultSize, eventSize, isOperation, isQuery, Operation, queryResultsMax, resultSize, transferSize, type ClientOperation
 } from "../protocol/operation.ts"
 import {
   account as accountRecord, AccountFilterFlags, decodeAccount, decodeAccountBalance, decodeBatch, decodeCreateResult, decodeTransfer,
@@ -95,27 +95,10 @@ export function makeLedger(send: Send): LedgerApi {
     return error === undefined ? send(operation, body) : Effect.fail(error)
   }
 
-  const accountsInput = decoderOf(Schema.Array(Account))
-  const transfersInput = decoderOf(Schema.Array(Transfer))
-  const idsInput = decoderOf(Schema.Array(U128))
-  const accountFilterInput = decoderOf(AccountFilter)
-  const queryFilterInput = decoderOf(QueryFilter)
-
-  // Well-formed input is encoded straight from the caller's objects; the rest is decoded by the Schema.
-  const accountsBody = (inputs: ReadonlyArray<AccountInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
-    allValid(inputs, accountFieldKinds, "id")
-      ? Effect.succeed(encodeBatch(inputs, accountSize, (input, target, offset) => encodeAccount(accountRecord(input), target, offset)))
-      : Effect.map(accountsInput(inputs, Operation.create_accounts), (accounts) => encodeBatch(accounts, accountSize, encodeAccount))
-  const transfersBody = (inputs: ReadonlyArray<TransferInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
-    allValid(inputs, transferFieldKinds, "id")
-      ? Effect.succeed(encodeBatch(inputs, transferSize, (input, target, offset) => encodeTransfer(transferRecord(input), target, offset)))
-      : Effect.map(transfersInput(inputs, Operation.create_transfers), (transfers) => encodeBatch(transfers, transferSize, encodeTransfer))
-  const idsBody = (ids: ReadonlyArray<bigint>, operation: ClientOperation): Effect.Effect<Uint8Array, InvalidRequest> =>
-    allIdsValid(ids) ? Effect.succeed(encodeIds(ids)) : Effect.map(idsInput(ids, operation), encodeIds)
-
   const createAccounts = Effect.fnUntraced(function* (inputs: ReadonlyArray<AccountInput>) {
     yield* countWithin(Operation.create_accounts, inputs.length)
     const reply = yield* send(Operation.create_accounts, yield* accountsBody(inputs))
+    assert(reply.length === inputs.length * createResultSize, () => `create_accounts: ${reply.length} reply bytes for ${inputs.length} events`)
     return decodeReply(reply, Operation.create_accounts, inputs.length, (bytes, offset) => {
       const { timestamp, status } = decodeCreateResult(bytes, offset)
       const name = createAccountStatusOf(status)
@@ -127,6 +110,7 @@ export function makeLedger(send: Send): LedgerApi {
   const createTransfers = Effect.fnUntraced(function* (inputs: ReadonlyArray<TransferInput>) {
     yield* countWithin(Operation.create_transfers, inputs.length)
     const reply = yield* send(Operation.create_transfers, yield* transfersBody(inputs))
+    assert(reply.length === inputs.length * createResultSize, () => `create_transfers: ${reply.length} reply bytes for ${inputs.length} events`)
     return decodeReply(reply, Operation.create_transfers, inputs.length, (bytes, offset) => {
       const { timestamp, status } = decodeCreateResult(bytes, offset)
       const name = createTransferStatusOf(status)
@@ -161,20 +145,6 @@ export function makeLedger(send: Send): LedgerApi {
     Effect.map(send(Operation.query_transfers, encodeQueryFilter(filter)), (reply) =>
       decodeReply(reply, Operation.query_transfers, filter.limit, transferOf))
 
-  const accountFilter = (operation: ClientOperation, input: AccountFilterInput) =>
-    Effect.flatMap(accountFilterInput(input, operation), (filter) => limitWithin(operation, filter))
-  const queryFilter = (operation: ClientOperation, input: QueryFilterInput) =>
-    Effect.flatMap(queryFilterInput(input, operation), (filter) => limitWithin(operation, filter))
-
-  const accountFilterNext = (filter: AccountFilter, last: bigint): AccountFilter | undefined => {
-    const bounds = nextBounds(filter, last, (filter.flags & AccountFilterFlags.reversed) !== 0)
-    return bounds === undefined ? undefined : new AccountFilter({ ...filter, ...bounds }, trusted)
-  }
-  const queryFilterNext = (filter: QueryFilter, last: bigint): QueryFilter | undefined => {
-    const bounds = nextBounds(filter, last, (filter.flags & QueryFilterFlags.reversed) !== 0)
-    return bounds === undefined ? undefined : new QueryFilter({ ...filter, ...bounds }, trusted)
-  }
-
   return {
     createAccounts,
     createTransfers,
@@ -192,6 +162,38 @@ export function makeLedger(send: Send): LedgerApi {
     queryTransfersStream: (input) => pages(queryFilter(Operation.query_transfers, input), queryTransfersPage, queryFilterNext),
     submit
   }
+}
+
+const accountsInput = decoderOf(Schema.Array(Account))
+const transfersInput = decoderOf(Schema.Array(Transfer))
+const idsInput = decoderOf(Schema.Array(U128))
+const accountFilterInput = decoderOf(AccountFilter)
+const queryFilterInput = decoderOf(QueryFilter)
+
+// Well-formed input is encoded straight from the caller's objects; the rest is decoded by the Schema.
+const accountsBody = (inputs: ReadonlyArray<AccountInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
+  allValid(inputs, accountFieldKinds, "id")
+    ? Effect.succeed(encodeBatch(inputs, accountSize, (input, target, offset) => encodeAccount(accountRecord(input), target, offset)))
+    : Effect.map(accountsInput(inputs, Operation.create_accounts), (accounts) => encodeBatch(accounts, accountSize, encodeAccount))
+const transfersBody = (inputs: ReadonlyArray<TransferInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
+  allValid(inputs, transferFieldKinds, "id")
+    ? Effect.succeed(encodeBatch(inputs, transferSize, (input, target, offset) => encodeTransfer(transferRecord(input), target, offset)))
+    : Effect.map(transfersInput(inputs, Operation.create_transfers), (transfers) => encodeBatch(transfers, transferSize, encodeTransfer))
+const idsBody = (ids: ReadonlyArray<bigint>, operation: ClientOperation): Effect.Effect<Uint8Array, InvalidRequest> =>
+  allIdsValid(ids) ? Effect.succeed(encodeIds(ids)) : Effect.map(idsInput(ids, operation), encodeIds)
+
+const accountFilter = (operation: ClientOperation, input: AccountFilterInput) =>
+  Effect.flatMap(accountFilterInput(input, operation), (filter) => limitWithin(operation, filter))
+const queryFilter = (operation: ClientOperation, input: QueryFilterInput) =>
+  Effect.flatMap(queryFilterInput(input, operation), (filter) => limitWithin(operation, filter))
+
+const accountFilterNext = (filter: AccountFilter, last: bigint): AccountFilter | undefined => {
+  const bounds = nextBounds(filter, last, (filter.flags & AccountFilterFlags.reversed) !== 0)
+  return bounds === undefined ? undefined : new AccountFilter({ ...filter, ...bounds }, trusted)
+}
+const queryFilterNext = (filter: QueryFilter, last: bigint): QueryFilter | undefined => {
+  const bounds = nextBounds(filter, last, (filter.flags & QueryFilterFlags.reversed) !== 0)
+  return bounds === undefined ? undefined : new QueryFilter({ ...filter, ...bounds }, trusted)
 }
 
 /** Records built from ledger replies are valid by construction: skip the range checks. */

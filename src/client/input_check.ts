@@ -41,7 +41,7 @@ export function validOfKind(value: unknown, kind: FieldKind): boolean {
 
 /**
  * Whether every record is an object whose `required` field is valid and whose other fields are
- * each either absent or valid (an explicit `undefined` is left to the Schema).
+ * each either absent (or undefined, which the Schema also reads as absent) or valid.
  */
 export function allValid(records: ReadonlyArray<unknown>, kinds: FieldKinds, required: string): boolean {
   const names = Object.keys(kinds)
@@ -51,7 +51,7 @@ export function allValid(records: ReadonlyArray<unknown>, kinds: FieldKinds, req
     for (const name of names) {
       const value = fields[name]
       if (value === undefined) {
-        if (name === required || name in fields) return false
+        if (name === required) return false
         continue
       }
       if (!validOfKind(value, kinds[name]!)) return false
@@ -64,4 +64,14 @@ export function allValid(records: ReadonlyArray<unknown>, kinds: FieldKinds, req
 export function allIdsValid(ids: ReadonlyArray<unknown>): boolean {
   for (const id of ids) if (!validOfKind(id, "u128")) return false
   return true
+}
+
+/** `zero` with every field that `input` defines (not undefined) taken from `input`. */
+export function withDefaults<T extends object>(input: Partial<Record<keyof T, unknown>>, zero: T): T {
+  const record = { ...zero } as Record<keyof T, unknown>
+  for (const name in zero) {
+    const value = input[name]
+    if (value !== undefined) record[name] = value
+  }
+  return record as T
 }

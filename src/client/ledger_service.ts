@@ -21,7 +21,7 @@ import {
   timestampMax, transfer as transferRecord
 } from "../protocol/records.ts"
 import { InvalidRequest, TooMuchData, type LedgerError } from "./errors.ts"
-import { accountFieldKinds, allIdsValid, allValid, transferFieldKinds } from "./input_check.ts"
+import { accountFieldKinds, allIdsValid, allValid, transferFieldKinds, withDefaults } from "./input_check.ts"
 import {
   Account, AccountBalance, AccountFilter, CreateAccountResult, createAccountStatusOf, CreateTransferResult,
   createTransferStatusOf, QueryFilter, Transfer, U128,
@@ -73,6 +73,7 @@ export const operationName = (operation: number): string => operationNames.get(o
 /** The request checks of spec §4.1 and §15 that every layer applies before sending a batch. */
 export function checkBatch(operation: number, body: Uint8Array): InvalidRequest | TooMuchData | undefined {
   const name = operationName(operation)
+  if (!(body instanceof Uint8Array)) return new InvalidRequest({ operation: name, reason: "the body must be a Uint8Array" })
   if (!isOperation(operation) || operation === Operation.pulse) {
     return new InvalidRequest({ operation: name, reason: "not an operation a client may submit" })
   }
@@ -96,7 +97,7 @@ export function makeLedger(send: Send): LedgerApi {
   }
 
   const createAccounts = Effect.fnUntraced(function* (inputs: ReadonlyArray<AccountInput>) {
-    yield* countWithin(Operation.create_accounts, inputs.length)
+    yield* countWithin(Operation.create_accounts, inputs)
     const reply = yield* send(Operation.create_accounts, yield* accountsBody(inputs))
     assert(reply.length === inputs.length * createResultSize, () => `create_accounts: ${reply.length} reply bytes for ${inputs.length} events`)
     return decodeReply(reply, Operation.create_accounts, inputs.length, (bytes, offset) => {
@@ -108,7 +109,7 @@ export function makeLedger(send: Send): LedgerApi {
   })
 
   const createTransfers = Effect.fnUntraced(function* (inputs: ReadonlyArray<TransferInput>) {
-    yield* countWithin(Operation.create_transfers, inputs.length)
+    yield* countWithin(Operation.create_transfers, inputs)
     const reply = yield* send(Operation.create_transfers, yield* transfersBody(inputs))
     assert(reply.length === inputs.length * createResultSize, () => `create_transfers: ${reply.length} reply bytes for ${inputs.length} events`)
     return decodeReply(reply, Operation.create_transfers, inputs.length, (bytes, offset) => {
@@ -120,13 +121,13 @@ export function makeLedger(send: Send): LedgerApi {
   })
 
   const lookupAccounts = Effect.fnUntraced(function* (ids: ReadonlyArray<bigint>) {
-    yield* countWithin(Operation.lookup_accounts, ids.length)
+    yield* countWithin(Operation.lookup_accounts, ids)
     const reply = yield* send(Operation.lookup_accounts, yield* idsBody(ids, Operation.lookup_accounts))
     return decodeReply(reply, Operation.lookup_accounts, ids.length, accountOf)
   })
 
   const lookupTransfers = Effect.fnUntraced(function* (ids: ReadonlyArray<bigint>) {
-    yield* countWithin(Operation.lookup_transfers, ids.length)
+    yield* countWithin(Operation.lookup_transfers, ids)
     const reply = yield* send(Operation.lookup_transfers, yield* idsBody(ids, Operation.lookup_transfers))
     return decodeReply(reply, Operation.lookup_transfers, ids.length, transferOf)
   })
@@ -170,14 +171,17 @@ const idsInput = decoderOf(Schema.Array(U128))
 const accountFilterInput = decoderOf(AccountFilter)
 const queryFilterInput = decoderOf(QueryFilter)
 
+const zeroAccount = accountRecord({ id: 0n })
+const zeroTransfer = transferRecord({ id: 0n })
+
 // Well-formed input is encoded straight from the caller's objects; the rest is decoded by the Schema.
 const accountsBody = (inputs: ReadonlyArray<AccountInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
   allValid(inputs, accountFieldKinds, "id")
-    ? Effect.succeed(encodeBatch(inputs, accountSize, (input, target, offset) => encodeAccount(accountRecord(input), target, offset)))
+    ? Effect.succeed(encodeBatch(inputs, accountSize, (input, target, offset) => encodeAccount(withDefaults(input, zeroAccount), target, offset)))
     : Effect.map(accountsInput(inputs, Operation.create_accounts), (accounts) => encodeBatch(accounts, accountSize, encodeAccount))
 const transfersBody = (inputs: ReadonlyArray<TransferInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
   allValid(inputs, transferFieldKinds, "id")
-    ? Effect.succeed(encodeBatch(inputs, transferSize, (input, target, offset) => encodeTransfer(transferRecord(input), target, offset)))
+    ? Effect.succeed(encodeBatch(inputs, transferSize, (input, target, offset) => encodeTransfer(withDefaults(input, zeroTransfer), target, offset)))
     : Effect.map(transfersInput(inputs, Operation.create_transfers), (transfers) => encodeBatch(transfers, transferSize, encodeTransfer))
 const idsBody = (ids: ReadonlyArray<bigint>, operation: ClientOperation): Effect.Effect<Uint8Array, InvalidRequest> =>
   allIdsValid(ids) ? Effect.succeed(encodeIds(ids)) : Effect.map(idsInput(ids, operation), encodeIds)
@@ -213,8 +217,12 @@ function decodeReply<A>(reply: Uint8Array, operation: ClientOperation, countMax:
   return decodeBatch(reply, size, decode)
 }
 
-const countWithin = (operation: ClientOperation, count: number): Effect.Effect<void, TooMuchData> =>
-  count <= batchEventsMax ? Effect.void : Effect.fail(new TooMuchData({ operation: operationName(operation), count, max: batchEventsMax }))
+/** A batch is an array of at most 8189 events (checked first: JavaScript callers may pass anything). */
+const countWithin = (operation: ClientOperation, events: ReadonlyArray<unknown>): Effect.Effect<void, InvalidRequest | TooMuchData> => {
+  if (!Array.isArray(events)) return Effect.fail(new InvalidRequest({ operation: operationName(operation), reason: "expected an array of events" }))
+  const count = events.length
+  return count <= batchEventsMax ? Effect.void : Effect.fail(new TooMuchData({ operation: operationName(operation), count, max: batchEventsMax }))
+}
 
 /** A query's limit above what one reply holds is refused, as TigerBeetle 0.17's clients do (spec §15). */
 const limitWithin = <F extends { readonly limit: number }>(operation: ClientOperation, filter: F): Effect.Effect<F, TooMuchData> =>

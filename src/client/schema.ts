@@ -26,9 +26,9 @@ export const TimestampBound = Schema.BigInt.pipe(Schema.check(Schema.isBetweenBi
 
 /** A field that may be omitted on input (decoding and construction): it is then `value`. */
 const bigOr = (schema: typeof U128, value: bigint) =>
-  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)), Schema.withConstructorDefault(Effect.succeed(value)))
+  schema.pipe(Schema.withDecodingDefault(Effect.succeed(value)), Schema.withConstructorDefault(Effect.succeed(value)))
 const intOr = (schema: typeof U32, value: number) =>
-  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)), Schema.withConstructorDefault(Effect.succeed(value)))
+  schema.pipe(Schema.withDecodingDefault(Effect.succeed(value)), Schema.withConstructorDefault(Effect.succeed(value)))
 
 const u128 = bigOr(U128, 0n)
 const u64 = bigOr(U64, 0n)

@@ -162,6 +162,20 @@ export function conformance(name: string, target: ConformanceTarget): void {
         expect([filter._tag, (filter as InvalidRequest).field]).toEqual(["InvalidRequest", "timestamp_min"])
       })))
 
+      it.effect("JavaScript callers: undefined fields are defaults, other shapes are InvalidRequest", () => run(Effect.gen(function* () {
+        const ledger = yield* Ledger
+        const [created] = yield* ledger.createAccounts([{ id: 1n, ledger: ledgerId, code, flags: undefined } as unknown as AccountInput])
+        assert.strictEqual(created!.status, "created")
+        const notArray = yield* Effect.flip(ledger.createTransfers(null as never))
+        expect([notArray._tag, notArray.message]).toEqual(["InvalidRequest", "create_transfers: expected an array of events"])
+        const noId = yield* Effect.flip(ledger.createAccounts([{ ledger: ledgerId, code } as unknown as AccountInput]))
+        expect([noId._tag, (noId as InvalidRequest).field]).toEqual(["InvalidRequest", "id"])
+        const notBytes = yield* Effect.flip(ledger.submit(Operation.lookup_accounts, [1, 2] as never))
+        assert.strictEqual(notBytes._tag, "InvalidRequest")
+        const notFilter = yield* Effect.flip(ledger.queryAccounts(undefined as never))
+        assert.strictEqual(notFilter._tag, "InvalidRequest")
+      })))
+
       it.effect("more than 8189 events, or a limit above 8189, is TooMuchData", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const accounts = Array.from({ length: batchEventsMax + 1 }, (_, i) => accountInput(BigInt(i + 1)))

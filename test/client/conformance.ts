@@ -16,6 +16,11 @@ export interface ConformanceTarget {
   readonly layer: () => Layer.Layer<Ledger>
   /** Lets `ms` of cluster time pass (TestClock.adjust for layerMemory). */
   readonly advanceTime: (ms: number) => Effect.Effect<void>
+  /**
+   * Run the tests with the live clock (`it.live`) instead of TestClock (`it.effect`): for layers
+   * whose time is not Effect's Clock, such as a client of a replica in another process.
+   */
+  readonly liveClock?: boolean
 }
 
 const ledgerId = 700
@@ -28,10 +33,11 @@ export const transferInput = (id: bigint, debit: bigint, credit: bigint, amount:
 
 export function conformance(name: string, target: ConformanceTarget): void {
   const run = <A, E>(effect: Effect.Effect<A, E, Ledger>) => Effect.provide(effect, target.layer())
+  const test = target.liveClock === true ? it.live : it.effect
 
   describe(`Ledger conformance: ${name}`, () => {
     describe("creates and lookups", () => {
-      it.effect("create_accounts answers one result per event, by name and wire code, with consecutive timestamps", () => run(Effect.gen(function* () {
+      test("create_accounts answers one result per event, by name and wire code, with consecutive timestamps", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const results = yield* ledger.createAccounts([accountInput(1n), accountInput(2n), { id: 3n, code }, accountInput(1n)])
         expect(results.map((r) => r.status)).toEqual(["created", "created", "ledger_must_not_be_zero", "exists"])
@@ -43,7 +49,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         expect(yield* ledger.createAccounts([])).toEqual([])
       })))
 
-      it.effect("lookups return stored records in request order, skip missing ids and repeat duplicates", () => run(Effect.gen(function* () {
+      test("lookups return stored records in request order, skip missing ids and repeat duplicates", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         yield* ledger.createAccounts([accountInput(1n, { user_data_128: u128Max, user_data_64: 7n, user_data_32: 9, flags: AccountFlags.history }), accountInput(2n)])
         const accounts = yield* ledger.lookupAccounts([2n, 99n, 1n, 0n, u128Max, 2n])
@@ -54,7 +60,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         expect(yield* ledger.lookupTransfers([1n, 2n])).toEqual([])
       })))
 
-      it.effect("a failed transfer is a result with its status; balances move only for created transfers", () => run(Effect.gen(function* () {
+      test("a failed transfer is a result with its status; balances move only for created transfers", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         yield* ledger.createAccounts([accountInput(1n), accountInput(2n, { flags: AccountFlags.debits_must_not_exceed_credits })])
         const results = yield* ledger.createTransfers([
@@ -72,7 +78,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         ])
       })))
 
-      it.effect("two-phase: a pending transfer holds, its post moves the amount and releases the hold", () => run(Effect.gen(function* () {
+      test("two-phase: a pending transfer holds, its post moves the amount and releases the hold", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
         yield* ledger.createTransfers([transferInput(10n, 1n, 2n, 100n, { flags: TransferFlags.pending })])
@@ -101,7 +107,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         return ledger
       })
 
-      it.effect("get_account_transfers filters by side, code and direction", () => run(Effect.gen(function* () {
+      test("get_account_transfers filters by side, code and direction", () => run(Effect.gen(function* () {
         const ledger = yield* setup
         const all = yield* ledger.getAccountTransfers({ account_id: 1n })
         expect(all.map((t) => t.id)).toEqual([100n, 101n, 102n, 103n, 104n, 105n])
@@ -112,14 +118,14 @@ export function conformance(name: string, target: ConformanceTarget): void {
         expect(yield* ledger.getAccountTransfers({ account_id: 1n, flags: 0 })).toEqual([]) // invalid filter: empty
       })))
 
-      it.effect("get_account_balances answers the history of accounts with flags.history only", () => run(Effect.gen(function* () {
+      test("get_account_balances answers the history of accounts with flags.history only", () => run(Effect.gen(function* () {
         const ledger = yield* setup
         const balances = yield* ledger.getAccountBalances({ account_id: 1n })
         expect(balances.map((b) => [b.debits_posted, b.credits_posted])).toEqual([[1n, 0n], [1n, 2n], [4n, 2n], [4n, 6n], [9n, 6n], [9n, 12n]])
         expect(yield* ledger.getAccountBalances({ account_id: 2n })).toEqual([])
       })))
 
-      it.effect("query_accounts and query_transfers match every nonzero field", () => run(Effect.gen(function* () {
+      test("query_accounts and query_transfers match every nonzero field", () => run(Effect.gen(function* () {
         const ledger = yield* setup
         expect((yield* ledger.queryAccounts({ user_data_32: 1 })).map((a) => a.id)).toEqual([1n, 2n])
         expect((yield* ledger.queryAccounts({ code: 20 })).map((a) => a.id)).toEqual([3n])
@@ -130,7 +136,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
     })
 
     describe("request errors are typed, never thrown", () => {
-      it.effect("an out-of-range u128 names the event and the field", () => run(Effect.gen(function* () {
+      test("an out-of-range u128 names the event and the field", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const negative = yield* Effect.flip(ledger.createAccounts([accountInput(1n), accountInput(-1n)]))
         assert.instanceOf(negative, InvalidRequest)
@@ -142,7 +148,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         expect(yield* ledger.lookupAccounts([1n])).toEqual([])
       })))
 
-      it.effect("u64, u32 and u16 fields are range-checked, and so are wrong types", () => run(Effect.gen(function* () {
+      test("u64, u32 and u16 fields are range-checked, and so are wrong types", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const cases: Array<[TransferInput, string]> = [
           [transferInput(1n, 1n, 2n, 1n, { user_data_64: 1n << 64n }), "user_data_64"],
@@ -162,7 +168,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         expect([filter._tag, (filter as InvalidRequest).field]).toEqual(["InvalidRequest", "timestamp_min"])
       })))
 
-      it.effect("JavaScript callers: undefined fields are defaults, other shapes are InvalidRequest", () => run(Effect.gen(function* () {
+      test("JavaScript callers: undefined fields are defaults, other shapes are InvalidRequest", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const [created] = yield* ledger.createAccounts([{ id: 1n, ledger: ledgerId, code, flags: undefined } as unknown as AccountInput])
         assert.strictEqual(created!.status, "created")
@@ -176,7 +182,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         assert.strictEqual(notFilter._tag, "InvalidRequest")
       })))
 
-      it.effect("more than 8189 events, or a limit above 8189, is TooMuchData", () => run(Effect.gen(function* () {
+      test("more than 8189 events, or a limit above 8189, is TooMuchData", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const accounts = Array.from({ length: batchEventsMax + 1 }, (_, i) => accountInput(BigInt(i + 1)))
         const tooMany = yield* Effect.flip(ledger.createAccounts(accounts))
@@ -196,7 +202,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
     })
 
     describe("zero-copy batches", () => {
-      it.effect("submit executes a binary batch and answers the binary reply", () => run(Effect.gen(function* () {
+      test("submit executes a binary batch and answers the binary reply", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
         const body = encodeBatch([1, 2, 3].map((i) => transferRecord({
@@ -211,7 +217,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         assert.strictEqual(b!.credits_posted, 30n)
       })))
 
-      it.effect("submit refuses malformed bodies with typed errors", () => run(Effect.gen(function* () {
+      test("submit refuses malformed bodies with typed errors", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const ragged = yield* Effect.flip(ledger.submit(Operation.create_transfers, new Uint8Array(130)))
         expect([ragged._tag, ragged.message]).toEqual(["InvalidRequest", "create_transfers: a body of 130 bytes is not a whole number of 128-byte events"])
@@ -234,7 +240,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
       })
       const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => BigInt(from + i))
 
-      it.effect("an account's transfers over many pages, forwards and reversed, within bounds", () => run(Effect.gen(function* () {
+      test("an account's transfers over many pages, forwards and reversed, within bounds", () => run(Effect.gen(function* () {
         const ledger = yield* transfersBetween(25)
         const forwards = yield* Stream.runCollect(ledger.accountTransfersStream({ account_id: 1n, limit: 4 }))
         expect(forwards.map((t) => t.id)).toEqual(ids(1, 25))
@@ -256,7 +262,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         expect(firstSix.map((t) => t.id)).toEqual(ids(1, 6))
       })))
 
-      it.effect("balances and query streams page the same way", () => run(Effect.gen(function* () {
+      test("balances and query streams page the same way", () => run(Effect.gen(function* () {
         const ledger = yield* transfersBetween(17)
         const balances = (yield* Stream.runCollect(ledger.accountBalancesStream({ account_id: 1n, limit: 4 })))
         expect(balances.map((b) => b.debits_posted)).toEqual(ids(1, 17))
@@ -268,7 +274,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
         expect(accounts.map((a) => a.id)).toEqual([1n, 2n])
       })))
 
-      it.effect("an invalid filter fails the stream with a typed error", () => run(Effect.gen(function* () {
+      test("an invalid filter fails the stream with a typed error", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const error = yield* Effect.flip(Stream.runCollect(ledger.queryAccountsStream({ limit: -1 })))
         expect([error._tag, (error as InvalidRequest).field]).toEqual(["InvalidRequest", "limit"])
@@ -276,7 +282,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
     })
 
     describe("expiry of pending transfers", () => {
-      it.effect("a pending amount is held until its timeout, then released; posting it fails", () => run(Effect.gen(function* () {
+      test("a pending amount is held until its timeout, then released; posting it fails", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
         yield* ledger.createTransfers([
@@ -299,7 +305,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
     })
 
     describe("concurrency", () => {
-      it.effect("concurrent fibers are serialised: every transfer applied once, balances zero-sum", () => run(Effect.gen(function* () {
+      test("concurrent fibers are serialised: every transfer applied once, balances zero-sum", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         const accounts = 6
         yield* ledger.createAccounts(Array.from({ length: accounts }, (_, i) => accountInput(BigInt(i + 1))))
@@ -329,7 +335,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
     })
 
     describe("concurrent spending", () => {
-      it.effect("fibers racing to spend one balance: exactly as many succeed as it covers", () => run(Effect.gen(function* () {
+      test("fibers racing to spend one balance: exactly as many succeed as it covers", () => run(Effect.gen(function* () {
         const ledger = yield* Ledger
         yield* ledger.createAccounts([accountInput(1n), accountInput(2n, { flags: AccountFlags.debits_must_not_exceed_credits })])
         yield* ledger.createTransfers([transferInput(1n, 1n, 2n, 100n)])
@@ -352,7 +358,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
       })
       const Moves = Schema.Array(Move).pipe(Schema.check(Schema.isMaxLength(40)))
 
-      it.effect.prop("random transfers among bounded accounts keep the books balanced and each bound", { moves: Moves }, ({ moves }) =>
+      test.prop("random transfers among bounded accounts keep the books balanced and each bound", { moves: Moves }, ({ moves }) =>
         run(Effect.gen(function* () {
           const ledger = yield* Ledger
           // Account 1 may go negative; the others must not spend more than they received.
@@ -375,7 +381,7 @@ export function conformance(name: string, target: ConformanceTarget): void {
           }
         })), { timeout: 15_000, arbitrary: { runs: 40 } })
 
-      it.effect.prop("lookups return exactly the accounts that were created, field by field", {
+      test.prop("lookups return exactly the accounts that were created, field by field", {
         userData: Schema.Array(Schema.BigInt.pipe(Schema.check(Schema.isBetweenBigInt({ minimum: 0n, maximum: u128Max })))).pipe(Schema.check(Schema.isMaxLength(20)))
       }, ({ userData }) => run(Effect.gen(function* () {
         const ledger = yield* Ledger

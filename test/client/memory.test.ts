@@ -5,7 +5,7 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { layerMemory, Ledger } from "../../src/index.ts"
+import { layerMemory, Ledger, TransferFlags } from "../../src/index.ts"
 import { accountInput, conformance, transferInput } from "./conformance.ts"
 
 conformance("layerMemory", {
@@ -37,6 +37,15 @@ describe("layerMemory only", () => {
     assert.strictEqual(a!.debits_posted, BigInt(stored.length))
     assert.isAtLeast(stored.length, 25)
   }).pipe(Effect.provide(layerMemory({ inboxCapacity: 4, verify: true }))))
+
+  it.live("with the live clock, an idle ledger still expires a pending transfer after its timeout", () => Effect.gen(function* () {
+    const ledger = yield* Ledger
+    yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
+    yield* ledger.createTransfers([transferInput(10n, 1n, 2n, 5n, { flags: TransferFlags.pending, timeout: 1 })])
+    yield* Effect.sleep(1_300)
+    const [a] = yield* ledger.lookupAccounts([1n])
+    assert.strictEqual(a!.debits_pending, 0n)
+  }).pipe(Effect.provide(layerMemory())))
 
   it.effect("cluster time follows the Clock: timestamps are now in ns, and never go back", () => Effect.gen(function* () {
     const ledger = yield* Ledger

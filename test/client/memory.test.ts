@@ -38,7 +38,7 @@ describe("layerMemory only", () => {
     assert.isAtLeast(stored.length, 25)
   }).pipe(Effect.provide(layerMemory({ inboxCapacity: 4, verify: true }))))
 
-  it.live("with the live clock, an idle ledger still expires a pending transfer after its timeout", () => Effect.gen(function* () {
+  it.live("with the live clock, a pending transfer is released after its timeout", () => Effect.gen(function* () {
     const ledger = yield* Ledger
     yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
     yield* ledger.createTransfers([transferInput(10n, 1n, 2n, 5n, { flags: TransferFlags.pending, timeout: 1 })])

@@ -38,6 +38,21 @@ describe("layerMemory only", () => {
     assert.isAtLeast(stored.length, 25)
   }).pipe(Effect.provide(layerMemory({ inboxCapacity: 4, verify: true }))))
 
+  it.effect("the expiry timer pulses while the ledger is idle, not only before the next request", () => Effect.gen(function* () {
+    const ledger = yield* Ledger
+    yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
+    const [pending] = yield* ledger.createTransfers([transferInput(10n, 1n, 2n, 5n, { flags: TransferFlags.pending, timeout: 1 })])
+    const expiresAtMs = Number((pending!.timestamp + 1_000_000_000n + 999_999n) / 1_000_000n)
+    yield* TestClock.adjust(expiresAtMs) // the timer wakes now; the pulse reserves [now, now + 8189 ns]
+    yield* TestClock.adjust(1)
+    // The pulse ran at the earlier instant, so this request starts at the clock: its slot is now + 1.
+    // Had the pulse waited for this request, it would have reserved 8189 ns first.
+    const [created] = yield* ledger.createAccounts([accountInput(3n)])
+    assert.strictEqual(created!.timestamp, BigInt(expiresAtMs + 1) * 1_000_000n + 1n)
+    const [a] = yield* ledger.lookupAccounts([1n])
+    assert.strictEqual(a!.debits_pending, 0n)
+  }).pipe(Effect.provide(layerMemory())))
+
   it.live("with the live clock, a pending transfer is released after its timeout", () => Effect.gen(function* () {
     const ledger = yield* Ledger
     yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])

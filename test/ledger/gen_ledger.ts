@@ -16,7 +16,7 @@ import { AF, AFF, Op, TF } from "./reference/model.ts"
 /** Account ids 1..accountPool are the interesting ones; transfers ids 1..transferPool. */
 export const accountPool = 8
 /** Account ids above the pool that random account batches may still create. */
-export const accountIdMax = 12
+export const accountIdMax = 16
 export const transferPool = 24
 
 /** An event timestamp: 0, a fixed value, or relative to the previous request timestamp `prev`. */
@@ -26,6 +26,10 @@ export type TimestampSpec =
   | { readonly mode: "fresh"; readonly offset: number }
   /** prev - back: in the past, so most likely a regression. */
   | { readonly mode: "back"; readonly back: bigint }
+  /** The timestamp of the `back`-th newest existing account or transfer, plus `delta`. */
+  | { readonly mode: "object"; readonly of: "account" | "transfer"; readonly back: number; readonly delta: number }
+  /** One nanosecond before the transfer's own debit or credit account was created. */
+  | { readonly mode: "before_account"; readonly side: "debit" | "credit" }
 
 export interface AccountSpec {
   readonly id: bigint
@@ -100,12 +104,38 @@ export interface QueryFilterSpec {
   readonly flags: number
 }
 
+/** Which field a replay changes: to another value, or (`zero`) to 0 where post/void inherit. */
+export type ReplayField =
+  | "none"
+  | "flags"
+  | "user_data_128"
+  | "user_data_64"
+  | "user_data_32"
+  | "ledger"
+  | "code"
+  | "amount"
+  | "pending_id"
+  | "timeout"
+  | "debit_account_id"
+  | "credit_account_id"
+
+export interface Replay {
+  /** Index among existing objects, newest first, modulo their count. */
+  readonly back: number
+  readonly field: ReplayField
+  readonly zero: boolean
+  readonly linked: boolean
+}
+
 export type Step =
   | { readonly kind: "create_accounts"; readonly gap: bigint; readonly events: ReadonlyArray<AccountSpec> }
   | { readonly kind: "create_transfers"; readonly gap: bigint; readonly events: ReadonlyArray<TransferSpec> }
   | { readonly kind: "lookup"; readonly operation: typeof Op.lookup_accounts | typeof Op.lookup_transfers; readonly ids: ReadonlyArray<bigint> }
   | { readonly kind: "account_filter"; readonly operation: typeof Op.get_account_transfers | typeof Op.get_account_balances; readonly filter: AccountFilterSpec }
   | { readonly kind: "query"; readonly operation: typeof Op.query_accounts | typeof Op.query_transfers; readonly filter: QueryFilterSpec }
+  /** Resubmits existing objects (picked when the step runs) with at most one field changed. */
+  | { readonly kind: "replay_accounts"; readonly picks: ReadonlyArray<Replay> }
+  | { readonly kind: "replay_transfers"; readonly picks: ReadonlyArray<Replay> }
   /** Moves the wall clock; then, if `pulse`, pulses while something is due (as the primary does). */
   | { readonly kind: "advance"; readonly ns: bigint; readonly pulse: boolean }
   | { readonly kind: "pulse" }
@@ -165,6 +195,7 @@ const importedTimestamp = (index: number): fc.Arbitrary<TimestampSpec> =>
     w(12, fc.constant<TimestampSpec>({ mode: "fresh", offset: index })),
     w(3, fc.integer({ min: 0, max: index + 4 }).map((offset): TimestampSpec => ({ mode: "fresh", offset }))),
     w(2, fc.bigInt({ min: 0n, max: 30n }).map((back): TimestampSpec => ({ mode: "back", back }))),
+    w(2, fc.record({ mode: fc.constant("object" as const), of: fc.constantFrom("account" as const, "transfer" as const), back: fc.integer({ min: 0, max: 3 }), delta: fc.integer({ min: -1, max: 1 }) })),
     w(1, fc.constantFrom<TimestampSpec>({ mode: "value", value: 0n }, { mode: "value", value: MAX63 + 1n }, { mode: "value", value: MAX64 }))
   )
 
@@ -185,10 +216,13 @@ const importing = (mode: ImportMode, index: number, flag: number): fc.Arbitrary<
   )
 }
 
+/** Account batches reach for new ids (above the pool) as often as for existing ones. */
+const newOrPoolAccountId: fc.Arbitrary<bigint> = fc.oneof(w(4, accountId), w(3, fc.integer({ min: accountPool + 1, max: accountIdMax }).map(BigInt)))
+
 const accountEvent = (mode: ImportMode, index: number): fc.Arbitrary<AccountSpec> =>
   fc
     .record({
-      id: accountId,
+      id: newOrPoolAccountId,
       debits_pending: balanceField,
       debits_posted: balanceField,
       credits_pending: balanceField,
@@ -198,7 +232,7 @@ const accountEvent = (mode: ImportMode, index: number): fc.Arbitrary<AccountSpec
       user_data_32: smallU32,
       reserved: fc.oneof(w(40, fc.constant(0)), w(1, fc.constant(1))),
       ledger,
-      code,
+      code: fc.oneof(w(10, fc.constant(1)), w(2, fc.constant(2)), w(2, fc.constant(0))),
       flags: bits(
         bit(AF.linked, 25),
         bit(AF.debits_must_not_exceed_credits, 15),
@@ -213,8 +247,12 @@ const accountEvent = (mode: ImportMode, index: number): fc.Arbitrary<AccountSpec
 
 const timeout = fc.oneof(w(6, fc.constant(0)), w(4, fc.integer({ min: 1, max: 3 })), w(1, fc.constant(0xffffffff)))
 
-/** Two distinct accounts of the pool on the same ledger (1..6 are on ledger 1, 7..8 on ledger 2). */
+/**
+ * Two distinct accounts of the pool on the same ledger (1..6 are on ledger 1, 7..8 on ledger 2),
+ * or one of the accounts above the pool that later batches may have created.
+ */
 const accountPair: fc.Arbitrary<{ debit: bigint; credit: bigint; ledger: number }> = fc.oneof(
+  w(1, fc.tuple(fc.integer({ min: accountPool + 1, max: accountIdMax }), fc.integer({ min: 1, max: 6 }), fc.boolean()).map(([late, pool, flip]) => ({ debit: BigInt(flip ? late : pool), credit: BigInt(flip ? pool : late), ledger: 1 }))),
   w(6, fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 })).map(([d, c]) => ({ debit: BigInt(d), credit: BigInt(c >= d ? c + 1 : c), ledger: 1 }))),
   w(1, fc.boolean().map((flip) => ({ debit: flip ? 7n : 8n, credit: flip ? 8n : 7n, ledger: 2 })))
 )
@@ -225,6 +263,7 @@ const cleanTransfer = (mode: ImportMode, index: number): fc.Arbitrary<TransferSp
     .record({
       id: fc.integer({ min: 1, max: transferPool }).map(BigInt),
       pair: accountPair,
+      beforeAccount: fc.oneof(w(8, fc.constant(undefined)), w(1, fc.constantFrom("debit" as const, "credit" as const))),
       amount,
       user_data_128: smallU128,
       user_data_64: smallU64,
@@ -238,10 +277,11 @@ const cleanTransfer = (mode: ImportMode, index: number): fc.Arbitrary<TransferSp
         bit(TF.closing_debit, 2),
         bit(TF.closing_credit, 2)
       ),
-      timeout: fc.oneof(w(2, fc.constant(0)), w(2, fc.constant(1)), w(1, fc.integer({ min: 2, max: 3 }))),
+      // 0xFFFFFFFF s reaches past 2^63 ns only when the clock starts near the end of time.
+      timeout: fc.oneof(w(4, fc.constant(0)), w(4, fc.constant(1)), w(2, fc.integer({ min: 2, max: 3 })), w(1, fc.constant(0xffffffff))),
       imported: importing(mode, index, TF.imported)
     })
-    .map(({ imported, flags, pending, timeout, pair, ...rest }): TransferSpec => {
+    .map(({ imported, flags, pending, timeout, pair, beforeAccount, ...rest }): TransferSpec => {
       const isPending = pending < 45
       return {
         ...rest,
@@ -252,7 +292,7 @@ const cleanTransfer = (mode: ImportMode, index: number): fc.Arbitrary<TransferSp
         flags: (isPending ? flags | TF.pending : flags & ~(TF.closing_debit | TF.closing_credit)) | imported.flag,
         // Imported transfers cannot have timeouts; leave that error to the noisy generator.
         timeout: isPending && imported.flag === 0 ? timeout : 0,
-        timestamp: imported.timestamp
+        timestamp: imported.flag !== 0 && beforeAccount !== undefined ? { mode: "before_account", side: beforeAccount } : imported.timestamp
       }
     })
 
@@ -396,7 +436,20 @@ const queryFilter: fc.Arbitrary<QueryFilterSpec> = fc.record({
 
 const lookupIds = (id: fc.Arbitrary<bigint>) => fc.array(id, { maxLength: 8 })
 
+const replay = (fields: ReadonlyArray<ReplayField>): fc.Arbitrary<Replay> =>
+  fc.record({
+    back: fc.integer({ min: 0, max: 6 }),
+    field: fc.oneof(w(3, fc.constant<ReplayField>("none")), w(6, fc.constantFrom(...fields))),
+    zero: bit(1, 30).map((b) => b === 1),
+    linked: bit(1, 10).map((b) => b === 1)
+  })
+
+const accountReplayFields: ReadonlyArray<ReplayField> = ["flags", "user_data_128", "user_data_64", "user_data_32", "ledger", "code"]
+const transferReplayFields: ReadonlyArray<ReplayField> = [...accountReplayFields, "amount", "pending_id", "timeout", "debit_account_id", "credit_account_id"]
+
 export const step: fc.Arbitrary<Step> = fc.oneof(
+  w(1, fc.record({ kind: fc.constant("replay_accounts" as const), picks: fc.array(replay(accountReplayFields), { minLength: 1, maxLength: 4 }) })),
+  w(3, fc.record({ kind: fc.constant("replay_transfers" as const), picks: fc.array(replay(transferReplayFields), { minLength: 1, maxLength: 4 }) })),
   w(6, fc.record({ kind: fc.constant("create_accounts" as const), gap, events: batchOf(accountEvent, 6) })),
   w(16, fc.record({ kind: fc.constant("create_transfers" as const), gap, events: batchOf(transferEvent, 8) })),
   w(1, fc.record({ kind: fc.constant("lookup" as const), operation: fc.constant(Op.lookup_accounts), ids: lookupIds(accountId) })),
@@ -436,6 +489,6 @@ export const workload = (maxSteps: number): fc.Arbitrary<ReadonlyArray<Step>> =>
   fc
     .tuple(
       fc.tuple(...Array.from({ length: accountPool }, (_, i) => poolAccount(i + 1))),
-      fc.array(step, { minLength: 1, maxLength: maxSteps })
+      fc.array(step, { minLength: 1, maxLength: maxSteps, size: "max" })
     )
     .map(([accounts, rest]): ReadonlyArray<Step> => [{ kind: "create_accounts", gap: 0n, events: accounts }, ...rest])

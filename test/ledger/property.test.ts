@@ -10,6 +10,7 @@
 import { describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { createLedger } from "../../src/ledger/ledger.ts"
+import { MAX63 } from "./reference/codec.ts"
 import { workload } from "./gen_ledger.ts"
 import { Comparison } from "./property_runner.ts"
 
@@ -20,16 +21,29 @@ import { Comparison } from "./property_runner.ts"
  */
 const importedResolveOfTimedPending = "reject"
 
-/** Runs per property: about 75 ms each on the 2-core CI machine. */
-const numRuns = Number(process.env["LEDGER_PROPERTY_RUNS"] ?? 200)
+/**
+ * Runs per property, about 90 ms each on the 2-core machine (workloads of up to 40 steps, every
+ * step followed by a full comparison). LEDGER_PROPERTY_RUNS=5000 for a long soak.
+ */
+const numRuns = Number(process.env["LEDGER_PROPERTY_RUNS"] ?? 150)
 
 describe("ledger properties (fast ledger vs reference model)", () => {
-  it("agrees with the reference model on every reply and every state, batch after batch", () => {
+  it("agrees with the reference model on every reply and every state, batch after batch", { timeout: 120_000 }, () => {
     fc.assert(
       fc.property(workload(40), (steps) => {
         new Comparison(createLedger(), { importedResolveOfTimedPending }).run(steps)
       }),
       { numRuns }
+    )
+  })
+
+  it("agrees near the end of time, where timeouts overflow 2^63 - 1 (overflows_timeout)", { timeout: 120_000 }, () => {
+    fc.assert(
+      fc.property(workload(40), (steps) => {
+        const clockStart = MAX63 - 1_000_000_000_000n
+        new Comparison(createLedger(), { importedResolveOfTimedPending, clockStart }).run(steps)
+      }),
+      { numRuns: Math.ceil(numRuns / 5) }
     )
   })
 })

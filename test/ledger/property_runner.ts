@@ -26,10 +26,16 @@ import {
   type ModelQueryFilter
 } from "./reference/codec.ts"
 import { A, AF, AFF, BATCH_MAX, Op, ReferenceLedger, T, TF, type ReferenceOptions } from "./reference/model.ts"
-import type { ModelAccount, ModelTransfer } from "./reference/model_types.ts"
-import { accountIdMax, transferPool, type PendingRef, type BoundSpec, type Step, type TimestampSpec } from "./gen_ledger.ts"
+import type { ModelAccount, ModelState, ModelTransfer } from "./reference/model_types.ts"
+import { accountIdMax, transferPool, type PendingRef, type Replay, type BoundSpec, type Step, type TimestampSpec } from "./gen_ledger.ts"
 
-export const clockStart = 1_000_000_000_000n
+/** Where the cluster clock starts by default (ns). */
+export const clockStartDefault = 1_000_000_000_000n
+
+export interface ComparisonOptions extends ReferenceOptions {
+  /** Where the cluster clock starts (ns); near 2^63 to reach overflows_timeout. */
+  readonly clockStart?: bigint
+}
 
 const accountNames: ReadonlyMap<number, string> = new Map(Object.entries(A).map(([name, value]) => [value, name]))
 const transferNames: ReadonlyMap<number, string> = new Map(Object.entries(T).map(([name, value]) => [value, name]))
@@ -43,15 +49,18 @@ export class Comparison {
   readonly fast: Ledger
   readonly model: ReferenceLedger
   /** Timestamp of the last request (spec §6.1). */
-  now = clockStart
+  now: bigint
+  private readonly clockStart: bigint
   /** Human-readable log of what ran, for failure messages. */
   readonly log: Array<string> = []
   /** Counters of what the workload exercised, for tuning the generators. */
   readonly seen = new Map<string, number>()
 
-  constructor(fast: Ledger, options: ReferenceOptions = {}) {
+  constructor(fast: Ledger, options: ComparisonOptions = {}) {
     this.fast = fast
     this.model = new ReferenceLedger(options)
+    this.clockStart = options.clockStart ?? clockStartDefault
+    this.now = this.clockStart
   }
 
   run(steps: ReadonlyArray<Step>): void {
@@ -71,7 +80,8 @@ export class Comparison {
       case "create_accounts": {
         this.now += step.gap
         const prev = this.now
-        const events = step.events.map((e): ModelAccount => account({ ...e, timestamp: resolve(e.timestamp, prev) }))
+        const state = this.model.state()
+        const events = step.events.map((e): ModelAccount => account({ ...e, timestamp: resolve(e.timestamp, prev, state) }))
         this.create(Op.create_accounts, encodeAccounts(events), events.length, index, JSON.stringify(events, bigintJson))
         return
       }
@@ -79,7 +89,7 @@ export class Comparison {
         this.now += step.gap
         const prev = this.now
         const state = this.model.state()
-        const pending = state.transfers.filter((t) => (t.flags & TF.pending) !== 0).reverse()
+        const pending = [...state.transfers].filter((t) => (t.flags & TF.pending) !== 0).reverse()
         const references = {
           recent: pending.map((t) => t.id),
           unresolved: pending.filter((t) => state.pendingStatus.get(t.id) === "pending").map((t) => t.id)
@@ -89,9 +99,34 @@ export class Comparison {
             transfer({
               ...e,
               pending_id: resolvePending(e.pending_id, e.id, references, step.events.map((x) => x.id), i),
-              timestamp: resolve(e.timestamp, prev)
+              timestamp:
+                e.timestamp.mode === "before_account"
+                  ? (state.accounts.find((a) => a.id === (e.timestamp.mode === "before_account" && e.timestamp.side === "debit" ? e.debit_account_id : e.credit_account_id))?.timestamp ?? prev + 2n) - 1n
+                  : resolve(e.timestamp, prev, state)
             })
         )
+        this.create(Op.create_transfers, encodeTransfers(events), events.length, index, JSON.stringify(events, bigintJson))
+        return
+      }
+      case "replay_accounts": {
+        const existing = this.model.state().accounts
+        if (existing.length === 0) return
+        const events = step.picks.map((pick): ModelAccount => {
+          const original = existing[existing.length - 1 - (pick.back % existing.length)]!
+          const changed = mutate({ ...original }, pick)
+          return account({ ...changed, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, timestamp: (changed.flags & AF.imported) !== 0 ? original.timestamp : 0n, flags: linkFlag(changed.flags, pick.linked) })
+        })
+        this.create(Op.create_accounts, encodeAccounts(events), events.length, index, JSON.stringify(events, bigintJson))
+        return
+      }
+      case "replay_transfers": {
+        const existing = this.model.state().transfers
+        if (existing.length === 0) return
+        const events = step.picks.map((pick): ModelTransfer => {
+          const original = existing[existing.length - 1 - (pick.back % existing.length)]!
+          const changed = mutate({ ...original }, pick)
+          return transfer({ ...changed, timestamp: (changed.flags & TF.imported) !== 0 ? original.timestamp : 0n, flags: linkFlag(changed.flags, pick.linked) })
+        })
         this.create(Op.create_transfers, encodeTransfers(events), events.length, index, JSON.stringify(events, bigintJson))
         return
       }
@@ -268,7 +303,7 @@ export class Comparison {
       case "value":
         return spec.value
       case "frac":
-        return clockStart + ((this.now - clockStart) * BigInt(spec.eighths)) / 8n
+        return this.clockStart + ((this.now - this.clockStart) * BigInt(spec.eighths)) / 8n
     }
   }
 
@@ -277,6 +312,20 @@ export class Comparison {
     throw new Mismatch(`${message}\n--- last steps ---\n${tail}`)
   }
 }
+
+/** Changes one field of a stored object for a replay: to 0 (where post/void inherit) or to another value. */
+const mutate = <O extends object>(object: O, pick: Replay): O => {
+  const o = object as unknown as Record<string, unknown>
+  if (pick.field === "none") return object
+  const value = o[pick.field]
+  if (typeof value === "bigint") o[pick.field] = pick.zero ? 0n : value === 1n ? 2n : 1n
+  else if (pick.field === "flags") o["flags"] = (value as number) ^ (pick.zero ? 0x1 : 0x8)
+  else if (typeof value === "number") o[pick.field] = pick.zero ? 0 : value === 1 ? 2 : 1
+  return object
+}
+
+/** Replays keep the original linked bit, and may add one (a chain across replayed events). */
+const linkFlag = (flags: number, linked: boolean): number => (linked ? flags | 1 : flags)
 
 const resolvePending = (
   ref: PendingRef,
@@ -300,8 +349,16 @@ const resolvePending = (
   }
 }
 
-const resolve = (spec: TimestampSpec, prev: bigint): bigint => {
+const resolve = (spec: TimestampSpec, prev: bigint, state: ModelState): bigint => {
   switch (spec.mode) {
+    case "before_account":
+      throw new Error("before_account is resolved by the transfer step")
+    case "object": {
+      const objects = spec.of === "account" ? state.accounts : state.transfers
+      if (objects.length === 0) return prev + 1n
+      const chosen = objects[objects.length - 1 - (spec.back % objects.length)]!
+      return chosen.timestamp + BigInt(spec.delta)
+    }
     case "value":
       return spec.value
     case "fresh":

@@ -1,0 +1,454 @@
+/**
+ * The TCP MessageBus against raw `node:net` clients on 127.0.0.1: valid messages arrive once,
+ * whole and in order however the stream is cut; `send` and `close` reach the client; hostile
+ * input (garbage, truncation, bad checksums, wrong cluster, sizes out of range, unknown commands)
+ * closes only the offending connection, with one log line naming the reason and the address,
+ * never produces a `Message`, and never disturbs a well-behaved client; the bounds (connections,
+ * events, send queue) hold without losing or tearing messages; a port in use is a typed error.
+ */
+import * as net from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Deferred, Effect, Exit, Logger, Queue, type Scope } from "effect"
+import fc from "fast-check"
+import { type BusEvent, MessageBus, type MessageBusShape, type TcpBusOptions } from "../../src/actors/message_bus.ts"
+import { MessageBusListenError } from "../../src/layers/network_tcp.ts"
+import { sealMessage, setChecksum, u128ToBytes } from "../../src/protocol/build.ts"
+import { FrameLayout, headerSize, messageSizeMax, writeU32 } from "../../src/protocol/header.ts"
+import { loadWireVectors, readVectorFile, sessionCluster } from "../protocol/wire_vectors.ts"
+
+const vectors = loadWireVectors()
+const c2s = vectors.filter((v) => /^session\/\d+_c2s_/.test(v.file)).map((v) => v.bytes)
+const register = readVectorFile("session/01_c2s_request_register.bin")
+const createAccounts = readVectorFile("session/03_c2s_request_create_accounts.bin")
+const replyRegister = readVectorFile("session/02_s2c_reply_register.bin")
+const streamC2s = readVectorFile("session/stream_c2s.raw")
+
+// --- helpers ------------------------------------------------------------------------------------
+
+/** A bus on 127.0.0.1 with a free port for the test's scope, and the warning lines it logged. */
+const startBus = (options: Partial<TcpBusOptions> = {}) =>
+  Effect.gen(function* () {
+    const lines: Array<string> = []
+    const logger = Logger.make<unknown, void>(({ message }) => {
+      lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+    })
+    const bus = yield* MessageBus.makeTcp({ host: "127.0.0.1", port: 0, cluster: sessionCluster, ...options }).pipe(
+      Effect.provide(Logger.layer([logger]))
+    )
+    return { bus, lines }
+  })
+
+interface Client {
+  readonly socket: net.Socket
+  readonly received: () => Uint8Array
+  /** Resolves when the socket is closed (by either side). */
+  readonly closed: Deferred.Deferred<void>
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void>
+  /** Our local port: the bus names us by it in its log lines. */
+  readonly localPort: number
+}
+
+/** A raw TCP client, destroyed when the test's scope closes. */
+const connect = (port: number): Effect.Effect<Client, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const closed = yield* Deferred.make<void>()
+      const socket = yield* Effect.callback<net.Socket>((resume) => {
+        const socket = net.connect({ host: "127.0.0.1", port, noDelay: true }, () => resume(Effect.succeed(socket)))
+      })
+      const chunks: Array<Buffer> = []
+      socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+      socket.on("error", () => {})
+      socket.on("close", () => Deferred.doneUnsafe(closed, Exit.void))
+      return {
+        socket,
+        closed,
+        localPort: socket.localPort!,
+        received: () => new Uint8Array(Buffer.concat(chunks)),
+        write: (bytes: Uint8Array) => Effect.callback<void>((resume) => {
+          socket.write(bytes, () => resume(Effect.void))
+        })
+      } satisfies Client
+    }),
+    (client) => Effect.sync(() => client.socket.destroy())
+  )
+
+const nextEvent = (bus: MessageBusShape) =>
+  Queue.take(bus.events).pipe(
+    Effect.timeoutOrElse({ duration: "3 seconds", orElse: () => Effect.die(new Error("no bus event within 3 s")) })
+  )
+
+/** The connection id a client gets: it sends a valid message and we read the event. */
+const identify = Effect.fnUntraced(function* (bus: MessageBusShape, client: Client) {
+  yield* client.write(register)
+  const event = yield* nextEvent(bus)
+  assert.strictEqual(event._tag, "Message")
+  assert.deepStrictEqual(event._tag === "Message" ? event.message : undefined, register)
+  return event.connection
+})
+
+const waitUntil = Effect.fnUntraced(function* (condition: () => boolean, what: string) {
+  for (let i = 0; i < 300; i++) {
+    if (condition()) return
+    yield* Effect.sleep("10 millis")
+  }
+  assert.fail(`timed out waiting for ${what}`)
+})
+
+const awaitClosed = (client: Client) =>
+  Deferred.await(client.closed).pipe(
+    Effect.timeoutOrElse({ duration: "3 seconds", orElse: () => Effect.die(new Error("the bus did not close the connection")) })
+  )
+
+/** A copy of `message` with `mutate` applied to the copy (no resealing). */
+const mutated = (message: Uint8Array, mutate: (copy: Uint8Array) => void): Uint8Array => {
+  const copy = message.slice()
+  mutate(copy)
+  return copy
+}
+
+/** A request with a body of `bodySize` bytes, every body byte `fill`, sealed. */
+const requestWithBody = (bodySize: number, fill: number): Uint8Array => {
+  const message = new Uint8Array(headerSize + bodySize)
+  message.set(createAccounts.subarray(0, headerSize))
+  message.fill(fill, headerSize)
+  writeU32(message, FrameLayout.size.offset, message.length)
+  sealMessage(message)
+  return message
+}
+
+// --- normal operation ---------------------------------------------------------------------------
+
+describe("MessageBus over TCP: normal operation", () => {
+  it.live("a valid message arrives as one Message event, byte for byte", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus()
+      assert.isAbove(bus.port, 0)
+      const client = yield* connect(bus.port)
+      yield* client.write(createAccounts)
+      const event = yield* nextEvent(bus)
+      assert.strictEqual(event._tag, "Message")
+      if (event._tag !== "Message") return
+      assert.strictEqual(Object.getPrototypeOf(event.message), Uint8Array.prototype)
+      assert.deepStrictEqual(event.message, createAccounts)
+      assert.strictEqual(yield* Queue.size(bus.events), 0)
+    }))
+
+  it.live("a message cut into random chunks arrives once, whole", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus()
+      const cutsList = fc.sample(fc.uniqueArray(fc.integer({ min: 1, max: createAccounts.length - 1 }), { maxLength: 6 }), {
+        numRuns: 8,
+        seed: 4
+      })
+      for (const cuts of cutsList) {
+        const client = yield* connect(bus.port)
+        let start = 0
+        for (const end of [...cuts.sort((a, b) => a - b), createAccounts.length]) {
+          yield* client.write(createAccounts.subarray(start, end))
+          yield* Effect.sleep("2 millis") // separate reads on the server, most of the time
+          start = end
+        }
+        const event = yield* nextEvent(bus)
+        assert.deepStrictEqual(event._tag === "Message" ? event.message : undefined, createAccounts)
+        client.socket.destroy()
+        assert.strictEqual((yield* nextEvent(bus))._tag, "Closed")
+      }
+      assert.strictEqual(yield* Queue.size(bus.events), 0)
+    }))
+
+  it.live("several messages in one chunk arrive in order", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus()
+      const client = yield* connect(bus.port)
+      yield* client.write(streamC2s)
+      const events: Array<BusEvent> = []
+      while (events.length < c2s.length) events.push(yield* nextEvent(bus))
+      assert.deepStrictEqual(events.map((e) => e._tag === "Message" ? e.message : e._tag), c2s)
+      assert.isTrue(events.every((e) => e.connection === events[0].connection))
+    }))
+
+  it.live("send delivers exactly the bytes; the caller may reuse its buffer at once", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus({ sendQueueMax: 16 })
+      const client = yield* connect(bus.port)
+      const connection = yield* identify(bus, client)
+      // 12 MiB to a client that is not reading is more than the kernel's socket buffers take, so
+      // later messages wait in Node's buffer and in the send queue: without copies, they would be
+      // written later from the caller's (since overwritten) buffers.
+      const messages = [...Array.from({ length: 12 }, (_, i) => requestWithBody(messageSizeMax - headerSize, i)), replyRegister]
+      client.socket.pause()
+      const buffer = new Uint8Array(messageSizeMax)
+      for (const message of messages) {
+        buffer.set(message)
+        yield* bus.send(connection, buffer.subarray(0, message.length))
+        buffer.fill(0xee)
+      }
+      yield* Effect.sleep("20 millis")
+      client.socket.resume()
+      const expected = Buffer.concat(messages)
+      yield* waitUntil(() => client.received().length >= expected.length, "every message")
+      assert.isTrue(Buffer.from(client.received()).equals(expected))
+      // A send to an unknown connection is dropped without a fuss.
+      yield* bus.send(connection + 1000, replyRegister)
+    }))
+
+  it.live("close writes what is queued, closes the connection, and Closed follows", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus()
+      const client = yield* connect(bus.port)
+      const connection = yield* identify(bus, client)
+      yield* bus.send(connection, replyRegister)
+      yield* bus.close(connection)
+      yield* bus.close(connection) // idempotent
+      const closed = yield* nextEvent(bus)
+      assert.deepStrictEqual(closed, { _tag: "Closed", connection })
+      yield* awaitClosed(client)
+      assert.deepStrictEqual(client.received(), replyRegister)
+      yield* bus.send(connection, replyRegister) // dropped: the connection is gone
+    }))
+
+  it.live("a client disconnect produces Closed; connection ids increase and are not reused", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus()
+      const first = yield* connect(bus.port)
+      const a = yield* identify(bus, first)
+      first.socket.end()
+      assert.deepStrictEqual(yield* nextEvent(bus), { _tag: "Closed", connection: a })
+      const second = yield* connect(bus.port)
+      const b = yield* identify(bus, second)
+      assert.isAbove(b, a)
+      second.socket.destroy()
+      assert.deepStrictEqual(yield* nextEvent(bus), { _tag: "Closed", connection: b })
+    }))
+
+  it.live("closing the bus closes the listener and every connection", () =>
+    Effect.gen(function* () {
+      const clients = yield* Effect.scoped(Effect.gen(function* () {
+        const { bus } = yield* startBus()
+        const one = yield* connect(bus.port)
+        const two = yield* connect(bus.port)
+        yield* identify(bus, one)
+        return { one, two, port: bus.port }
+      }))
+      yield* awaitClosed(clients.one)
+      yield* awaitClosed(clients.two)
+      const refused = yield* Effect.callback<string>((resume) => {
+        const socket = net.connect({ host: "127.0.0.1", port: clients.port })
+        socket.on("error", (error: NodeJS.ErrnoException) => resume(Effect.succeed(error.code ?? "?")))
+        socket.on("connect", () => { socket.destroy(); resume(Effect.succeed("connected")) })
+      })
+      assert.strictEqual(refused, "ECONNREFUSED")
+    }))
+})
+
+// --- hostile input ------------------------------------------------------------------------------
+
+interface Hostile {
+  readonly name: string
+  readonly bytes: Uint8Array
+  /** The words the bus's log line must contain. */
+  readonly reason: string
+}
+
+const wrongCluster = mutated(register, (m) => {
+  m.set(u128ToBytes(sessionCluster + 1n), FrameLayout.cluster.offset)
+  sealMessage(m)
+})
+const withSize = (size: number) => mutated(register, (m) => {
+  writeU32(m, FrameLayout.size.offset, size)
+  setChecksum(m)
+})
+
+const hostiles: ReadonlyArray<Hostile> = [
+  { name: "a bad header checksum", bytes: mutated(register, (m) => { m[FrameLayout.view.offset] ^= 1 }), reason: "bad header checksum" },
+  { name: "a bad body checksum (valid header, corrupt body)", bytes: mutated(createAccounts, (m) => { m[headerSize + 17] ^= 0x40 }), reason: "bad body checksum" },
+  { name: "a wrong cluster", bytes: wrongCluster, reason: "wrong cluster" },
+  { name: "a size above 1 MiB", bytes: withSize(messageSizeMax + 1), reason: `size ${messageSizeMax + 1}` },
+  { name: "a size below 256", bytes: withSize(100), reason: "size 100" },
+  { name: "an unknown command", bytes: mutated(register, (m) => { m[FrameLayout.command.offset] = 99; setChecksum(m) }), reason: "unknown command 99" },
+  { name: "a valid message followed by garbage", bytes: new Uint8Array([...register, ...new Uint8Array(300).fill(7)]), reason: "bad header checksum" }
+]
+
+/**
+ * Runs `attack` on a fresh connection while a well-behaved client, connected before and after,
+ * keeps getting its messages through and its replies back. Returns the events of the attacker's
+ * connection (its `Message`s, if any, and its `Closed`).
+ */
+const besiege = Effect.fnUntraced(function* (bus: MessageBusShape, attack: (hostile: Client) => Effect.Effect<void>) {
+  const good = yield* connect(bus.port)
+  const goodId = yield* identify(bus, good)
+  const hostile = yield* connect(bus.port)
+  yield* attack(hostile)
+  yield* good.write(createAccounts)
+  const hostileEvents: Array<BusEvent> = []
+  let goodMessages = 0
+  while (!hostileEvents.some((e) => e._tag === "Closed")) {
+    const event = yield* nextEvent(bus)
+    if (event.connection === goodId) {
+      assert.deepStrictEqual(event._tag === "Message" ? event.message : undefined, createAccounts)
+      goodMessages++
+    } else {
+      hostileEvents.push(event)
+    }
+  }
+  if (goodMessages === 0) {
+    const event = yield* nextEvent(bus)
+    assert.deepStrictEqual(event, { _tag: "Message", connection: goodId, message: createAccounts })
+  }
+  yield* bus.send(goodId, replyRegister)
+  yield* waitUntil(() => good.received().length === replyRegister.length, "the good client's reply")
+  assert.isFalse(good.socket.destroyed)
+  good.socket.destroy()
+  assert.deepStrictEqual(yield* nextEvent(bus), { _tag: "Closed", connection: goodId })
+  return { hostile, hostileEvents }
+})
+
+describe("MessageBus over TCP: hostile input", () => {
+  for (const { name, bytes, reason } of hostiles) {
+    it.live(`${name} closes that connection with one log line; other clients carry on`, () =>
+      Effect.gen(function* () {
+        const { bus, lines } = yield* startBus()
+        const { hostile, hostileEvents } = yield* besiege(bus, (hostile) => Effect.gen(function* () {
+          yield* hostile.write(bytes)
+          yield* awaitClosed(hostile) // closed by the bus, not by us
+        }))
+        const messages = hostileEvents.filter((e) => e._tag === "Message")
+        if (name.startsWith("a valid message")) assert.deepStrictEqual(messages.map((e) => e.message), [register])
+        else assert.deepStrictEqual(messages, [])
+        yield* waitUntil(() => lines.length > 0, "the log line")
+        assert.strictEqual(lines.length, 1)
+        assert.include(lines[0], reason)
+        assert.include(lines[0], `127.0.0.1:${hostile.localPort}`)
+      }))
+  }
+
+  it.live("a header that breaks a per-command rule is dropped silently; the connection stays", () =>
+    Effect.gen(function* () {
+      const { bus, lines } = yield* startBus()
+      // protocol = 1: checksums fine, cluster fine, header rules broken (wire-protocol.md §2 step 6).
+      const invalid = mutated(register, (m) => { m[FrameLayout.protocol.offset] = 1; setChecksum(m) })
+      const client = yield* connect(bus.port)
+      yield* client.write(new Uint8Array([...invalid, ...createAccounts]))
+      const event = yield* nextEvent(bus)
+      assert.strictEqual(event._tag, "Message")
+      assert.deepStrictEqual(event._tag === "Message" ? event.message : undefined, createAccounts)
+      assert.isFalse(client.socket.destroyed)
+      assert.deepStrictEqual(lines, [])
+    }))
+
+  it.live("random garbage never yields a Message and never stops a good client", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus()
+      const garbage = fc.sample(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { numRuns: 25, seed: 7 })
+      for (const bytes of garbage) {
+        const { hostileEvents } = yield* besiege(bus, (hostile) => Effect.gen(function* () {
+          yield* hostile.write(bytes)
+          // Fewer than 256 bytes wait for more; end the stream so that every case finishes.
+          hostile.socket.end()
+          yield* awaitClosed(hostile)
+        }))
+        assert.deepStrictEqual(hostileEvents.map((e) => e._tag), ["Closed"])
+      }
+    }))
+
+  it.live("truncated frames then a disconnect: no Message, one Closed", () =>
+    Effect.gen(function* () {
+      const { bus, lines } = yield* startBus()
+      const cuts = [1, 100, headerSize - 1, headerSize, headerSize + 1, createAccounts.length - 1]
+      for (const cut of cuts) {
+        const { hostileEvents } = yield* besiege(bus, (hostile) => Effect.gen(function* () {
+          yield* hostile.write(createAccounts.subarray(0, cut))
+          hostile.socket.end()
+          yield* awaitClosed(hostile)
+        }))
+        assert.deepStrictEqual(hostileEvents.map((e) => e._tag), ["Closed"])
+      }
+      assert.deepStrictEqual(lines, []) // a peer going away is not a protocol violation
+    }))
+})
+
+// --- bounds -------------------------------------------------------------------------------------
+
+describe("MessageBus over TCP: bounds", () => {
+  it.live("connectionsMax: the connection beyond the limit is refused and logged, the others work", () =>
+    Effect.gen(function* () {
+      const { bus, lines } = yield* startBus({ connectionsMax: 2 })
+      const one = yield* connect(bus.port)
+      const two = yield* connect(bus.port)
+      const oneId = yield* identify(bus, one)
+      yield* identify(bus, two)
+      const three = yield* connect(bus.port)
+      yield* awaitClosed(three)
+      yield* waitUntil(() => lines.length > 0, "the refusal's log line")
+      assert.include(lines[0], "refused")
+      assert.include(lines[0], `127.0.0.1:${three.localPort}`)
+      // A slot freed by a disconnect is available again.
+      one.socket.destroy()
+      assert.deepStrictEqual(yield* nextEvent(bus), { _tag: "Closed", connection: oneId })
+      const four = yield* connect(bus.port)
+      const fourId = yield* identify(bus, four)
+      assert.isAbove(fourId, oneId)
+    }))
+
+  it.live("a full events queue stops reading (TCP backpressure) and loses nothing", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus({ eventsMax: 2 })
+      const messages = Array.from({ length: 24 }, (_, i) => requestWithBody(messageSizeMax - headerSize - i, i))
+      const client = yield* connect(bus.port)
+      for (const message of messages) client.socket.write(message)
+      // Nobody takes: the queue fills, the bus pauses the socket, the client's writes back up.
+      yield* waitUntil(() => Queue.sizeUnsafe(bus.events) === 2, "a full queue")
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(Queue.sizeUnsafe(bus.events), 2)
+      assert.isAbove(client.socket.writableLength, 0, "the client's bytes are held back by TCP")
+      const received: Array<Uint8Array> = []
+      while (received.length < messages.length) {
+        const event = yield* nextEvent(bus)
+        assert.strictEqual(event._tag, "Message")
+        if (event._tag === "Message") received.push(event.message)
+      }
+      assert.strictEqual(received.length, messages.length)
+      for (let i = 0; i < messages.length; i++) assert.isTrue(Buffer.from(received[i]).equals(messages[i]), `message ${i}`)
+      assert.strictEqual(client.socket.writableLength, 0)
+    }))
+
+  it.live("a client that does not read: the send queue bound drops whole messages, never tears one", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus({ sendQueueMax: 2 })
+      const client = yield* connect(bus.port)
+      const connection = yield* identify(bus, client)
+      client.socket.pause()
+      const message = requestWithBody(messageSizeMax - headerSize, 0x5a)
+      for (let i = 0; i < 40; i++) yield* bus.send(connection, message)
+      yield* Effect.sleep("100 millis")
+      client.socket.resume()
+      yield* Effect.sleep("300 millis")
+      const bytes = client.received()
+      assert.strictEqual(bytes.length % message.length, 0)
+      const count = bytes.length / message.length
+      assert.isAtLeast(count, 1)
+      assert.isBelow(count, 40, "some messages were dropped")
+      for (let i = 0; i < count; i++) assert.isTrue(Buffer.from(bytes.subarray(i * message.length, (i + 1) * message.length)).equals(message))
+    }))
+
+  it.live("a port in use fails the layer with a typed error naming the address", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus()
+      const exit = yield* Effect.exit(Effect.scoped(MessageBus.makeTcp({ host: "127.0.0.1", port: bus.port, cluster: sessionCluster })))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      assert.instanceOf(error, MessageBusListenError)
+      if (!(error instanceof MessageBusListenError)) return
+      assert.strictEqual(error._tag, "MessageBusListenError")
+      assert.strictEqual(error.code, "EADDRINUSE")
+      assert.strictEqual(error.port, bus.port)
+      assert.include(error.message, `127.0.0.1:${bus.port}`)
+      assert.include(error.message, "address already in use")
+      // The layer form fails the same way.
+      const layerExit = yield* Effect.exit(Effect.scoped(Effect.asVoid(Effect.provide(Effect.gen(function* () { return yield* MessageBus }),
+        MessageBus.layerTcp({ host: "127.0.0.1", port: bus.port, cluster: sessionCluster })))))
+      assert.isTrue(Exit.isFailure(layerExit))
+    }))
+})
+

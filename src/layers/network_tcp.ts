@@ -32,7 +32,7 @@ import { Effect, Latch, Layer, Queue, Schema, type Scope } from "effect"
 // A cycle with message_bus.ts (its `layerTcp` calls `makeTcpBus`), safe because neither module
 // touches the other's exports while it is being evaluated: only inside functions.
 import { type BusEvent, MessageBus, type MessageBusShape } from "../actors/message_bus.ts"
-import { assert } from "../assert.ts"
+import { assert, unreachable } from "../assert.ts"
 import { u128ToBytes } from "../protocol/build.ts"
 import { type FrameSink, MessageFramer } from "../protocol/framing.ts"
 import { FrameLayout, headerSize, messageSizeMax, readU32 } from "../protocol/header.ts"
@@ -96,8 +96,9 @@ export const makeTcpBus = Effect.fnUntraced(function* (
 
   yield* Effect.forkScoped(Effect.forever(writeLogs(logs)))
   yield* Effect.forkScoped(Effect.forever(moveBacklog(bus, events, backlogReady)))
-  const port = yield* Effect.acquireRelease(listen(bus, options.host, options.port), () => bus.shutdown())
+  // Finalizers run in reverse: the server and its connections close first, then the queue.
   yield* Effect.addFinalizer(() => Queue.shutdown(events))
+  const port = yield* Effect.acquireRelease(listen(bus, options.host, options.port), () => bus.shutdown())
 
   return {
     events,
@@ -383,5 +384,7 @@ function describeRejection(rejection: Rejection): string {
       return "wrong cluster"
     case "InvalidHeader":
       return `invalid header (${rejection.reason})`
+    default:
+      return unreachable(rejection)
   }
 }

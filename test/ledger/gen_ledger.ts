@@ -492,3 +492,39 @@ export const workload = (maxSteps: number): fc.Arbitrary<ReadonlyArray<Step>> =>
       fc.array(step, { minLength: 1, maxLength: maxSteps, size: "max" })
     )
     .map(([accounts, rest]): ReadonlyArray<Step> => [{ kind: "create_accounts", gap: 0n, events: accounts }, ...rest])
+
+/** The pool's accounts as one clean batch: the first step of every workload. */
+export const poolAccountsStep: fc.Arbitrary<Step & { kind: "create_accounts" }> = fc
+  .tuple(...Array.from({ length: accountPool }, (_, i) => poolAccount(i + 1)))
+  .map((events): Step & { kind: "create_accounts" } => ({ kind: "create_accounts", gap: 0n, events }))
+
+/**
+ * A bulk batch of `count` events for the scale test, drawn reproducibly from `seed`: ids are
+ * `firstId + i` (so that they do not collide) and linked chains are rare (the reference model
+ * clones its whole state per chain).
+ */
+export const bulkTransfers = (count: number, firstId: bigint, seed: number): ReadonlyArray<TransferSpec> =>
+  fc.sample(fc.tuple(transferEvent("none", 0), fc.integer({ min: 0, max: 99 })), { numRuns: count, seed }).map(([e, linked], i) => ({
+    ...e,
+    id: firstId + BigInt(i),
+    flags: (e.flags & ~TF.linked) | (linked < 2 ? TF.linked : 0),
+    timestamp: { mode: "value", value: 0n }
+  }))
+
+/** `count` valid pending transfers with a 1 s timeout among accounts 1..6 (to overflow a pulse). */
+export const timedPendingTransfers = (count: number, firstId: bigint): ReadonlyArray<TransferSpec> =>
+  Array.from({ length: count }, (_, i) => ({
+    id: firstId + BigInt(i),
+    debit_account_id: BigInt((i % 6) + 1),
+    credit_account_id: BigInt(((i + 1 + (i % 5)) % 6) + 1 === (i % 6) + 1 ? ((i + 2) % 6) + 1 : ((i + 1 + (i % 5)) % 6) + 1),
+    amount: BigInt(i % 7),
+    pending_id: { mode: "id", id: 0n },
+    user_data_128: BigInt(i % 3),
+    user_data_64: 0n,
+    user_data_32: i % 2,
+    timeout: 1,
+    ledger: 1,
+    code: 1,
+    flags: TF.pending,
+    timestamp: { mode: "value", value: 0n }
+  }))

@@ -7,11 +7,13 @@
  * must answer `exists` (and, inside linked chains, linked_event_failed after the chain's first
  * event) with the original timestamps and change nothing (property_runner.ts).
  */
-import { describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { createLedger } from "../../src/ledger/ledger.ts"
 import { MAX63 } from "./reference/codec.ts"
-import { workload } from "./gen_ledger.ts"
+import { batchEventsMax } from "../../src/protocol/operation.ts"
+import { AF, AFF, Op } from "./reference/model.ts"
+import { bulkTransfers, poolAccountsStep, timedPendingTransfers, workload, type AccountFilterSpec, type Step } from "./gen_ledger.ts"
 import { Comparison } from "./property_runner.ts"
 
 /**
@@ -46,4 +48,41 @@ describe("ledger properties (fast ledger vs reference model)", () => {
       { numRuns: Math.ceil(numRuns / 5) }
     )
   })
+})
+
+describe("ledger at batch scale (fast ledger vs reference model)", () => {
+  it("agrees on full batches, query limits capped at 8189 and pulses capped at 8189 expiries", { timeout: 120_000 }, () => {
+    const [pool] = fc.sample(poolAccountsStep, { numRuns: 1, seed: 7 })
+    // No limit or closed flags on the pool here: the timed pending transfers must all succeed.
+    const accounts = pool!.events.map((a) => ({ ...a, flags: a.flags & AF.history }))
+    const steps: ReadonlyArray<Step> = [
+      { ...pool!, events: accounts },
+      { kind: "create_transfers", gap: 0n, events: timedPendingTransfers(batchEventsMax, 1_000n) },
+      { kind: "create_transfers", gap: 0n, events: timedPendingTransfers(100, 10_000n) },
+      { kind: "create_transfers", gap: 0n, events: bulkTransfers(batchEventsMax, 20_000n, 3) },
+      { kind: "advance", ns: 4_000_000_000n, pulse: true },
+      { kind: "create_transfers", gap: 0n, events: bulkTransfers(batchEventsMax, 40_000n, 4) },
+      { kind: "account_filter", operation: Op.get_account_transfers, filter: everything(1n, AFF.debits | AFF.credits) },
+      { kind: "account_filter", operation: Op.get_account_balances, filter: everything(2n, AFF.debits | AFF.credits | AFF.reversed) }
+    ]
+    const comparison = new Comparison(createLedger(), { importedResolveOfTimedPending })
+    comparison.run(steps)
+    // The workload did reach the limits it is about.
+    assert.isAtLeast(comparison.seen.get("expiries") ?? 0, batchEventsMax + 1)
+    assert.isAtLeast(comparison.model.state().transfers.length, batchEventsMax + 1)
+  })
+})
+
+/** An AccountFilter spec selecting everything of `account_id`, with an oversized limit. */
+const everything = (account_id: bigint, flags: number): AccountFilterSpec => ({
+  account_id,
+  user_data_128: 0n,
+  user_data_64: 0n,
+  user_data_32: 0,
+  code: 0,
+  reservedByte: 0,
+  timestamp_min: { mode: "zero" },
+  timestamp_max: { mode: "zero" },
+  limit: 0xffffffff,
+  flags
 })

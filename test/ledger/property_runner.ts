@@ -265,10 +265,22 @@ export class Comparison {
     check(Op.lookup_accounts, encodeIds(accountIds), "lookup_accounts of the pool")
     check(Op.lookup_transfers, encodeIds(transferIds), "lookup_transfers of the pool")
     const allAccounts = check(Op.query_accounts, encodeQueryFilter({ ...zeroQuery }), "query_accounts of everything")
-    const allTransfers = check(Op.query_transfers, encodeQueryFilter({ ...zeroQuery }), "query_transfers of everything")
+    // Every transfer, paging by timestamp as a client would (§14.2), forwards and backwards.
+    const pages: Array<Uint8Array> = []
+    for (let min = 0n, page = 0; page < 100; page++) {
+      const bytes = check(Op.query_transfers, encodeQueryFilter({ ...zeroQuery, timestamp_min: min }), `query_transfers page ${page}`)
+      if (bytes.length === 0) break
+      pages.push(bytes)
+      min = decodeTransfers(bytes.subarray(bytes.length - 128)).at(-1)!.timestamp + 1n
+    }
+    const allTransfers = concat(pages)
+    const reversed = check(Op.query_transfers, encodeQueryFilter({ ...zeroQuery, flags: 1 }), "query_transfers reversed")
     // The model's own state must agree with what its queries return.
-    if (!equalBytes(allAccounts, this.model.accountsBytes())) this.fail(`${when}: model query_accounts disagrees with its state`)
-    if (!equalBytes(allTransfers, this.model.transfersBytes())) this.fail(`${when}: model query_transfers disagrees with its state`)
+    if (!equalBytes(allAccounts, this.model.accountsBytes().subarray(0, BATCH_MAX * 128))) this.fail(`${when}: model query_accounts disagrees with its state`)
+    const stored = this.model.transfersBytes()
+    if (!equalBytes(allTransfers, stored)) this.fail(`${when}: model query_transfers pages disagree with its state`)
+    const newestFirst = this.model.state().transfers.slice(-BATCH_MAX).reverse()
+    if (!equalBytes(reversed, encodeTransfers(newestFirst))) this.fail(`${when}: model reversed query_transfers disagrees with its state`)
     for (let id = 1n; id <= BigInt(accountIdMax); id++) {
       const filter = encodeAccountFilter({ ...zeroAccountFilter, account_id: id })
       check(Op.get_account_transfers, filter, `get_account_transfers(${id})`)
@@ -396,6 +408,16 @@ const reservedBytes = (size: number, lastByte: number): Uint8Array => {
   const bytes = new Uint8Array(size)
   bytes[size - 1] = lastByte
   return bytes
+}
+
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
 }
 
 export const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {

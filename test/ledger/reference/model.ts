@@ -219,7 +219,10 @@ interface State {
   transfers: Map<bigint, ModelTransfer>
   /** Status of every pending transfer, keyed by its id (§10). */
   pendingStatus: Map<bigint, PendingStatus>
-  history: Array<HistoryRow>
+  /** Balance-history rows of transfers, by transfer id. */
+  history: Map<bigint, HistoryRow>
+  /** Balance-history rows of expiries (only visible through change events, which Scarab lacks). */
+  expiries: Array<HistoryRow>
 }
 
 type Outcome = { readonly status: number; readonly timestamp?: bigint }
@@ -237,14 +240,16 @@ const emptyState = (): State => ({
   accounts: new Map(),
   transfers: new Map(),
   pendingStatus: new Map(),
-  history: []
+  history: new Map(),
+  expiries: []
 })
 
 const cloneState = (s: State): State => ({
   accounts: new Map([...s.accounts].map(([k, v]) => [k, { ...v }])),
   transfers: new Map([...s.transfers].map(([k, v]) => [k, { ...v }])),
   pendingStatus: new Map(s.pendingStatus),
-  history: [...s.history]
+  history: new Map(s.history),
+  expiries: [...s.expiries]
 })
 
 const byTimestamp = (x: { timestamp: bigint }, y: { timestamp: bigint }): number =>
@@ -338,7 +343,7 @@ export class ReferenceLedger {
       if (has(p.flags, TF.closing_debit)) dr.flags &= ~AF.closed
       if (has(p.flags, TF.closing_credit)) cr.flags &= ~AF.closed
       this.current.pendingStatus.set(p.id, "expired")
-      this.current.history.push({
+      this.current.expiries.push({
         timestamp: expiryTimestamp,
         transfer_id: p.id,
         expiry: true,
@@ -634,7 +639,7 @@ export class ReferenceLedger {
     }
     if (has(e.flags, TF.closing_debit)) dr.flags |= AF.closed
     if (has(e.flags, TF.closing_credit)) cr.flags |= AF.closed
-    this.current.history.push({ timestamp, transfer_id: e.id, expiry: false, debit: balancesOf(dr), credit: balancesOf(cr) })
+    this.current.history.set(e.id, { timestamp, transfer_id: e.id, expiry: false, debit: balancesOf(dr), credit: balancesOf(cr) })
     return { status: T.created, timestamp }
   }
 
@@ -712,7 +717,7 @@ export class ReferenceLedger {
       if (has(p.flags, TF.closing_credit)) cr.flags &= ~AF.closed
     }
     this.current.pendingStatus.set(p.id, post ? "posted" : "voided")
-    this.current.history.push({ timestamp, transfer_id: e.id, expiry: false, debit: balancesOf(dr), credit: balancesOf(cr) })
+    this.current.history.set(e.id, { timestamp, transfer_id: e.id, expiry: false, debit: balancesOf(dr), credit: balancesOf(cr) })
     return { status: T.created, timestamp }
   }
 
@@ -812,7 +817,7 @@ export class ReferenceLedger {
     }
     const out = new Uint8Array(transfers.length * ACCOUNT_BALANCE_SIZE)
     transfers.forEach((t, i) => {
-      const row = this.current.history.find((r) => !r.expiry && r.transfer_id === t.id)
+      const row = this.current.history.get(t.id)
       check(row !== undefined, () => `transfer ${t.id} without a history row`)
       const balances = t.debit_account_id === accountId ? row.debit : row.credit
       encodeAccountBalanceInto(out, i * ACCOUNT_BALANCE_SIZE, { ...balances, timestamp: t.timestamp })

@@ -413,6 +413,21 @@ describe("MessageBus over TCP: bounds", () => {
       assert.strictEqual(client.socket.writableLength, 0)
     }))
 
+  it.live("under backpressure a disconnect's Closed still comes after that connection's messages", () =>
+    Effect.gen(function* () {
+      const { bus } = yield* startBus({ eventsMax: 2 })
+      const client = yield* connect(bus.port)
+      const stream = Buffer.concat(Array.from({ length: 10 }, () => register))
+      yield* client.write(stream)
+      client.socket.end()
+      yield* awaitClosed(client)
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(Queue.sizeUnsafe(bus.events), 2)
+      const tags: Array<string> = []
+      while (tags.length < 11) tags.push((yield* nextEvent(bus))._tag)
+      assert.deepStrictEqual(tags, [...Array.from({ length: 10 }, () => "Message"), "Closed"])
+    }))
+
   it.live("a client that does not read: the send queue bound drops whole messages, never tears one", () =>
     Effect.gen(function* () {
       const { bus } = yield* startBus({ sendQueueMax: 2 })

@@ -96,7 +96,9 @@ export const makeTcpBus = Effect.fnUntraced(function* (
 
   yield* Effect.forkScoped(Effect.forever(writeLogs(logs)))
   yield* Effect.forkScoped(Effect.forever(moveBacklog(bus, events, backlogReady)))
-  // Finalizers run in reverse: the server and its connections close first, then the queue.
+  // Finalizers run in reverse: the server and its connections close first, then the queue, then
+  // the lines logged meanwhile are written before the log fiber stops.
+  yield* Effect.addFinalizer(() => Effect.flatMap(Queue.clear(logs), writeLines))
   yield* Effect.addFinalizer(() => Queue.shutdown(events))
   const port = yield* Effect.acquireRelease(listen(bus, options.host, options.port), () => bus.shutdown())
 
@@ -353,8 +355,10 @@ const moveBacklog = Effect.fnUntraced(function* (bus: TcpBus, events: Queue.Queu
   bus.resumeReading()
 })
 
-const writeLogs = Effect.fnUntraced(function* (logs: Queue.Queue<LogLine>) {
-  for (const line of yield* Queue.takeAll(logs)) {
+const writeLogs = (logs: Queue.Queue<LogLine>) => Effect.flatMap(Queue.takeAll(logs), writeLines)
+
+const writeLines = Effect.fnUntraced(function* (lines: ReadonlyArray<LogLine>) {
+  for (const line of lines) {
     if (line.level === "warning") yield* Effect.logWarning(`message bus: ${line.text}`)
     else yield* Effect.logDebug(`message bus: ${line.text}`)
   }

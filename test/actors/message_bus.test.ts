@@ -462,6 +462,11 @@ describe("MessageBus over TCP: bounds", () => {
       assert.strictEqual(error.port, bus.port)
       assert.include(error.message, `127.0.0.1:${bus.port}`)
       assert.include(error.message, "address already in use")
+      // An invalid port is refused the same way, not thrown.
+      const badPort = yield* Effect.flip(Effect.scoped(MessageBus.makeTcp({ host: "127.0.0.1", port: 70000, cluster: sessionCluster })))
+      assert.strictEqual(badPort._tag, "MessageBusListenError")
+      assert.strictEqual(badPort.code, "ERR_SOCKET_BAD_PORT")
+      assert.include(badPort.message, "127.0.0.1:70000")
       // The layer form fails the same way.
       const layerExit = yield* Effect.exit(Effect.scoped(Effect.asVoid(Effect.provide(Effect.gen(function* () { return yield* MessageBus }),
         MessageBus.layerTcp({ host: "127.0.0.1", port: bus.port, cluster: sessionCluster })))))

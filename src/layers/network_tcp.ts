@@ -7,7 +7,7 @@
  *
  * Bounds (vsr.md §12.5), all options with defaults below:
  * - `connectionsMax` (128) open connections; one more is accepted by the kernel and destroyed at
- *   once, with a log line.
+ *   once, with a warning (at most one line a second, counting the refusals it stands for).
  * - Receive: at most one message (≤ 1 MiB) assembled per connection, by the framer.
  * - `eventsMax` (256) events in the queue. When an event does not fit, it and every later one go to
  *   an ordered backlog and every socket is paused. A paused socket delivers no more data, so the
@@ -54,6 +54,8 @@ export const connectionsMaxDefault = 128
 export const eventsMaxDefault = 256
 export const sendQueueMaxDefault = 2
 export const closeLingerMsDefault = 1000
+/** Refused connections are logged at most once per this interval (with a count of the others). */
+export const refusalLogIntervalMs = 1000
 /** Log lines waiting for the log fiber; beyond it lines are dropped (a flood of bad peers must not grow memory). */
 export const logLinesMax = 1024
 
@@ -157,6 +159,8 @@ class TcpBus {
   backlogHead = 0
   paused = false
   stopped = false
+  private refusedLoggedAt = -Infinity
+  private refusedUnlogged = 0
   private readonly cluster: Uint8Array
   private readonly limits: Limits
   private readonly events: Queue.Queue<BusEvent>
@@ -184,8 +188,16 @@ class TcpBus {
       return
     }
     if (this.connections.size >= this.limits.connectionsMax) {
-      this.log("warning", `refused a connection from ${formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)}: ` +
-        `${this.limits.connectionsMax} connections open (connectionsMax)`)
+      // A flood of connections must not become a flood of log lines: one line per second at most.
+      this.refusedUnlogged++
+      const now = performance.now()
+      if (now - this.refusedLoggedAt >= refusalLogIntervalMs) {
+        const others = this.refusedUnlogged > 1 ? ` (and ${this.refusedUnlogged - 1} more since the last such line)` : ""
+        this.log("warning", `refused a connection from ${formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)}: ` +
+          `${this.limits.connectionsMax} connections open (connectionsMax)${others}`)
+        this.refusedLoggedAt = now
+        this.refusedUnlogged = 0
+      }
       socket.on("error", () => {})
       socket.destroy()
       return

@@ -383,6 +383,10 @@ describe("MessageBus over TCP: bounds", () => {
       yield* waitUntil(() => lines.length > 0, "the refusal's log line")
       assert.include(lines[0], "refused")
       assert.include(lines[0], `127.0.0.1:${three.localPort}`)
+      // More refusals within a second share that one line.
+      for (let i = 0; i < 3; i++) yield* awaitClosed(yield* connect(bus.port))
+      yield* Effect.sleep("20 millis")
+      assert.strictEqual(lines.length, 1)
       // A slot freed by a disconnect is available again.
       one.socket.destroy()
       assert.deepStrictEqual(yield* nextEvent(bus), { _tag: "Closed", connection: oneId })

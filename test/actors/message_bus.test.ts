@@ -352,6 +352,43 @@ describe("MessageBus over TCP: hostile input", () => {
       }
     }))
 
+  it.live("many hostile connections at once, each cut into random chunks, beside a good session", () =>
+    Effect.gen(function* () {
+      const { bus, lines } = yield* startBus()
+      const garbage = fc.sample(fc.uint8Array({ minLength: headerSize, maxLength: 2000 }), { numRuns: 12, seed: 11 })
+      const attacks = [...hostiles.filter((h) => !h.name.startsWith("a valid")).map((h) => h.bytes), ...garbage]
+      const good = yield* connect(bus.port)
+      const hostile = yield* Effect.forEach(attacks, () => connect(bus.port))
+      const cuts = fc.sample(fc.uniqueArray(fc.nat(2000), { maxLength: 5 }), { numRuns: attacks.length + 1, seed: 12 })
+      const writeCut = (client: Client, bytes: Uint8Array, at: ReadonlyArray<number>) => Effect.gen(function* () {
+        let start = 0
+        for (const end of [...at.filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b), bytes.length]) {
+          yield* client.write(bytes.subarray(start, end))
+          yield* Effect.yieldNow
+          start = end
+        }
+      })
+      yield* Effect.forEach([good, ...hostile], (client, i) => writeCut(client, i === 0 ? streamC2s : attacks[i - 1], cuts[i]),
+        { concurrency: "unbounded", discard: true })
+      const goodMessages: Array<Uint8Array> = []
+      const closed = new Set<number>()
+      let goodId: number | undefined
+      while (goodMessages.length < c2s.length || closed.size < attacks.length) {
+        const event = yield* nextEvent(bus)
+        if (event._tag === "Message") {
+          goodId ??= event.connection
+          assert.strictEqual(event.connection, goodId, "only the good client's messages come out")
+          goodMessages.push(event.message)
+        } else {
+          assert.notStrictEqual(event.connection, goodId)
+          closed.add(event.connection)
+        }
+      }
+      assert.deepStrictEqual(goodMessages, c2s)
+      assert.isFalse(good.socket.destroyed)
+      yield* waitUntil(() => lines.length === attacks.length, "one log line per hostile connection")
+    }))
+
   it.live("truncated frames then a disconnect: no Message, one Closed", () =>
     Effect.gen(function* () {
       const { bus, lines } = yield* startBus()

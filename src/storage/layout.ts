@@ -26,12 +26,12 @@ export const productionConfig: StorageConfig = {
 }
 
 /**
- * Fewer WAL slots (64) for tests and the simulator, with full-size messages so that a client
+ * Fewer WAL slots (256) for tests and the simulator, with full-size messages so that a client
  * can send a full 8189-event batch (a data file of ~130 MiB, sparse on disk). The superblock
  * copies sit where production has them, so a file names its own profile.
  */
 export const testConfig: StorageConfig = {
-  name: "test", superblockCopies: 4, superblockCopySize: 24 * 1024, journalSlotCount: 64,
+  name: "test", superblockCopies: 4, superblockCopySize: 24 * 1024, journalSlotCount: 256,
   messageSizeMax: 1024 * 1024, clientsMax: 64, blockSize: 64 * 1024
 }
 

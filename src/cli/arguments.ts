@@ -1,0 +1,81 @@
+/**
+ * Command-line parsing for `scarab`: `command --flag=value … <path>`, with one clear sentence
+ * for every mistake.
+ */
+import { u128Max } from "../protocol/records.ts"
+
+export class UsageError extends Error {
+  override readonly name = "UsageError"
+}
+
+export interface Parsed {
+  readonly command: string | undefined
+  readonly flags: ReadonlyMap<string, string>
+  readonly positional: ReadonlyArray<string>
+  /** The value of a flag that must be given. */
+  required(name: string): string
+  /** The single positional argument: the data file. */
+  path(): string
+  /** Refuses flags other than these (and --help). */
+  allowOnly(names: ReadonlyArray<string>): void
+}
+
+export function parseArguments(argv: ReadonlyArray<string>): Parsed {
+  const flags = new Map<string, string>()
+  const positional: Array<string> = []
+  for (const argument of argv.slice(1)) {
+    if (argument.startsWith("--")) {
+      const equals = argument.indexOf("=")
+      const name = equals < 0 ? argument.slice(2) : argument.slice(2, equals)
+      if (name === "") throw new UsageError(`'${argument}' is not a flag`)
+      if (flags.has(name)) throw new UsageError(`--${name} is given twice`)
+      flags.set(name, equals < 0 ? "" : argument.slice(equals + 1))
+    } else {
+      positional.push(argument)
+    }
+  }
+  return {
+    command: argv[0],
+    flags,
+    positional,
+    required(name) {
+      const value = flags.get(name)
+      if (value === undefined || value === "") throw new UsageError(`--${name}=<value> is required`)
+      return value
+    },
+    path() {
+      if (positional.length !== 1) throw new UsageError(positional.length === 0 ? "the data file's path is missing" : `one data file expected, got ${positional.join(" ")}`)
+      return positional[0]!
+    },
+    allowOnly(names) {
+      for (const name of flags.keys()) {
+        if (name !== "help" && !names.includes(name)) throw new UsageError(`unknown flag --${name} for '${argv[0]}'`)
+      }
+    }
+  }
+}
+
+/** A decimal u128 (TigerBeetle's cluster ids are decimal). */
+export function parseU128(text: string, what: string): bigint {
+  if (!/^[0-9]+$/.test(text)) throw new UsageError(`${what} must be a decimal number, not '${text}'`)
+  const value = BigInt(text)
+  if (value > u128Max) throw new UsageError(`${what} must be below 2^128`)
+  return value
+}
+
+export function parseUint(text: string, what: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(text)) throw new UsageError(`${what} must be a whole number, not '${text}'`)
+  const value = Number(text)
+  if (value < min || value > max) throw new UsageError(`${what} must be between ${min} and ${max}, not ${value}`)
+  return value
+}
+
+/** `3000`, `host:3000`, or `host` (port 3001, TigerBeetle's default). */
+export function parseAddress(text: string): { readonly host: string; readonly port: number } {
+  if (/^[0-9]+$/.test(text)) return { host: "127.0.0.1", port: parseUint(text, "a port", 1, 65535) }
+  const colon = text.lastIndexOf(":")
+  if (colon < 0) return { host: text, port: 3001 }
+  const host = text.slice(0, colon)
+  if (host === "") throw new UsageError(`address '${text}' has no host`)
+  return { host, port: parseUint(text.slice(colon + 1), `the port of '${text}'`, 1, 65535) }
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+/**
+ * The `scarab` binary: format a data file, start a replica on it, print the version.
+ *
+ *   scarab format --cluster=<u128> --replica=<i> --replica-count=<n> [--profile=production|test] <path>
+ *   scarab start --addresses=<address>[,…] [--format-if-missing --cluster=<u128>] <path>
+ *   scarab version
+ *
+ * Arguments are parsed by hand so that every mistake gets one clear sentence and exit code 2;
+ * failures at run time (a missing file, a file of another cluster, an address in use) exit 1.
+ */
+import { existsSync } from "node:fs"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Effect, Layer } from "effect"
+import { layerReplica } from "../actors/replica.ts"
+import { layerStorageFile } from "../layers/disk.ts"
+import { layerMessageBusTcp } from "../layers/network_tcp.ts"
+import { u128ToBytes } from "../protocol/build.ts"
+import { releaseFormat, releaseScarab } from "../protocol/header.ts"
+import { formatJournal } from "../storage/journal.ts"
+import { layoutOf, storageConfigs } from "../storage/layout.ts"
+import { Storage } from "../storage/storage.ts"
+import { writeSuperblock } from "../storage/superblock.ts"
+import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
+
+const usage = `Usage:
+  scarab format --cluster=<u128> --replica=<index> --replica-count=<n> [--profile=production|test] <path>
+  scarab start --addresses=<address>[,<address>...] [--format-if-missing --cluster=<u128>] <path>
+  scarab version
+
+An address is a port (3000), host:port (127.0.0.1:3000) or a host (port 3001).`
+
+function main(argv: ReadonlyArray<string>): void {
+  let parsed: Parsed
+  try {
+    parsed = parseArguments(argv)
+    if (parsed.flags.has("help") || parsed.command === undefined) {
+      console.log(usage)
+      process.exit(parsed.command === undefined && !parsed.flags.has("help") ? 2 : 0)
+    }
+    switch (parsed.command) {
+      case "version":
+        console.log(`scarab ${releaseFormat(releaseScarab)} (TigerBeetle ${releaseFormat(releaseScarab)} wire protocol)`)
+        return
+      case "format":
+        return NodeRuntime.runMain(format(formatOptions(parsed)))
+      case "start":
+        return NodeRuntime.runMain(start(startOptions(parsed)))
+      default:
+        throw new UsageError(`unknown command '${parsed.command}'`)
+    }
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    console.error(`scarab: ${error.message}\n\n${usage}`)
+    process.exit(2)
+  }
+}
+
+interface FormatOptions {
+  readonly path: string
+  readonly cluster: bigint
+  readonly replica: number
+  readonly replicaCount: number
+  readonly profile: "production" | "test"
+}
+
+function formatOptions(parsed: Parsed): FormatOptions {
+  parsed.allowOnly(["cluster", "replica", "replica-count", "profile"])
+  const replicaCount = parseUint(parsed.required("replica-count"), "--replica-count", 1, 6)
+  const replica = parseUint(parsed.required("replica"), "--replica", 0, replicaCount - 1)
+  if (replicaCount !== 1) throw new UsageError("only single-replica clusters run yet: --replica-count must be 1")
+  const profile = parsed.flags.get("profile") ?? "production"
+  if (profile !== "production" && profile !== "test") throw new UsageError(`--profile must be production or test, not '${profile}'`)
+  return { path: parsed.path(), cluster: parseU128(parsed.required("cluster"), "--cluster"), replica, replicaCount, profile }
+}
+
+/** Creates the file (never over an existing one), writes the journal's root, then the superblock. */
+const format = (options: FormatOptions) => {
+  const layout = layoutOf(storageConfigs[options.profile])
+  return Effect.gen(function* () {
+    const storage = yield* Storage
+    yield* formatJournal(storage, layout, u128ToBytes(options.cluster))
+    yield* writeSuperblock(storage, layout, { cluster: options.cluster, replica: options.replica, replicaCount: options.replicaCount, config: options.profile })
+    yield* storage.sync
+    yield* Effect.logInfo(`${options.path}: formatted replica ${options.replica} of cluster ${options.cluster} (${options.profile} profile, ${layout.dataFileSizeMin} bytes)`)
+  }).pipe(Effect.provide(layerStorageFile({ path: options.path, createSizeBytes: layout.dataFileSizeMin })))
+}
+
+interface StartOptions {
+  readonly path: string
+  readonly host: string
+  readonly port: number
+  readonly formatCluster: bigint | undefined
+}
+
+function startOptions(parsed: Parsed): StartOptions {
+  parsed.allowOnly(["addresses", "format-if-missing", "cluster"])
+  const addresses = parsed.required("addresses").split(",")
+  if (addresses.length !== 1) throw new UsageError(`--addresses names ${addresses.length} replicas; only single-replica clusters run yet`)
+  const { host, port } = parseAddress(addresses[0]!)
+  const formatIfMissing = parsed.flags.has("format-if-missing")
+  if (formatIfMissing !== parsed.flags.has("cluster")) throw new UsageError("--format-if-missing and --cluster go together")
+  return { path: parsed.path(), host, port, formatCluster: formatIfMissing ? parseU128(parsed.required("cluster"), "--cluster") : undefined }
+}
+
+const start = (options: StartOptions) => Effect.gen(function* () {
+  if (options.formatCluster !== undefined && !existsSync(options.path)) {
+    yield* format({ path: options.path, cluster: options.formatCluster, replica: 0, replicaCount: 1, profile: "production" })
+  }
+  const storage = layerStorageFile({ path: options.path })
+  const bus = layerMessageBusTcp({ host: options.host, port: options.port, cluster: yield* clusterOf(options.path) })
+  yield* Layer.launch(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus))))
+})
+
+/** The cluster named by the file's superblock, which the bus needs before the replica opens. */
+const clusterOf = (path: string) => Effect.gen(function* () {
+  const { readSuperblock } = yield* Effect.promise(() => import("../storage/superblock.ts"))
+  const { productionConfig } = yield* Effect.promise(() => import("../storage/layout.ts"))
+  const result = yield* readSuperblock(yield* Storage, layoutOf(productionConfig))
+  return result._tag === "Ok" ? result.identity.cluster : 0n
+}).pipe(Effect.provide(layerStorageFile({ path })))
+
+main(process.argv.slice(2))

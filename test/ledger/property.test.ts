@@ -27,7 +27,7 @@ const importedResolveOfTimedPending = "reject"
  * Runs per property, about 90 ms each on the 2-core machine (workloads of up to 40 steps, every
  * step followed by a full comparison). LEDGER_PROPERTY_RUNS=5000 for a long soak.
  */
-const numRuns = Number(process.env["LEDGER_PROPERTY_RUNS"] ?? 150)
+const numRuns = Number(process.env["LEDGER_PROPERTY_RUNS"] ?? 120)
 
 describe("ledger properties (fast ledger vs reference model)", () => {
   it("agrees with the reference model on every reply and every state, batch after batch", { timeout: 120_000 }, () => {

@@ -632,6 +632,36 @@ describe("reference model: imported events (§11)", () => {
   })
 })
 
+describe("reference model: imports inside chains and undefined cases (§6.3, §11)", () => {
+  it("keeps an imported timestamp on a rolled-back event and rolls back the import watermark", () => {
+    const d = new Driver(new ReferenceLedger(), 10_000n)
+    const results = d.createAccounts([
+      account({ id: 1n, ledger: 1, code: 1, flags: AF.imported | AF.linked, timestamp: 500n }),
+      account({ id: 2n, ledger: 0, code: 1, flags: AF.imported, timestamp: 600n })
+    ])
+    assert.deepStrictEqual(results, [
+      { timestamp: 500n, status: A.linked_event_failed },
+      { timestamp: d.now, status: A.ledger_must_not_be_zero }
+    ])
+    // The watermark went back with the chain: 400 < 500 may be imported now.
+    assert.deepStrictEqual(statuses(d.createAccounts([account({ id: 3n, ledger: 1, code: 1, flags: AF.imported, timestamp: 400n })])), [CREATED])
+  })
+
+  it("rejects an imported post/void of a live timed pending transfer unless told to accept it", () => {
+    for (const policy of ["reject", "accept"] as const) {
+      const d = new Driver(new ReferenceLedger({ importedResolveOfTimedPending: policy }))
+      d.createAccounts([account({ id: 1n, ledger: 1, code: 1 }), account({ id: 2n, ledger: 1, code: 1 })])
+      d.createTransfers([tr({ id: 1n, amount: 5n, flags: TF.pending, timeout: 1 }), tr({ id: 2n, amount: 5n, flags: TF.pending })])
+      const prev = d.now
+      const results = d.createTransfers([
+        transfer({ id: 3n, pending_id: 1n, flags: TF.void_pending_transfer | TF.imported, timestamp: prev + 1n }),
+        transfer({ id: 4n, pending_id: 2n, flags: TF.void_pending_transfer | TF.imported, timestamp: prev + 2n })
+      ])
+      assert.deepStrictEqual(statuses(results), [policy === "reject" ? T.imported_event_timestamp_must_not_advance : CREATED, CREATED], policy)
+    }
+  })
+})
+
 describe("reference model: reads (§14, §17.9, §17.11, §17.12)", () => {
   it("skips missing ids in lookups and returns duplicates again", () => {
     const { d } = setup()

@@ -43,9 +43,9 @@ function main(argv: ReadonlyArray<string>): void {
         console.log(`scarab ${releaseFormat(releaseScarab)} (TigerBeetle ${releaseFormat(releaseScarab)} wire protocol)`)
         return
       case "format":
-        return NodeRuntime.runMain(format(formatOptions(parsed)))
+        return NodeRuntime.runMain(reportFailure(format(formatOptions(parsed))))
       case "start":
-        return NodeRuntime.runMain(start(startOptions(parsed)))
+        return NodeRuntime.runMain(reportFailure(start(startOptions(parsed))))
       default:
         throw new UsageError(`unknown command '${parsed.command}'`)
     }
@@ -55,6 +55,13 @@ function main(argv: ReadonlyArray<string>): void {
     process.exit(2)
   }
 }
+
+/** An expected failure (missing file, address in use, …) is one line on stderr and exit code 1. */
+const reportFailure = <A, E extends { readonly message: string }>(effect: Effect.Effect<A, E>) =>
+  effect.pipe(Effect.catch((error: E) => Effect.sync(() => {
+    console.error(`scarab: ${error.message}`)
+    process.exitCode = 1
+  })))
 
 interface FormatOptions {
   readonly path: string

@@ -1,0 +1,72 @@
+/**
+ * The `scarab` binary's answers to bad input: usage mistakes exit 2 with one clear sentence,
+ * failures at run time exit 1 naming the file or address, and nothing is overwritten.
+ */
+import { writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { afterEach, describe, expect, it } from "vitest"
+import { format, freePort, scarabSync, temporaryDataFile, type DataDirectory } from "../integration/replica_process.ts"
+
+let data: DataDirectory | undefined
+afterEach(() => {
+  data?.remove()
+  data = undefined
+})
+
+describe("scarab CLI", () => {
+  it.each([
+    [[], "Usage"],
+    [["frobnicate"], "unknown command 'frobnicate'"],
+    [["format", "--cluster=abc", "--replica=0", "--replica-count=1", "x"], "--cluster must be a decimal number, not 'abc'"],
+    [["format", "--cluster=0", "--replica=0", "--replica-count=1"], "the data file's path is missing"],
+    [["format", "--cluster=0", "--replica=0", "x"], "--replica-count=<value> is required"],
+    [["format", "--cluster=0", "--replica=0", "--replica-count=3", "x"], "only single-replica clusters"],
+    [["format", `--cluster=${1n << 128n}`, "--replica=0", "--replica-count=1", "x"], "--cluster must be below 2^128"],
+    [["start", "--addresses=99999", "x"], "between 1 and 65535"],
+    [["start", "--addresses=3000", "--bogus", "x"], "unknown flag --bogus"],
+    [["start", "--addresses=3000,3001", "x"], "only single-replica clusters"]
+  ])("refuses %j with a usage error", (args, message) => {
+    const result = scarabSync(args)
+    expect(result.status).toBe(2)
+    expect(result.stderr + result.stdout).toContain(message)
+  })
+
+  it("prints its version", () => {
+    const result = scarabSync(["version"])
+    expect(result.status).toBe(0)
+    expect(result.stdout).toMatch(/^scarab 0\.17\.9/)
+  })
+
+  it("names a missing data file", () => {
+    const result = scarabSync(["start", "--addresses=3000", "/nonexistent/scarab.data"])
+    expect(result.status).toBe(1)
+    expect(result.stderr).toContain("scarab: /nonexistent/scarab.data: cannot open the data file (ENOENT)")
+  })
+
+  it("refuses a file that is not a Scarab data file, and never formats over an existing file", () => {
+    data = temporaryDataFile()
+    writeFileSync(data.path, Buffer.alloc(1 << 20, 7))
+    const start = scarabSync(["start", "--addresses=3000", data.path])
+    expect(start.status).toBe(1)
+    expect(start.stderr).toContain("no valid superblock copy")
+    const again = scarabSync(["format", "--cluster=0", "--replica=0", "--replica-count=1", data.path])
+    expect(again.status).toBe(1)
+    expect(again.stderr).toContain("EEXIST")
+  })
+
+  it("names an address already in use", async () => {
+    data = temporaryDataFile()
+    format(data.path)
+    const port = await freePort()
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve))
+    try {
+      const result = scarabSync(["start", `--addresses=${port}`, data.path])
+      expect(result.status).toBe(1)
+      expect(result.stderr).toContain(`127.0.0.1:${port}`)
+      expect(result.stderr).toContain("EADDRINUSE")
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()))
+    }
+  })
+})

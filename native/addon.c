@@ -17,21 +17,7 @@
 /* Larger buffers are a sizing mistake: the largest Scarab I/O is one 1 MiB message or a batch of grid blocks. */
 #define ALIGNED_SIZE_MAX ((size_t)1 << 31)
 
-#define CHECK(env, call)                                                      \
-  do {                                                                        \
-    if ((call) != napi_ok) {                                                  \
-      napi_throw_error((env), NULL, "scarab: N-API call failed: " #call);      \
-      return NULL;                                                            \
-    }                                                                         \
-  } while (0)
-
-#define REQUIRE(env, condition, message)                    \
-  do {                                                      \
-    if (!(condition)) {                                     \
-      napi_throw_error((env), "ERR_SCARAB_ARGUMENT", (message)); \
-      return NULL;                                          \
-    }                                                       \
-  } while (0)
+#define REQUIRE(env, condition, message) SCARAB_REQUIRE(env, condition, "ERR_SCARAB_ARGUMENT", message)
 
 static napi_value checksum(napi_env env, napi_callback_info info) {
   size_t argc = 3;

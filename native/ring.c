@@ -86,21 +86,7 @@ static void throw_errno(napi_env env, const char *what, int error) {
   napi_throw(env, exception);
 }
 
-#define CHECK(env, call)                                                 \
-  do {                                                                   \
-    if ((call) != napi_ok) {                                             \
-      napi_throw_error((env), NULL, "scarab ring: N-API call failed: " #call); \
-      return NULL;                                                       \
-    }                                                                    \
-  } while (0)
-
-#define REQUIRE(env, condition, message)                \
-  do {                                                  \
-    if (!(condition)) {                                 \
-      napi_throw_error((env), "ERR_SCARAB_RING", (message)); \
-      return NULL;                                      \
-    }                                                   \
-  } while (0)
+#define REQUIRE(env, condition, message) SCARAB_REQUIRE(env, condition, "ERR_SCARAB_RING", message)
 
 static void ring_unmap(ring_t *ring) {
   if (ring->sqes != NULL && ring->sqes != MAP_FAILED) munmap(ring->sqes, ring->sqes_size);

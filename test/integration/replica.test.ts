@@ -1,0 +1,311 @@
+/**
+ * A Scarab replica process driven through TigerBeetle's official Node client
+ * (`tigerbeetle-node@0.17.9`, unmodified) and through raw sockets: every operation and result
+ * family end to end, concurrent calls merged into multi-batch requests, more clients than
+ * `clients_max` (eviction of the least recently committed session), a client whose replica dies
+ * and comes back mid-request (exactly-once), and a retried request answered byte for byte with
+ * the stored reply.
+ */
+import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { connect, type Socket } from "node:net"
+import { afterEach, describe, expect, it } from "vitest"
+import { format, freePort, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
+
+const require = createRequire(import.meta.url)
+type TigerBeetle = typeof import("tigerbeetle-node")
+type Client = import("tigerbeetle-node").Client
+const tb: TigerBeetle = require("tigerbeetle-node")
+const root = new URL("../../", import.meta.url).pathname
+
+let replica: RunningReplica | undefined
+let data: DataDirectory | undefined
+const clients: Array<Client> = []
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.destroy()
+  await replica?.kill()
+  replica = undefined
+  data?.remove()
+  data = undefined
+})
+
+async function freshReplica(cluster = 0n): Promise<RunningReplica> {
+  data = temporaryDataFile()
+  format(data.path, cluster)
+  replica = await startReplica(data.path, await freePort())
+  return replica
+}
+
+function client(port: number): Client {
+  const created = tb.createClient({ cluster_id: 0n, replica_addresses: [String(port)] })
+  clients.push(created)
+  return created
+}
+
+const ok = tb.CreateAccountStatus.created
+const okTransfer = tb.CreateTransferStatus.created
+
+describe("a Scarab replica through tigerbeetle-node@0.17.9", () => {
+  it("answers every operation with the ledger's results, every result family at least once", async () => {
+    const c = client((await freshReplica()).port)
+    // create_accounts: created, exists, a linked chain that fails as a whole, invalid fields.
+    const created = await c.createAccounts([
+      account(1n, { flags: tb.AccountFlags.history }),
+      account(2n, { flags: tb.AccountFlags.history }),
+      account(3n, { flags: tb.AccountFlags.debits_must_not_exceed_credits }),
+      account(4n, { flags: tb.AccountFlags.linked }),
+      account(5n, { ledger: 0 }),
+      account(0n),
+      account(6n, { code: 0 })
+    ])
+    expect(created.map((r) => r.status)).toEqual([
+      ok, ok, ok, tb.CreateAccountStatus.linked_event_failed, tb.CreateAccountStatus.ledger_must_not_be_zero,
+      tb.CreateAccountStatus.id_must_not_be_zero, tb.CreateAccountStatus.code_must_not_be_zero
+    ])
+    expect(created[0]!.timestamp).toBeGreaterThan(0n)
+    expect(created[1]!.timestamp).toBe(created[0]!.timestamp + 1n)
+    const again = await c.createAccounts([account(1n, { flags: tb.AccountFlags.history }), account(2n, { code: 9 })])
+    expect(again.map((r) => r.status)).toEqual([tb.CreateAccountStatus.exists, tb.CreateAccountStatus.exists_with_different_flags])
+    expect(again[0]!.timestamp).toBe(created[0]!.timestamp)
+
+    // create_transfers: posted, pending then post and void, balance limits, missing accounts, duplicates.
+    const transfers = await c.createTransfers([
+      transfer(100n, 1n, 2n, 50n),
+      transfer(101n, 1n, 2n, 30n, { flags: tb.TransferFlags.pending, timeout: 3600 }),
+      transfer(102n, 1n, 2n, 20n, { flags: tb.TransferFlags.pending }),
+      transfer(103n, 0n, 0n, 0n, { flags: tb.TransferFlags.post_pending_transfer, pending_id: 101n, amount: tb.amount_max }),
+      transfer(104n, 0n, 0n, 0n, { flags: tb.TransferFlags.void_pending_transfer, pending_id: 102n }),
+      transfer(105n, 3n, 2n, 1n),
+      transfer(106n, 77n, 2n, 1n),
+      transfer(107n, 1n, 1n, 1n),
+      transfer(100n, 1n, 2n, 50n)
+    ])
+    expect(transfers.map((r) => r.status)).toEqual([
+      okTransfer, okTransfer, okTransfer, okTransfer, okTransfer, tb.CreateTransferStatus.exceeds_credits,
+      tb.CreateTransferStatus.debit_account_not_found, tb.CreateTransferStatus.accounts_must_be_different, tb.CreateTransferStatus.exists
+    ])
+    const replay = await c.createTransfers([transfer(104n, 0n, 0n, 0n, { flags: tb.TransferFlags.void_pending_transfer, pending_id: 102n })])
+    expect(replay[0]!.status).toBe(tb.CreateTransferStatus.exists)
+    const voidedAgain = await c.createTransfers([transfer(108n, 0n, 0n, 0n, { flags: tb.TransferFlags.void_pending_transfer, pending_id: 102n })])
+    expect(voidedAgain[0]!.status).toBe(tb.CreateTransferStatus.pending_transfer_already_voided)
+
+    // lookup_accounts and lookup_transfers: found in request order, missing ids left out.
+    const [one, two, missing] = [...await c.lookupAccounts([1n, 2n, 999n]), undefined]
+    expect(missing).toBeUndefined()
+    expect(one).toMatchObject({ id: 1n, debits_posted: 80n, debits_pending: 0n, credits_posted: 0n, timestamp: created[0]!.timestamp })
+    expect(two).toMatchObject({ id: 2n, credits_posted: 80n, credits_pending: 0n, debits_posted: 0n })
+    const found = await c.lookupTransfers([103n, 999n, 100n])
+    expect(found.map((t) => [t.id, t.amount])).toEqual([[103n, 30n], [100n, 50n]])
+
+    // get_account_transfers and get_account_balances (history), both directions.
+    const history = await c.getAccountTransfers(accountFilter(1n, tb.AccountFilterFlags.debits | tb.AccountFilterFlags.credits))
+    expect(history.map((t) => t.id)).toEqual([100n, 101n, 102n, 103n, 104n])
+    const reversed = await c.getAccountTransfers(accountFilter(1n, tb.AccountFilterFlags.debits | tb.AccountFilterFlags.reversed, 2))
+    expect(reversed.map((t) => t.id)).toEqual([104n, 103n])
+    const balances = await c.getAccountBalances(accountFilter(2n, tb.AccountFilterFlags.credits))
+    expect(balances.map((b) => [b.credits_posted, b.credits_pending])).toEqual([[50n, 0n], [50n, 30n], [50n, 50n], [80n, 20n], [80n, 0n]])
+    expect(await c.getAccountBalances(accountFilter(3n, tb.AccountFilterFlags.credits))).toEqual([])
+
+    // query_accounts and query_transfers.
+    const byCode = await c.queryAccounts(queryFilter({ ledger: 1, code: 1 }))
+    expect(byCode.map((a) => a.id)).toEqual([1n, 2n, 3n])
+    const lastTwo = await c.queryTransfers(queryFilter({ ledger: 1, limit: 2, flags: tb.QueryFilterFlags.reversed }))
+    expect(lastTwo.map((t) => t.id)).toEqual([104n, 103n])
+    expect(await c.queryTransfers(queryFilter({ ledger: 2 }))).toEqual([])
+  })
+
+  it("gives each of many concurrent calls, merged into multi-batch requests, its own results", async () => {
+    const c = client((await freshReplica()).port)
+    const calls = 40
+    // Call i creates accounts i*10+1.. i*10+3; every third call also sends id 0 and a duplicate of
+    // its first account, so each call's results differ and a mix-up between batches would show.
+    const results = await Promise.all(Array.from({ length: calls }, (_, i) => {
+      const ids = [1n, 2n, 3n].map((k) => BigInt(i * 10) + k)
+      const batch = ids.map((id) => account(id, { user_data_32: i }))
+      if (i % 3 === 0) batch.push(account(0n), account(ids[0]!, { user_data_32: i }))
+      return c.createAccounts(batch)
+    }))
+    results.forEach((result, i) => {
+      const expected = i % 3 === 0 ? [ok, ok, ok, tb.CreateAccountStatus.id_must_not_be_zero, tb.CreateAccountStatus.exists] : [ok, ok, ok]
+      expect(result.map((r) => r.status), `call ${i}`).toEqual(expected)
+      expect(result[1]!.timestamp).toBe(result[0]!.timestamp + 1n)
+    })
+    // Distinct timestamps across calls: every batch executed once, in its own slot of cluster time.
+    const stamps = new Set(results.flatMap((result) => result.slice(0, 3).map((r) => r.timestamp)))
+    expect(stamps.size).toBe(calls * 3)
+    // Concurrent reads, likewise merged: each call sees exactly its own accounts.
+    const lookups = await Promise.all(Array.from({ length: calls }, (_, i) => c.lookupAccounts([BigInt(i * 10) + 3n, 9999n, BigInt(i * 10) + 1n])))
+    lookups.forEach((found, i) => {
+      expect(found.map((a) => [a.id, a.user_data_32]), `lookup ${i}`).toEqual([[BigInt(i * 10) + 3n, i], [BigInt(i * 10) + 1n, i]])
+    })
+    const sum = await Promise.all(Array.from({ length: 10 }, (_, i) => c.createTransfers([transfer(BigInt(1000 + i), 1n, 2n, BigInt(i + 1))])))
+    expect(sum.map((r) => r[0]!.status)).toEqual(Array(10).fill(okTransfer))
+    const [debit] = await c.lookupAccounts([1n])
+    expect(debit!.debits_posted).toBe(55n)
+  })
+
+  it("evicts the least recently committed session when a 65th client registers", async () => {
+    const { port } = await freshReplica()
+    // In a child process: an evicted 0.17.9 client must not be destroyed (wire-protocol.md §9.9),
+    // and one that is never destroyed keeps its thread alive, so the child exits explicitly.
+    const script = `
+      import { createRequire } from "node:module"
+      const tb = createRequire(process.cwd() + "/")("tigerbeetle-node")
+      const make = () => tb.createClient({ cluster_id: 0n, replica_addresses: [${JSON.stringify(String(port))}] })
+      const account = (id) => ({ id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
+        user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 1, code: 1, flags: 0, timestamp: 0n })
+      const report = {}
+      const victim = make()
+      report.victimFirst = (await victim.createAccounts([account(1n)])).map((r) => r.status)
+      const others = Array.from({ length: 64 }, make)
+      const results = await Promise.allSettled(others.map((c, i) => c.createAccounts([account(BigInt(100 + i))])))
+      report.othersCreated = results.filter((r) => r.status === "fulfilled" && r.value[0].status === tb.CreateAccountStatus.created).length
+      report.othersFailed = results.filter((r) => r.status === "rejected").map((r) => String(r.reason?.code ?? r.reason))
+      report.victimAfter = await victim.lookupAccounts([1n]).then(() => "ok", (e) => e.code)
+      report.victimLater = await victim.lookupAccounts([1n]).then(() => "ok", (e) => e.code)
+      report.survivor = (await others[0].lookupAccounts([1n, 163n])).map((a) => a.id.toString())
+      for (const c of others) c.destroy()
+      console.log("REPORT " + JSON.stringify(report))
+      process.exit(0)
+    `
+    const result = await runChild(script, 60_000)
+    const line = result.output.split("\n").find((l) => l.startsWith("REPORT "))
+    expect(line, `${result.output}\n--- replica ---\n${replica?.output()}`).toBeDefined()
+    const report = JSON.parse(line!.slice("REPORT ".length))
+    expect(report).toEqual({
+      victimFirst: [ok],
+      othersCreated: 64,
+      othersFailed: [],
+      victimAfter: "ERR_CLIENT_EVICTED",
+      victimLater: "ERR_CLIENT_CLOSED",
+      survivor: ["1", "163"]
+    })
+    expect(result.code).toBe(0)
+  }, 90_000)
+
+  it("completes a request across a replica crash and restart, executing it exactly once", async () => {
+    const { port } = await freshReplica()
+    const c = client(port)
+    expect((await c.createAccounts([account(1n), account(2n)])).map((r) => r.status)).toEqual([ok, ok])
+    let expectedAmount = 0n
+    let nextId = 10_000n
+    let opsBefore = 2 // register, create_accounts
+    const outcomes: Array<string> = []
+    // The kill lands at different points of the request's life: before it arrives, while its
+    // prepare is written, after the reply. Each outcome must look the same to the application.
+    for (const delayMs of [0, 5, 15, 40]) {
+      const batch = Array.from({ length: 2000 }, (_, i) => transfer(nextId + BigInt(i), 1n, 2n, BigInt(i % 7 + 1)))
+      nextId += 10_000n
+      const pending = c.createTransfers(batch)
+      await sleep(delayMs)
+      await replica!.kill("SIGKILL")
+      replica = await startReplica(data!.path, port)
+      const replayed = Number(/replayed (\d+) ops/.exec(replica.output())?.[1] ?? 0)
+      expect([opsBefore, opsBefore + 1]).toContain(replayed)
+      outcomes.push(replayed === opsBefore ? `${delayMs} ms: lost, re-executed` : `${delayMs} ms: journaled, stored reply`)
+      const results = await pending
+      expect(results.map((r) => r.status), `kill after ${delayMs} ms`).toEqual(batch.map(() => okTransfer))
+      expectedAmount += batch.reduce((sum, t) => sum + t.amount, 0n)
+      const found = await c.lookupTransfers(batch.map((t) => t.id))
+      expect(found.map((t) => t.id)).toEqual(batch.map((t) => t.id))
+      const [debit, credit] = await c.lookupAccounts([1n, 2n])
+      expect([debit!.debits_posted, credit!.credits_posted], `kill after ${delayMs} ms`).toEqual([expectedAmount, expectedAmount])
+      opsBefore += 3 // create_transfers, lookup_transfers, lookup_accounts
+    }
+    // Every transfer id appears exactly once in the account's history.
+    const history = await c.getAccountTransfers(accountFilter(1n, tb.AccountFilterFlags.debits, 8189))
+    expect(history).toHaveLength(8000)
+    expect(new Set(history.map((t) => t.id)).size).toBe(8000)
+    console.info(`crash outcomes: ${outcomes.join("; ")}`)
+  }, 90_000)
+
+  it("answers a retried register with the stored reply, byte for byte, on the same and on a new connection", async () => {
+    // The captured session's register request names cluster 0x0f0e…00 (test/vectors/README.md).
+    const { port } = await freshReplica(0x0f0e0d0c0b0a09080706050403020100n)
+    const register = new Uint8Array(readFileSync(new URL("../vectors/session/01_c2s_request_register.bin", import.meta.url)))
+    const socket = await openSocket(port)
+    try {
+      const first = await exchange(socket, register)
+      const second = await exchange(socket, register)
+      expect(first[114]).toBe(8) // reply
+      expect(Buffer.from(first.subarray(128, 144))).toEqual(Buffer.from(register.subarray(0, 16))) // request_checksum
+      expect(first.readBigUInt64LE(216)).toBeGreaterThan(0n) // commit = session number
+      expect(Buffer.compare(first, second)).toBe(0)
+      const other = await openSocket(port)
+      try {
+        expect(Buffer.compare(first, await exchange(other, register))).toBe(0)
+      } finally {
+        other.destroy()
+      }
+    } finally {
+      socket.destroy()
+    }
+  })
+})
+
+// --- helpers ---------------------------------------------------------------------------------
+
+function account(id: bigint, fields: Partial<import("tigerbeetle-node").Account> = {}): import("tigerbeetle-node").Account {
+  return {
+    id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, user_data_128: 0n, user_data_64: 0n,
+    user_data_32: 0, reserved: 0, ledger: 1, code: 1, flags: 0, timestamp: 0n, ...fields
+  }
+}
+
+function transfer(id: bigint, debit: bigint, credit: bigint, amount: bigint, fields: Partial<import("tigerbeetle-node").Transfer> = {}): import("tigerbeetle-node").Transfer {
+  return {
+    id, debit_account_id: debit, credit_account_id: credit, amount, pending_id: 0n, user_data_128: 0n, user_data_64: 0n,
+    user_data_32: 0, timeout: 0, ledger: 1, code: 1, flags: 0, timestamp: 0n, ...fields
+  }
+}
+
+function accountFilter(accountId: bigint, flags: number, limit = 100): import("tigerbeetle-node").AccountFilter {
+  return { account_id: accountId, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit, flags }
+}
+
+function queryFilter(fields: Partial<import("tigerbeetle-node").QueryFilter>): import("tigerbeetle-node").QueryFilter {
+  return { user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 100, flags: 0, ...fields }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Runs an ES module script with the repository as working directory; kills it at the deadline. */
+function runChild(script: string, timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: root })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+    child.once("exit", (code) => { clearTimeout(timer); resolve({ code, output }) })
+  })
+}
+
+function openSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => resolve(socket))
+    socket.once("error", reject)
+  })
+}
+
+/** Writes `message` and resolves with the next whole message read (size from its header). */
+function exchange(socket: Socket, message: Uint8Array, timeoutMs = 10_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0)
+    const timer = setTimeout(() => { socket.off("data", onData); reject(new Error("no reply in time")) }, timeoutMs)
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk])
+      if (buffered.length < 256) return
+      const size = buffered.readUInt32LE(96)
+      if (buffered.length < size) return
+      clearTimeout(timer)
+      socket.off("data", onData)
+      expect(buffered.length, "one reply, nothing after it").toBe(size)
+      resolve(buffered)
+    }
+    socket.on("data", onData)
+    socket.write(message)
+  })
+}

@@ -1,0 +1,64 @@
+/**
+ * `layerEmbedded({ path })`: the Ledger service over a single replica running in this process on
+ * a local data file, formatted if missing. The replica is the one `scarab start` runs (same
+ * journal, same recovery, same client sessions); only the network is replaced by an in-process
+ * MessageBus (src/layers/bus_memory.ts), and the client is the same session the network client
+ * uses (session.ts), so requests are numbered, hash-chained and auto-batched as over TCP.
+ */
+import { existsSync } from "node:fs"
+import { Context, Effect, Layer } from "effect"
+import { MessageBus } from "../actors/message_bus.ts"
+import { layerReplica, Replica } from "../actors/replica.ts"
+import { acquireStorageFile } from "../layers/disk.ts"
+import { makeMemoryBus, type MemoryBus } from "../layers/bus_memory.ts"
+import { formatDataFile } from "../storage/format.ts"
+import { layoutOf, productionConfig } from "../storage/layout.ts"
+import { Storage } from "../storage/storage.ts"
+import { readSuperblock } from "../storage/superblock.ts"
+import { Ledger, makeLedger } from "./ledger_service.ts"
+import { makeSession, type TransportFactory } from "./session.ts"
+
+export interface EmbeddedOptions {
+  /** The data file; created and formatted when it does not exist. */
+  readonly path: string
+  /** The cluster id a new file is formatted with (default 0); an existing file keeps its own. */
+  readonly cluster?: bigint
+  /** The storage profile of a new file: "production" (default, 1024 WAL slots) or "test" (256, for tests). */
+  readonly profile?: "production" | "test"
+}
+
+/** The replica of `options.path`, opened (and formatted if missing) for the current scope, with its in-process bus. */
+export const makeEmbeddedReplica = Effect.fnUntraced(function* (options: EmbeddedOptions) {
+  if (!existsSync(options.path)) {
+    yield* formatDataFile({ path: options.path, cluster: options.cluster ?? 0n, replica: 0, replicaCount: 1, profile: options.profile ?? "production" })
+  }
+  const storage = yield* acquireStorageFile({ path: options.path })
+  // The bus checks the cluster of what clients send; the replica reads it from the superblock.
+  const cluster = yield* clusterOf(storage)
+  const memory = yield* makeMemoryBus(cluster)
+  const context = yield* Layer.build(layerReplica).pipe(
+    Effect.provideService(Storage, storage),
+    Effect.provideService(MessageBus, memory.bus)
+  )
+  const replica = Context.get(context, Replica)
+  return { cluster: replica.cluster, memory }
+})
+
+/** A session transport over one in-process connection to the embedded replica. */
+export const memoryTransport = (memory: MemoryBus): TransportFactory => (deliver) => Effect.gen(function* () {
+  const connection = yield* memory.connect(deliver)
+  yield* Effect.addFinalizer(() => connection.close)
+  return { replicaCount: 1, send: (_replica: number, message: Uint8Array) => connection.send(message) }
+})
+
+export const layerEmbedded = (options: EmbeddedOptions) => Layer.effect(Ledger, Effect.gen(function* () {
+  const { cluster, memory } = yield* makeEmbeddedReplica(options)
+  const session = yield* makeSession({ cluster, transport: memoryTransport(memory) })
+  return Ledger.of(makeLedger(session.call))
+}))
+
+const clusterOf = Effect.fnUntraced(function* (storage: Storage["Service"]) {
+  const result = yield* readSuperblock(storage, layoutOf(productionConfig))
+  // An unreadable superblock: the replica refuses to open and says why.
+  return result._tag === "Ok" ? result.identity.cluster : 0n
+})

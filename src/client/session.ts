@@ -1,0 +1,350 @@
+/**
+ * A client session (wire-protocol.md §9–§11) over any transport: the part of the official client
+ * that is neither the API nor the sockets. One actor fiber owns the session state:
+ *
+ * - register first (request 0, session 0, a zero 256-byte RegisterRequest); calls made meanwhile
+ *   wait and go out after the register reply, which names the session and the body budget;
+ * - then requests numbered 1, 2, …, each with `parent` = the previous reply's `context` (§9.4),
+ *   exactly one in flight (§9.3); a reply is accepted only if it names this client, the in-flight
+ *   request number, its checksum and its operation (§11);
+ * - calls of one operation queued while a request is in flight are merged into one multi-batch
+ *   request (§10.2), within the body budget and the 1 MiB reply bound; each caller gets its own
+ *   result batch;
+ * - the identical bytes are re-sent on a timer (§9.6: first after 600 ms, then 2·rtt + 1 + a
+ *   random backoff in ticks), forever: the network never fails a call;
+ * - an eviction (§9.9) fails the in-flight and queued calls, and every later one, with
+ *   `ClientEvicted`;
+ * - a caller may set a deadline (`RequestDeadline`): when it passes, the call fails with
+ *   `OutcomeUnknown` carrying its ids; the request may still commit, and the session goes on.
+ *
+ * Requests go to the primary of the latest view seen (`view mod replicaCount`) and to one other
+ * replica chosen at random (§9.5 hedging). Time comes from the Clock, randomness from Random.
+ */
+import { Context, Deferred, Duration, Effect, Fiber, Option, Queue, Random, Scope } from "effect"
+import { assert } from "../assert.ts"
+import { resultCountExpected } from "../protocol/body.ts"
+import { buildMessage, u128FromBytes } from "../protocol/build.ts"
+import {
+  Command, EvictionLayout, EvictionReason, FrameLayout, headerSize, readU32, releaseScarab, ReplyLayout, u128Equal,
+  VsrOperation, zeroHeader
+} from "../protocol/header.ts"
+import { batchCountMax, decodeMultiBatch, encodeMultiBatch, trailerSize } from "../protocol/multi_batch.ts"
+import { bodySizeMax, eventSize, idSize, isQuery, Operation, resultSize, type ClientOperation } from "../protocol/operation.ts"
+import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
+import { ClientEvicted, OutcomeUnknown, TooMuchData, type LedgerError } from "./errors.ts"
+import { operationName } from "./ledger_service.ts"
+
+/** How a session reaches the replicas. Messages out are whole; messages in are whole and verified (checksums, cluster). */
+export interface Transport {
+  /** Replicas addressed by index (their position in the cluster's address list). */
+  readonly replicaCount: number
+  /** Sends one whole message to replica `replica`; never fails, may drop (the retry timer recovers). The bytes are not changed afterwards. */
+  readonly send: (replica: number, message: Uint8Array) => Effect.Effect<void>
+}
+
+/**
+ * Opens a transport for the session's lifetime; `deliver` receives every message from any
+ * replica whose checksums and cluster were verified, in arrival order, and must not be called
+ * after the scope closes.
+ */
+export type TransportFactory = (deliver: (message: Uint8Array) => void) => Effect.Effect<Transport, never, Scope.Scope>
+
+/**
+ * A per-call deadline: calls made with it set (`Effect.provideService(RequestDeadline, "2 seconds")`)
+ * fail with `OutcomeUnknown` when no reply arrived in time. Unset by default: retry forever.
+ */
+export const RequestDeadline = Context.Reference<Duration.Input | undefined>("scarab/RequestDeadline", { defaultValue: () => undefined })
+
+export interface SessionOptions {
+  readonly cluster: bigint
+  readonly transport: TransportFactory
+  /** First retransmission of a request, in ms (§9.6: 60 ticks). */
+  readonly requestTimeoutMs?: number
+}
+
+export interface Session {
+  readonly clientId: bigint
+  /** Executes one batch (not multi-batch framed) and answers its result batch. */
+  readonly call: (operation: ClientOperation, body: Uint8Array) => Effect.Effect<Uint8Array, LedgerError>
+  /** Counters for tests and benchmarks: requests sent (each once), retransmissions, calls carried. */
+  readonly stats: Effect.Effect<SessionStats>
+}
+
+export interface SessionStats {
+  readonly requests: number
+  readonly retransmissions: number
+  readonly calls: number
+  readonly session: bigint
+}
+
+/** §9.6: a tick is 10 ms, `rtt` starts at 30 ticks, the backoff's random part is capped at 999 ticks. */
+const tickMs = 10
+const rttTicks = 30
+const backoffTicksMax = 999
+const requestTimeoutMsDefault = 60 * tickMs
+
+interface Call {
+  readonly operation: ClientOperation
+  readonly body: Uint8Array
+  readonly result: Deferred.Deferred<Uint8Array, LedgerError>
+  /** The caller stopped waiting (deadline, interruption): not sent if still queued. */
+  abandoned: boolean
+}
+
+interface InFlight {
+  readonly request: number
+  readonly operation: number
+  readonly message: Uint8Array
+  readonly calls: ReadonlyArray<Call>
+  readonly timer: Fiber.Fiber<void>
+}
+
+type Input =
+  | { readonly _tag: "Call"; readonly call: Call }
+  | { readonly _tag: "Message"; readonly message: Uint8Array }
+  | { readonly _tag: "Timeout"; readonly request: number }
+
+const evictionReasonNames = new Map<number, string>(Object.entries(EvictionReason).map(([name, value]) => [value, name]))
+
+/** Starts a session (its register goes out at once); it ends with the scope, interrupting waiting callers. */
+export const makeSession = Effect.fnUntraced(function* (options: SessionOptions) {
+  const scope = yield* Scope.Scope
+  const inbox = yield* Queue.unbounded<Input>()
+  const transport = yield* options.transport((message) => {
+    Queue.offerUnsafe(inbox, { _tag: "Message", message })
+  })
+  assert(transport.replicaCount >= 1 && transport.replicaCount <= 6, () => `${transport.replicaCount} replicas`)
+  const clientId = yield* randomU128
+  const cluster = options.cluster
+  const requestTimeoutMs = options.requestTimeoutMs ?? requestTimeoutMsDefault
+
+  // Session state, owned by the actor fiber.
+  let session = 0n
+  let batchSizeLimit = 0
+  let requestNext = 0
+  let parent = 0n
+  let view = 0
+  let inFlight: InFlight | undefined = undefined
+  let evicted: ClientEvicted | undefined = undefined
+  let pending: Array<Call> = []
+  const stats = { requests: 0, retransmissions: 0, calls: 0 }
+
+  const transmit = Effect.fnUntraced(function* (message: Uint8Array) {
+    const primary = view % transport.replicaCount
+    yield* transport.send(primary, message)
+    if (transport.replicaCount > 1) {
+      const other = (primary + (yield* Random.nextIntBetween(1, transport.replicaCount - 1))) % transport.replicaCount
+      yield* transport.send(other, message)
+    }
+  })
+
+  /** Re-arms forever (§9.6); interrupted when the reply arrives. */
+  const retryTimer = (request: number) => Effect.gen(function* () {
+    let waitMs = requestTimeoutMs
+    for (let attempt = 1; ; attempt = (attempt + 1) & 0xff) {
+      yield* Effect.sleep(waitMs)
+      yield* Queue.offer(inbox, { _tag: "Timeout", request })
+      const jitter = yield* Random.nextIntBetween(0, Math.min(backoffTicksMax, 2 ** attempt))
+      waitMs = (2 * rttTicks + 1 + jitter) * tickMs
+    }
+  })
+
+  const sendRequest = Effect.fnUntraced(function* (operation: number, body: Uint8Array, calls: ReadonlyArray<Call>) {
+    const header = zeroHeader(Command.request)
+    header.cluster = cluster
+    header.release = releaseScarab
+    header.view = view
+    header.parent = parent
+    header.client = clientId
+    header.session = session
+    header.request = requestNext
+    header.operation = operation
+    const message = buildMessage(header, body)
+    const timer = yield* Effect.forkIn(retryTimer(requestNext), scope)
+    inFlight = { request: requestNext, operation, message, calls, timer }
+    requestNext++
+    stats.requests++
+    stats.calls += calls.length
+    yield* transmit(message)
+  })
+
+  /** Sends the next request if none is in flight: the oldest call and the queued calls of its operation that fit. */
+  const pump = Effect.fnUntraced(function* () {
+    if (inFlight !== undefined || evicted !== undefined || session === 0n) return
+    // Each pass sends a request, or fails the oldest call as too large for the server's budget.
+    while (true) {
+      pending = pending.filter((call) => !call.abandoned)
+      if (pending.length === 0) return
+      const operation = pending[0]!.operation
+      const event = eventSize(operation)
+      const result = resultSize(operation)
+      const chosen: Array<Call> = []
+      const rest: Array<Call> = []
+      let events = 0
+      let results = 0
+      for (const call of pending) {
+        if (call.operation !== operation || chosen.length === batchCountMax) {
+          rest.push(call)
+          continue
+        }
+        const k = chosen.length + 1
+        const eventsNext = events + call.body.length / event
+        const resultsNext = results + resultCountExpected(operation, call.body)
+        const fits = eventsNext * event + trailerSize(event, k) <= batchSizeLimit &&
+          resultsNext * result + trailerSize(result, k) <= bodySizeMax
+        if (fits) {
+          chosen.push(call)
+          events = eventsNext
+          results = resultsNext
+        } else if (chosen.length === 0) {
+          // Only a server with a smaller budget than TigerBeetle's default refuses a single checked batch.
+          Deferred.doneUnsafe(call.result, Effect.fail(new TooMuchData({
+            operation: operationName(operation), count: call.body.length / event, max: Math.floor((batchSizeLimit - trailerSize(event, 1)) / event)
+          })))
+        } else {
+          rest.push(call)
+        }
+      }
+      pending = rest
+      if (chosen.length > 0) return yield* sendRequest(operation, encodeMultiBatch(chosen.map((call) => call.body), event), chosen)
+    }
+  })
+
+  const evict = Effect.fnUntraced(function* (reason: number) {
+    evicted = new ClientEvicted({ reason: evictionReasonNames.get(reason) ?? `reason ${reason}` })
+    const failed = evicted
+    if (inFlight !== undefined) {
+      yield* Fiber.interrupt(inFlight.timer)
+      for (const call of inFlight.calls) Deferred.doneUnsafe(call.result, Effect.fail(failed))
+      inFlight = undefined
+    }
+    for (const call of pending) Deferred.doneUnsafe(call.result, Effect.fail(failed))
+    pending = []
+  })
+
+  /** §11: what is accepted from a reply; everything else is dropped (the official client aborts on some of it). */
+  const receiveReply = Effect.fnUntraced(function* (message: Uint8Array) {
+    const current = inFlight
+    if (current === undefined) return
+    if (readU32(message, FrameLayout.release.offset) !== releaseScarab) return yield* dropped("a reply of another release")
+    if (u128FromBytes(message, ReplyLayout.client.offset) !== clientId) return
+    if (readU32(message, ReplyLayout.request.offset) !== current.request) return // a stale duplicate
+    if (!u128Equal(message, ReplyLayout.request_checksum.offset, current.message, FrameLayout.checksum.offset)) {
+      return yield* dropped(`a reply to request ${current.request} names another request's checksum`)
+    }
+    if (message[ReplyLayout.operation.offset] !== current.operation) return yield* dropped("a reply with another operation")
+    const body = message.subarray(headerSize)
+    if (current.operation === VsrOperation.register) {
+      const limit = registerResultBatchSizeLimit(body)
+      const commit = u64FromBytes(message, ReplyLayout.commit.offset)
+      if (limit === undefined || commit === 0n) return yield* dropped("an invalid register reply")
+      session = commit
+      batchSizeLimit = Math.min(limit, bodySizeMax)
+    } else {
+      const batches = decodeMultiBatch(body, resultSize(current.operation as ClientOperation))
+      if (!Array.isArray(batches) || batches.length !== current.calls.length) {
+        return yield* dropped(`a reply whose body does not hold ${current.calls.length} result batches`)
+      }
+      for (let i = 0; i < batches.length; i++) Deferred.doneUnsafe(current.calls[i]!.result, Effect.succeed(batches[i]!))
+    }
+    view = Math.max(view, readU32(message, FrameLayout.view.offset))
+    parent = u128FromBytes(message, ReplyLayout.context.offset)
+    inFlight = undefined
+    yield* Fiber.interrupt(current.timer)
+  })
+
+  const receive = Effect.fnUntraced(function* (message: Uint8Array) {
+    switch (message[FrameLayout.command.offset]) {
+      case Command.reply:
+        return yield* receiveReply(message)
+      case Command.eviction:
+        if (evicted !== undefined || u128FromBytes(message, EvictionLayout.client.offset) !== clientId) return
+        if (readU32(message, FrameLayout.view.offset) < view) return
+        return yield* evict(message[EvictionLayout.reason.offset]!)
+      case Command.pong_client:
+        view = Math.max(view, readU32(message, FrameLayout.view.offset))
+        return
+      default:
+        return
+    }
+  })
+
+  const step = Effect.fnUntraced(function* (inputs: ReadonlyArray<Input>) {
+    for (const input of inputs) {
+      switch (input._tag) {
+        case "Call":
+          if (evicted !== undefined) Deferred.doneUnsafe(input.call.result, Effect.fail(evicted))
+          else pending.push(input.call)
+          break
+        case "Message":
+          yield* receive(input.message)
+          break
+        case "Timeout":
+          if (inFlight !== undefined && inFlight.request === input.request) {
+            stats.retransmissions++
+            yield* transmit(inFlight.message)
+          }
+          break
+      }
+    }
+    yield* pump()
+  })
+
+  // Registered before the actor starts, so it runs after the actor is interrupted: nobody waits forever.
+  yield* Effect.addFinalizer(() => Effect.gen(function* () {
+    const waiting = [...(inFlight?.calls ?? []), ...pending]
+    for (const call of waiting) yield* Deferred.interrupt(call.result)
+    for (const input of yield* Queue.clear(inbox)) if (input._tag === "Call") yield* Deferred.interrupt(input.call.result)
+  }))
+  yield* Effect.forkScoped(Effect.andThen(
+    sendRequest(VsrOperation.register, registerRequestBody(), []),
+    Effect.forever(Effect.flatMap(Queue.takeAll(inbox), step))
+  ))
+
+  const call = Effect.fnUntraced(function* (operation: ClientOperation, body: Uint8Array) {
+    if (evicted !== undefined) return yield* evicted
+    const deadline = yield* RequestDeadline
+    const entry: Call = { operation, body, result: yield* Deferred.make<Uint8Array, LedgerError>(), abandoned: false }
+    yield* Queue.offer(inbox, { _tag: "Call", call: entry })
+    const awaited = Deferred.await(entry.result).pipe(Effect.onInterrupt(() => Effect.sync(() => {
+      entry.abandoned = true
+    })))
+    if (deadline === undefined) return yield* awaited
+    const answer = yield* Effect.timeoutOption(awaited, deadline)
+    if (Option.isSome(answer)) return answer.value
+    entry.abandoned = true
+    return yield* new OutcomeUnknown({ operation: operationName(operation), ids: idsOf(operation, body) })
+  })
+
+  return {
+    clientId,
+    call,
+    stats: Effect.sync(() => ({ ...stats, session }))
+  } satisfies Session
+})
+
+/** The ids a batch names: its events' ids (creates), or the ids looked up; none for queries. */
+export function idsOf(operation: ClientOperation, body: Uint8Array): Array<bigint> {
+  if (isQuery(operation)) return []
+  const size = operation === Operation.create_accounts || operation === Operation.create_transfers ? eventSize(operation) : idSize
+  const ids: Array<bigint> = []
+  for (let offset = 0; offset + size <= body.length; offset += size) ids.push(u128FromBytes(body, offset))
+  return ids
+}
+
+const dropped = (why: string) => Effect.logDebug(`client session: dropped ${why}`)
+
+/** A random non-zero u128 client id (§9.1), from Effect's Random. */
+const randomU128 = Effect.gen(function* () {
+  while (true) {
+    let value = 0n
+    for (let i = 0; i < 4; i++) value = (value << 32n) | BigInt(yield* Random.nextIntBetween(0, 0xffff_ffff))
+    if (value !== 0n) return value
+  }
+})
+
+function u64FromBytes(bytes: Uint8Array, offset: number): bigint {
+  let value = 0n
+  for (let i = 7; i >= 0; i--) value = (value << 8n) | BigInt(bytes[offset + i]!)
+  return value
+}

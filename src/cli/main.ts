@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * The `scarab` binary: format a data file, start a replica on it, print the version.
+ * The `scarab` binary: format a data file, start a replica on it, print the version, benchmark.
  *
  *   scarab format --cluster=<u128> --replica=<i> --replica-count=<n> [--profile=production|test] <path>
  *   scarab start --addresses=<address>[,…] [--format-if-missing --cluster=<u128>] <path>
  *   scarab version
+ *   scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<dir>]
  *
  * Arguments are parsed by hand so that every mistake gets one clear sentence and exit code 2;
  * failures at run time (a missing file, a file of another cluster, an address in use) exit 1.
@@ -21,12 +22,14 @@ import { formatJournal } from "../storage/journal.ts"
 import { layoutOf, storageConfigs } from "../storage/layout.ts"
 import { Storage } from "../storage/storage.ts"
 import { writeSuperblock } from "../storage/superblock.ts"
+import { benchmark, benchmarkOptions } from "./benchmark.ts"
 import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
 
 const usage = `Usage:
   scarab format --cluster=<u128> --replica=<index> --replica-count=<n> [--profile=production|test] <path>
   scarab start --addresses=<address>[,<address>...] [--format-if-missing --cluster=<u128>] <path>
   scarab version
+  scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<directory>]
 
 An address is a port (3000), host:port (127.0.0.1:3000) or a host (port 3001).`
 
@@ -46,6 +49,11 @@ function main(argv: ReadonlyArray<string>): void {
         return NodeRuntime.runMain(reportFailure(format(formatOptions(parsed))))
       case "start":
         return NodeRuntime.runMain(reportFailure(start(startOptions(parsed))))
+      case "benchmark":
+        return void benchmark(benchmarkOptions(parsed)).catch((error: unknown) => {
+          console.error(`scarab: benchmark failed: ${error instanceof Error ? error.message : String(error)}`)
+          process.exitCode = 1
+        })
       default:
         throw new UsageError(`unknown command '${parsed.command}'`)
     }

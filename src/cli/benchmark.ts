@@ -1,0 +1,478 @@
+/**
+ * `scarab benchmark`: what `tigerbeetle benchmark` does, against a real replica process.
+ *
+ * Question: how many transfers per second does a single Scarab replica accept end to end (TCP,
+ * framing, checksums, prepare, WAL write with O_DSYNC, commit, ledger, reply), and how long does
+ * one full batch take?
+ *
+ * Workload (TigerBeetle's canonical one): a temporary data file (production profile), a replica
+ * started as its own child process, 10,000 accounts, N transfers (default 2,000,000) between
+ * random pairs of distinct accounts, amount 1, in requests of 8189; then queries
+ * (get_account_transfers of a random account, lookup_accounts of 8189 random ids).
+ *
+ * Measured path: the load generator below is its own tiny client speaking the wire protocol
+ * (wire-protocol.md §9): register, then one request in flight at a time, each chained to the
+ * previous reply (`parent` = its `context`). Batches are built directly in wire format while the
+ * previous request is in flight, so the generator's cost is off the measured path except for
+ * the header checksum; `tigerbeetle-node` would spend ~4.5 µs per transfer serialising.
+ * A batch's latency runs from writing its request to reading its whole reply.
+ *
+ * Until checkpoints exist the journal (1024 ops in the production profile) bounds a run: every
+ * request is one op, so N is capped near 8 million transfers.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { connect, createServer, type Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { performance } from "node:perf_hooks"
+import { assert } from "../assert.ts"
+import { buildMessage, setChecksum, u128FromBytes } from "../protocol/build.ts"
+import { Command, FrameLayout, headerSize, releaseScarab, ReplyLayout, RequestLayout, VsrOperation, zeroHeader } from "../protocol/header.ts"
+import { encodeMultiBatch } from "../protocol/multi_batch.ts"
+import { batchEventsMax, Operation, type ClientOperation, eventSize } from "../protocol/operation.ts"
+import { accountFilter, AccountFilterFlags, encodeAccountFilter } from "../protocol/records.ts"
+import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
+import { type Parsed, parseUint, UsageError } from "./arguments.ts"
+
+export interface BenchmarkOptions {
+  readonly transfers: number
+  readonly accounts: number
+  readonly queries: number
+  /** When set, the replica runs with `--cpu-prof` and writes its profile into this directory. */
+  readonly cpuProfileDirectory: string | undefined
+}
+
+/** Ops the production journal holds before the replica refuses requests (no checkpoints yet). */
+const journalOpsMax = 1024
+const replyTimeoutMs = 60_000
+const startTimeoutMs = 60_000
+const percentiles = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100] as const
+
+export function benchmarkOptions(parsed: Parsed): BenchmarkOptions {
+  parsed.allowOnly(["transfers", "accounts", "queries", "replica-cpu-prof"])
+  if (parsed.positional.length > 0) throw new UsageError("benchmark takes no data file: it formats a temporary one")
+  const transfers = parseUint(parsed.flags.get("transfers") ?? "2000000", "--transfers", 1, 100_000_000)
+  const accounts = parseUint(parsed.flags.get("accounts") ?? "10000", "--accounts", 2, 1_000_000)
+  const queries = parseUint(parsed.flags.get("queries") ?? "100", "--queries", 1, 10_000)
+  const ops = 1 + Math.ceil(accounts / batchEventsMax) + Math.ceil(transfers / batchEventsMax) + 2 * queries
+  if (ops > journalOpsMax) {
+    throw new UsageError(`this run needs ${ops} ops but the journal holds ${journalOpsMax} until checkpoints exist: ` +
+      "lower --transfers, --accounts or --queries")
+  }
+  const profile = parsed.flags.get("replica-cpu-prof")
+  return { transfers, accounts, queries, cpuProfileDirectory: profile === undefined || profile === "" ? undefined : profile }
+}
+
+/** Runs the benchmark; the replica is killed and the data file deleted whatever happens. */
+export async function benchmark(options: BenchmarkOptions): Promise<void> {
+  const directory = mkdtempSync(join(tmpdir(), "scarab-benchmark-"))
+  const path = join(directory, "0_0.scarab")
+  let replica: ChildProcess | undefined
+  let connection: LoadClient | undefined
+  const interrupt = () => { void cleanup().then(() => process.exit(130)) }
+  const cleanup = async () => {
+    connection?.close()
+    if (replica !== undefined) await stop(replica)
+    rmSync(directory, { recursive: true, force: true })
+  }
+  process.once("SIGINT", interrupt)
+  process.once("SIGTERM", interrupt)
+  try {
+    log(`benchmark: ${options.accounts} accounts, ${options.transfers} transfers in batches of ${batchEventsMax}, ${options.queries} queries`)
+    formatDataFile(path)
+    const port = await freePort()
+    replica = await startReplica(path, port, options.cpuProfileDirectory)
+    connection = await LoadClient.connect(port)
+    await connection.register()
+    await createAccounts(connection, options.accounts)
+    const load = await createTransfers(connection, options)
+    const queries = await runQueries(connection, options)
+    const rss = residentBytes(replica.pid!)
+    report(options, load, queries, rss)
+  } finally {
+    process.off("SIGINT", interrupt)
+    process.off("SIGTERM", interrupt)
+    await cleanup()
+    if (options.cpuProfileDirectory !== undefined) log(`replica CPU profile written to ${options.cpuProfileDirectory}`)
+  }
+}
+
+// --- phases ----------------------------------------------------------------------------------
+
+async function createAccounts(client: LoadClient, count: number): Promise<void> {
+  for (let first = 0; first < count; first += batchEventsMax) {
+    const n = Math.min(batchEventsMax, count - first)
+    const events = new Uint8Array(n * 128)
+    const view = new DataView(events.buffer)
+    for (let i = 0; i < n; i++) {
+      view.setUint32(i * 128, first + i + 1, true) // id
+      view.setUint32(i * 128 + 112, 1, true) // ledger
+      view.setUint16(i * 128 + 116, 1, true) // code
+    }
+    const reply = await client.request(client.prepare(Operation.create_accounts, events))
+    assertAllCreated(reply, n, "create_accounts")
+  }
+}
+
+interface LoadResult {
+  readonly seconds: number
+  readonly latenciesMs: Float64Array
+}
+
+async function createTransfers(client: LoadClient, options: BenchmarkOptions): Promise<LoadResult> {
+  const random = xorshift(42)
+  const batchCount = Math.ceil(options.transfers / batchEventsMax)
+  const latenciesMs = new Float64Array(batchCount)
+  const build = (batch: number): Uint8Array => {
+    const n = Math.min(batchEventsMax, options.transfers - batch * batchEventsMax)
+    const events = new Uint8Array(n * 128)
+    const words = new Uint32Array(events.buffer)
+    const half = new Uint16Array(events.buffer)
+    for (let i = 0, id = batch * batchEventsMax + 1; i < n; i++, id++) {
+      const debit = 1 + Math.floor(random() * options.accounts)
+      let credit = 1 + Math.floor(random() * (options.accounts - 1))
+      if (credit >= debit) credit++
+      const w = i * 32
+      words[w] = id // id (u128 words 0..3)
+      words[w + 4] = debit // debit_account_id
+      words[w + 8] = credit // credit_account_id
+      words[w + 12] = 1 // amount
+      words[w + 28] = 1 // ledger (byte 112)
+      half[w * 2 + 58] = 1 // code (byte 116)
+    }
+    return client.prepare(Operation.create_transfers, events)
+  }
+  const progress = new Progress(options.transfers)
+  const start = performance.now()
+  let next = build(0)
+  for (let batch = 0; batch < batchCount; batch++) {
+    const n = Math.min(batchEventsMax, options.transfers - batch * batchEventsMax)
+    const sent = performance.now()
+    const pending = client.request(next)
+    // The next batch is built while this one is in flight.
+    if (batch + 1 < batchCount) next = build(batch + 1)
+    const reply = await pending
+    latenciesMs[batch] = performance.now() - sent
+    assertAllCreated(reply, n, `create_transfers batch ${batch}`)
+    progress.update(batch * batchEventsMax + n, performance.now() - start)
+  }
+  const seconds = (performance.now() - start) / 1000
+  progress.done()
+  return { seconds, latenciesMs }
+}
+
+interface QueryResult {
+  readonly accountTransfersMs: Float64Array
+  readonly lookupAccountsMs: Float64Array
+  readonly transfersFound: number
+}
+
+async function runQueries(client: LoadClient, options: BenchmarkOptions): Promise<QueryResult> {
+  const random = xorshift(7)
+  const accountTransfersMs = new Float64Array(options.queries)
+  const lookupAccountsMs = new Float64Array(options.queries)
+  let transfersFound = 0
+  for (let q = 0; q < options.queries; q++) {
+    const filter = encodeAccountFilter(accountFilter({
+      account_id: BigInt(1 + Math.floor(random() * options.accounts)), limit: batchEventsMax,
+      flags: AccountFilterFlags.debits | AccountFilterFlags.credits
+    }))
+    const message = client.prepare(Operation.get_account_transfers, filter)
+    const sent = performance.now()
+    const reply = await client.request(message)
+    accountTransfersMs[q] = performance.now() - sent
+    transfersFound += (reply.length - headerSize) >> 7 // rows of 128 bytes; the trailer is one row at most
+  }
+  for (let q = 0; q < options.queries; q++) {
+    const ids = new Uint8Array(batchEventsMax * 16)
+    const words = new Uint32Array(ids.buffer)
+    for (let i = 0; i < batchEventsMax; i++) words[i * 4] = 1 + Math.floor(random() * options.accounts)
+    const message = client.prepare(Operation.lookup_accounts, ids)
+    const sent = performance.now()
+    const reply = await client.request(message)
+    lookupAccountsMs[q] = performance.now() - sent
+    assert(reply.length - headerSize >= batchEventsMax * 128, () => "lookup_accounts must find every account")
+  }
+  return { accountTransfersMs, lookupAccountsMs, transfersFound }
+}
+
+function report(options: BenchmarkOptions, load: LoadResult, queries: QueryResult, rssBytes: number): void {
+  const tps = Math.round(options.transfers / load.seconds)
+  const batch = quantiles(load.latenciesMs)
+  const query = quantiles(queries.accountTransfersMs)
+  const lookup = quantiles(queries.lookupAccountsMs)
+  console.log(`load accepted = ${tps} tx/s (${options.transfers} transfers in ${load.seconds.toFixed(2)} s)`)
+  for (const p of percentiles) console.log(`batch latency p${p} = ${batch.get(p)!.toFixed(1)} ms`)
+  for (const p of percentiles) console.log(`query latency (get_account_transfers) p${p} = ${query.get(p)!.toFixed(2)} ms`)
+  for (const p of percentiles) console.log(`query latency (lookup_accounts, ${batchEventsMax} ids) p${p} = ${lookup.get(p)!.toFixed(2)} ms`)
+  console.log(`get_account_transfers found ${(queries.transfersFound / options.queries).toFixed(0)} transfers per account on average`)
+  console.log(`replica rss = ${(rssBytes / (1024 * 1024)).toFixed(0)} MiB`)
+  console.log(`RESULT ${JSON.stringify({
+    transfers: options.transfers,
+    accounts: options.accounts,
+    batch_size: batchEventsMax,
+    load_accepted_tps: tps,
+    load_seconds: Number(load.seconds.toFixed(3)),
+    batch_latency_p1_ms: round(batch.get(1)!),
+    batch_latency_p50_ms: round(batch.get(50)!),
+    batch_latency_p99_ms: round(batch.get(99)!),
+    batch_latency_p100_ms: round(batch.get(100)!),
+    query_latency_p50_ms: round(query.get(50)!),
+    query_latency_p99_ms: round(query.get(99)!),
+    lookup_latency_p50_ms: round(lookup.get(50)!),
+    lookup_latency_p99_ms: round(lookup.get(99)!),
+    rss_bytes: rssBytes
+  })}`)
+}
+
+// --- the load generator's client --------------------------------------------------------------
+
+/**
+ * A minimal client session over one TCP connection (wire-protocol.md §9): register, then one
+ * request at a time, each chained to the previous reply. Replies are checked against their
+ * request (`request_checksum`, `request` number, `client`) before they are believed.
+ */
+class LoadClient {
+  private readonly client = randomClientId()
+  private session = 0n
+  private number = 0
+  private readonly parent = new Uint8Array(16)
+  private buffered: Array<Buffer> = []
+  private bufferedBytes = 0
+  private waiting: { resolve: (reply: Buffer) => void; reject: (error: Error) => void } | undefined
+  private failure: Error | undefined
+
+  private readonly socket: Socket
+
+  private constructor(socket: Socket) {
+    this.socket = socket
+    socket.setNoDelay(true)
+    socket.on("data", (chunk: Buffer) => this.onData(chunk))
+    socket.on("error", (error) => this.fail(error))
+    socket.on("close", () => this.fail(new Error("the replica closed the connection")))
+  }
+
+  static connect(port: number): Promise<LoadClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1", () => { socket.off("error", reject); resolve(new LoadClient(socket)) })
+      socket.once("error", reject)
+    })
+  }
+
+  async register(): Promise<void> {
+    assert(this.session === 0n, () => "register once")
+    const header = zeroHeader(Command.request)
+    header.release = releaseScarab
+    header.client = this.client
+    header.operation = VsrOperation.register
+    const reply = await this.request(buildMessage(header, registerRequestBody()))
+    assert(registerResultBatchSizeLimit(reply.subarray(headerSize)) !== undefined, () => "register reply without a batch_size_limit")
+    this.session = reply.readBigUInt64LE(ReplyLayout.commit.offset)
+    assert(this.session > 0n, () => "a session number is never 0")
+  }
+
+  /**
+   * A request for the next number with `events` as its only batch and both checksums; `parent`
+   * is filled in (and the header checksum recomputed) by `request` once the previous reply is in.
+   */
+  prepare(operation: ClientOperation, events: Uint8Array): Uint8Array {
+    assert(events.length % eventSize(operation) === 0, () => "events of the wrong size")
+    const header = zeroHeader(Command.request)
+    header.release = releaseScarab
+    header.client = this.client
+    header.operation = operation
+    header.session = 1n // placeholder, set with `request`
+    header.request = 1
+    return buildMessage(header, encodeMultiBatch([events], eventSize(operation)))
+  }
+
+  /** Sends `message` as the next request and resolves with its reply. One in flight at a time. */
+  request(message: Uint8Array): Promise<Buffer> {
+    assert(this.waiting === undefined, () => "one request in flight at a time")
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    const view = new DataView(message.buffer, message.byteOffset, headerSize)
+    if (message[RequestLayout.operation.offset] !== VsrOperation.register) {
+      this.number++
+      view.setBigUint64(RequestLayout.session.offset, this.session, true)
+      view.setUint32(RequestLayout.request.offset, this.number, true)
+      message.set(this.parent, RequestLayout.parent.offset)
+      setChecksum(message)
+    }
+    const checksum = message.slice(FrameLayout.checksum.offset, FrameLayout.checksum.offset + 16)
+    const number = this.number
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new Error(`no reply to request ${number} in ${replyTimeoutMs} ms`)), replyTimeoutMs)
+      this.waiting = {
+        reject: (error) => { clearTimeout(timer); reject(error) },
+        resolve: (reply) => {
+          clearTimeout(timer)
+          if (reply[FrameLayout.command.offset] === Command.eviction) return reject(new Error(`evicted (reason ${reply[255]})`))
+          if (reply[FrameLayout.command.offset] !== Command.reply) return reject(new Error(`unexpected command ${reply[FrameLayout.command.offset]}`))
+          if (Buffer.compare(reply.subarray(ReplyLayout.request_checksum.offset, ReplyLayout.request_checksum.offset + 16), checksum) !== 0 ||
+            reply.readUInt32LE(ReplyLayout.request.offset) !== number || u128FromBytes(reply, ReplyLayout.client.offset) !== this.client) {
+            return reject(new Error(`reply does not answer request ${number}`))
+          }
+          this.parent.set(reply.subarray(ReplyLayout.context.offset, ReplyLayout.context.offset + 16))
+          resolve(reply)
+        }
+      }
+      this.socket.write(message)
+    })
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered.push(chunk)
+    this.bufferedBytes += chunk.length
+    while (this.bufferedBytes >= headerSize) {
+      if (this.buffered.length > 1) this.buffered = [Buffer.concat(this.buffered, this.bufferedBytes)]
+      const head = this.buffered[0]!
+      const size = head.readUInt32LE(FrameLayout.size.offset)
+      if (size < headerSize) return this.fail(new Error(`a message of size ${size}`))
+      if (head.length < size) return
+      const message = head.subarray(0, size)
+      const rest = head.subarray(size)
+      this.buffered = rest.length > 0 ? [rest] : []
+      this.bufferedBytes = rest.length
+      // Pongs never come (the generator sends no pings); anything else answers the request in flight.
+      const waiting = this.waiting
+      this.waiting = undefined
+      if (waiting === undefined) return this.fail(new Error(`unsolicited message, command ${message[FrameLayout.command.offset]}`))
+      waiting.resolve(message)
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return
+    this.failure = error
+    const waiting = this.waiting
+    this.waiting = undefined
+    waiting?.reject(error)
+  }
+}
+
+// --- the replica process ----------------------------------------------------------------------
+
+const cli = new URL("./main.ts", import.meta.url).pathname
+
+function formatDataFile(path: string): void {
+  const result = spawnSync(process.execPath, [cli, "format", "--cluster=0", "--replica=0", "--replica-count=1", path], { encoding: "utf8", timeout: 120_000 })
+  if (result.status !== 0) throw new Error(`format failed: ${result.stderr}${result.stdout}`)
+}
+
+async function startReplica(path: string, port: number, cpuProfileDirectory: string | undefined): Promise<ChildProcess> {
+  const flags = cpuProfileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDirectory}`]
+  const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1" }
+  const child = spawn(process.execPath, [...flags, cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"], env })
+  let output = ""
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the replica did not start in ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs)
+    const onOutput = (chunk: Buffer) => {
+      output += chunk
+      if (output.includes("serving on port")) { clearTimeout(timer); resolve() }
+    }
+    child.stdout!.on("data", onOutput)
+    child.stderr!.on("data", onOutput)
+    child.once("exit", (code, signal) => { clearTimeout(timer); reject(new Error(`the replica exited (${code ?? signal}):\n${output}`)) })
+  })
+  // Keep draining its output so that a full pipe never blocks it; show errors it logs.
+  child.stdout!.removeAllListeners("data")
+  child.stderr!.removeAllListeners("data")
+  child.stdout!.on("data", () => {})
+  child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`replica: ${chunk}`))
+  return child
+}
+
+/** SIGTERM (so that a CPU profile gets written), then SIGKILL if it lingers. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  child.kill("SIGTERM")
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+  await exited
+  clearTimeout(timer)
+}
+
+function residentBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status)
+  assert(match !== null, () => "VmRSS missing from /proc/<pid>/status")
+  return Number(match[1]) * 1024
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+// --- helpers ----------------------------------------------------------------------------------
+
+/** Every result of a create reply says `created` (status u32 at byte 8 of each 16-byte result). */
+function assertAllCreated(reply: Buffer, events: number, what: string): void {
+  for (let i = 0; i < events; i++) {
+    const status = reply.readUInt32LE(headerSize + i * 16 + 8)
+    if (status !== 0xffff_ffff) throw new Error(`${what}: event ${i} failed with status ${status}`)
+  }
+}
+
+/** Nearest-rank percentiles. */
+function quantiles(values: Float64Array): Map<number, number> {
+  const sorted = Float64Array.from(values).sort()
+  const result = new Map<number, number>()
+  for (const p of percentiles) result.set(p, sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!)
+  return result
+}
+
+const round = (value: number): number => Math.round(value * 100) / 100
+
+function randomClientId(): bigint {
+  const bytes = crypto.getRandomValues(new Uint8Array(16))
+  bytes[0] |= 1 // never 0
+  return u128FromBytes(bytes, 0)
+}
+
+/** xorshift32: the same transfers on every run. */
+function xorshift(seed: number): () => number {
+  let state = seed >>> 0 || 1
+  return () => {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    return (state >>> 0) / 0x1_0000_0000
+  }
+}
+
+const log = (line: string): void => { process.stderr.write(`${line}\n`) }
+
+/** One progress line, rewritten in place on a terminal, every few seconds otherwise. */
+class Progress {
+  private shownAt = 0
+  private readonly total: number
+
+  constructor(total: number) {
+    this.total = total
+  }
+
+  update(done: number, elapsedMs: number): void {
+    const interval = process.stderr.isTTY ? 250 : 2000
+    if (elapsedMs - this.shownAt < interval && done < this.total) return
+    this.shownAt = elapsedMs
+    const line = `transfers ${done.toLocaleString("en")} / ${this.total.toLocaleString("en")} (${Math.round(done / (elapsedMs / 1000)).toLocaleString("en")} tx/s)`
+    process.stderr.write(process.stderr.isTTY ? `\r${line}` : `${line}\n`)
+  }
+
+  done(): void {
+    if (process.stderr.isTTY) process.stderr.write("\n")
+  }
+}

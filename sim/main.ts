@@ -6,8 +6,7 @@
  */
 import { mutants, runSimulation, type Mutant } from "./simulator.ts"
 import { parseCount, parseFlags, parseSeed } from "./seed.ts"
-
-export const ticksDefault = 10_000
+import { ticksDefault } from "./main_defaults.ts"
 
 function main(argv: ReadonlyArray<string>): number {
   let seed: bigint
@@ -51,4 +50,4 @@ function main(argv: ReadonlyArray<string>): number {
   return first.invariant === "liveness" ? 128 : 129
 }
 
-process.exitCode = main(process.argv.slice(2))
+if (import.meta.main) process.exitCode = main(process.argv.slice(2))

@@ -153,6 +153,7 @@ class Simulation {
   private readonly print: (line: string) => void
   private readonly debug: boolean
   private state: ProcessState = { _tag: "Down", since: 0 }
+  private incarnation = 0
   private tick = 0
   private issued = 0
   private idle = false
@@ -247,6 +248,7 @@ class Simulation {
 
   /** One tick of simulation.md §1.2. */
   private step(): void {
+    this.checker.tick = this.tick
     const now = this.tick * tickMs
     this.drain(now)
     this.network.tick(now, tickMs)
@@ -352,7 +354,12 @@ class Simulation {
     const simulation = this
     const storage = this.storageLayer()
     const bus = SimBus.layer(this.network, () => this.clock.now, (b) => this.wrapBus(b))
-    const logger = Logger.make<unknown, void>(({ message, logLevel }) => this.onLog(logLevel, message))
+    // A crashed process's fibers may still run until their simulated I/O completes (and fails);
+    // what they log is not the running replica's.
+    const incarnation = ++this.incarnation
+    const logger = Logger.make<unknown, void>(({ message, logLevel, cause }) => {
+      if (incarnation === this.incarnation && this.state._tag !== "Down") this.onLog(logLevel, message, cause)
+    })
     const program = Effect.gen(function* () {
       const replica = yield* Replica
       const commitOp = yield* replica.commitOp
@@ -397,7 +404,14 @@ class Simulation {
     const exit = this.state.fiber.pollUnsafe()
     if (exit === undefined) return
     const reason = Exit.isFailure(exit) ? Cause.pretty(exit.cause).split("\n")[0]! : "exited"
-    this.checker.fail("replica_restarts", `the replica process stopped: ${reason}`)
+    const refused = /WAL recovery refused at op (\d+)/.exec(reason)
+    if (refused !== null && BigInt(refused[1]!) > this.checker.ackedOp) {
+      // Known issue (reported): a crash with pipelined writes in flight can leave op n missing
+      // while op n+1 landed; nothing acknowledged is lost, but recovery refuses the hole.
+      this.checker.fail("recovery_refuses_unacknowledged_hole", `${reason} (acknowledged op ${this.checker.ackedOp}: nothing acknowledged was lost)`)
+    } else {
+      this.checker.fail("replica_restarts", `the replica process stopped: ${reason}`)
+    }
     this.state = { _tag: "Down", since: this.tick }
   }
 
@@ -422,6 +436,7 @@ class Simulation {
   /** The end of the run: one more crash, and the recovery must keep every acknowledged op. */
   private finalRecovery(): void {
     this.crashReplica()
+    this.stats.restarts++
     this.startReplica()
     const start = this.tick
     while (this.state._tag === "Starting" && this.tick < start + recoveryTicksMax && this.checker.violations.length === 0) {
@@ -493,8 +508,9 @@ class Simulation {
     }
   }
 
-  private onLog(level: string, message: unknown): void {
-    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+  private onLog(level: string, message: unknown, cause: Cause.Cause<unknown>): void {
+    let text = Array.isArray(message) ? message.map((m) => (Cause.isCause(m) ? Cause.pretty(m).split("\n")[0]! : String(m))).join(" ") : String(message)
+    if (cause.reasons.length > 0) text += ": " + Cause.pretty(cause).split("\n")[0]!
     if (text.includes("journal holds ops")) this.stats.journalFull++
     if (level === "Fatal") {
       this.stats.defects++

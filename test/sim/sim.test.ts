@@ -1,0 +1,89 @@
+/**
+ * The simulator itself (issue 6): runs are reproducible from their seed, in one process and
+ * across processes; a small budget of seeds passes (apart from the one known journal issue,
+ * which the simulator reports under its own name); and deliberately broken variants of the
+ * system are caught by the checkers within a few seeds.
+ */
+import { execFileSync } from "node:child_process"
+import { describe, expect, it } from "vitest"
+import { runSimulation, type Mutant, type SimResult } from "../../sim/simulator.ts"
+import { runSwarm } from "../../sim/swarm.ts"
+
+/** Found by the simulator; a production fix belongs to the journal (see docs/simulation.md). */
+const knownIssues = new Set(["recovery_refuses_unacknowledged_hole"])
+
+const resultLine = (output: string): { seed: string; trace_hash: string; verdict: string } =>
+  JSON.parse(output.split("\n").find((line) => line.startsWith("RESULT "))!.slice("RESULT ".length))
+
+describe("simulator determinism", () => {
+  it("gives the same trace hash for the same seed twice in one process, and another for another seed", () => {
+    const a = runSimulation({ seed: 7n, ticks: 3000, log: "quiet" })
+    const b = runSimulation({ seed: 7n, ticks: 3000, log: "quiet" })
+    const c = runSimulation({ seed: 8n, ticks: 3000, log: "quiet" })
+    expect(a.stats.traceEvents).toBeGreaterThan(100)
+    expect(b.traceHash).toBe(a.traceHash)
+    expect(b.stats).toEqual(a.stats)
+    expect(c.traceHash).not.toBe(a.traceHash)
+  })
+
+  it("gives the same trace hash in two separate processes as in this one", () => {
+    const inProcess = runSimulation({ seed: 5n, ticks: 2000, log: "quiet" })
+    const run = () => resultLine(execFileSync(process.execPath, ["sim/main.ts", "--seed=5", "--ticks=2000"], { encoding: "utf8" }))
+    const first = run()
+    const second = run()
+    expect(first.trace_hash).toBe(inProcess.traceHash)
+    expect(second.trace_hash).toBe(inProcess.traceHash)
+    expect(first.verdict).toBe(inProcess.verdict)
+  }, 30_000)
+
+  it("accepts a 40-hex-digit commit hash as the seed (its low 64 bits)", () => {
+    const output = execFileSync(process.execPath, ["sim/main.ts", "--seed=00000000000000000000000000000000000000ff", "--ticks=300"], { encoding: "utf8" })
+    expect(resultLine(output).seed).toBe("255")
+  }, 30_000)
+})
+
+describe("simulator seed budget", () => {
+  it("passes 24 seeds of 10,000 ticks but for the known journal issue, with faults of every kind exercised", () => {
+    const results: Array<SimResult> = []
+    const summary = runSwarm(1000n, 24, 10_000, "none", (result) => results.push(result))
+    expect(summary.failed.filter((failure) => !knownIssues.has(failure.invariant))).toEqual([])
+    const total = (name: string) => results.reduce((sum, r) => sum + (r.stats[name] ?? 0), 0)
+    // The run really exercised what it claims: checked replies, crashes, every network fault,
+    // and corrupted packets rejected by the production framer.
+    expect(total("repliesChecked")).toBeGreaterThan(1000)
+    expect(total("crashes")).toBeGreaterThan(10)
+    for (const name of ["lost", "duplicated", "corrupted", "rejected", "retries", "tornWrites"]) expect(total(name), name).toBeGreaterThan(0)
+  }, 60_000)
+})
+
+describe("simulator mutants: deliberately broken variants are caught", () => {
+  /** The first seed (of `budget`) whose run reports a violation, with its invariant. */
+  const firstCaught = (mutant: Mutant, budget: number, overrides = {}) => {
+    for (let seed = 1n; seed <= BigInt(budget); seed++) {
+      const result = runSimulation({ seed, ticks: 4000, log: "quiet", mutant, overrides })
+      const first = result.violations[0]
+      if (first !== undefined && !knownIssues.has(first.invariant)) return { seed, invariant: first.invariant }
+    }
+    return undefined
+  }
+
+  it("a reply cache that answers a retry with different bytes", () => {
+    const caught = firstCaught("reply_cache_differs", 5)
+    expect(caught).toBeDefined()
+    expect(["retry_reply_identical", "reply_matches_model"]).toContain(caught!.invariant)
+  })
+
+  it("a ledger whose reply bodies are wrong (a result byte flipped before the reply is sealed)", () => {
+    expect(firstCaught("reply_body_wrong", 5)?.invariant).toBe("reply_matches_model")
+  })
+
+  it("a disk that acknowledges journal writes it did not make durable", () => {
+    const caught = firstCaught("storage_acks_lost_writes", 5)
+    expect(caught).toBeDefined()
+    expect(["acknowledged_op_lost", "replica_restarts", "reply_matches_model"]).toContain(caught!.invariant)
+  })
+
+  it("the unbroken system passes the same seeds", () => {
+    expect(firstCaught("none", 3)).toBeUndefined()
+  })
+})

@@ -83,6 +83,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
     formatDataFile(path)
     const port = await freePort()
     replica = await startReplica(path, port, options.cpuProfileDirectory)
+    log(`replica started: pid ${replica.pid}, port ${port}, data file ${path}`)
     connection = await LoadClient.connect(port)
     await connection.register()
     await createAccounts(connection, options.accounts)

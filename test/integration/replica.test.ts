@@ -4,12 +4,13 @@
  * family end to end, concurrent calls merged into multi-batch requests, more clients than
  * `clients_max` (eviction of the least recently committed session), a client whose replica dies
  * and comes back mid-request (exactly-once), and a retried request answered byte for byte with
- * the stored reply.
+ * the stored reply. Last, a small `scarab benchmark` run: it prints its figures and cleans up.
  */
 import { spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { connect, type Socket } from "node:net"
+import { tmpdir } from "node:os"
 import { afterEach, describe, expect, it } from "vitest"
 import { format, freePort, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
 
@@ -243,6 +244,39 @@ describe("a Scarab replica through tigerbeetle-node@0.17.9", () => {
       socket.destroy()
     }
   })
+})
+
+describe("scarab benchmark", () => {
+  it("formats, starts a replica, loads it, queries it, prints its figures and RESULT, and cleans up", async () => {
+    const temporaries = () => readdirSync(tmpdir()).filter((name) => name.startsWith("scarab-benchmark-")).sort()
+    const before = temporaries()
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [root + "src/cli/main.ts", "benchmark", "--transfers=40000", "--accounts=1000", "--queries=5"], { cwd: root })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (chunk) => (stdout += chunk))
+      child.stderr.on("data", (chunk) => (stderr += chunk))
+      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+      child.once("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+    })
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    const lines = result.stdout.trim().split("\n")
+    expect(lines.some((line) => /^load accepted = \d+ tx\/s/.test(line))).toBe(true)
+    for (const p of [1, 50, 99, 100]) expect(lines.some((line) => line.startsWith(`batch latency p${p} = `))).toBe(true)
+    expect(result.stderr).toMatch(/transfers 40,000 \/ 40,000/)
+    const last = lines.at(-1)!
+    expect(last).toMatch(/^RESULT \{/)
+    const figures = JSON.parse(last.slice("RESULT ".length))
+    expect(figures).toMatchObject({ transfers: 40000, accounts: 1000 })
+    for (const key of ["load_accepted_tps", "batch_latency_p50_ms", "batch_latency_p99_ms", "query_latency_p50_ms", "rss_bytes"]) {
+      expect(figures[key], key).toBeGreaterThan(0)
+    }
+    // The replica child is gone and the temporary data file deleted.
+    const pid = Number(/replica started: pid (\d+)/.exec(result.stderr)?.[1])
+    expect(pid).toBeGreaterThan(0)
+    expect(() => process.kill(pid, 0)).toThrow()
+    expect(temporaries()).toEqual(before)
+  }, 90_000)
 })
 
 // --- helpers ---------------------------------------------------------------------------------

@@ -114,11 +114,17 @@ export class SimNetwork {
     this.enqueue(this.path(true, c.client), connection, bytes.slice(), now)
   }
 
+  /**
+   * Packets to the replica are held while it is paused (its process does not run, simulation.md
+   * §5); they wait in the network like packets on a clogged path.
+   */
+  replicaPaused = false
+
   /** The ready time of the next packet `step(now)` would deliver, or undefined. */
   nextReady(now: number): number | undefined {
     let best: number | undefined
     for (const packet of this.packets) {
-      if (packet.ready > now || packet.path.clogUntil > now) continue
+      if (packet.ready > now || packet.path.clogUntil > now || (this.replicaPaused && packet.path.toReplica)) continue
       if (best === undefined || packet.ready < best) best = packet.ready
     }
     return best
@@ -130,7 +136,7 @@ export class SimNetwork {
     let bestIndex = -1
     for (let i = 0; i < this.packets.length; i++) {
       const packet = this.packets[i]!
-      if (packet.ready > now || packet.path.clogUntil > now) continue
+      if (packet.ready > now || packet.path.clogUntil > now || (this.replicaPaused && packet.path.toReplica)) continue
       if (best === undefined || packet.ready < best.ready || (packet.ready === best.ready && packet.seq < best.seq)) {
         best = packet
         bestIndex = i

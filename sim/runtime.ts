@@ -75,10 +75,16 @@ export class SimClock implements Clock.Clock {
   private timers: Array<Timer> = []
   private readonly epochMs: number
   private readonly schedule: (task: () => void) => void
+  /**
+   * The wall clock's error at a given monotonic time (simulation.md §4): realtime = epoch +
+   * monotonic + offset(monotonic). Timers (sleep) run on monotonic time and ignore it.
+   */
+  private readonly offsetMs: (nowMs: number) => number
 
-  constructor(epochMs: number, schedule: (task: () => void) => void) {
+  constructor(epochMs: number, schedule: (task: () => void) => void, offsetMs: (nowMs: number) => number = () => 0) {
     this.epochMs = epochMs
     this.schedule = schedule
+    this.offsetMs = offsetMs
   }
 
   get now(): number {
@@ -86,10 +92,10 @@ export class SimClock implements Clock.Clock {
   }
 
   currentTimeMillisUnsafe(): number {
-    return this.epochMs + this.nowMs
+    return this.epochMs + this.nowMs + Math.round(this.offsetMs(this.nowMs))
   }
   currentTimeNanosUnsafe(): bigint {
-    return BigInt(this.epochMs + this.nowMs) * 1_000_000n
+    return BigInt(this.currentTimeMillisUnsafe()) * 1_000_000n
   }
   monotonicTimeNanosUnsafe(): bigint {
     return BigInt(this.nowMs) * 1_000_000n

@@ -60,6 +60,13 @@ export interface SwarmParameters {
   /** Ticks a replica stays up (down) at least before it may crash (restart). */
   readonly crashStability: number
   readonly restartStability: number
+  /** Per tick while up and running / while paused (VM migration, long GC: simulation.md §5). */
+  readonly pauseProbability: number
+  readonly unpauseProbability: number
+  /** The replica's wall-clock error model (simulation.md §4), amplitude in ms. */
+  readonly clockModel: "ideal" | "linear_drift" | "periodic" | "step_jump"
+  readonly clockAmplitudeMs: number
+  readonly clockPeriodTicks: number
   /** Per tick per idle client, while the workload is "on". */
   readonly requestProbability: number
   readonly idleOnProbability: number
@@ -114,6 +121,11 @@ export function drawParameters(seed: bigint): SwarmParameters {
     restartProbability: r.uniform(0.002, 0.02),
     crashStability: r.between(0, 1000),
     restartStability: r.between(0, 300),
+    pauseProbability: r.chance(0.5) ? 0 : r.uniform(0, 0.0005),
+    unpauseProbability: r.uniform(0.005, 0.05),
+    clockModel: r.pick(["ideal", "ideal", "linear_drift", "periodic", "step_jump"] as const),
+    clockAmplitudeMs: r.pick([1, 100, 2000, 30_000]) * (r.chance(0.5) ? -1 : 1),
+    clockPeriodTicks: r.between(100, 5000),
     requestProbability: r.uniform(0.01, 1),
     idleOnProbability: r.uniform(0, 0.2),
     idleOffProbability: r.uniform(0.1, 0.2),
@@ -124,6 +136,22 @@ export function drawParameters(seed: bigint): SwarmParameters {
     batchesMax: r.pick([1, 1, 2, 3]),
     accountPool: r.between(4, 16),
     oddProbability: r.uniform(0, 0.1)
+  }
+}
+
+/** The wall-clock offset model of simulation.md §4, as a function of monotonic milliseconds. */
+function clockOffset(p: SwarmParameters): (nowMs: number) => number {
+  const a = p.clockAmplitudeMs
+  const periodMs = p.clockPeriodTicks * tickMs
+  switch (p.clockModel) {
+    case "ideal":
+      return () => 0
+    case "linear_drift":
+      return (nowMs) => (a * nowMs) / (periodMs * 10)
+    case "periodic":
+      return (nowMs) => a * Math.sin((2 * Math.PI * nowMs) / periodMs)
+    case "step_jump":
+      return (nowMs) => (nowMs >= periodMs ? a : 0)
   }
 }
 
@@ -153,12 +181,13 @@ class Simulation {
   private readonly print: (line: string) => void
   private readonly debug: boolean
   private state: ProcessState = { _tag: "Down", since: 0 }
+  private paused = false
   private incarnation = 0
   private tick = 0
   private issued = 0
   private idle = false
   private faultsActive = true
-  private readonly stats = { crashes: 0, restarts: 0, evictions: 0, journalFull: 0, defects: 0 }
+  private readonly stats = { crashes: 0, restarts: 0, pauses: 0, evictions: 0, journalFull: 0, defects: 0 }
   /** Replies already sent per (client, request): the reply-cache mutant alters the repeats. */
   private readonly repliesSent = new Set<string>()
 
@@ -170,7 +199,7 @@ class Simulation {
     this.debug = options.log === "debug"
     this.parameters = { ...drawParameters(options.seed), ...options.overrides }
     const p = this.parameters
-    this.clock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0))
+    this.clock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0), clockOffset(p))
     this.cluster = Random.stream(this.seed, "cluster").u64()
     this.network = new SimNetwork(this.seed, u128ToBytes(this.cluster), p.network, this.trace)
     const layout = layoutOf(testConfig)
@@ -266,7 +295,8 @@ class Simulation {
     for (;;) {
       const packetAt = this.network.nextReady(now)
       const timerAt = this.clock.nextAt()
-      const timerDue = timerAt !== undefined && timerAt <= now
+      // A paused replica's timers (its ticks, its disk's completions) wait until it resumes.
+      const timerDue = !this.paused && timerAt !== undefined && timerAt <= now
       if (packetAt === undefined && !timerDue) break
       if (packetAt !== undefined && (!timerDue || packetAt <= timerAt!)) {
         this.clock.advanceTo(packetAt)
@@ -385,7 +415,17 @@ class Simulation {
     this.log(`replica up: recovered commit op ${commitOp} (acknowledged ${this.checker.ackedOp})`)
   }
 
+  private setPaused(paused: boolean): void {
+    if (this.paused === paused) return
+    this.paused = paused
+    this.network.replicaPaused = paused
+    if (paused) this.stats.pauses++
+    this.trace.add(Trace.pause, this.tick, paused ? 1 : 0)
+    this.log(paused ? "replica paused" : "replica resumed")
+  }
+
   private crashReplica(): void {
+    this.setPaused(false)
     if (this.state._tag === "Down") return
     const fiber = this.state.fiber
     this.disk.crash()
@@ -419,10 +459,15 @@ class Simulation {
     const p = this.parameters
     const state = this.state
     if (!this.faultsActive) {
+      this.setPaused(false)
       if (state._tag === "Down") {
         this.stats.restarts++
         this.startReplica()
       }
+      return
+    }
+    if (state._tag !== "Down" && (this.paused ? this.faults.chance(p.unpauseProbability) : this.faults.chance(p.pauseProbability))) {
+      this.setPaused(!this.paused)
       return
     }
     if (state._tag === "Up" && this.tick - state.since >= p.crashStability && this.faults.chance(p.crashProbability)) {

@@ -57,5 +57,6 @@ export const Trace = {
   restart: 10,
   request: 11,
   closed: 12,
-  eviction: 13
+  eviction: 13,
+  pause: 14
 } as const

@@ -21,6 +21,8 @@ import { Trace, type TraceHash } from "./trace.ts"
 import type { Random } from "./random.ts"
 
 export interface ClientOptions {
+  /** Debug log (the simulator's `--log=debug`). */
+  readonly log?: ((line: string) => void) | undefined
   /** Ticks before the first retry; doubled per retry up to `retryTicksMax`. */
   readonly retryTicksMin: number
   readonly retryTicksMax: number
@@ -108,6 +110,7 @@ export class SimClient {
     if (tick - inFlight.sentTick < wait + this.random.below(1 + (wait >> 2))) return
     inFlight.retries++
     this.retriesSent++
+    this.options.log?.(`client ${this.index}: retry ${inFlight.retries} of request ${inFlight.number}`)
     this.send(inFlight, tick, now)
   }
 
@@ -121,6 +124,7 @@ export class SimClient {
     if (command === Command.eviction) {
       if (u128At(bytes, EvictionLayout.client.offset) !== this.id) return
       this.trace.add(Trace.eviction, this.index, bytes[EvictionLayout.reason.offset]!)
+      this.options.log?.(`client ${this.index}: evicted (reason ${bytes[EvictionLayout.reason.offset]})`)
       this.evicted = true
       this.inFlight = undefined
       return
@@ -159,12 +163,14 @@ export class SimClient {
     this.inFlight = undefined
     this.requestsCompleted++
     this.trace.addBytes(Trace.reply, stored, 0, 16)
+    this.options.log?.(`client ${this.index}: reply to request ${number} (operation ${stored[ReplyLayout.operation.offset]}) at op ${readU64(stored, ReplyLayout.op.offset)}, ${stored.length - headerSize} body bytes`)
   }
 
   private start(bytes: Uint8Array, number: number, tick: number, now: number): void {
     const inFlight: InFlight = { bytes, number, issuedTick: tick, sentTick: tick, retries: 0 }
     this.inFlight = inFlight
     this.trace.addBytes(Trace.request, bytes, 0, 16)
+    this.options.log?.(`client ${this.index}: request ${number} (operation ${bytes[196]}, ${bytes.length - headerSize} body bytes)`)
     this.send(inFlight, tick, now)
   }
 

@@ -16,7 +16,7 @@ import { Clock, Effect, Exit, Cause, Fiber, Layer, Logger, References } from "ef
 import { layerReplica, Replica } from "../src/actors/replica.ts"
 import { faultsNone, SimulatedDisk } from "../src/layers/disk_sim.ts"
 import { sealReply, u128ToBytes } from "../src/protocol/build.ts"
-import { Command, FrameLayout, readU32, ReplyLayout } from "../src/protocol/header.ts"
+import { Command, FrameLayout, PrepareLayout, readU32, ReplyLayout } from "../src/protocol/header.ts"
 import { formatJournal } from "../src/storage/journal.ts"
 import { layoutOf, testConfig } from "../src/storage/layout.ts"
 import { Storage } from "../src/storage/storage.ts"
@@ -348,7 +348,8 @@ class Simulation {
     }
     if (incarnation === 0) this.network.addClient(endpoint)
     const client = new SimClient(index, id, this.cluster, this.network, this.checker, this.trace, random, {
-      retryTicksMin: this.parameters.retryTicksMin, retryTicksMax: this.parameters.retryTicksMax
+      retryTicksMin: this.parameters.retryTicksMin, retryTicksMax: this.parameters.retryTicksMax,
+      log: this.debug ? (line: string) => this.log(line) : undefined
     })
     if (incarnation === 0) this.clients.push(client)
     else this.clients[this.clients.findIndex((c) => c.index === index)] = client
@@ -428,7 +429,9 @@ class Simulation {
     this.setPaused(false)
     if (this.state._tag === "Down") return
     const fiber = this.state.fiber
+    const torn = this.disk.stats.tornWrites
     this.disk.crash()
+    if (this.disk.stats.tornWrites > torn) this.log(`disk: ${this.disk.stats.tornWrites - torn} writes in flight torn by the crash`)
     this.network.detach(this.tick * tickMs)
     this.state = { _tag: "Down", since: this.tick }
     this.stats.crashes++
@@ -522,7 +525,11 @@ class Simulation {
           const wal = zone.name === "wal_prepares"
           const done = Effect.sync(() => {
             simulation.trace.add(Trace.diskWrite, zone.start + offset, buffer.length)
-            if (wal) simulation.checker.onPrepareWritten(buffer.subarray(0, readU32(buffer, FrameLayout.size.offset)))
+            if (wal) {
+              const prepare = buffer.subarray(0, readU32(buffer, FrameLayout.size.offset))
+              simulation.checker.onPrepareWritten(prepare)
+              if (simulation.debug) simulation.log(`disk: journal write of op ${readU64(prepare, PrepareLayout.op.offset)} done (operation ${prepare[PrepareLayout.operation.offset]})`)
+            }
           })
           // Mutant: a disk that acknowledges a WAL write it never made durable.
           if (wal && simulation.mutant === "storage_acks_lost_writes" && lossy.chance(0.3)) return Effect.andThen(Effect.yieldNow, done)

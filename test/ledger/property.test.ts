@@ -24,19 +24,27 @@ import { Comparison } from "./property_runner.ts"
 const importedResolveOfTimedPending = "reject"
 
 /**
- * Runs per property, about 90 ms each on the 2-core machine (workloads of up to 40 steps, every
+ * Runs per property, about 100 ms each on the 2-core machine (workloads of up to 40 steps, every
  * step followed by a full comparison). LEDGER_PROPERTY_RUNS=5000 for a long soak.
  */
-const numRuns = Number(process.env["LEDGER_PROPERTY_RUNS"] ?? 120)
+const numRuns = Number(process.env["LEDGER_PROPERTY_RUNS"] ?? 100)
 
 describe("ledger properties (fast ledger vs reference model)", () => {
   it("agrees with the reference model on every reply and every state, batch after batch", { timeout: 120_000 }, () => {
+    const seen = new Map<string, number>()
     fc.assert(
       fc.property(workload(40), (steps) => {
-        new Comparison(createLedger(), { importedResolveOfTimedPending }).run(steps)
+        const comparison = new Comparison(createLedger(), { importedResolveOfTimedPending })
+        comparison.run(steps)
+        for (const [key, count] of comparison.seen) seen.set(key, (seen.get(key) ?? 0) + count)
       }),
       { numRuns }
     )
+    // The generators must keep reaching the interesting paths (each of these is expected at
+    // least ten times in 100 runs), or the agreement above proves little.
+    if (numRuns >= 100) {
+      for (const key of expectedCoverage) assert.isAtLeast(seen.get(key) ?? 0, 1, `never reached: ${key}`)
+    }
   })
 
   it("agrees near the end of time, where timeouts overflow 2^63 - 1 (overflows_timeout)", { timeout: 120_000 }, () => {
@@ -72,6 +80,33 @@ describe("ledger at batch scale (fast ledger vs reference model)", () => {
     assert.isAtLeast(comparison.model.state().transfers.length, batchEventsMax + 1)
   })
 })
+
+const expectedCoverage = [
+  "account.created.imported",
+  "account.exists",
+  "transfer.created",
+  "transfer.created.linked",
+  "transfer.created.imported",
+  "transfer.created.balancing_debit",
+  "transfer.created.post_pending_transfer",
+  "transfer.created.void_pending_transfer",
+  "transfer.exists",
+  "transfer.exists_with_different_amount",
+  "transfer.linked_event_failed",
+  "transfer.linked_event_chain_open",
+  "transfer.id_already_failed",
+  "transfer.exceeds_credits",
+  "transfer.exceeds_debits",
+  "transfer.overflows_debits_posted",
+  "transfer.debit_account_already_closed",
+  "transfer.imported_event_timestamp_must_not_regress",
+  "transfer.pending_transfer_already_posted",
+  "transfer.pending_transfer_already_voided",
+  "transfer.pending_transfer_expired",
+  "expiries",
+  "resubmissions",
+  "balance rows"
+]
 
 /** An AccountFilter spec selecting everything of `account_id`, with an oversized limit. */
 const everything = (account_id: bigint, flags: number): AccountFilterSpec => ({

@@ -500,14 +500,15 @@ export const poolAccountsStep: fc.Arbitrary<Step & { kind: "create_accounts" }> 
 
 /**
  * A bulk batch of `count` events for the scale test, drawn reproducibly from `seed`: ids are
- * `firstId + i` (so that they do not collide) and linked chains are rare (the reference model
- * clones its whole state per chain).
+ * `firstId + i` (so that they do not collide), linked chains are rare (the reference model
+ * clones its whole state per chain) and nothing closes accounts.
  */
 export const bulkTransfers = (count: number, firstId: bigint, seed: number): ReadonlyArray<TransferSpec> =>
   fc.sample(fc.tuple(transferEvent("none", 0), fc.integer({ min: 0, max: 99 })), { numRuns: count, seed }).map(([e, linked], i) => ({
     ...e,
     id: firstId + BigInt(i),
-    flags: (e.flags & ~TF.linked) | (linked < 2 ? TF.linked : 0),
+    // No closing flags: with only eight accounts, closing would soon reject everything.
+    flags: (e.flags & ~(TF.linked | TF.closing_debit | TF.closing_credit)) | (linked < 2 ? TF.linked : 0),
     timestamp: { mode: "value", value: 0n }
   }))
 
@@ -528,3 +529,46 @@ export const timedPendingTransfers = (count: number, firstId: bigint): ReadonlyA
     flags: TF.pending,
     timestamp: { mode: "value", value: 0n }
   }))
+
+/** `count` valid accounts with ids `firstId + i` on ledger 1, every other one with history. */
+export const bulkAccounts = (count: number, firstId: bigint): ReadonlyArray<AccountSpec> =>
+  Array.from({ length: count }, (_, i) => ({
+    id: firstId + BigInt(i),
+    debits_pending: 0n,
+    debits_posted: 0n,
+    credits_pending: 0n,
+    credits_posted: 0n,
+    user_data_128: BigInt(i % 5),
+    user_data_64: BigInt(i % 3),
+    user_data_32: i % 2,
+    reserved: 0,
+    ledger: 1,
+    code: 1 + (i % 3),
+    flags: i % 2 === 0 ? AF.history : 0,
+    timestamp: { mode: "value", value: 0n }
+  }))
+
+/**
+ * `count` transfers with ids `firstId + i` between accounts scattered over
+ * `accountFirst .. accountFirst + accountCount - 1` (a few of them missing), a third pending.
+ */
+export const scatteredTransfers = (count: number, firstId: bigint, accountFirst: bigint, accountCount: number): ReadonlyArray<TransferSpec> =>
+  Array.from({ length: count }, (_, i) => {
+    const debit = (i * 7919) % (accountCount + 3)
+    const credit = (i * 104729 + 1) % (accountCount + 3)
+    return {
+      id: firstId + BigInt(i),
+      debit_account_id: accountFirst + BigInt(debit),
+      credit_account_id: accountFirst + BigInt(credit === debit ? (credit + 1) % accountCount : credit),
+      amount: BigInt(i % 11),
+      pending_id: { mode: "id", id: 0n },
+      user_data_128: 0n,
+      user_data_64: BigInt(i % 4),
+      user_data_32: 0,
+      timeout: i % 3 === 0 ? 1 : 0,
+      ledger: 1,
+      code: 1,
+      flags: i % 3 === 0 ? TF.pending : 0,
+      timestamp: { mode: "value", value: 0n }
+    }
+  })

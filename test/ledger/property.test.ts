@@ -13,7 +13,17 @@ import { createLedger } from "../../src/ledger/ledger.ts"
 import { MAX63 } from "./reference/codec.ts"
 import { batchEventsMax } from "../../src/protocol/operation.ts"
 import { AF, AFF, Op } from "./reference/model.ts"
-import { bulkTransfers, poolAccountsStep, timedPendingTransfers, workload, type AccountFilterSpec, type Step } from "./gen_ledger.ts"
+import {
+  bulkAccounts,
+  bulkTransfers,
+  poolAccountsStep,
+  scatteredTransfers,
+  timedPendingTransfers,
+  workload,
+  type AccountFilterSpec,
+  type QueryFilterSpec,
+  type Step
+} from "./gen_ledger.ts"
 import { Comparison } from "./property_runner.ts"
 
 /**
@@ -59,7 +69,7 @@ describe("ledger properties (fast ledger vs reference model)", () => {
 })
 
 describe("ledger at batch scale (fast ledger vs reference model)", () => {
-  it("agrees on full batches, query limits capped at 8189 and pulses capped at 8189 expiries", { timeout: 120_000 }, () => {
+  it("agrees on full batches of accounts and transfers, queries capped at 8189 and pulses capped at 8189 expiries", { timeout: 120_000 }, () => {
     const [pool] = fc.sample(poolAccountsStep, { numRuns: 1, seed: 7 })
     // No limit or closed flags on the pool here: the timed pending transfers must all succeed.
     const accounts = pool!.events.map((a) => ({ ...a, flags: a.flags & AF.history }))
@@ -70,14 +80,21 @@ describe("ledger at batch scale (fast ledger vs reference model)", () => {
       { kind: "create_transfers", gap: 0n, events: bulkTransfers(batchEventsMax, 20_000n, 3) },
       { kind: "advance", ns: 4_000_000_000n, pulse: true },
       { kind: "create_transfers", gap: 0n, events: bulkTransfers(batchEventsMax, 40_000n, 4) },
+      { kind: "create_accounts", gap: 0n, events: bulkAccounts(batchEventsMax, 100_000n) },
+      { kind: "create_transfers", gap: 0n, events: scatteredTransfers(batchEventsMax, 200_000n, 100_000n, batchEventsMax) },
+      { kind: "query", operation: Op.query_accounts, filter: { ...everyObject, code: 2 } },
+      { kind: "query", operation: Op.query_transfers, filter: { ...everyObject, user_data_64: 3n, flags: 1 } },
       { kind: "account_filter", operation: Op.get_account_transfers, filter: everything(1n, AFF.debits | AFF.credits) },
+      { kind: "account_filter", operation: Op.get_account_balances, filter: everything(100_000n, AFF.debits | AFF.credits) },
       { kind: "account_filter", operation: Op.get_account_balances, filter: everything(2n, AFF.debits | AFF.credits | AFF.reversed) }
     ]
     const comparison = new Comparison(createLedger(), { importedResolveOfTimedPending })
     comparison.run(steps)
     // The workload did reach the limits it is about.
     assert.isAtLeast(comparison.seen.get("expiries") ?? 0, batchEventsMax + 1)
-    assert.isAtLeast(comparison.model.state().transfers.length, batchEventsMax + 1)
+    const state = comparison.model.state()
+    assert.isAtLeast(state.accounts.length, batchEventsMax + 1)
+    assert.isAtLeast(state.transfers.length, 2 * batchEventsMax + 1_000)
   })
 })
 
@@ -107,6 +124,20 @@ const expectedCoverage = [
   "resubmissions",
   "balance rows"
 ]
+
+/** A QueryFilter spec selecting every object, with an oversized limit. */
+const everyObject: QueryFilterSpec = {
+  user_data_128: 0n,
+  user_data_64: 0n,
+  user_data_32: 0,
+  ledger: 0,
+  code: 0,
+  reservedByte: 0,
+  timestamp_min: { mode: "zero" },
+  timestamp_max: { mode: "zero" },
+  limit: 0xffffffff,
+  flags: 0
+}
 
 /** An AccountFilter spec selecting everything of `account_id`, with an oversized limit. */
 const everything = (account_id: bigint, flags: number): AccountFilterSpec => ({

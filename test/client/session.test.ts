@@ -1,0 +1,123 @@
+/**
+ * The client session (src/client/session.ts) against the embedded replica, with transports
+ * wrapped to record or drop messages: auto-batching, the hash chain, retransmission after a lost
+ * reply, eviction and the per-call deadline. TestClock drives the retry timer.
+ */
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { makeEmbeddedReplica, memoryTransport } from "../../src/client/layer_embedded.ts"
+import { makeSession, RequestDeadline, type TransportFactory } from "../../src/client/session.ts"
+import { makeLedger } from "../../src/index.ts"
+import { FrameLayout, readU32, ReplyLayout, RequestLayout, u128Equal } from "../../src/protocol/header.ts"
+import { accountInput, transferInput } from "./conformance.ts"
+import { temporaryPath } from "./temporary.ts"
+
+interface Log {
+  readonly sent: Array<Uint8Array>
+  readonly received: Array<Uint8Array>
+}
+
+/** Records what passes; `drop` decides which incoming messages are lost. */
+const recording = (inner: TransportFactory, log: Log, drop: (message: Uint8Array) => boolean = () => false): TransportFactory => (deliver) =>
+  Effect.map(inner((message) => {
+    if (drop(message)) return
+    log.received.push(message)
+    deliver(message)
+  }), (transport) => ({
+    ...transport,
+    send: (replica: number, message: Uint8Array) => Effect.suspend(() => {
+      log.sent.push(message)
+      return transport.send(replica, message)
+    })
+  }))
+
+const replica = Effect.flatMap(temporaryPath, (path) => makeEmbeddedReplica({ path, profile: "test" }))
+
+const sessionOn = (embedded: Effect.Success<typeof replica>, log: Log = { sent: [], received: [] }, drop?: (message: Uint8Array) => boolean) =>
+  Effect.map(makeSession({ cluster: embedded.cluster, transport: recording(memoryTransport(embedded.memory), log, drop) }),
+    (session) => ({ session, ledger: makeLedger(session.call), log }))
+
+const requestNumber = (message: Uint8Array) => readU32(message, RequestLayout.request.offset)
+const replyRequest = (message: Uint8Array) => readU32(message, ReplyLayout.request.offset)
+
+describe("client session", () => {
+  it.effect("auto-batching: 1000 concurrent calls go out in a few multi-batch requests, each caller gets its own results", () => Effect.gen(function* () {
+    const { session, ledger } = yield* sessionOn(yield* replica)
+    yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
+    const before = (yield* session.stats).requests
+    // Every third transfer names a missing account: its caller, and only it, sees the failure.
+    const statuses = yield* Effect.forEach(Array.from({ length: 1000 }, (_, i) => i), (i) =>
+      Effect.map(ledger.createTransfers([transferInput(BigInt(1000 + i), 1n, i % 3 === 0 ? 99n : 2n, 1n)]), ([r]) => r!.status),
+      { concurrency: "unbounded" })
+    statuses.forEach((status, i) => assert.strictEqual(status, i % 3 === 0 ? "credit_account_not_found" : "created", `call ${i}`))
+    const requests = (yield* session.stats).requests - before
+    assert.isAtMost(requests, 5, `1000 calls in ${requests} requests`)
+    const [a] = yield* ledger.lookupAccounts([1n])
+    assert.strictEqual(a!.debits_posted, BigInt(statuses.filter((s) => s === "created").length))
+  }))
+
+  it.effect("the hash chain: requests numbered from 0, parent = the previous reply's context, replies echo the request checksum", () => Effect.gen(function* () {
+    const { ledger, log } = yield* sessionOn(yield* replica)
+    yield* ledger.createAccounts([accountInput(1n)])
+    yield* ledger.lookupAccounts([1n])
+    yield* ledger.createAccounts([accountInput(2n)])
+    expect(log.sent.map(requestNumber)).toEqual([0, 1, 2, 3])
+    expect(log.received.map(replyRequest)).toEqual([0, 1, 2, 3])
+    assert.isTrue(log.sent[0]!.subarray(RequestLayout.parent.offset, RequestLayout.parent.offset + 16).every((b) => b === 0))
+    const session0 = log.sent[0]!.subarray(RequestLayout.session.offset, RequestLayout.session.offset + 8)
+    assert.isTrue(session0.every((b) => b === 0), "register carries session 0")
+    for (let i = 0; i < 4; i++) {
+      assert.isTrue(u128Equal(log.received[i]!, ReplyLayout.request_checksum.offset, log.sent[i]!, FrameLayout.checksum.offset))
+      if (i > 0) assert.isTrue(u128Equal(log.sent[i]!, RequestLayout.parent.offset, log.received[i - 1]!, ReplyLayout.context.offset))
+      if (i > 1) expect(log.sent[i]!.subarray(176, 184)).toEqual(log.sent[1]!.subarray(176, 184))
+    }
+  }))
+
+  it.effect("a lost reply: the identical request is re-sent after ~600 ms and executed once", () => Effect.gen(function* () {
+    let dropped = 0
+    const { session, ledger, log } = yield* sessionOn(yield* replica, { sent: [], received: [] }, (message) => {
+      if (replyRequest(message) !== 1 || dropped > 0) return false
+      dropped++
+      return true
+    })
+    const call = yield* Effect.forkChild(ledger.createAccounts([accountInput(1n)]))
+    yield* TestClock.adjust(500)
+    assert.strictEqual((yield* session.stats).retransmissions, 0)
+    yield* TestClock.adjust(200)
+    const [result] = yield* Fiber.join(call)
+    assert.strictEqual(result!.status, "created", "the retry is answered from the stored reply, not executed again")
+    const copies = log.sent.filter((message) => requestNumber(message) === 1)
+    assert.strictEqual(copies.length, 2)
+    expect(copies[1]).toEqual(copies[0])
+    assert.strictEqual((yield* ledger.lookupAccounts([1n])).length, 1)
+  }))
+
+  it.effect("eviction: the 65th session evicts the oldest; its in-flight and later calls fail with ClientEvicted", () => Effect.gen(function* () {
+    const embedded = yield* replica
+    const oldest = yield* sessionOn(embedded)
+    yield* oldest.ledger.createAccounts([accountInput(1n)])
+    for (let i = 0; i < 64; i++) {
+      const other = yield* sessionOn(embedded)
+      yield* other.ledger.lookupAccounts([1n])
+    }
+    const error = yield* Effect.flip(oldest.ledger.lookupAccounts([1n]))
+    expect(error._tag).toBe("ClientEvicted")
+    const later = yield* Effect.flip(oldest.ledger.createAccounts([accountInput(2n)]))
+    expect(later._tag).toBe("ClientEvicted")
+  }))
+
+  it.effect("a deadline without a reply fails with OutcomeUnknown and the ids; the session then carries on", () => Effect.gen(function* () {
+    let blackHole = true
+    const { ledger } = yield* sessionOn(yield* replica, { sent: [], received: [] }, (message) => blackHole && replyRequest(message) === 1)
+    const call = yield* Effect.forkChild(ledger.createAccounts([accountInput(5n), accountInput(6n)]).pipe(Effect.provideService(RequestDeadline, 2_000)))
+    yield* TestClock.adjust(2_000)
+    const error = yield* Effect.flip(Fiber.join(call))
+    expect(error._tag === "OutcomeUnknown" ? [error.operation, error.ids] : error._tag).toEqual(["create_accounts", [5n, 6n]])
+    blackHole = false
+    const next = yield* Effect.forkChild(ledger.lookupAccounts([5n, 6n]))
+    yield* TestClock.adjust(2_000)
+    // The request did commit: a retry got its reply once the network healed, then the lookup ran.
+    expect((yield* Fiber.join(next)).map((a) => a.id)).toEqual([5n, 6n])
+  }))
+})

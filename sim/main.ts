@@ -1,10 +1,10 @@
 /**
- * `npm run sim -- --seed=<u64> [--ticks=N] [--log=debug] [--mutant=<name>]`: one simulated run.
+ * `npm run sim -- --seed=<u64> [--ticks=N] [--log=debug] [--mutant=<name>] [--clients=N]`: one simulated run.
  * Prints the seed, the drawn parameters, progress, the trace hash and a one-line verdict, then
  * `RESULT {json}`. Exit codes (simulation.md §8.3): 0 ok, 128 liveness failure, 129 checker
  * failure, 2 usage error.
  */
-import { mutants, runSimulation, type Mutant } from "./simulator.ts"
+import { mutants, runSimulation, type Mutant, type SwarmParameters } from "./simulator.ts"
 import { parseCount, parseFlags, parseSeed } from "./seed.ts"
 import { ticksDefault } from "./main_defaults.ts"
 
@@ -13,8 +13,10 @@ function main(argv: ReadonlyArray<string>): number {
   let ticks: number
   let log: "info" | "debug"
   let mutant: Mutant
+  let overrides: Partial<SwarmParameters> = {}
   try {
-    const flags = parseFlags(argv, ["seed", "ticks", "log", "mutant"])
+    const flags = parseFlags(argv, ["seed", "ticks", "log", "mutant", "clients"])
+    if (flags.has("clients")) overrides = { clientCount: parseCount(flags.get("clients"), "clients", 1) }
     const seedText = flags.get("seed")
     if (seedText === undefined) throw new Error("--seed=<u64> is required")
     seed = parseSeed(seedText)
@@ -30,9 +32,10 @@ function main(argv: ReadonlyArray<string>): number {
     return 2
   }
   console.log(`seed ${seed}`)
-  const result = runSimulation({ seed, ticks, log, mutant, print: (line) => console.log(line), onParameters: (p) => console.log(`parameters ${JSON.stringify(p)}`) })
+  const result = runSimulation({ seed, ticks, log, mutant, overrides, print: (line) => console.log(line), onParameters: (p) => console.log(`parameters ${JSON.stringify(p)}`) })
   console.log(`trace hash ${result.traceHash} (${result.stats.traceEvents} events, ${result.ticksRun} ticks)`)
-  const replay = `npm run sim -- --seed=${seed} --ticks=${ticks}${mutant === "none" ? "" : ` --mutant=${mutant}`} --log=debug`
+  const clients = overrides.clientCount === undefined ? "" : ` --clients=${overrides.clientCount}`
+  const replay = `npm run sim -- --seed=${seed} --ticks=${ticks}${mutant === "none" ? "" : ` --mutant=${mutant}`}${clients} --log=debug`
   const first = result.violations[0]
   if (first === undefined) {
     console.log(`verdict ok: ${result.stats.repliesChecked} replies checked against the model over ${result.stats.opsChecked} ops, ${result.stats.crashes} crashes`)

@@ -6,7 +6,7 @@
  * if any seed failed.
  */
 import { ticksDefault } from "./main_defaults.ts"
-import { mutants, runSimulation, type Mutant, type SimResult } from "./simulator.ts"
+import { mutants, runSimulation, type Mutant, type SimResult, type SwarmParameters } from "./simulator.ts"
 import { parseCount, parseFlags, parseSeed } from "./seed.ts"
 import { wallClockMs } from "./wall_clock.ts"
 
@@ -18,13 +18,15 @@ export interface SwarmSummary {
 }
 
 /** Runs `count` consecutive seeds from `from`; `onResult` sees each run. */
-export function runSwarm(from: bigint, count: number, ticks: number, mutant: Mutant, onResult?: (result: SimResult) => void): SwarmSummary {
+export function runSwarm(
+  from: bigint, count: number, ticks: number, mutant: Mutant, onResult?: (result: SimResult) => void, overrides: Partial<SwarmParameters> = {}
+): SwarmSummary {
   const start = wallClockMs()
   const failed: Array<{ seed: string; invariant: string; detail: string }> = []
   let ticksRun = 0
   for (let i = 0; i < count; i++) {
     const seed = (from + BigInt(i)) & ((1n << 64n) - 1n)
-    const result = runSimulation({ seed, ticks, log: "quiet", mutant })
+    const result = runSimulation({ seed, ticks, log: "quiet", mutant, overrides })
     ticksRun += result.ticksRun
     const first = result.violations[0]
     if (first !== undefined) failed.push({ seed: result.seed, invariant: first.invariant, detail: first.detail })
@@ -38,8 +40,10 @@ function main(argv: ReadonlyArray<string>): number {
   let from: bigint
   let ticks: number
   let mutant: Mutant
+  let overrides: Partial<SwarmParameters> = {}
   try {
-    const flags = parseFlags(argv, ["seeds", "from", "ticks", "mutant"])
+    const flags = parseFlags(argv, ["seeds", "from", "ticks", "mutant", "clients"])
+    if (flags.has("clients")) overrides = { clientCount: parseCount(flags.get("clients"), "clients", 1) }
     count = parseCount(flags.get("seeds"), "seeds", 100)
     from = flags.has("from") ? parseSeed(flags.get("from")!) : 1n
     ticks = parseCount(flags.get("ticks"), "ticks", ticksDefault)
@@ -50,7 +54,8 @@ function main(argv: ReadonlyArray<string>): number {
     console.error(`sim:swarm: ${(error as Error).message}`)
     return 2
   }
-  console.log(`swarm: seeds ${from}..${from + BigInt(count) - 1n}, ${ticks} ticks each${mutant === "none" ? "" : `, mutant ${mutant}`}`)
+  console.log(`swarm: seeds ${from}..${from + BigInt(count) - 1n}, ${ticks} ticks each${mutant === "none" ? "" : `, mutant ${mutant}`}` +
+    (overrides.clientCount === undefined ? "" : `, ${overrides.clientCount} clients`))
   let done = 0
   const barWidth = 30
   const summary = runSwarm(from, count, ticks, mutant, (result) => {
@@ -58,13 +63,14 @@ function main(argv: ReadonlyArray<string>): number {
     const first = result.violations[0]
     if (first !== undefined) {
       console.log(`FAIL seed ${result.seed}: ${first.invariant} at tick ${first.tick}: ${first.detail}`)
-      console.log(`  replay: npm run sim -- --seed=${result.seed} --ticks=${ticks}${mutant === "none" ? "" : ` --mutant=${mutant}`} --log=debug`)
+      const clients = overrides.clientCount === undefined ? "" : ` --clients=${overrides.clientCount}`
+      console.log(`  replay: npm run sim -- --seed=${result.seed} --ticks=${ticks}${mutant === "none" ? "" : ` --mutant=${mutant}`}${clients} --log=debug`)
     }
     if (done === count || done % Math.max(1, Math.floor(count / 20)) === 0) {
       const filled = Math.round((done / count) * barWidth)
       console.log(`[${"#".repeat(filled)}${".".repeat(barWidth - filled)}] ${done}/${count} seeds`)
     }
-  })
+  }, overrides)
   const minutes = summary.elapsedMs / 60_000
   console.log("RESULT " + JSON.stringify({
     seeds: summary.seeds,
@@ -72,7 +78,7 @@ function main(argv: ReadonlyArray<string>): number {
     failing_seeds: summary.failed.map((f) => ({ seed: f.seed, invariant: f.invariant })),
     seeds_per_minute: Math.round(summary.seeds / minutes),
     ticks_per_second: Math.round(summary.ticks / (summary.elapsedMs / 1000)),
-    ticks_per_seed: ticksDefault === ticks ? ticks : ticks,
+    ticks_per_seed: ticks,
     ...(mutant === "none" ? {} : { mutant })
   }))
   return summary.failed.length === 0 ? 0 : 1

@@ -279,7 +279,7 @@ export class SimNetwork {
 export class SimBus {
   dead = false
   /** What the simulator does to each message the replica sends (identity, except for mutants). */
-  transform: (message: Uint8Array) => Uint8Array = (message) => message
+  transform: (message: Uint8Array) => Uint8Array | undefined = (message) => message
   private readonly events: Queue.Queue<BusEvent>
   private readonly network: SimNetwork
   private readonly nowMs: () => number
@@ -299,7 +299,10 @@ export class SimBus {
   shape(): MessageBusShape {
     return {
       events: this.events,
-      send: (connection, message) => Effect.sync(() => this.network.sendToClient(this, connection, this.transform(message), this.nowMs())),
+      send: (connection, message) => Effect.sync(() => {
+        const sent = this.transform(message)
+        if (sent !== undefined) this.network.sendToClient(this, connection, sent, this.nowMs())
+      }),
       close: (connection) => Effect.sync(() => this.network.closeConnection(this, connection)),
       port: 0
     }

@@ -31,8 +31,8 @@ import { Workload } from "./workload.ts"
 
 export const tickMs = 10
 /** Deliberately broken variants that the checkers must catch (test/sim/sim.test.ts). */
-export type Mutant = "none" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes"
-export const mutants: ReadonlyArray<Mutant> = ["none", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes"]
+export type Mutant = "none" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "replies_lost_forever"
+export const mutants: ReadonlyArray<Mutant> = ["none", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "replies_lost_forever"]
 
 export interface SimOptions {
   readonly seed: bigint
@@ -551,6 +551,14 @@ class Simulation {
 
   /** Reply-path mutants: they alter what the replica sends, as a broken reply cache or ledger would. */
   private wrapBus(bus: SimBus): void {
+    if (this.mutant === "replies_lost_forever") {
+      // Mutant: a replica that never answers some clients' requests (after registration): only
+      // the liveness checker can notice.
+      bus.transform = (message) =>
+        message[FrameLayout.command.offset] === Command.reply && readU32(message, ReplyLayout.request.offset) >= 2 &&
+          (message[ReplyLayout.client.offset]! & 1) === 0 ? undefined : message
+      return
+    }
     if (this.mutant !== "reply_cache_differs" && this.mutant !== "reply_body_wrong") return
     const mutant = this.mutant
     const sent = this.repliesSent

@@ -8,6 +8,9 @@ import { spawnSync } from "node:child_process"
 import { describe, expect, it } from "vitest"
 import { runSimulation, type Mutant, type SimResult } from "../../sim/simulator.ts"
 import { runSwarm } from "../../sim/swarm.ts"
+import { Checker } from "../../sim/checker.ts"
+import { buildMessage } from "../../src/protocol/build.ts"
+import { Command, zeroHeader } from "../../src/protocol/header.ts"
 
 /**
  * Production bugs found by the simulator, reported under their own names (docs/simulation.md):
@@ -89,7 +92,42 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
     expect(["acknowledged_op_lost", "replica_restarts", "reply_matches_model"]).toContain(caught!.invariant)
   })
 
+  it("a replica that never answers some clients (only liveness can tell)", () => {
+    expect(firstCaught("replies_lost_forever", 3)?.invariant).toBe("liveness")
+  })
+
   it("the unbroken system passes the same seeds", () => {
     expect(firstCaught("none", 3)).toBeUndefined()
+  })
+})
+
+describe("simulator checkers, directly", () => {
+  const prepare = (op: bigint, timestamp: bigint, user: number) => {
+    const header = zeroHeader(Command.prepare)
+    header.op = op
+    header.timestamp = timestamp
+    header.operation = 128 // pulse: no client, no body
+    header.release = 1
+    header.commit = BigInt(user)
+    return buildMessage(header, new Uint8Array(0))
+  }
+
+  it("a recovery below the newest acknowledged op is an acknowledged op lost", () => {
+    const checker = new Checker()
+    checker.ackedOp = 5n
+    checker.onRecovered(5n)
+    expect(checker.violations).toEqual([])
+    checker.onRecovered(4n)
+    expect(checker.violations.map((v) => v.invariant)).toEqual(["acknowledged_op_lost"])
+  })
+
+  it("rewriting an acknowledged op is a violation; rewriting an unacknowledged one is not", () => {
+    const checker = new Checker()
+    checker.onPrepareWritten(prepare(3n, 10n, 0))
+    checker.onPrepareWritten(prepare(3n, 10n, 1)) // not acknowledged yet: a new incarnation may differ
+    expect(checker.violations).toEqual([])
+    checker.ackedOp = 3n
+    checker.onPrepareWritten(prepare(3n, 10n, 2))
+    expect(checker.violations.map((v) => v.invariant)).toEqual(["committed_op_rewritten"])
   })
 })

@@ -38,6 +38,13 @@ const sessionOn = (embedded: Effect.Success<typeof replica>, log: Log = { sent: 
   Effect.map(makeSession({ cluster: embedded.cluster, transport: recording(memoryTransport(embedded.memory), log, drop) }),
     (session) => ({ session, ledger: makeLedger(session.call), log }))
 
+/** Waits (in real time: the replica's disk is real) until request `request` has gone out, so TestClock moves after its timers are armed. */
+const sent = (log: Log, request: number) => Effect.gen(function* () {
+  while (!log.sent.some((message) => requestNumber(message) === request)) {
+    yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+  }
+})
+
 const requestNumber = (message: Uint8Array) => readU32(message, RequestLayout.request.offset)
 const replyRequest = (message: Uint8Array) => readU32(message, ReplyLayout.request.offset)
 
@@ -82,6 +89,7 @@ describe("client session", () => {
       return true
     })
     const call = yield* Effect.forkChild(ledger.createAccounts([accountInput(1n)]))
+    yield* sent(log, 1)
     yield* TestClock.adjust(500)
     assert.strictEqual((yield* session.stats).retransmissions, 0)
     yield* TestClock.adjust(200)
@@ -109,8 +117,9 @@ describe("client session", () => {
 
   it.effect("a deadline without a reply fails with OutcomeUnknown and the ids; the session then carries on", () => Effect.gen(function* () {
     let blackHole = true
-    const { ledger } = yield* sessionOn(yield* replica, { sent: [], received: [] }, (message) => blackHole && replyRequest(message) === 1)
+    const { ledger, log } = yield* sessionOn(yield* replica, { sent: [], received: [] }, (message) => blackHole && replyRequest(message) === 1)
     const call = yield* Effect.forkChild(ledger.createAccounts([accountInput(5n), accountInput(6n)]).pipe(Effect.provideService(RequestDeadline, 2_000)))
+    yield* sent(log, 1)
     yield* TestClock.adjust(2_000)
     const error = yield* Effect.flip(Fiber.join(call))
     expect(error._tag === "OutcomeUnknown" ? [error.operation, error.ids] : error._tag).toEqual(["create_accounts", [5n, 6n]])

@@ -57,6 +57,14 @@ export class Checker {
     this.history.set(op, prepare.slice())
   }
 
+  /**
+   * The replica sent a reply naming `op`: the op is committed, so it is durable and must survive
+   * every crash, whether or not the client ever receives the reply.
+   */
+  onReplySent(op: bigint): void {
+    if (op > this.ackedOp) this.ackedOp = op
+  }
+
   /** A replica process finished recovery with `commitOp` ops. */
   onRecovered(commitOp: bigint): void {
     if (commitOp < this.ackedOp) {

@@ -46,6 +46,8 @@ export class SimClient {
   private readonly random: Random
   private readonly options: ClientOptions
   private connection = 0
+  /** Every connection this client opened (replies may arrive on an older one). */
+  private readonly connections = new Set<number>()
   /** 0 before registration; then the register op. */
   session = 0n
   evicted = false
@@ -118,7 +120,9 @@ export class SimClient {
     if (connection === this.connection) this.connection = 0
   }
 
-  onMessage(_connection: number, bytes: Uint8Array): void {
+  onMessage(connection: number, bytes: Uint8Array): void {
+    // A replaced (evicted) client's connections may still deliver; they are not this client's.
+    if (!this.connections.has(connection)) return
     if (validateMessage(bytes, u128Bytes(this.cluster)) !== undefined) return // corrupted in flight: dropped
     const command = bytes[FrameLayout.command.offset]
     if (command === Command.eviction) {
@@ -175,7 +179,10 @@ export class SimClient {
   }
 
   private send(inFlight: InFlight, tick: number, now: number): void {
-    if (this.connection === 0 || !this.network.isOpen(this.connection)) this.connection = this.network.connect(this.index)
+    if (this.connection === 0 || !this.network.isOpen(this.connection)) {
+      this.connection = this.network.connect(this.index)
+      this.connections.add(this.connection)
+    }
     inFlight.sentTick = tick
     this.network.sendToReplica(this.connection, inFlight.bytes, now)
   }

@@ -280,6 +280,8 @@ export class SimBus {
   dead = false
   /** What the simulator does to each message the replica sends (identity, except for mutants). */
   transform: (message: Uint8Array) => Uint8Array | undefined = (message) => message
+  /** Sees every message the live replica sends, before any mutant transforms it. */
+  observe: (message: Uint8Array) => void = () => {}
   private readonly events: Queue.Queue<BusEvent>
   private readonly network: SimNetwork
   private readonly nowMs: () => number
@@ -300,6 +302,8 @@ export class SimBus {
     return {
       events: this.events,
       send: (connection, message) => Effect.sync(() => {
+        if (this.dead) return
+        this.observe(message)
         const sent = this.transform(message)
         if (sent !== undefined) this.network.sendToClient(this, connection, sent, this.nowMs())
       }),

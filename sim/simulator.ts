@@ -31,8 +31,10 @@ import { Workload } from "./workload.ts"
 
 export const tickMs = 10
 /** Deliberately broken variants that the checkers must catch (test/sim/sim.test.ts). */
-export type Mutant = "none" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "replies_lost_forever"
-export const mutants: ReadonlyArray<Mutant> = ["none", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "replies_lost_forever"]
+export type Mutant = "none" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "storage_skips_fsync" | "replies_lost_forever"
+export const mutants: ReadonlyArray<Mutant> = [
+  "none", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "storage_skips_fsync", "replies_lost_forever"
+]
 
 export interface SimOptions {
   readonly seed: bigint
@@ -541,6 +543,11 @@ class Simulation {
           })
           // Mutant: a disk that acknowledges a WAL write it never made durable.
           if (wal && simulation.mutant === "storage_acks_lost_writes" && lossy.chance(0.3)) return Effect.andThen(Effect.yieldNow, done)
+          // Mutant: a disk that acknowledges a write at once and makes it durable later (a
+          // skipped fsync): a crash in between loses writes the replica already acted on.
+          if (wal && simulation.mutant === "storage_skips_fsync") {
+            return Effect.andThen(Effect.forkDetach(Effect.ignore(inner.write(zone, offset, buffer))), done)
+          }
           return Effect.andThen(inner.write(zone, offset, buffer), done)
         },
         sync: inner.sync,
@@ -551,6 +558,9 @@ class Simulation {
 
   /** Reply-path mutants: they alter what the replica sends, as a broken reply cache or ledger would. */
   private wrapBus(bus: SimBus): void {
+    bus.observe = (message) => {
+      if (message[FrameLayout.command.offset] === Command.reply) this.checker.onReplySent(readU64(message, ReplyLayout.op.offset))
+    }
     if (this.mutant === "replies_lost_forever") {
       // Mutant: a replica that never answers some clients' requests (after registration): only
       // the liveness checker can notice.

@@ -92,6 +92,12 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
     expect(["acknowledged_op_lost", "replica_restarts", "reply_matches_model"]).toContain(caught!.invariant)
   })
 
+  it("a disk that skips the fsync: acknowledges a journal write before it is durable", () => {
+    const caught = firstCaught("storage_skips_fsync", 5)
+    expect(caught).toBeDefined()
+    expect(["acknowledged_op_lost", "replica_restarts"]).toContain(caught!.invariant)
+  })
+
   it("a replica that never answers some clients (only liveness can tell)", () => {
     expect(firstCaught("replies_lost_forever", 3)?.invariant).toBe("liveness")
   })

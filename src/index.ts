@@ -21,6 +21,6 @@ export {
   decodeBatch, decodeCreateResult, decodeTransfer, encodeAccount, encodeAccountFilter, encodeBatch, encodeIds,
   encodeQueryFilter, encodeTransfer, QueryFilterLayout, TransferLayout
 } from "./protocol/records.ts"
-export { layerEmbedded, type EmbeddedOptions } from "./client/layer_embedded.ts"
+export { layerEmbedded, type EmbeddedOpenError, type EmbeddedOptions } from "./client/layer_embedded.ts"
 export { makeSession, RequestDeadline, type Session, type SessionOptions, type SessionStats, type Transport, type TransportFactory } from "./client/session.ts"
 export { InvalidClientOptions, layerClient, type ClientOptions } from "./client/layer_client.ts"

@@ -8,12 +8,13 @@
 import { existsSync } from "node:fs"
 import { Context, Effect, Layer } from "effect"
 import { MessageBus } from "../actors/message_bus.ts"
-import { layerReplica, Replica } from "../actors/replica.ts"
+import { layerReplica, Replica, type ReplicaOpenError } from "../actors/replica.ts"
 import { acquireStorageFile } from "../layers/disk.ts"
 import { makeMemoryBus, type MemoryBus } from "../layers/bus_memory.ts"
 import { formatDataFile } from "../storage/format.ts"
 import { layoutOf, productionConfig } from "../storage/layout.ts"
-import { Storage } from "../storage/storage.ts"
+import { Storage, type StorageError, type StorageOpenError } from "../storage/storage.ts"
+import type { JournalRecoveryError } from "../storage/journal.ts"
 import { readSuperblock } from "../storage/superblock.ts"
 import { Ledger, makeLedger } from "./ledger_service.ts"
 import { makeSession, type TransportFactory } from "./session.ts"
@@ -51,7 +52,10 @@ export const memoryTransport = (memory: MemoryBus): TransportFactory => (deliver
   return { replicaCount: 1, send: (_replica: number, message: Uint8Array) => connection.send(message) }
 })
 
-export const layerEmbedded = (options: EmbeddedOptions) => Layer.effect(Ledger, Effect.gen(function* () {
+/** Why an embedded ledger could not open: the file (open, lock, size), its superblock, or its journal. */
+export type EmbeddedOpenError = StorageOpenError | StorageError | ReplicaOpenError | JournalRecoveryError
+
+export const layerEmbedded = (options: EmbeddedOptions): Layer.Layer<Ledger, EmbeddedOpenError> => Layer.effect(Ledger, Effect.gen(function* () {
   const { cluster, memory } = yield* makeEmbeddedReplica(options)
   const session = yield* makeSession({ cluster, transport: memoryTransport(memory) })
   return Ledger.of(makeLedger(session.call))

@@ -39,6 +39,17 @@ conformance("layerClient (TCP, replica in this process)", {
   advanceTime: (ms) => TestClock.adjust(ms)
 })
 
+describe("layerClient with several addresses", () => {
+  it.live("sends to the primary (view 0: the first address) and one other; dead backups do not matter", () => Effect.gen(function* () {
+    const port = yield* inProcessReplica
+    const dead = [yield* Effect.promise(freePort), yield* Effect.promise(freePort)]
+    const { session, ledger } = yield* ledgerOver(port, dead)
+    yield* ledger.createAccounts([accountInput(1n)])
+    assert.strictEqual((yield* ledger.lookupAccounts([1n])).length, 1)
+    assert.strictEqual((yield* session.stats).retransmissions, 0, "the primary answered the first transmission")
+  }), 30_000)
+})
+
 /** A `scarab start` process on a fresh file for the scope. */
 const replicaProcess = Effect.acquireRelease(
   Effect.promise(async () => {
@@ -53,7 +64,7 @@ const replicaProcess = Effect.acquireRelease(
   })
 )
 
-const ledgerOver = (port: number) => Effect.map(makeClientSession({ cluster: 0n, addresses: [String(port)] }), (session) => ({ session, ledger: makeLedger(session.call) }))
+const ledgerOver = (port: number, others: ReadonlyArray<number> = []) => Effect.map(makeClientSession({ cluster: 0n, addresses: [String(port), ...others] }), (session) => ({ session, ledger: makeLedger(session.call) }))
 
 describe("layerClient against a replica process", () => {
   it.live("creates, looks up and batches concurrent calls", () => Effect.gen(function* () {

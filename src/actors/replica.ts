@@ -10,7 +10,7 @@
  */
 import { Cause, Clock, Context, Effect, Layer, Queue, Schema } from "effect"
 import { assert } from "../assert.ts"
-import { createLedger } from "../ledger/ledger.ts"
+import { createLedger, type Ledger } from "../ledger/ledger.ts"
 import { bodySizeMax } from "../protocol/operation.ts"
 import { releaseClientMin, releaseScarab } from "../protocol/header.ts"
 import { u128ToBytes } from "../protocol/build.ts"
@@ -41,6 +41,12 @@ export class Replica extends Context.Service<Replica, {
   readonly commitOp: Effect.Effect<bigint>
   readonly cluster: bigint
 }>()("scarab/Replica") {}
+
+/**
+ * How the replica builds its ledger: `createLedger` unless provided otherwise. The simulator
+ * (sim/) provides deliberately broken ledgers to prove that its checkers catch them.
+ */
+export const ReplicaLedger = Context.Reference<() => Ledger>("scarab/ReplicaLedger", { defaultValue: () => () => createLedger() })
 
 type ShellInput = Input | { readonly _tag: "Fatal"; readonly error: StorageError }
 
@@ -129,7 +135,7 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   const core = new ReplicaCore({
     cluster: identity.cluster, replica: 0, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax,
     clientsMax: layout.config.clientsMax, pipelineMax: 8, opMax: opMaxOf(layout)
-  }, createLedger())
+  }, (yield* ReplicaLedger)())
   for (const prepare of prepares) core.replay(prepare)
   assert(core.commitOp === BigInt(prepares.length), () => "replay must end at the newest recovered op")
   if (prepares.length > 0) yield* Effect.logInfo(`${storage.path}: replayed ${prepares.length} ops from the journal`)

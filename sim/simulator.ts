@@ -13,7 +13,7 @@
  * with one more crash and recovery, which must keep every acknowledged op.
  */
 import { Clock, Effect, Exit, Cause, Fiber, Layer, Logger, References } from "effect"
-import { layerReplica, Replica } from "../src/actors/replica.ts"
+import { layerReplica, Replica, ReplicaLedger } from "../src/actors/replica.ts"
 import { faultsNone, SimulatedDisk } from "../src/layers/disk_sim.ts"
 import { sealReply, u128ToBytes } from "../src/protocol/build.ts"
 import { Command, FrameLayout, PrepareLayout, readU32, ReplyLayout } from "../src/protocol/header.ts"
@@ -28,12 +28,16 @@ import { Random } from "./random.ts"
 import { SimClock, SimScheduler } from "./runtime.ts"
 import { Trace, TraceHash } from "./trace.ts"
 import { Workload } from "./workload.ts"
+import { droppingLedger } from "./mutant_ledger.ts"
 
 export const tickMs = 10
 /** Deliberately broken variants that the checkers must catch (test/sim/sim.test.ts). */
-export type Mutant = "none" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "storage_skips_fsync" | "replies_lost_forever"
+export type Mutant =
+  | "none" | "ledger_drops_transfer" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "storage_skips_fsync"
+  | "replies_lost_forever"
 export const mutants: ReadonlyArray<Mutant> = [
-  "none", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "storage_skips_fsync", "replies_lost_forever"
+  "none", "ledger_drops_transfer", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "storage_skips_fsync",
+  "replies_lost_forever"
 ]
 
 export interface SimOptions {
@@ -408,6 +412,7 @@ class Simulation {
       return yield* Effect.never
     }).pipe(
       Effect.provide(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)))),
+      this.mutant === "ledger_drops_transfer" ? Effect.provideService(ReplicaLedger, droppingLedger) : (effect) => effect,
       Effect.provideService(Clock.Clock, this.clock),
       Effect.provideService(References.CurrentLoggers, new Set([logger])),
       Effect.provideService(References.MinimumLogLevel, this.debug ? "Debug" : "Info")

@@ -76,6 +76,10 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
     return undefined
   }
 
+  it("a ledger that silently drops a transfer while answering created", () => {
+    expect(firstCaught("ledger_drops_transfer", 5)?.invariant).toBe("reply_matches_model")
+  })
+
   it("a reply cache that answers a retry with different bytes", () => {
     const caught = firstCaught("reply_cache_differs", 5)
     expect(caught).toBeDefined()

@@ -272,6 +272,7 @@ class Simulation {
         opsChecked: this.checker.opsChecked,
         ackedOp: Number(this.checker.ackedOp),
         retries: this.clients.reduce((sum, c) => sum + c.retriesSent, 0),
+        reregistrations: this.clients.reduce((sum, c) => sum + c.reregistrations, 0),
         ...this.network.stats,
         tornWrites: this.disk.stats.tornWrites,
         diskWrites: this.disk.stats.writes,

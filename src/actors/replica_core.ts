@@ -15,7 +15,7 @@ import { requestEvictionReason, type ReplicaLimits } from "../protocol/body.ts"
 import { buildEviction, buildMessage, buildPongClient, prepareFromRequest, sealReply, u128ToBytes } from "../protocol/build.ts"
 import { rootPrepare } from "../protocol/header_rules.ts"
 import {
-  Command, EvictionReason, FrameLayout, headerSize, PingClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout,
+  Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout,
   u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { decodeMultiBatch, encodeMultiBatch } from "../protocol/multi_batch.ts"
@@ -152,6 +152,8 @@ export class ReplicaCore {
 
   private onRequest(now: Now, connection: number, request: Uint8Array): void {
     if (readU32(request, FrameLayout.view.offset) > this.view) return
+    // Only the primary stamps ops; a client's request naming a timestamp is dropped (§12.1).
+    if (!isZero(request, RequestLayout.timestamp.offset, RequestLayout.timestamp.offset + 8)) return
     const client = readU128(request, RequestLayout.client.offset)
     this.connections.set(client, connection)
     const eviction = requestEvictionReason(request, this.limits())

@@ -42,9 +42,11 @@ afterEach(async () => {
 type Kind =
   | "random_bytes" | "truncated" | "bad_header_checksum" | "bad_body_checksum" | "oversized" | "unknown_command"
   | "wrong_cluster" | "invalid_body" | "unknown_operation" | "release_too_low" | "register_without_body" | "no_session" | "ping"
+  | "ping_no_session" | "invalid_header_then_ping"
 const kinds: ReadonlyArray<Kind> = [
   "random_bytes", "truncated", "bad_header_checksum", "bad_body_checksum", "oversized", "unknown_command",
-  "wrong_cluster", "invalid_body", "unknown_operation", "release_too_low", "register_without_body", "no_session", "ping"
+  "wrong_cluster", "invalid_body", "unknown_operation", "release_too_low", "register_without_body", "no_session", "ping",
+  "ping_no_session", "invalid_header_then_ping"
 ]
 
 /** What the replica must do with one hostile message. */
@@ -204,14 +206,37 @@ function hostileInput(kind: Kind, random: () => number): { bytes: Uint8Array; ex
     case "no_session":
       // A well-formed request from a client that never registered.
       return { bytes: request(clientId, Operation.lookup_accounts, 1n + BigInt(Math.floor(random() * 1000)), 1, encodeMultiBatch([new Uint8Array(16)], 16)), expectation: { _tag: "evict", reason: EvictionReason.no_session } }
-    case "ping": {
-      const header = zeroHeader(Command.ping_client)
+    case "ping":
+      return { bytes: ping(clientId, 0n, random), expectation: { _tag: "pong" } }
+    case "ping_no_session":
+      // A ping naming session 1 (committed long ago) from a client the replica has no session for (§9.7).
+      return { bytes: ping(clientId, 1n, random), expectation: { _tag: "evict", reason: EvictionReason.no_session } }
+    case "invalid_header_then_ping": {
+      // A request whose header breaks a validity rule (§12.1: here a non-zero timestamp, or client 0)
+      // is dropped silently and the connection stays open: the ping behind it is answered.
+      const header = zeroHeader(Command.request)
       header.release = releaseScarab
-      header.client = clientId
-      header.ping_timestamp_monotonic = BigInt(1 + Math.floor(random() * 1e9))
-      return { bytes: buildMessage(header, new Uint8Array(0)), expectation: { _tag: "pong" } }
+      header.client = random() < 0.5 ? 0n : clientId
+      header.timestamp = header.client === 0n ? 0n : 1n + BigInt(Math.floor(random() * 1e9))
+      header.session = 1n
+      header.request = 1
+      header.operation = Operation.lookup_accounts
+      const invalid = buildMessage(header, encodeMultiBatch([new Uint8Array(16)], 16))
+      const bytes = new Uint8Array(invalid.length + headerSize)
+      bytes.set(invalid)
+      bytes.set(ping(clientId, 0n, random), invalid.length)
+      return { bytes, expectation: { _tag: "pong" } }
     }
   }
+}
+
+function ping(client: bigint, session: bigint, random: () => number): Uint8Array {
+  const header = zeroHeader(Command.ping_client)
+  header.release = releaseScarab
+  header.client = client
+  header.session = session
+  header.ping_timestamp_monotonic = BigInt(1 + Math.floor(random() * 1e9))
+  return buildMessage(header, new Uint8Array(0))
 }
 
 function request(client: bigint, operation: number, session: bigint, number: number, body: Uint8Array, cluster = 0n, release = releaseScarab): Uint8Array {

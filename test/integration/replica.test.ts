@@ -4,7 +4,8 @@
  * family end to end, concurrent calls merged into multi-batch requests, more clients than
  * `clients_max` (eviction of the least recently committed session), a client whose replica dies
  * and comes back mid-request (exactly-once), and a retried request answered byte for byte with
- * the stored reply. Last, a small `scarab benchmark` run: it prints its figures and cleans up.
+ * the stored reply; then the session rules on raw sockets (retries, drops, evictions by reason).
+ * Last, a small `scarab benchmark` run: it prints its figures and cleans up.
  */
 import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
@@ -12,6 +13,11 @@ import { createRequire } from "node:module"
 import { connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { afterEach, describe, expect, it } from "vitest"
+import { buildMessage, u128FromBytes } from "../../src/protocol/build.ts"
+import { Command, EvictionReason, releaseScarab, zeroHeader } from "../../src/protocol/header.ts"
+import { encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
+import { Operation } from "../../src/protocol/operation.ts"
+import { registerRequestBody } from "../../src/protocol/register.ts"
 import { format, freePort, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
 
 const require = createRequire(import.meta.url)
@@ -253,6 +259,52 @@ describe("a Scarab replica through tigerbeetle-node@0.17.9", () => {
   })
 })
 
+describe("client session rules on the wire (wire-protocol.md §9.3, §9.4, §12.2)", () => {
+  it("answers a retry with the stored reply and drops or evicts every request that breaks the session rules", async () => {
+    const { port } = await freshReplica()
+    const socket = await openSocket(port)
+    try {
+      // Another client registers first so that X's session number (its register's op) is 2.
+      const other = await exchange(socket, rawRequest({ client: 99n, operation: 2, session: 0n, request: 0, body: registerRequestBody() }))
+      expect(other.readBigUInt64LE(216)).toBe(1n)
+      const client = 0x1234_5678_9abc_def0_1122_3344_5566_7788n
+      const registered = await exchange(socket, rawRequest({ client, operation: 2, session: 0n, request: 0, body: registerRequestBody() }))
+      const session = registered.readBigUInt64LE(216)
+      expect(session).toBe(2n)
+      const context = (reply: Buffer) => reply.subarray(160, 176)
+      const create = (id: number, fields: Partial<RawRequest> = {}) => rawRequest({
+        client, operation: Operation.create_accounts, session, request: 1, parent: context(registered),
+        body: encodeMultiBatch([accountBytes(id)], 128), ...fields
+      })
+      const first = await exchange(socket, create(1))
+      expect(first[114]).toBe(Command.reply)
+      expect(first.readUInt32LE(256 + 8)).toBe(tb.CreateAccountStatus.created)
+      // The identical request again: the stored reply, byte for byte, not a second execution.
+      expect(Buffer.compare(await exchange(socket, create(1)), first)).toBe(0)
+      // Same number, different request: dropped. A wrong parent, a newer session: dropped.
+      await expectSilence(socket, create(2))
+      const next = (fields: Partial<RawRequest> = {}) => rawRequest({
+        client, operation: Operation.lookup_accounts, session, request: 2, parent: context(first),
+        body: encodeMultiBatch([idBytes([1, 2])], 16), ...fields
+      })
+      await expectSilence(socket, next({ parent: new Uint8Array(16).fill(7) }))
+      await expectSilence(socket, next({ request: 3 }))
+      await expectSilence(socket, next({ session: session + 1n }))
+      // An older session or another release than the session's: evicted with the reason (§12.2 item 10).
+      const old = await exchange(socket, next({ session: 1n }))
+      expect([old[114], old[255]]).toEqual([Command.eviction, EvictionReason.session_too_low])
+      const release = await exchange(socket, next({ release: releaseScarab - 1 }))
+      expect([release[114], release[255]]).toEqual([Command.eviction, EvictionReason.session_release_mismatch])
+      // The session itself is intact: the correct next request is answered, and only account 1 exists.
+      const lookup = await exchange(socket, next())
+      expect([lookup[114], lookup.length]).toEqual([Command.reply, 256 + 128 + 128]) // one account and the trailer's row
+      expect(lookup.readUInt32LE(256)).toBe(1)
+    } finally {
+      socket.destroy()
+    }
+  })
+})
+
 describe("scarab benchmark", () => {
   it("formats, starts a replica, loads it, queries it, prints its figures and RESULT, and cleans up", async () => {
     const temporaries = () => readdirSync(tmpdir()).filter((name) => name.startsWith("scarab-benchmark-")).sort()
@@ -308,6 +360,55 @@ function accountFilter(accountId: bigint, flags: number, limit = 100): import("t
 
 function queryFilter(fields: Partial<import("tigerbeetle-node").QueryFilter>): import("tigerbeetle-node").QueryFilter {
   return { user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 100, flags: 0, ...fields }
+}
+
+interface RawRequest {
+  readonly client: bigint
+  readonly operation: number
+  readonly session: bigint
+  readonly request: number
+  readonly body: Uint8Array
+  readonly parent?: Uint8Array
+  readonly release?: number
+}
+
+/** A request built byte by byte for cluster 0, both checksums set. */
+function rawRequest(fields: RawRequest): Uint8Array {
+  const header = zeroHeader(Command.request)
+  header.release = fields.release ?? releaseScarab
+  header.client = fields.client
+  header.operation = fields.operation
+  header.session = fields.session
+  header.request = fields.request
+  header.parent = fields.parent === undefined ? 0n : u128FromBytes(fields.parent, 0)
+  return buildMessage(header, fields.body)
+}
+
+function accountBytes(id: number): Uint8Array {
+  const bytes = new Uint8Array(128)
+  const view = new DataView(bytes.buffer)
+  view.setUint32(0, id, true)
+  view.setUint32(112, 1, true) // ledger
+  view.setUint16(116, 1, true) // code
+  return bytes
+}
+
+function idBytes(ids: ReadonlyArray<number>): Uint8Array {
+  const bytes = new Uint8Array(16 * ids.length)
+  ids.forEach((id, i) => new DataView(bytes.buffer).setUint32(16 * i, id, true))
+  return bytes
+}
+
+/** Sends `message` and checks that nothing comes back for a while (a dropped request). */
+async function expectSilence(socket: Socket, message: Uint8Array, ms = 300): Promise<void> {
+  let received = 0
+  const onData = (chunk: Buffer) => (received += chunk.length)
+  socket.on("data", onData)
+  socket.write(message)
+  await sleep(ms)
+  socket.off("data", onData)
+  expect(received, "a dropped request gets no answer").toBe(0)
+  expect(socket.destroyed, "and the connection stays open").toBe(false)
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

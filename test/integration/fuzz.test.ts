@@ -42,11 +42,11 @@ afterEach(async () => {
 type Kind =
   | "random_bytes" | "truncated" | "bad_header_checksum" | "bad_body_checksum" | "oversized" | "unknown_command"
   | "wrong_cluster" | "invalid_body" | "unknown_operation" | "release_too_low" | "register_without_body" | "no_session" | "ping"
-  | "ping_no_session" | "invalid_header_then_ping"
+  | "ping_no_session" | "invalid_header_then_ping" | "release_too_high"
 const kinds: ReadonlyArray<Kind> = [
   "random_bytes", "truncated", "bad_header_checksum", "bad_body_checksum", "oversized", "unknown_command",
   "wrong_cluster", "invalid_body", "unknown_operation", "release_too_low", "register_without_body", "no_session", "ping",
-  "ping_no_session", "invalid_header_then_ping"
+  "ping_no_session", "invalid_header_then_ping", "release_too_high"
 ]
 
 /** What the replica must do with one hostile message. */
@@ -201,6 +201,8 @@ function hostileInput(kind: Kind, random: () => number): { bytes: Uint8Array; ex
       return { bytes: request(clientId, 148 + Math.floor(random() * 100), 1n, 1, new Uint8Array(0)), expectation: { _tag: "evict", reason: EvictionReason.invalid_request_operation } }
     case "release_too_low":
       return { bytes: request(clientId, Operation.lookup_accounts, 1n, 1, encodeMultiBatch([new Uint8Array(16)], 16), 0n, 1), expectation: { _tag: "evict", reason: EvictionReason.client_release_too_low } }
+    case "release_too_high":
+      return { bytes: request(clientId, Operation.lookup_accounts, 1n, 1, encodeMultiBatch([new Uint8Array(16)], 16), 0n, releaseScarab + 1 + Math.floor(random() * 1000)), expectation: { _tag: "evict", reason: EvictionReason.client_release_too_high } }
     case "register_without_body":
       return { bytes: request(clientId, 2, 0n, 0, new Uint8Array(0)), expectation: { _tag: "evict", reason: EvictionReason.invalid_request_body_size } }
     case "no_session":

@@ -305,6 +305,33 @@ describe("client session rules on the wire (wire-protocol.md §9.3, §9.4, §12.
   })
 })
 
+describe("a client that reconnects mid-request (raw sockets)", () => {
+  it("gets its reply on the new connection, and the request executes once", async () => {
+    const { port } = await freshReplica()
+    const client = 0xabcdefn
+    const first = await openSocket(port)
+    const registered = await exchange(first, rawRequest({ client, operation: 2, session: 0n, request: 0, body: registerRequestBody() }))
+    const session = registered.readBigUInt64LE(216)
+    const create = rawRequest({
+      client, operation: Operation.create_accounts, session, request: 1, parent: registered.subarray(160, 176),
+      body: encodeMultiBatch([accountBytes(1), accountBytes(2)], 128)
+    })
+    // The request goes out and its connection dies at once; the retry comes on a new connection.
+    first.write(create)
+    first.destroy()
+    const second = await openSocket(port)
+    try {
+      const reply = await exchange(second, create)
+      expect(reply[114]).toBe(Command.reply)
+      expect([reply.readUInt32LE(256 + 8), reply.readUInt32LE(256 + 16 + 8)]).toEqual([tb.CreateAccountStatus.created, tb.CreateAccountStatus.created])
+      // Whichever copy executed, it executed once: a further retry gets the same bytes.
+      expect(Buffer.compare(await exchange(second, create), reply)).toBe(0)
+    } finally {
+      second.destroy()
+    }
+  })
+})
+
 describe("scarab benchmark", () => {
   it("formats, starts a replica, loads it, queries it, prints its figures and RESULT, and cleans up", async () => {
     const temporaries = () => readdirSync(tmpdir()).filter((name) => name.startsWith("scarab-benchmark-")).sort()

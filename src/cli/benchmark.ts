@@ -13,8 +13,9 @@
  * Measured path: the load generator below is its own tiny client speaking the wire protocol
  * (wire-protocol.md §9): register, then one request in flight at a time, each chained to the
  * previous reply (`parent` = its `context`). Batches are built directly in wire format while the
- * previous request is in flight, so the generator's cost is off the measured path except for
- * the header checksum; `tigerbeetle-node` would spend ~4.5 µs per transfer serialising.
+ * previous request is in flight, so only the header checksum is on the measured path (on two
+ * cores the building still competes with the replica for CPU); `tigerbeetle-node` would spend
+ * ~4.5 µs per transfer serialising.
  * A batch's latency runs from writing its request to reading its whole reply.
  *
  * Until checkpoints exist the journal (1024 ops in the production profile) bounds a run: every

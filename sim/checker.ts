@@ -61,8 +61,15 @@ export class Checker {
    * The replica sent a reply naming `op`: the op is committed, so it is durable and must survive
    * every crash, whether or not the client ever receives the reply.
    */
-  onReplySent(op: bigint): void {
+  onReplySent(reply: Uint8Array): void {
+    const op = readU64(reply, ReplyLayout.op.offset)
     if (op > this.ackedOp) this.ackedOp = op
+    // Replies the network later loses are judged too: the body must be the model's for the op.
+    if (!this.advanceModel(op)) return
+    const expected = this.expected.get(op)
+    if (expected !== undefined && !equal(expected, reply.subarray(headerSize))) {
+      this.fail("reply_matches_model", `op ${op} (operation ${reply[ReplyLayout.operation.offset]}): the replica sent a reply body that differs from the reference model's`)
+    }
   }
 
   /** A replica process finished recovery with `commitOp` ops. */

@@ -565,7 +565,7 @@ class Simulation {
   /** Reply-path mutants: they alter what the replica sends, as a broken reply cache or ledger would. */
   private wrapBus(bus: SimBus): void {
     bus.observe = (message) => {
-      if (message[FrameLayout.command.offset] === Command.reply) this.checker.onReplySent(readU64(message, ReplyLayout.op.offset))
+      if (message[FrameLayout.command.offset] === Command.reply) this.checker.onReplySent(message)
     }
     if (this.mutant === "replies_lost_forever") {
       // Mutant: a replica that never answers some clients' requests (after registration): only

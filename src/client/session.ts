@@ -17,10 +17,11 @@
  * - a caller may set a deadline (`RequestDeadline`): when it passes, the call fails with
  *   `OutcomeUnknown` carrying its ids; the request may still commit, and the session goes on.
  *
+ * Pings go to every replica every 30 s; their pongs, like replies, raise the view.
  * Requests go to the primary of the latest view seen (`view mod replicaCount`) and to one other
  * replica chosen at random (§9.5 hedging). Time comes from the Clock, randomness from Random.
  */
-import { Context, Deferred, Duration, Effect, Fiber, Option, Queue, Random, Scope } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Fiber, Option, Queue, Random, Scope } from "effect"
 import { assert } from "../assert.ts"
 import { resultCountExpected } from "../protocol/body.ts"
 import { buildMessage, u128FromBytes } from "../protocol/build.ts"
@@ -82,6 +83,8 @@ const tickMs = 10
 const rttTicks = 30
 const backoffTicksMax = 999
 const requestTimeoutMsDefault = 60 * tickMs
+/** §9.7: `ping_client` to every replica every 3000 ticks; pongs tell the view. */
+const pingIntervalMs = 3000 * tickMs
 
 interface Call {
   readonly operation: ClientOperation
@@ -290,6 +293,21 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     yield* pump()
   })
 
+  /** Pings go to every replica, so a session learns the view from any of them (§9.7). */
+  const pinger = Effect.gen(function* () {
+    while (true) {
+      yield* Effect.sleep(pingIntervalMs)
+      const header = zeroHeader(Command.ping_client)
+      header.cluster = cluster
+      header.release = releaseScarab
+      header.client = clientId
+      header.session = session
+      header.ping_timestamp_monotonic = yield* Clock.currentTimeNanos
+      const ping = buildMessage(header, new Uint8Array(0))
+      for (let replica = 0; replica < transport.replicaCount; replica++) yield* transport.send(replica, ping)
+    }
+  })
+
   // Registered before the actor starts, so it runs after the actor is interrupted: nobody waits forever.
   yield* Effect.addFinalizer(() => Effect.gen(function* () {
     const waiting = [...(inFlight?.calls ?? []), ...pending]
@@ -300,6 +318,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     sendRequest(VsrOperation.register, registerRequestBody(), []),
     Effect.forever(Effect.flatMap(Queue.takeAll(inbox), step))
   ))
+  yield* Effect.forkScoped(pinger)
 
   const call = Effect.fnUntraced(function* (operation: ClientOperation, body: Uint8Array) {
     if (evicted !== undefined) return yield* evicted

@@ -9,7 +9,8 @@ import { TestClock } from "effect/testing"
 import { makeEmbeddedReplica, memoryTransport } from "../../src/client/layer_embedded.ts"
 import { makeSession, RequestDeadline, type TransportFactory } from "../../src/client/session.ts"
 import { makeLedger } from "../../src/index.ts"
-import { FrameLayout, readU32, ReplyLayout, RequestLayout, u128Equal } from "../../src/protocol/header.ts"
+import { u128FromBytes } from "../../src/protocol/build.ts"
+import { Command, FrameLayout, PingClientLayout, readU32, ReplyLayout, RequestLayout, u128Equal } from "../../src/protocol/header.ts"
 import { accountInput, transferInput } from "./conformance.ts"
 import { temporaryPath } from "./temporary.ts"
 
@@ -113,6 +114,18 @@ describe("client session", () => {
     expect(error._tag).toBe("ClientEvicted")
     const later = yield* Effect.flip(oldest.ledger.createAccounts([accountInput(2n)]))
     expect(later._tag).toBe("ClientEvicted")
+  }))
+
+  it.effect("pings: every 30 s to every replica, with the session; the replica answers with a pong", () => Effect.gen(function* () {
+    const { session, ledger, log } = yield* sessionOn(yield* replica)
+    yield* ledger.lookupAccounts([1n])
+    yield* TestClock.adjust(30_000)
+    while (!log.received.some((message) => message[FrameLayout.command.offset] === Command.pong_client)) {
+      yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+    }
+    const ping = log.sent.find((message) => message[FrameLayout.command.offset] === Command.ping_client)!
+    assert.strictEqual(u128FromBytes(ping, PingClientLayout.client.offset), session.clientId)
+    assert.strictEqual(ping[PingClientLayout.session.offset], Number((yield* session.stats).session))
   }))
 
   it.effect("a deadline without a reply fails with OutcomeUnknown and the ids; the session then carries on", () => Effect.gen(function* () {

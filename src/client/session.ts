@@ -163,7 +163,8 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     header.request = requestNext
     header.operation = operation
     const message = buildMessage(header, body)
-    const timer = yield* Effect.forkIn(retryTimer(requestNext), scope)
+    // Started at once, so the timeout counts from this instant (and TestClock sees it armed).
+    const timer = yield* Effect.forkIn(retryTimer(requestNext), scope, { startImmediately: true })
     inFlight = { request: requestNext, operation, message, calls, timer }
     requestNext++
     stats.requests++

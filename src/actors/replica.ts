@@ -24,6 +24,8 @@ import { type Input, ReplicaCore } from "./replica_core.ts"
 /** Inputs waiting for the core; the bus stops reading sockets while its own queue is full. */
 const inboxMax = 4096
 const tickMs = 10
+/** Journal writes waiting: never more than the pipeline's prepares. */
+const journalWritesMax = 8
 /** How often (in ticks) a refusal for a full journal is logged: once a minute. */
 const journalFullLogTicks = 6000
 
@@ -64,11 +66,18 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })))
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(tickMs), Queue.offer(inbox, { _tag: "Tick" } as const))))
 
-  const write = (op: bigint, prepare: Uint8Array) =>
-    writePrepare(storage, layout, op, prepare).pipe(
+  // One journal write at a time, in op order: a crash then tears at most the newest op, so any
+  // hole below the newest op at recovery is corruption, never an interrupted write. (Writes in
+  // parallel would let op n+1 land while op n tears; recovery could not tell that from a lost
+  // acknowledged op.) Commits are in op order anyway, so this costs no throughput for one replica.
+  const writes = yield* Queue.bounded<{ readonly op: bigint; readonly prepare: Uint8Array }>(journalWritesMax)
+  yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
+    const { op, prepare } = yield* Queue.take(writes)
+    yield* writePrepare(storage, layout, op, prepare).pipe(
       Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op } as const)),
       Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", error } as const))
     )
+  })))
 
   let ticks = 0
   let journalFullLoggedAt = -journalFullLogTicks
@@ -84,7 +93,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
             yield* bus.send(output.connection, output.message)
             break
           case "JournalWrite":
-            yield* Effect.forkScoped(write(output.op, output.prepare))
+            assert(Queue.offerUnsafe(writes, { op: output.op, prepare: output.prepare }), () => "journal writes beyond the pipeline bound")
             break
           case "JournalFull":
             if (ticks - journalFullLoggedAt >= journalFullLogTicks) {

@@ -298,10 +298,14 @@ export class ReplicaCore {
     const client = readU128(prepare, PrepareLayout.client.offset)
     if (operation === VsrOperation.register) this.openSession(client, op, reply)
     else {
+      // A register that committed after this request was prepared may have evicted its session.
+      // The op is committed and executed all the same; the client gets this reply if it is
+      // still listening, and `no_session` on its next request.
       const session = this.sessions.get(client)
-      assert(session !== undefined, () => "a committed request without a session")
-      session.reply = reply
-      session.commitOp = op
+      if (session !== undefined) {
+        session.reply = reply
+        session.commitOp = op
+      }
     }
     const connection = this.connections.get(client)
     if (connection !== undefined) this.send(connection, reply)

@@ -1,7 +1,6 @@
 /**
  * The simulator itself (issue 6): runs are reproducible from their seed, in one process and
- * across processes; a small budget of seeds passes (apart from the one known journal issue,
- * which the simulator reports under its own name); and deliberately broken variants of the
+ * across processes; a small budget of seeds passes; and deliberately broken variants of the
  * system are caught by the checkers within a few seeds.
  */
 import { spawnSync } from "node:child_process"
@@ -11,14 +10,6 @@ import { runSwarm } from "../../sim/swarm.ts"
 import { Checker } from "../../sim/checker.ts"
 import { buildMessage } from "../../src/protocol/build.ts"
 import { Command, zeroHeader } from "../../src/protocol/header.ts"
-
-/**
- * Production bugs found by the simulator, reported under their own names (docs/simulation.md):
- * the journal refuses a hole no acknowledged op depends on, and the replica core asserts when a
- * session is evicted while its request is in the pipeline. The fixes belong to src/storage and
- * src/actors; until then the budget tolerates exactly these two.
- */
-const knownIssues = new Set(["recovery_refuses_unacknowledged_hole", "committed_request_of_evicted_session"])
 
 const resultLine = (output: string): { seed: string; trace_hash: string; verdict: string } =>
   JSON.parse(output.split("\n").find((line) => line.startsWith("RESULT "))!.slice("RESULT ".length))
@@ -52,10 +43,10 @@ describe("simulator determinism", () => {
 })
 
 describe("simulator seed budget", () => {
-  it("passes 24 seeds of 10,000 ticks but for the two known production issues, with faults of every kind exercised", () => {
+  it("passes 24 seeds of 10,000 ticks, with faults of every kind exercised", () => {
     const results: Array<SimResult> = []
     const summary = runSwarm(1000n, 24, 10_000, "none", (result) => results.push(result))
-    expect(summary.failed.filter((failure) => !knownIssues.has(failure.invariant))).toEqual([])
+    expect(summary.failed).toEqual([])
     const total = (name: string) => results.reduce((sum, r) => sum + (r.stats[name] ?? 0), 0)
     // The run really exercised what it claims: checked replies, crashes, every network fault,
     // and corrupted packets rejected by the production framer.
@@ -71,7 +62,7 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
     for (let seed = 1n; seed <= BigInt(budget); seed++) {
       const result = runSimulation({ seed, ticks: 4000, log: "quiet", mutant, overrides })
       const first = result.violations[0]
-      if (first !== undefined && !knownIssues.has(first.invariant)) return { seed, invariant: first.invariant }
+      if (first !== undefined) return { seed, invariant: first.invariant }
     }
     return undefined
   }

@@ -71,9 +71,10 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   // parallel would let op n+1 land while op n tears; recovery could not tell that from a lost
   // acknowledged op.) Commits are in op order anyway, so this costs no throughput for one replica.
   const writes = yield* Queue.bounded<{ readonly op: bigint; readonly prepare: Uint8Array }>(journalWritesMax)
+  const writeBuffer = storage.allocate(layout.config.messageSizeMax)
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
     const { op, prepare } = yield* Queue.take(writes)
-    yield* writePrepare(storage, layout, op, prepare).pipe(
+    yield* writePrepare(storage, layout, op, prepare, writeBuffer).pipe(
       Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op } as const)),
       Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", error } as const))
     )

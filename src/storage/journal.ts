@@ -44,11 +44,20 @@ export const formatJournal = Effect.fnUntraced(function* (storage: Storage["Serv
   yield* storage.write(layout.walPrepares, 0, buffer)
 })
 
-/** Writes `prepare` (a whole message) into its slot; durable when it succeeds. */
-export function writePrepare(storage: Storage["Service"], layout: Layout, op: bigint, prepare: Uint8Array): Effect.Effect<void, StorageError> {
+/**
+ * Writes `prepare` (a whole message) into its slot; durable when it succeeds. `scratch`, when
+ * given, is reused as the aligned write buffer (at least `messageSizeMax` bytes from
+ * `storage.allocate`, owned by the caller until the write completes), so that a replica writing
+ * one prepare at a time allocates nothing per request.
+ */
+export function writePrepare(
+  storage: Storage["Service"], layout: Layout, op: bigint, prepare: Uint8Array, scratch?: Uint8Array
+): Effect.Effect<void, StorageError> {
   const slot = Number(op % BigInt(layout.config.journalSlotCount))
-  const buffer = storage.allocate(roundUpToSector(prepare.length))
+  const size = roundUpToSector(prepare.length)
+  const buffer = scratch === undefined ? storage.allocate(size) : scratch.subarray(0, size)
   buffer.set(prepare)
+  buffer.fill(0, prepare.length, size) // recovery requires zero padding (§4.1)
   return storage.write(layout.walPrepares, slot * layout.config.messageSizeMax, buffer)
 }
 

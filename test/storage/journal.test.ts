@@ -66,6 +66,19 @@ describe("journal (first rung)", () => {
     expect(recovered.map((p) => Buffer.from(p).toString("hex"))).toEqual(prepares.map((p) => Buffer.from(p).toString("hex")))
   }))
 
+  it.effect("a reused write buffer leaves no stale bytes: every prepare's padding is zero", () => Effect.gen(function* () {
+    const disk = new SimulatedDisk({ seed: 5, sizeBytes, unwrittenReadsRandom: false })
+    const prepares = chain(8)
+    const recovered = yield* useDisk(disk)(Effect.gen(function* () {
+      const storage = yield* Storage
+      yield* formatJournal(storage, layout, clusterBytes)
+      const scratch = storage.allocate(layout.config.messageSizeMax).fill(0xff)
+      for (const [i, prepare] of prepares.entries()) yield* writePrepare(storage, layout, BigInt(i + 1), prepare, scratch)
+      return yield* recoverJournal(storage, layout, clusterBytes)
+    }))
+    expect(recovered).toHaveLength(8)
+  }))
+
   it.effect("refuses a corrupt op below the newest, naming it", () => Effect.gen(function* () {
     const disk = new SimulatedDisk({ seed: 2, sizeBytes, unwrittenReadsRandom: false })
     const prepares = chain(6)

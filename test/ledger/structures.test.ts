@@ -170,6 +170,31 @@ describe("PostingLists", () => {
   })
 })
 
+describe("PostingLists across chunks", () => {
+  it("keeps lists that cross chunk boundaries and one longer than a chunk (its own chunk)", () => {
+    const lists = new PostingLists(4_000_000)
+    const long = new Uint32Array(3)
+    const many = new Uint32Array(3000 * 3)
+    let row = 0
+    // Interleave so that blocks of many lists are moved (doubled) into fresh chunks over time.
+    for (let round = 0; round < 500; round++) {
+      for (let list = 0; list < 3000; list++) lists.append(many, list * 3, row++)
+      for (let k = 0; k < 3000; k++) lists.append(long, 0, row++)
+    }
+    expect(lists.length(long, 0)).toBe(1_500_000)
+    for (const i of [0, 1, 2999, 3000, 1_048_575, 1_048_576, 1_499_999]) {
+      const round = Math.floor(i / 3000)
+      expect(lists.get(long, 0, i)).toBe(round * 6000 + 3000 + (i % 3000))
+    }
+    for (const list of [0, 1, 1500, 2999]) {
+      expect(lists.length(many, list * 3)).toBe(500)
+      for (const i of [0, 1, 250, 499]) expect(lists.get(many, list * 3, i)).toBe(i * 6000 + list)
+      expect(lists.lowerBound(many, list * 3, 250 * 6000 + list)).toBe(250)
+    }
+    expect(lists.lowerBound(long, 0, 6000 * 400)).toBe(400 * 3000)
+  })
+})
+
 describe("ExpiryQueue", () => {
   it("pops in (expires_at, timestamp) order", () => {
     const entry = fc.record({ expires: fc.bigInt({ min: 1n, max: 1n << 40n }), timestamp: fc.bigInt({ min: 1n, max: 1n << 40n }) })

@@ -93,12 +93,18 @@ describe("client session", () => {
     yield* sent(log, 1)
     yield* TestClock.adjust(500)
     assert.strictEqual((yield* session.stats).retransmissions, 0)
-    yield* TestClock.adjust(200)
+    // The replica's disk is real: a retransmission that overtakes the commit is dropped as in
+    // progress, and a later one gets the stored reply. So time moves on until the call is done.
+    for (let step = 0; step < 200 && call.pollUnsafe() === undefined; step++) {
+      yield* TestClock.adjust(100)
+      yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
+    }
+    assert.isAtLeast((yield* session.stats).retransmissions, 1)
     const [result] = yield* Fiber.join(call)
     assert.strictEqual(result!.status, "created", "the retry is answered from the stored reply, not executed again")
     const copies = log.sent.filter((message) => requestNumber(message) === 1)
-    assert.strictEqual(copies.length, 2)
-    expect(copies[1]).toEqual(copies[0])
+    assert.isAtLeast(copies.length, 2)
+    for (const copy of copies) expect(copy).toEqual(copies[0])
     assert.strictEqual((yield* ledger.lookupAccounts([1n])).length, 1)
   }))
 

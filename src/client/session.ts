@@ -127,6 +127,9 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   let requestNext = 0
   let parent = 0n
   let view = 0
+  /** §5.1: µs from the previous request's first send to its reply, sent with the next request. */
+  let previousLatencyUs = 0
+  let sentAtNs = 0n
   let inFlight: InFlight | undefined = undefined
   let evicted: ClientEvicted | undefined = undefined
   let pending: Array<Call> = []
@@ -162,7 +165,9 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     header.session = session
     header.request = requestNext
     header.operation = operation
+    header.previous_request_latency = previousLatencyUs
     const message = buildMessage(header, body)
+    sentAtNs = yield* Clock.currentTimeNanos
     // Started at once, so the timeout counts from this instant (and TestClock sees it armed).
     const timer = yield* Effect.forkIn(retryTimer(requestNext), scope, { startImmediately: true })
     inFlight = { request: requestNext, operation, message, calls, timer }
@@ -254,6 +259,8 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     view = Math.max(view, readU32(message, FrameLayout.view.offset))
     parent = u128FromBytes(message, ReplyLayout.context.offset)
     inFlight = undefined
+    const latencyUs = ((yield* Clock.currentTimeNanos) - sentAtNs) / 1000n
+    previousLatencyUs = latencyUs > 0xffff_ffffn ? 0xffff_ffff : Number(latencyUs)
     yield* Fiber.interrupt(current.timer)
   })
 
@@ -277,8 +284,14 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     for (const input of inputs) {
       switch (input._tag) {
         case "Call":
-          if (evicted !== undefined) Deferred.doneUnsafe(input.call.result, Effect.fail(evicted))
-          else pending.push(input.call)
+          if (evicted !== undefined) {
+            Deferred.doneUnsafe(input.call.result, Effect.fail(evicted))
+          } else {
+            pending.push(input.call)
+            // As the official client: a call made while nothing is in flight goes out alone at
+            // once; calls made while a request is in flight wait and are merged.
+            if (inFlight === undefined) yield* pump()
+          }
           break
         case "Message":
           yield* receive(input.message)

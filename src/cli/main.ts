@@ -16,12 +16,11 @@ import { Effect, Layer } from "effect"
 import { layerReplica } from "../actors/replica.ts"
 import { layerStorageFile } from "../layers/disk.ts"
 import { layerMessageBusTcp } from "../layers/network_tcp.ts"
-import { u128ToBytes } from "../protocol/build.ts"
 import { releaseFormat, releaseScarab } from "../protocol/header.ts"
-import { formatJournal } from "../storage/journal.ts"
-import { layoutOf, storageConfigs } from "../storage/layout.ts"
+import { formatDataFile, type FormatOptions } from "../storage/format.ts"
+import { layoutOf, productionConfig, storageConfigs } from "../storage/layout.ts"
 import { Storage } from "../storage/storage.ts"
-import { writeSuperblock } from "../storage/superblock.ts"
+import { readSuperblock } from "../storage/superblock.ts"
 import { benchmark, benchmarkOptions } from "./benchmark.ts"
 import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
 
@@ -71,14 +70,6 @@ const reportFailure = <A, E extends { readonly message: string }>(effect: Effect
     process.exitCode = 1
   })))
 
-interface FormatOptions {
-  readonly path: string
-  readonly cluster: bigint
-  readonly replica: number
-  readonly replicaCount: number
-  readonly profile: "production" | "test"
-}
-
 function formatOptions(parsed: Parsed): FormatOptions {
   parsed.allowOnly(["cluster", "replica", "replica-count", "profile"])
   const replicaCount = parseUint(parsed.required("replica-count"), "--replica-count", 1, 6)
@@ -90,16 +81,10 @@ function formatOptions(parsed: Parsed): FormatOptions {
 }
 
 /** Creates the file (never over an existing one), writes the journal's root, then the superblock. */
-const format = (options: FormatOptions) => {
-  const layout = layoutOf(storageConfigs[options.profile])
-  return Effect.gen(function* () {
-    const storage = yield* Storage
-    yield* formatJournal(storage, layout, u128ToBytes(options.cluster))
-    yield* writeSuperblock(storage, layout, { cluster: options.cluster, replica: options.replica, replicaCount: options.replicaCount, config: options.profile })
-    yield* storage.sync
-    yield* Effect.logInfo(`${options.path}: formatted replica ${options.replica} of cluster ${options.cluster} (${options.profile} profile, ${layout.dataFileSizeMin} bytes)`)
-  }).pipe(Effect.provide(layerStorageFile({ path: options.path, createSizeBytes: layout.dataFileSizeMin })))
-}
+const format = (options: FormatOptions) =>
+  formatDataFile(options).pipe(Effect.tap(() => Effect.logInfo(
+    `${options.path}: formatted replica ${options.replica} of cluster ${options.cluster} (${options.profile} profile, ` +
+      `${layoutOf(storageConfigs[options.profile]).dataFileSizeMin} bytes)`)))
 
 interface StartOptions {
   readonly path: string
@@ -129,8 +114,6 @@ const start = (options: StartOptions) => Effect.gen(function* () {
 
 /** The cluster named by the file's superblock, which the bus needs before the replica opens. */
 const clusterOf = (path: string) => Effect.gen(function* () {
-  const { readSuperblock } = yield* Effect.promise(() => import("../storage/superblock.ts"))
-  const { productionConfig } = yield* Effect.promise(() => import("../storage/layout.ts"))
   const result = yield* readSuperblock(yield* Storage, layoutOf(productionConfig))
   return result._tag === "Ok" ? result.identity.cluster : 0n
 }).pipe(Effect.provide(layerStorageFile({ path })))

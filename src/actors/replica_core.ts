@@ -217,7 +217,7 @@ export class ReplicaCore {
         bodyChanged = true
       }
     }
-    const timestamp = this.nextTimestamp(now, timestampDelta(operation, body))
+    const timestamp = this.nextTimestamp(now, requestDelta(operation, body))
     this.op += 1n
     prepareFromRequest(request, {
       view: this.view, replica: this.config.replica, parent: this.parent, parentOffset: 0,
@@ -317,9 +317,9 @@ export class ReplicaCore {
     assert(Array.isArray(batches), () => "a prepared body that does not decode")
     const results: Array<Uint8Array> = []
     // Batches end at consecutive timestamps: the last at the prepare's, earlier ones before it.
-    let end = timestamp - BigInt(timestampDelta(operation, body))
+    let end = timestamp - BigInt(batches.reduce((sum, batch) => sum + batchDelta(operation, batch), 0))
     for (const batch of batches) {
-      end += BigInt(timestampDelta(operation, batch, true))
+      end += BigInt(batchDelta(operation, batch))
       results.push(this.ledger.execute(operation, batch, end))
     }
     return encodeMultiBatch(results, resultSize(operation))
@@ -356,15 +356,20 @@ export class ReplicaCore {
 const zeroChecksum = new Uint8Array(checksumSize)
 
 /**
- * Cluster time a request consumes (state-machine.md §6.1): one nanosecond per created event,
- * summed over every batch. `single` counts a lone batch rather than a multi-batch body.
+ * Cluster time one batch consumes (state-machine.md §6.1): one nanosecond per created event;
+ * reads consume none beyond the request's own nanosecond.
  */
-function timestampDelta(operation: number, body: Uint8Array, single = false): number {
+function batchDelta(operation: number, batch: Uint8Array): number {
   if (operation !== Operation.create_accounts && operation !== Operation.create_transfers) return 0
-  if (single) return body.length / eventSize(operation)
+  return batch.length / eventSize(operation)
+}
+
+/** Cluster time a request consumes: the sum over the batches of its multi-batch body. */
+function requestDelta(operation: number, body: Uint8Array): number {
+  if (operation !== Operation.create_accounts && operation !== Operation.create_transfers) return 0
   const batches = decodeMultiBatch(body, eventSize(operation))
   assert(Array.isArray(batches), () => "a create body that does not decode")
-  return batches.reduce((sum, batch) => sum + batch.length / eventSize(operation), 0)
+  return batches.reduce((sum, batch) => sum + batchDelta(operation, batch), 0)
 }
 
 /** The reply to a committed prepare (wire-protocol.md §13): the prepare names everything the client checks. */

@@ -12,7 +12,7 @@ import { Schema } from "effect"
 import type { ClientOperation } from "../protocol/operation.ts"
 import type { ExpiryQueue } from "./expiry_queue.ts"
 import type { IdIndex } from "./id_index.ts"
-import type { PostingLists } from "./posting_lists.ts"
+import { type PostingLists, postingWords } from "./posting_lists.ts"
 import type { RecordTable } from "./record_table.ts"
 
 /** Word offsets of an Account row: the record (words 0..31), then its posting list. */
@@ -33,7 +33,7 @@ export const AccountWord = {
   timestamp_hi: 31,
   postings: 32
 } as const
-export const accountRowWords = 35
+export const accountRowWords = 32 + postingWords
 
 /** Word offsets of a Transfer row: the record, its pending status and its history row. */
 export const TransferWord = {

@@ -42,13 +42,6 @@ export function copy128(target: Uint32Array, to: number, source: Uint32Array, so
   target[to + 3] = source[so + 3]!
 }
 
-export function setMax128(target: Uint32Array, to: number): void {
-  target[to] = wordMax
-  target[to + 1] = wordMax
-  target[to + 2] = wordMax
-  target[to + 3] = wordMax
-}
-
 /** target = a + b; returns true when the sum does not fit 128 bits (target then holds it mod 2^128). */
 export function add128(target: Uint32Array, to: number, a: Uint32Array, ao: number, b: Uint32Array, bo: number): boolean {
   let carry = 0

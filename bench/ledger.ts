@@ -11,6 +11,7 @@
  */
 import { performance } from "node:perf_hooks"
 import { createLedger, type Ledger } from "../src/ledger/ledger.ts"
+import { accountBatch, transferBatch, xorshift } from "../src/cli/workload.ts"
 import { batchEventsMax, Operation } from "../src/protocol/operation.ts"
 
 const transfersArg = process.argv.find((arg) => arg.startsWith("--transfers="))
@@ -20,55 +21,22 @@ if (!Number.isSafeInteger(transfersTotal) || transfersTotal <= 0) {
   process.exit(2)
 }
 
-/** xorshift32: a seeded generator so every run builds the same batches. */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1
-  return () => {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    return (state >>> 0) / 0x1_0000_0000
-  }
-}
-
 let clock = 1_000_000_000_000n
 const next = (events: number): bigint => (clock += BigInt(events) + 1n)
 
 function createAccounts(ledger: Ledger, count: number): void {
   for (let first = 0; first < count; first += batchEventsMax) {
     const n = Math.min(batchEventsMax, count - first)
-    const body = new Uint8Array(n * 128)
-    const view = new DataView(body.buffer)
-    for (let i = 0; i < n; i++) {
-      view.setUint32(i * 128, first + i + 1, true) // id
-      view.setUint32(i * 128 + 112, 1, true) // ledger
-      view.setUint16(i * 128 + 116, 1, true) // code
-    }
-    const reply = new Uint32Array(ledger.execute(Operation.create_accounts, body, next(n)).buffer)
+    const reply = new Uint32Array(ledger.execute(Operation.create_accounts, accountBatch(first + 1, n), next(n)).buffer)
     for (let i = 0; i < n; i++) if (reply[i * 4 + 2] !== 0xffff_ffff) throw new Error(`account ${first + i + 1} failed: ${reply[i * 4 + 2]}`)
   }
 }
 
 function transferBatches(accounts: number, total: number, firstId: number): Array<Uint8Array> {
-  const next = random(42)
+  const random = xorshift(42)
   const batches: Array<Uint8Array> = []
   for (let first = 0; first < total; first += batchEventsMax) {
-    const n = Math.min(batchEventsMax, total - first)
-    const body = new Uint8Array(n * 128)
-    const view = new DataView(body.buffer)
-    for (let i = 0; i < n; i++) {
-      const debit = 1 + Math.floor(next() * accounts)
-      let credit = 1 + Math.floor(next() * (accounts - 1))
-      if (credit >= debit) credit++
-      const o = i * 128
-      view.setUint32(o, firstId + first + i, true) // id
-      view.setUint32(o + 16, debit, true)
-      view.setUint32(o + 32, credit, true)
-      view.setUint32(o + 48, 1, true) // amount
-      view.setUint32(o + 112, 1, true) // ledger
-      view.setUint16(o + 116, 1, true) // code
-    }
-    batches.push(body)
+    batches.push(transferBatch(random, accounts, firstId + first, Math.min(batchEventsMax, total - first)))
   }
   return batches
 }
@@ -101,11 +69,11 @@ function runTransfers(accounts: number): { tps: number; p50: number; p99: number
 
 let lookupsPerSecond = 0
 function lookupBenchmark(ledger: Ledger, accounts: number): void {
-  const next = random(7)
+  const random = xorshift(7)
   const batches = Array.from({ length: 400 }, () => {
     const ids = new Uint8Array(batchEventsMax * 16)
     const view = new DataView(ids.buffer)
-    for (let i = 0; i < batchEventsMax; i++) view.setUint32(i * 16, 1 + Math.floor(next() * accounts), true)
+    for (let i = 0; i < batchEventsMax; i++) view.setUint32(i * 16, 1 + Math.floor(random() * accounts), true)
     return ids
   })
   for (const ids of batches.slice(0, 20)) ledger.execute(Operation.lookup_accounts, ids, clock) // warm-up

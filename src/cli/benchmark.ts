@@ -23,7 +23,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { connect, createServer, type Socket } from "node:net"
+import { connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
@@ -35,6 +35,8 @@ import { batchEventsMax, Operation, type ClientOperation, eventSize } from "../p
 import { accountFilter, AccountFilterFlags, encodeAccountFilter } from "../protocol/records.ts"
 import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
 import { type Parsed, parseUint, UsageError } from "./arguments.ts"
+import { freePort } from "./free_port.ts"
+import { accountBatch, transferBatch, xorshift } from "./workload.ts"
 
 export interface BenchmarkOptions {
   readonly transfers: number
@@ -105,14 +107,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
 async function createAccounts(client: LoadClient, count: number): Promise<void> {
   for (let first = 0; first < count; first += batchEventsMax) {
     const n = Math.min(batchEventsMax, count - first)
-    const events = new Uint8Array(n * 128)
-    const view = new DataView(events.buffer)
-    for (let i = 0; i < n; i++) {
-      view.setUint32(i * 128, first + i + 1, true) // id
-      view.setUint32(i * 128 + 112, 1, true) // ledger
-      view.setUint16(i * 128 + 116, 1, true) // code
-    }
-    const reply = await client.request(client.prepare(Operation.create_accounts, events))
+    const reply = await client.request(client.prepare(Operation.create_accounts, accountBatch(first + 1, n)))
     assertAllCreated(reply, n, "create_accounts")
   }
 }
@@ -128,22 +123,7 @@ async function createTransfers(client: LoadClient, options: BenchmarkOptions): P
   const latenciesMs = new Float64Array(batchCount)
   const build = (batch: number): Uint8Array => {
     const n = Math.min(batchEventsMax, options.transfers - batch * batchEventsMax)
-    const events = new Uint8Array(n * 128)
-    const words = new Uint32Array(events.buffer)
-    const half = new Uint16Array(events.buffer)
-    for (let i = 0, id = batch * batchEventsMax + 1; i < n; i++, id++) {
-      const debit = 1 + Math.floor(random() * options.accounts)
-      let credit = 1 + Math.floor(random() * (options.accounts - 1))
-      if (credit >= debit) credit++
-      const w = i * 32
-      words[w] = id // id (u128 words 0..3)
-      words[w + 4] = debit // debit_account_id
-      words[w + 8] = credit // credit_account_id
-      words[w + 12] = 1 // amount
-      words[w + 28] = 1 // ledger (byte 112)
-      half[w * 2 + 58] = 1 // code (byte 116)
-    }
-    return client.prepare(Operation.create_transfers, events)
+    return client.prepare(Operation.create_transfers, transferBatch(random, options.accounts, batch * batchEventsMax + 1, n))
   }
   const progress = new Progress(options.transfers)
   const start = performance.now()
@@ -406,18 +386,6 @@ function residentBytes(pid: number): number {
   return Number(match[1]) * 1024
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 // --- helpers ----------------------------------------------------------------------------------
 
 /** Every result of a create reply says `created` (status u32 at byte 8 of each 16-byte result). */
@@ -442,17 +410,6 @@ function randomClientId(): bigint {
   const bytes = crypto.getRandomValues(new Uint8Array(16))
   bytes[0] |= 1 // never 0
   return u128FromBytes(bytes, 0)
-}
-
-/** xorshift32: the same transfers on every run. */
-function xorshift(seed: number): () => number {
-  let state = seed >>> 0 || 1
-  return () => {
-    state ^= state << 13
-    state ^= state >>> 17
-    state ^= state << 5
-    return (state >>> 0) / 0x1_0000_0000
-  }
 }
 
 const log = (line: string): void => { process.stderr.write(`${line}\n`) }

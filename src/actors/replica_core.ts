@@ -12,7 +12,7 @@
 import { assert } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { requestEvictionReason, type ReplicaLimits } from "../protocol/body.ts"
-import { buildEviction, buildMessage, buildPongClient, prepareFromRequest, sealReply, u128ToBytes } from "../protocol/build.ts"
+import { buildEviction, buildMessage, buildPongClient, buildReplyToPrepare, prepareFromRequest, u128ToBytes } from "../protocol/build.ts"
 import { rootPrepare } from "../protocol/header_rules.ts"
 import {
   Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout,
@@ -294,7 +294,7 @@ export class ReplicaCore {
     const body = operation === VsrOperation.register
       ? registerResultBody(registerRequestBatchSizeLimit(prepare.subarray(headerSize)))
       : this.executeBatches(operation as ClientOperation, prepare.subarray(headerSize), timestamp)
-    const reply = replyToPrepare(prepare, body, this.view, this.config.replica)
+    const reply = buildReplyToPrepare(prepare, body, { view: this.view, replica: this.config.replica })
     const client = readU128(prepare, PrepareLayout.client.offset)
     if (operation === VsrOperation.register) this.openSession(client, op, reply)
     else {
@@ -370,29 +370,6 @@ function requestDelta(operation: number, body: Uint8Array): number {
   const batches = decodeMultiBatch(body, eventSize(operation))
   assert(Array.isArray(batches), () => "a create body that does not decode")
   return batches.reduce((sum, batch) => sum + batchDelta(operation, batch), 0)
-}
-
-/** The reply to a committed prepare (wire-protocol.md §13): the prepare names everything the client checks. */
-function replyToPrepare(prepare: Uint8Array, body: Uint8Array, view: number, replica: number): Uint8Array {
-  const reply = new Uint8Array(headerSize + body.length)
-  reply.set(body, headerSize)
-  reply.set(prepare.subarray(FrameLayout.cluster.offset, FrameLayout.cluster.offset + checksumSize), FrameLayout.cluster.offset)
-  const header = new DataView(reply.buffer, 0, headerSize)
-  header.setUint32(FrameLayout.size.offset, reply.length, true)
-  header.setUint32(FrameLayout.view.offset, view, true)
-  reply.set(prepare.subarray(FrameLayout.release.offset, FrameLayout.release.offset + 4), FrameLayout.release.offset)
-  reply[FrameLayout.command.offset] = Command.reply
-  reply[FrameLayout.replica.offset] = replica
-  reply.set(prepare.subarray(PrepareLayout.request_checksum.offset, PrepareLayout.request_checksum.offset + checksumSize), ReplyLayout.request_checksum.offset)
-  reply.set(prepare.subarray(PrepareLayout.client.offset, PrepareLayout.client.offset + checksumSize), ReplyLayout.client.offset)
-  const op = readU64(prepare, PrepareLayout.op.offset)
-  header.setBigUint64(ReplyLayout.op.offset, op, true)
-  header.setBigUint64(ReplyLayout.commit.offset, op, true)
-  header.setBigUint64(ReplyLayout.timestamp.offset, readU64(prepare, PrepareLayout.timestamp.offset), true)
-  reply.set(prepare.subarray(PrepareLayout.request.offset, PrepareLayout.request.offset + 4), ReplyLayout.request.offset)
-  reply[ReplyLayout.operation.offset] = prepare[PrepareLayout.operation.offset]!
-  sealReply(reply)
-  return reply
 }
 
 const readU64 = (bytes: Uint8Array, offset: number): bigint =>

@@ -107,27 +107,7 @@ export interface ReplyFields {
  */
 export function buildReplyInto(target: Uint8Array, request: Uint8Array, bodySize: number, fields: ReplyFields): Uint8Array {
   assert(request[FrameLayout.command.offset] === Command.request, () => "buildReply: not a request")
-  assert(Number.isInteger(bodySize) && bodySize >= 0 && headerSize + bodySize <= messageSizeMax, () => `reply body of ${bodySize} bytes`)
-  assert(target.length >= headerSize + bodySize, () => "buildReply: target too small")
-  assert(fields.op > 0n && fields.timestamp > 0n, () => "a reply has op = commit != 0 and timestamp != 0")
-  target.fill(0, 0, headerSize)
-  copy(request, FrameLayout.cluster.offset, target, FrameLayout.cluster.offset, checksumSize)
-  writeU32(target, FrameLayout.size.offset, headerSize + bodySize)
-  writeU32(target, FrameLayout.view.offset, fields.view)
-  copy(request, FrameLayout.release.offset, target, FrameLayout.release.offset, 4)
-  target[FrameLayout.command.offset] = Command.reply
-  setU8(target, FrameLayout.replica.offset, fields.replica)
-  copy(request, FrameLayout.checksum.offset, target, ReplyLayout.request_checksum.offset, checksumSize)
-  copy(request, RequestLayout.client.offset, target, ReplyLayout.client.offset, checksumSize)
-  const view = new DataView(target.buffer, target.byteOffset, headerSize)
-  view.setBigUint64(ReplyLayout.op.offset, fields.op, true)
-  view.setBigUint64(ReplyLayout.commit.offset, fields.op, true)
-  view.setBigUint64(ReplyLayout.timestamp.offset, fields.timestamp, true)
-  copy(request, RequestLayout.request.offset, target, ReplyLayout.request.offset, 4)
-  target[ReplyLayout.operation.offset] = request[RequestLayout.operation.offset]
-  sealReply(target)
-  assertSendable(target)
-  return target.subarray(0, headerSize + bodySize)
+  return writeReply(target, request, fromRequest, bodySize, fields)
 }
 
 /** `buildReplyInto` with a fresh buffer holding `body`. */
@@ -135,6 +115,66 @@ export function buildReply(request: Uint8Array, body: Uint8Array, fields: ReplyF
   const target = new Uint8Array(headerSize + body.length)
   target.set(body, headerSize)
   return buildReplyInto(target, request, body.length, fields)
+}
+
+/**
+ * The reply to a committed `prepare`, with `body`: the prepare carries every echo the client
+ * checks (its `request_checksum`, `client`, `request`, `operation`, `release`), and its op and
+ * timestamp are the reply's. A replica replaying its journal rebuilds replies this way without
+ * the original requests.
+ */
+export function buildReplyToPrepare(prepare: Uint8Array, body: Uint8Array, fields: Pick<ReplyFields, "view" | "replica">): Uint8Array {
+  assert(prepare[FrameLayout.command.offset] === Command.prepare, () => "buildReplyToPrepare: not a prepare")
+  const header = new DataView(prepare.buffer, prepare.byteOffset, headerSize)
+  const target = new Uint8Array(headerSize + body.length)
+  target.set(body, headerSize)
+  return writeReply(target, prepare, fromPrepare, body.length, {
+    ...fields,
+    op: header.getBigUint64(PrepareLayout.op.offset, true),
+    timestamp: header.getBigUint64(PrepareLayout.timestamp.offset, true)
+  })
+}
+
+/** Where a reply's echoed fields sit in the message it answers. */
+interface ReplySource {
+  readonly requestChecksum: number
+  readonly client: number
+  readonly request: number
+  readonly operation: number
+}
+
+const fromRequest: ReplySource = {
+  requestChecksum: FrameLayout.checksum.offset, client: RequestLayout.client.offset,
+  request: RequestLayout.request.offset, operation: RequestLayout.operation.offset
+}
+
+const fromPrepare: ReplySource = {
+  requestChecksum: PrepareLayout.request_checksum.offset, client: PrepareLayout.client.offset,
+  request: PrepareLayout.request.offset, operation: PrepareLayout.operation.offset
+}
+
+function writeReply(target: Uint8Array, source: Uint8Array, at: ReplySource, bodySize: number, fields: ReplyFields): Uint8Array {
+  assert(Number.isInteger(bodySize) && bodySize >= 0 && headerSize + bodySize <= messageSizeMax, () => `reply body of ${bodySize} bytes`)
+  assert(target.length >= headerSize + bodySize, () => "buildReply: target too small")
+  assert(fields.op > 0n && fields.timestamp > 0n, () => "a reply has op = commit != 0 and timestamp != 0")
+  target.fill(0, 0, headerSize)
+  copy(source, FrameLayout.cluster.offset, target, FrameLayout.cluster.offset, checksumSize)
+  writeU32(target, FrameLayout.size.offset, headerSize + bodySize)
+  writeU32(target, FrameLayout.view.offset, fields.view)
+  copy(source, FrameLayout.release.offset, target, FrameLayout.release.offset, 4)
+  target[FrameLayout.command.offset] = Command.reply
+  setU8(target, FrameLayout.replica.offset, fields.replica)
+  copy(source, at.requestChecksum, target, ReplyLayout.request_checksum.offset, checksumSize)
+  copy(source, at.client, target, ReplyLayout.client.offset, checksumSize)
+  const view = new DataView(target.buffer, target.byteOffset, headerSize)
+  view.setBigUint64(ReplyLayout.op.offset, fields.op, true)
+  view.setBigUint64(ReplyLayout.commit.offset, fields.op, true)
+  view.setBigUint64(ReplyLayout.timestamp.offset, fields.timestamp, true)
+  copy(source, at.request, target, ReplyLayout.request.offset, 4)
+  target[ReplyLayout.operation.offset] = source[at.operation]!
+  sealReply(target)
+  assertSendable(target)
+  return target.subarray(0, headerSize + bodySize)
 }
 
 export interface ReplicaFields {

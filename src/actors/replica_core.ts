@@ -12,7 +12,7 @@
 import { assert } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { requestEvictionReason, type ReplicaLimits } from "../protocol/body.ts"
-import { buildEviction, buildMessage, buildPongClient, buildReplyToPrepare, prepareFromRequest, u128ToBytes } from "../protocol/build.ts"
+import { buildEviction, buildMessage, buildPongClient, buildReplyToPrepare, prepareFromRequest, u128FromBytes, u128ToBytes } from "../protocol/build.ts"
 import { rootPrepare } from "../protocol/header_rules.ts"
 import {
   Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout,
@@ -154,7 +154,7 @@ export class ReplicaCore {
     if (readU32(request, FrameLayout.view.offset) > this.view) return
     // Only the primary stamps ops; a client's request naming a timestamp is dropped (§12.1).
     if (!isZero(request, RequestLayout.timestamp.offset, RequestLayout.timestamp.offset + 8)) return
-    const client = readU128(request, RequestLayout.client.offset)
+    const client = u128FromBytes(request, RequestLayout.client.offset)
     this.connections.set(client, connection)
     const eviction = requestEvictionReason(request, this.limits())
     if (eviction !== undefined) return this.evict(connection, request, eviction)
@@ -162,7 +162,7 @@ export class ReplicaCore {
     const session = this.sessions.get(client)
     if (session === undefined) {
       if (operation !== VsrOperation.register) return this.evict(connection, request, EvictionReason.no_session)
-      if (this.pipeline.some((entry) => readU128(entry.prepare, PrepareLayout.client.offset) === client)) return // still committing
+      if (this.pipeline.some((entry) => u128FromBytes(entry.prepare, PrepareLayout.client.offset) === client)) return // still committing
       return this.prepare(now, request)
     }
     if (operation === VsrOperation.register) return this.resendIfDuplicate(connection, request, session, 0)
@@ -177,7 +177,7 @@ export class ReplicaCore {
     if (number <= latest) return this.resendIfDuplicate(connection, request, session, number)
     if (number !== latest + 1) return
     if (!u128Equal(request, RequestLayout.parent.offset, session.reply, ReplyLayout.context.offset)) return
-    if (this.pipeline.some((entry) => readU128(entry.prepare, PrepareLayout.client.offset) === client)) return
+    if (this.pipeline.some((entry) => u128FromBytes(entry.prepare, PrepareLayout.client.offset) === client)) return
     this.prepare(now, request)
   }
 
@@ -189,7 +189,7 @@ export class ReplicaCore {
   }
 
   private onPingClient(connection: number, ping: Uint8Array): void {
-    const client = readU128(ping, PingClientLayout.client.offset)
+    const client = u128FromBytes(ping, PingClientLayout.client.offset)
     this.connections.set(client, connection)
     const session = readU64(ping, PingClientLayout.session.offset)
     if (!this.sessions.has(client) && session !== 0n && this.commit >= session) {
@@ -239,7 +239,7 @@ export class ReplicaCore {
     header.cluster = this.config.cluster
     header.size = headerSize
     header.release = this.config.release
-    header.parent = readU128(this.parent, 0)
+    header.parent = u128FromBytes(this.parent, 0)
     header.op = this.op + 1n
     header.commit = this.commit
     header.timestamp = this.nextTimestamp(now, pulseExpiriesMax)
@@ -295,7 +295,7 @@ export class ReplicaCore {
       ? registerResultBody(registerRequestBatchSizeLimit(prepare.subarray(headerSize)))
       : this.executeBatches(operation as ClientOperation, prepare.subarray(headerSize), timestamp)
     const reply = buildReplyToPrepare(prepare, body, { view: this.view, replica: this.config.replica })
-    const client = readU128(prepare, PrepareLayout.client.offset)
+    const client = u128FromBytes(prepare, PrepareLayout.client.offset)
     if (operation === VsrOperation.register) this.openSession(client, op, reply)
     else {
       // A register that committed after this request was prepared may have evicted its session.
@@ -374,8 +374,3 @@ function requestDelta(operation: number, body: Uint8Array): number {
 
 const readU64 = (bytes: Uint8Array, offset: number): bigint =>
   new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0, true)
-
-const readU128 = (bytes: Uint8Array, offset: number): bigint => {
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, 16)
-  return view.getBigUint64(0, true) | (view.getBigUint64(8, true) << 64n)
-}

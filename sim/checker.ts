@@ -140,7 +140,7 @@ export class Checker {
   private execute(op: bigint, prepare: Uint8Array, timestamp: bigint): void {
     const operation = prepare[PrepareLayout.operation.offset]!
     const body = prepare.subarray(headerSize, readU32(prepare, FrameLayout.size.offset))
-    if (operation === Operation.pulse) {
+    if (operation === VsrOperation.pulse) {
       this.model.pulse(timestamp)
       return
     }

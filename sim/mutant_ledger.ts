@@ -19,6 +19,10 @@ export function droppingLedger(): Ledger {
     pulse: (timestamp) => inner.pulse(timestamp),
     nextExpiry: () => inner.nextExpiry(),
     verify: () => inner.verify(),
+    snapshot: () => inner.snapshot(),
+    snapshotStored: () => inner.snapshotStored(),
+    restoreRows: (id, words, rowCount) => inner.restoreRows(id, words, rowCount),
+    restoreEnd: (timestamp) => inner.restoreEnd(timestamp),
     execute: (operation, events, timestamp) => {
       const n = events.length / transferSize
       if (operation !== Operation.create_transfers || n < 1) return inner.execute(operation, events, timestamp)

@@ -17,10 +17,9 @@ import { layerReplica, Replica, ReplicaLedger } from "../src/actors/replica.ts"
 import { faultsNone, SimulatedDisk } from "../src/layers/disk_sim.ts"
 import { sealReply, u128ToBytes } from "../src/protocol/build.ts"
 import { Command, FrameLayout, PrepareLayout, readU32, ReplyLayout } from "../src/protocol/header.ts"
-import { formatJournal } from "../src/storage/journal.ts"
+import { formatStorage } from "../src/storage/format.ts"
 import { layoutOf, testConfig } from "../src/storage/layout.ts"
 import { Storage } from "../src/storage/storage.ts"
-import { writeSuperblock } from "../src/storage/superblock.ts"
 import { Checker, readU64, type Violation } from "./checker.ts"
 import { SimClient } from "./client.ts"
 import { networkHealthy, SimBus, SimNetwork, type NetworkOptions } from "./network.ts"
@@ -77,7 +76,7 @@ export interface SwarmParameters {
   readonly requestProbability: number
   readonly idleOnProbability: number
   readonly idleOffProbability: number
-  /** Registers plus requests issued at most: the journal holds 256 ops until checkpoints exist. */
+  /** Registers plus requests issued at most (the test profile checkpoints every 32 ops). */
   readonly requestsMax: number
   readonly retryTicksMin: number
   readonly retryTicksMax: number
@@ -99,6 +98,8 @@ export interface SimResult {
 
 /** Liveness mode must finish every outstanding request within this many ticks (60 s simulated). */
 export const livenessTicksMax = 6000
+/** Grid blocks of the simulated data file: far more than a run's checkpoints need. */
+const gridBlocksSimulated = 256
 /** Ticks allowed for the final recovery. */
 const recoveryTicksMax = 3000
 const epochMs = 1_700_000_000_000
@@ -211,7 +212,7 @@ class Simulation {
     const layout = layoutOf(testConfig)
     this.disk = new SimulatedDisk({
       seed: Random.stream(this.seed, "disk 0").below(2 ** 31),
-      sizeBytes: layout.dataFileSizeMin,
+      sizeBytes: layout.dataFileSizeMin + gridBlocksSimulated * layout.config.blockSize,
       path: "replica-0.sim",
       readLatencyMs: p.diskReadLatencyMs,
       writeLatencyMs: p.diskWriteLatencyMs,
@@ -378,14 +379,8 @@ class Simulation {
 
   /** `scarab format` on the simulated disk (before the first start; no faults yet). */
   private format(): void {
-    const layout = layoutOf(testConfig)
-    const cluster = this.cluster
-    const program = Effect.gen(function* () {
-      const storage = yield* Storage
-      yield* formatJournal(storage, layout, u128ToBytes(cluster))
-      yield* writeSuperblock(storage, layout, { cluster, replica: 0, replicaCount: 1, config: "test" })
-      yield* storage.sync
-    }).pipe(Effect.provide(this.disk.layer()), Effect.provideService(Clock.Clock, this.clock))
+    const program = formatStorage({ cluster: this.cluster, replica: 0, replicaCount: 1, profile: "test" }).pipe(
+      Effect.provide(this.disk.layer()), Effect.provideService(Clock.Clock, this.clock))
     const fiber = Effect.runFork(program, { scheduler: this.scheduler })
     while (fiber.pollUnsafe() === undefined) {
       this.scheduler.runUntilQuiescent()

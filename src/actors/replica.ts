@@ -1,12 +1,15 @@
 /**
  * The Replica actor: the shell around `ReplicaCore` (vsr.md §12.1). It owns the core and one
  * bounded inbox; bus events, journal completions and 10 ms ticks become inputs, each stamped
- * with the Clock's time and run to completion; the outputs become sends and journal writes.
+ * with the Clock's time and run to completion; the outputs become sends, journal writes and
+ * checkpoints.
  *
- * Opening a replica reads the superblock, recovers the WAL and replays it through the core, so a
- * restart rebuilds the ledger and the client sessions exactly (a retry after the restart gets
- * the identical reply). A failed journal write stops the replica: it must not go on with a disk
- * it cannot trust.
+ * Opening a replica (storage.md §4.6, §7): select the superblock by quorum and repair its
+ * copies, load the checkpoint it names (free set, client sessions and replies, the ledger
+ * snapshot), recover the WAL, and replay the ops after the checkpoint through the core — storing
+ * any checkpoint the replay passes — so a restart rebuilds the ledger and the client sessions
+ * exactly (a retry after the restart gets the identical reply). A failed write stops the
+ * replica: it must not go on with a disk it cannot trust.
  */
 import { Cause, Clock, Context, Effect, Layer, Queue, Schema } from "effect"
 import { assert } from "../assert.ts"
@@ -14,18 +17,19 @@ import { createLedger, type Ledger } from "../ledger/ledger.ts"
 import { bodySizeMax } from "../protocol/operation.ts"
 import { releaseClientMin, releaseScarab } from "../protocol/header.ts"
 import { u128ToBytes } from "../protocol/build.ts"
-import { opMaxOf, recoverJournal, writePrepare } from "../storage/journal.ts"
+import { type Checkpointer, type CheckpointError, openCheckpoint } from "../storage/checkpoint.ts"
+import { Grid, type GridReadError } from "../storage/grid.ts"
+import { type Journal, JournalRecoveryError, recoverJournal } from "../storage/journal.ts"
 import { layoutOf, productionConfig } from "../storage/layout.ts"
 import { Storage, type StorageError } from "../storage/storage.ts"
-import { configOf, readSuperblock } from "../storage/superblock.ts"
+import { configOf, openSuperblock, replicaIndexOf, type SuperblockError } from "../storage/superblock.ts"
+import type { GridFullError } from "../storage/trailer.ts"
 import { MessageBus } from "./message_bus.ts"
-import { type Input, ReplicaCore } from "./replica_core.ts"
+import { type CheckpointPosition, type Input, type Output, ReplicaCore } from "./replica_core.ts"
 
 /** Inputs waiting for the core; the bus stops reading sockets while its own queue is full. */
 const inboxMax = 4096
 const tickMs = 10
-/** Journal writes waiting: never more than the pipeline's prepares. */
-const journalWritesMax = 8
 /** How often (in ticks) a refusal for a full journal is logged: once a minute. */
 const journalFullLogTicks = 6000
 
@@ -38,9 +42,14 @@ export class ReplicaOpenError extends Schema.TaggedError<ReplicaOpenError>()("Re
   }
 }
 
+/** Why a replica could not open its data file. */
+export type ReplicaOpenFailure = ReplicaOpenError | SuperblockError | CheckpointError | GridReadError | JournalRecoveryError | StorageError | GridFullError
+
 export class Replica extends Context.Service<Replica, {
   /** The newest committed op. */
   readonly commitOp: Effect.Effect<bigint>
+  /** The op of the durable checkpoint. */
+  readonly checkpointOp: Effect.Effect<number>
   readonly cluster: bigint
 }>()("scarab/Replica") {}
 
@@ -57,7 +66,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   const storage = yield* Storage
   const bus = yield* MessageBus
   const opened = yield* openReplica(storage)
-  const { core, cluster, layout } = opened
+  const { core, cluster, journal, checkpointer, ledger } = opened
   const inbox = yield* Queue.bounded<ShellInput>(inboxMax)
 
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
@@ -66,47 +75,55 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })))
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(tickMs), Queue.offer(inbox, { _tag: "Tick" } as const))))
 
-  // One journal write at a time, in op order: a crash then tears at most the newest op, so any
-  // hole below the newest op at recovery is corruption, never an interrupted write. (Writes in
-  // parallel would let op n+1 land while op n tears; recovery could not tell that from a lost
-  // acknowledged op.) Commits are in op order anyway, so this costs no throughput for one replica.
-  const writes = yield* Queue.bounded<{ readonly op: bigint; readonly prepare: Uint8Array }>(journalWritesMax)
-  const writeBuffer = storage.allocate(layout.config.messageSizeMax)
+  // One journal write at a time, in op order: a crash then tears at most the newest op, which
+  // recovery can tell apart from corruption (storage.md §4.5). Commits are in op order anyway,
+  // so this costs no throughput for one replica.
+  const writes = yield* Queue.bounded<Uint8Array>(journal.layout.config.pipelineMax)
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
-    const { op, prepare } = yield* Queue.take(writes)
-    yield* writePrepare(storage, layout, op, prepare, writeBuffer).pipe(
-      Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op } as const)),
+    const prepare = yield* Queue.take(writes)
+    yield* journal.writePrepare(prepare).pipe(
+      Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op: readOp(prepare) } as const)),
       Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", error } as const))
     )
   })))
 
   let ticks = 0
   let journalFullLoggedAt = -journalFullLogTicks
+  const handle = Effect.fnUntraced(function* (outputs: Array<Output>) {
+    // A checkpoint's CheckpointDone step adds its outputs to the same worklist.
+    for (let i = 0; i < outputs.length; i++) {
+      const output = outputs[i]!
+      switch (output._tag) {
+        case "Send":
+          yield* bus.send(output.connection, output.message)
+          break
+        case "JournalWrite":
+          assert(Queue.offerUnsafe(writes, output.prepare), () => "journal writes beyond the pipeline bound")
+          break
+        case "Committed":
+          checkpointer.onCommit(Number(output.op))
+          break
+        case "Checkpoint": {
+          const position = yield* storeCheckpoint(checkpointer, ledger, output)
+          outputs.push(...core.step({ realtimeNs: yield* Clock.currentTimeNanos }, { _tag: "CheckpointDone", checkpoint: position }))
+          break
+        }
+        case "JournalFull":
+          if (ticks - journalFullLoggedAt >= journalFullLogTicks) {
+            journalFullLoggedAt = ticks
+            yield* Effect.logWarning(`replica: the journal holds ops up to ${output.opMax} until the next checkpoint is stored; new requests wait`)
+          }
+          break
+      }
+    }
+  })
   const loop = Effect.gen(function* () {
     const inputs = yield* Queue.takeAll(inbox)
     for (const input of inputs) {
       if (input._tag === "Fatal") return yield* Effect.die(input.error)
       if (input._tag === "Tick") ticks++
       const realtimeNs = yield* Clock.currentTimeNanos
-      for (const output of core.step({ realtimeNs }, input)) {
-        switch (output._tag) {
-          case "Send":
-            yield* bus.send(output.connection, output.message)
-            break
-          case "JournalWrite":
-            assert(Queue.offerUnsafe(writes, { op: output.op, prepare: output.prepare }), () => "journal writes beyond the pipeline bound")
-            break
-          case "JournalFull":
-            if (ticks - journalFullLoggedAt >= journalFullLogTicks) {
-              journalFullLoggedAt = ticks
-              yield* Effect.logError(`replica: the journal holds ops up to ${output.opMax} and checkpoints do not exist yet; ` +
-                "new requests are refused so that no acknowledged op is overwritten. Format a new data file to continue.")
-            }
-            break
-          case "Committed":
-            break
-        }
-      }
+      yield* handle(core.step({ realtimeNs }, input))
     }
   })
   yield* Effect.forkScoped(Effect.forever(loop).pipe(
@@ -114,40 +131,79 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
       ? Effect.logFatal("replica stopped", exit.cause)
       : Effect.void)
   ))
-  yield* Effect.logInfo(`replica 0 of cluster ${cluster}: serving on port ${bus.port}, commit op ${core.commitOp}`)
-  return Replica.of({ commitOp: Effect.sync(() => core.commitOp), cluster })
+  yield* Effect.logInfo(`replica 0 of cluster ${cluster}: serving on port ${bus.port}, commit op ${core.commitOp}, checkpoint op ${checkpointer.op}`)
+  return Replica.of({ commitOp: Effect.sync(() => core.commitOp), checkpointOp: Effect.sync(() => checkpointer.op), cluster })
 }))
 
-/** Reads the superblock, recovers the journal and replays it into a fresh core. */
+/** Stores the checkpoint a `Checkpoint` output asks for; a failure stops the replica. */
+const storeCheckpoint = Effect.fnUntraced(function* (checkpointer: Checkpointer, ledger: Ledger, output: Extract<Output, { _tag: "Checkpoint" }>) {
+  const stats = yield* checkpointer.write({ header: output.header, ledger, sessions: output.sessions }).pipe(Effect.orDie)
+  yield* Effect.logInfo(`checkpoint at op ${stats.op}: ${stats.durationMs} ms, ${stats.blocksWritten} blocks written, ` +
+    `${stats.blocksReused} carried over, ${checkpointer.blocksAcquired} blocks in use`)
+  const { current, parent } = checkpointer.ids
+  return { op: checkpointer.op, id: current, parentId: parent } satisfies CheckpointPosition
+})
+
+/** Opens the superblock, loads its checkpoint, recovers the journal and replays it into a fresh core. */
 const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   // Both profiles keep the superblock at the same place, so either layout can read it.
-  const probe = yield* readSuperblock(storage, layoutOf(productionConfig))
-  if (probe._tag !== "Ok") {
-    return yield* new ReplicaOpenError({
-      path: storage.path,
-      reason: probe._tag === "Unreadable"
-        ? "no valid superblock copy: not a Scarab data file, or every copy is damaged"
-        : "superblock copies disagree: the data file is damaged"
-    })
+  const { working, repairedCopies } = yield* openSuperblock(storage, layoutOf(productionConfig))
+  if (repairedCopies.length > 0) yield* Effect.logWarning(`${storage.path}: superblock copies ${repairedCopies.join(", ")} were damaged and are repaired`)
+  const replica = replicaIndexOf(working)
+  if (working.vsrState.replicaCount !== 1 || replica !== 0) {
+    return yield* new ReplicaOpenError({ path: storage.path, reason: `formatted as replica ${replica} of ${working.vsrState.replicaCount}; only single-replica clusters run yet` })
   }
-  const { identity } = probe
-  if (identity.replicaCount !== 1 || identity.replica !== 0) {
-    return yield* new ReplicaOpenError({ path: storage.path, reason: `formatted as replica ${identity.replica} of ${identity.replicaCount}; only single-replica clusters run yet` })
-  }
-  if (probe.damagedCopies > 0) yield* Effect.logWarning(`${storage.path}: ${probe.damagedCopies} superblock copies are damaged`)
-  const layout = layoutOf(configOf(identity))
+  const layout = layoutOf(configOf(working))
   const size = yield* storage.sizeBytes
   if (size < layout.dataFileSizeMin) {
     return yield* new ReplicaOpenError({ path: storage.path, reason: `the file has ${size} bytes, fewer than the ${layout.dataFileSizeMin} its layout needs (truncated?)` })
   }
-  const clusterBytes = u128ToBytes(identity.cluster)
-  const prepares = yield* recoverJournal(storage, layout, clusterBytes)
+  const state = working.vsrState.checkpoint
+  if (state.storageSize > layout.grid.start + layout.grid.sizeBytes) {
+    return yield* new ReplicaOpenError({ path: storage.path, reason: `the checkpoint needs ${state.storageSize} bytes, beyond the storage limit` })
+  }
+  const cluster = u128ToBytes(working.cluster)
+  const ledger = (yield* ReplicaLedger)()
+  const grid = new Grid(storage, layout, cluster)
+  const checkpoint = yield* openCheckpoint(storage, layout, grid, working, ledger)
+  const { checkpointer } = checkpoint
+  for (const client of checkpoint.sessionsDropped) {
+    yield* Effect.logWarning(`${storage.path}: the reply of client ${client} is lost from the client-replies zone; its session ends (it will be evicted)`)
+  }
+  const recovered = yield* recoverJournal(storage, layout, { cluster, checkpointHeader: state.header, solo: true })
+  const { journal, report } = recovered
+  if (report.tornSlots.length + report.fixedSlots.length > 0) {
+    yield* Effect.logWarning(`${storage.path}: WAL recovery truncated torn slots [${report.tornSlots.join(", ")}] and rewrote the headers of slots [${report.fixedSlots.join(", ")}]`)
+  }
   const core = new ReplicaCore({
-    cluster: identity.cluster, replica: 0, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax,
-    clientsMax: layout.config.clientsMax, pipelineMax: 8, opMax: opMaxOf(layout)
-  }, (yield* ReplicaLedger)())
-  for (const prepare of prepares) core.replay(prepare)
-  assert(core.commitOp === BigInt(prepares.length), () => "replay must end at the newest recovered op")
-  if (prepares.length > 0) yield* Effect.logInfo(`${storage.path}: replayed ${prepares.length} ops from the journal`)
-  return { core, cluster: identity.cluster, layout }
+    cluster: working.cluster, replica: 0, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax,
+    clientsMax: layout.config.clientsMax, storage: layout.config
+  }, ledger)
+  const ids = checkpointer.ids
+  core.restore({ header: state.header, checkpoint: { op: checkpointer.op, id: ids.current, parentId: ids.parent }, sessions: checkpoint.sessions })
+  yield* replay(core, journal, checkpointer, ledger, recovered.replay, storage.path)
+  if (recovered.replay.length > 0) yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointer.op} and replayed ${recovered.replay.length} ops from the journal`)
+  return { core, cluster: working.cluster, journal, checkpointer, ledger }
+}) as (storage: Storage["Service"]) => Effect.Effect<{
+  core: ReplicaCore; cluster: bigint; journal: Journal; checkpointer: Checkpointer; ledger: Ledger
+}, ReplicaOpenFailure>
+
+/** Re-executes the ops after the checkpoint, storing every checkpoint the replay passes. */
+const replay = Effect.fnUntraced(function* (
+  core: ReplicaCore, journal: Journal, checkpointer: Checkpointer, ledger: Ledger,
+  ops: ReadonlyArray<{ readonly op: number; readonly checksum: Uint8Array }>, path: string
+) {
+  for (const { op, checksum } of ops) {
+    const prepare = yield* journal.readPrepare(op, checksum)
+    if (prepare === undefined) {
+      return yield* new JournalRecoveryError({ path, op: `op ${op}`, reason: "the prepare changed on disk between recovery and replay" })
+    }
+    for (const output of core.replay(prepare)) {
+      if (output._tag === "Committed") checkpointer.onCommit(Number(output.op))
+      else if (output._tag === "Checkpoint") core.checkpointStored(yield* storeCheckpoint(checkpointer, ledger, output))
+    }
+  }
+  assert(core.commitOp === BigInt(ops.at(-1)?.op ?? checkpointer.op), () => "replay must end at the newest recovered op")
 })
+
+const readOp = (prepare: Uint8Array): bigint => new DataView(prepare.buffer, prepare.byteOffset, 256).getBigUint64(224, true)

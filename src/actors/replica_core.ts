@@ -6,7 +6,9 @@
  *
  * This is normal operation for a cluster of one (vsr.md §3 specialised, wire-protocol.md §12,
  * §13): request → prepare (hash-chained, timestamped) → journal write → commit → ledger → reply,
- * client sessions (§9 of vsr.md) and the pulse that expires pending transfers. Replication to
+ * client sessions (§9 of vsr.md), the pulse that expires pending transfers, and checkpoints
+ * (vsr.md §7.1): committing a checkpoint op asks the shell to store the state, and nothing more
+ * commits until it has, so the checkpoint holds exactly the state after that op. Replication to
  * backups, view changes and repair extend this core; they do not replace it.
  */
 import { assert } from "../assert.ts"
@@ -22,6 +24,8 @@ import { decodeMultiBatch, encodeMultiBatch } from "../protocol/multi_batch.ts"
 import { Operation, type ClientOperation, eventSize, pulseExpiriesMax, resultSize } from "../protocol/operation.ts"
 import { registerRequestBatchSizeLimit, registerResultBody, setRegisterRequestBatchSizeLimit } from "../protocol/register.ts"
 import type { Ledger } from "../ledger/ledger.ts"
+import type { SessionEntry } from "../storage/client_sessions.ts"
+import { checkpointAfter, type CheckpointSchedule, isCheckpointOp, prepareMax } from "../storage/layout.ts"
 
 export interface ReplicaConfig {
   readonly cluster: bigint
@@ -32,13 +36,22 @@ export interface ReplicaConfig {
   readonly batchSizeLimit: number
   /** Client sessions kept (vsr.md §9.1); the least recently committed is evicted beyond it. */
   readonly clientsMax: number
-  /** Prepares written but not yet committed (vsr.md §1.5). */
-  readonly pipelineMax: number
-  /**
-   * The newest op the journal can hold without overwriting history that a restart must replay
-   * (until checkpoints exist). Requests beyond it are refused, never silently lose data.
-   */
-  readonly opMax: bigint
+  /** The WAL and checkpoint schedule (journal slots, checkpoint interval, pipeline bound). */
+  readonly storage: CheckpointSchedule
+}
+
+/** The checkpoint the replica stands on: its op and the ids prepares carry (vsr.md §7.2). */
+export interface CheckpointPosition {
+  readonly op: number
+  readonly id: Uint8Array
+  readonly parentId: Uint8Array
+}
+
+/** Where a restart resumes: the checkpoint's prepare header, ids and client sessions. */
+export interface Restored {
+  readonly header: Uint8Array
+  readonly checkpoint: CheckpointPosition
+  readonly sessions: ReadonlyArray<SessionEntry>
 }
 
 /** Time is an input: the shell reads the clock and stamps every step with it. */
@@ -51,18 +64,23 @@ export type Input =
   | { readonly _tag: "Closed"; readonly connection: number }
   | { readonly _tag: "Tick" }
   | { readonly _tag: "JournalWriteDone"; readonly op: bigint }
+  /** The checkpoint asked for by a `Checkpoint` output is durable: commits resume. */
+  | { readonly _tag: "CheckpointDone"; readonly checkpoint: CheckpointPosition }
 
 export type Output =
   | { readonly _tag: "Send"; readonly connection: number; readonly message: Uint8Array }
   | { readonly _tag: "JournalWrite"; readonly op: bigint; readonly prepare: Uint8Array }
   | { readonly _tag: "Committed"; readonly op: bigint; readonly operation: number; readonly timestamp: bigint }
-  /** The journal is full up to `opMax`: nothing more can be accepted until a checkpoint exists. */
+  /** Store the state as it is now, just after committing `op`, then send `CheckpointDone`. */
+  | { readonly _tag: "Checkpoint"; readonly op: bigint; readonly header: Uint8Array; readonly sessions: ReadonlyArray<SessionEntry> }
+  /** The WAL holds ops up to `opMax` until the next checkpoint: new requests wait (they are retried). */
   | { readonly _tag: "JournalFull"; readonly opMax: bigint }
 
-/** A client session (vsr.md §9.1): its number and its latest committed reply. */
+/** A client session (vsr.md §9.1): its number, its slot in the table and its latest committed reply. */
 interface Session {
   readonly client: bigint
   readonly session: bigint
+  readonly slot: number
   reply: Uint8Array
   /** Op of the latest reply: the eviction order. */
   commitOp: bigint
@@ -91,13 +109,40 @@ export class ReplicaCore {
   private readonly connections = new Map<bigint, number>()
   private ticks = 0
   private outputs: Array<Output> = []
+  /** The durable checkpoint; `checkpointing` while the next one is being stored. */
+  private checkpoint: CheckpointPosition = { op: 0, id: zeroChecksum, parentId: zeroChecksum }
+  private checkpointing = false
+  private opMax: number
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
     assert(config.replica === 0, () => "this core runs a cluster of one replica")
-    assert(config.clientsMax > 0 && config.pipelineMax > 0, () => "clientsMax and pipelineMax must be positive")
+    assert(config.clientsMax > 0 && config.storage.pipelineMax > 0, () => "clientsMax and pipelineMax must be positive")
     this.config = config
     this.ledger = ledger
     this.parent = rootPrepare(u128ToBytes(config.cluster)).slice(0, checksumSize)
+    this.opMax = prepareMax(config.storage, 0)
+  }
+
+  /**
+   * Resumes from a checkpoint (before any replay): its op is committed, its prepare header is
+   * the parent of the next op, and its sessions are the client table.
+   */
+  restore(restored: Restored): void {
+    assert(this.op === 0n && this.sessions.size === 0 && this.commit === 0n, () => "restore into a fresh core")
+    const view = new DataView(restored.header.buffer, restored.header.byteOffset, headerSize)
+    const op = view.getBigUint64(PrepareLayout.op.offset, true)
+    assert(Number(op) === restored.checkpoint.op, () => "the checkpoint header names another op")
+    this.op = op
+    this.commit = op
+    this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
+    this.parent = restored.header.slice(0, checksumSize)
+    for (const entry of restored.sessions) {
+      this.sessions.set(entry.client, {
+        client: entry.client, session: entry.session, slot: entry.slot, reply: entry.reply, commitOp: readU64(entry.reply, ReplyLayout.op.offset)
+      })
+    }
+    assert(this.sessions.size <= this.config.clientsMax, () => "a checkpoint with more sessions than the table holds")
+    this.checkpointed(restored.checkpoint)
   }
 
   /** Runs one input to completion and returns what to do (vsr.md §12.1 principle 4). */
@@ -116,6 +161,10 @@ export class ReplicaCore {
       case "JournalWriteDone":
         this.onJournalWriteDone(now, input.op)
         break
+      case "CheckpointDone":
+        this.checkpointStored(input.checkpoint)
+        this.commitDurable(now)
+        break
     }
     return this.outputs
   }
@@ -124,17 +173,20 @@ export class ReplicaCore {
    * Re-executes a prepare recovered from the journal at startup, rebuilding the ledger and the
    * client table exactly as the original commit did; nothing is sent.
    */
-  replay(prepare: Uint8Array): void {
+  replay(prepare: Uint8Array): Array<Output> {
     const view = new DataView(prepare.buffer, prepare.byteOffset, headerSize)
     const op = view.getBigUint64(PrepareLayout.op.offset, true)
-    assert(op === this.op + 1n && this.pipeline.length === 0, () => `replay of op ${op} after op ${this.op}`)
+    assert(op === this.op + 1n && this.pipeline.length === 0 && !this.checkpointing, () => `replay of op ${op} after op ${this.op}`)
     assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => `op ${op} does not chain to op ${this.op}`)
+    // A replica that reached different state than the one that prepared the op stops here (vsr.md §7.2).
+    assert(u128Equal(prepare, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(Number(op)), 0),
+      () => `op ${op} was prepared on another checkpoint than the one it replays on`)
     this.op = op
     this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
     this.parent = prepare.slice(0, checksumSize)
     this.outputs = []
-    this.execute(prepare)
-    this.commit = op
+    this.commitPrepare(prepare)
+    return this.outputs
   }
 
   get commitOp(): bigint {
@@ -205,7 +257,7 @@ export class ReplicaCore {
 
   /** Turns an accepted request into the next op (vsr.md §3.3) and writes it to the journal. */
   private prepare(now: Now, request: Uint8Array): void {
-    if (this.pipeline.length >= this.config.pipelineMax) return // the client retries
+    if (this.pipeline.length >= this.config.storage.pipelineMax) return // the client retries
     if (this.journalFull()) return
     const operation = request[RequestLayout.operation.offset]!
     const body = request.subarray(headerSize)
@@ -221,15 +273,15 @@ export class ReplicaCore {
     this.op += 1n
     prepareFromRequest(request, {
       view: this.view, replica: this.config.replica, parent: this.parent, parentOffset: 0,
-      checkpointId: zeroChecksum, op: this.op, commit: this.commit, timestamp
+      checkpointId: this.checkpointIdFor(Number(this.op)), op: this.op, commit: this.commit, timestamp
     }, bodyChanged)
     this.appendToPipeline(request)
   }
 
   /** Injects a pulse when a pending transfer is due (state-machine.md §10.5). */
   private pulseIfDue(now: Now): void {
-    if (this.pipeline.length >= this.config.pipelineMax) return
-    if (this.pipeline.some((entry) => entry.prepare[PrepareLayout.operation.offset] === Operation.pulse)) return
+    if (this.pipeline.length >= this.config.storage.pipelineMax) return
+    if (this.pipeline.some((entry) => entry.prepare[PrepareLayout.operation.offset] === VsrOperation.pulse)) return
     if (this.ledger.nextExpiry() === undefined || this.journalFull()) return
     const expiry = this.ledger.nextExpiry()
     if (expiry === undefined) return
@@ -243,15 +295,33 @@ export class ReplicaCore {
     header.op = this.op + 1n
     header.commit = this.commit
     header.timestamp = this.nextTimestamp(now, pulseExpiriesMax)
-    header.operation = Operation.pulse
+    // A prepare names the protocol's pulse (4); the state machine's own number (128) is internal.
+    header.operation = VsrOperation.pulse
+    header.checkpoint_id = u128FromBytes(this.checkpointIdFor(Number(header.op)), 0)
     this.op += 1n
     this.appendToPipeline(buildMessage(header, new Uint8Array(0)))
   }
 
   private journalFull(): boolean {
-    if (this.op < this.config.opMax) return false
-    this.outputs.push({ _tag: "JournalFull", opMax: this.config.opMax })
+    if (this.op < BigInt(this.opMax)) return false
+    this.outputs.push({ _tag: "JournalFull", opMax: BigInt(this.opMax) })
     return true
+  }
+
+  /** The checkpoint is durable: prepares may reach further, and carry its ids. */
+  private checkpointed(checkpoint: CheckpointPosition): void {
+    assert(checkpoint.op >= this.checkpoint.op, () => "checkpoints move forward")
+    this.checkpoint = checkpoint
+    this.opMax = prepareMax(this.config.storage, checkpoint.op)
+  }
+
+  /**
+   * The checkpoint id a prepare of `op` carries (vsr.md §7.2): for op in (C_k, C_{k+1}] the id of
+   * C_{k−1}, the newest checkpoint certain to exist when it is prepared (zero while k = 0).
+   */
+  private checkpointIdFor(op: number): Uint8Array {
+    assert(op > this.checkpoint.op, () => `op ${op} is not after the checkpoint ${this.checkpoint.op}`)
+    return op <= checkpointAfter(this.config.storage, this.checkpoint.op) ? this.checkpoint.parentId : this.checkpoint.id
   }
 
   private appendToPipeline(prepare: Uint8Array): void {
@@ -272,13 +342,45 @@ export class ReplicaCore {
     const entry = this.pipeline.find((candidate) => candidate.op === op)
     assert(entry !== undefined && !entry.durable, () => `journal completion for op ${op} not in the pipeline`)
     entry.durable = true
-    while (this.pipeline.length > 0 && this.pipeline[0]!.durable) {
+    this.commitDurable(now)
+  }
+
+  /** Commits the durable prefix of the pipeline, stopping after a checkpoint op until it is stored. */
+  private commitDurable(now: Now): void {
+    while (!this.checkpointing && this.pipeline.length > 0 && this.pipeline[0]!.durable) {
       const { prepare } = this.pipeline.shift()!
-      this.commit += 1n
-      assert(readU64(prepare, PrepareLayout.op.offset) === this.commit, () => "commits must follow op order")
-      this.execute(prepare)
+      assert(readU64(prepare, PrepareLayout.op.offset) === this.commit + 1n, () => "commits must follow op order")
+      this.commitPrepare(prepare)
     }
     this.pulseIfDue(now)
+  }
+
+  /** Commits the next op: executes it, and asks for a checkpoint when it is a checkpoint op. */
+  private commitPrepare(prepare: Uint8Array): void {
+    this.commit += 1n
+    this.execute(prepare)
+    if (isCheckpointOp(this.config.storage, Number(this.commit))) {
+      this.checkpointing = true
+      this.outputs.push({ _tag: "Checkpoint", op: this.commit, header: prepare.slice(0, headerSize), sessions: this.sessionEntries() })
+    }
+  }
+
+  /** The client table as a checkpoint stores it, by slot. */
+  sessionEntries(): Array<SessionEntry> {
+    return [...this.sessions.values()]
+      .map((session) => ({ slot: session.slot, client: session.client, session: session.session, reply: session.reply }))
+      .sort((a, b) => a.slot - b.slot)
+  }
+
+  /**
+   * The checkpoint a `Checkpoint` output asked for is stored. During replay the shell calls
+   * this directly (nothing is committed or prepared until replay ends); otherwise it arrives as
+   * the `CheckpointDone` input, and commits resume.
+   */
+  checkpointStored(checkpoint: CheckpointPosition): void {
+    assert(this.checkpointing && BigInt(checkpoint.op) === this.commit, () => "a checkpoint that was not asked for")
+    this.checkpointing = false
+    this.checkpointed(checkpoint)
   }
 
   /** Applies a committed prepare: the ledger, the client table, and the reply. */
@@ -287,7 +389,7 @@ export class ReplicaCore {
     const timestamp = readU64(prepare, PrepareLayout.timestamp.offset)
     const operation = prepare[PrepareLayout.operation.offset]!
     this.outputs.push({ _tag: "Committed", op, operation, timestamp })
-    if (operation === Operation.pulse) {
+    if (operation === VsrOperation.pulse) {
       this.ledger.pulse(timestamp)
       return
     }
@@ -325,14 +427,24 @@ export class ReplicaCore {
     return encodeMultiBatch(results, resultSize(operation))
   }
 
-  /** Registers a session at `op`, evicting the least recently committed one when full (vsr.md §9.3). */
+  /**
+   * Registers a session at `op`, evicting the least recently committed one when full (vsr.md
+   * §9.3). It takes the evicted session's slot, or the lowest free one: slots are where the
+   * checkpoint stores replies, and must be the same on every replica.
+   */
   private openSession(client: bigint, op: bigint, reply: Uint8Array): void {
+    let slot = -1
     if (this.sessions.size >= this.config.clientsMax) {
       let oldest: Session | undefined
       for (const session of this.sessions.values()) if (oldest === undefined || session.commitOp < oldest.commitOp) oldest = session
       this.sessions.delete(oldest!.client)
+      slot = oldest!.slot
+    } else {
+      const taken = new Set([...this.sessions.values()].map((session) => session.slot))
+      for (slot = 0; taken.has(slot); slot++);
     }
-    this.sessions.set(client, { client, session: op, reply, commitOp: op })
+    assert(slot >= 0 && slot < this.config.clientsMax, () => `session slot ${slot}`)
+    this.sessions.set(client, { client, session: op, slot, reply, commitOp: op })
     assert(this.sessions.size <= this.config.clientsMax, () => "client table over its bound")
   }
 

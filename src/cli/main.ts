@@ -20,7 +20,7 @@ import { releaseFormat, releaseScarab } from "../protocol/header.ts"
 import { formatDataFile, type FormatOptions } from "../storage/format.ts"
 import { layoutOf, productionConfig, storageConfigs } from "../storage/layout.ts"
 import { Storage } from "../storage/storage.ts"
-import { readSuperblock } from "../storage/superblock.ts"
+import { peekSuperblock } from "../storage/superblock.ts"
 import { benchmark, benchmarkOptions } from "./benchmark.ts"
 import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
 
@@ -114,8 +114,8 @@ const start = (options: StartOptions) => Effect.gen(function* () {
 
 /** The cluster named by the file's superblock, which the bus needs before the replica opens. */
 const clusterOf = (path: string) => Effect.gen(function* () {
-  const result = yield* readSuperblock(yield* Storage, layoutOf(productionConfig))
-  return result._tag === "Ok" ? result.identity.cluster : 0n
+  // An unreadable superblock: the replica refuses to open and says why.
+  return (yield* peekSuperblock(yield* Storage))?.cluster ?? 0n
 }).pipe(Effect.provide(layerStorageFile({ path })))
 
 main(process.argv.slice(2))

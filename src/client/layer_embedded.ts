@@ -8,14 +8,12 @@
 import { existsSync } from "node:fs"
 import { Context, Effect, Layer } from "effect"
 import { MessageBus } from "../actors/message_bus.ts"
-import { layerReplica, Replica, type ReplicaOpenError } from "../actors/replica.ts"
+import { layerReplica, Replica, type ReplicaOpenFailure } from "../actors/replica.ts"
 import { acquireStorageFile } from "../layers/disk.ts"
 import { makeMemoryBus, type MemoryBus } from "../layers/bus_memory.ts"
 import { formatDataFile } from "../storage/format.ts"
-import { layoutOf, productionConfig } from "../storage/layout.ts"
-import { Storage, type StorageError, type StorageOpenError } from "../storage/storage.ts"
-import type { JournalRecoveryError } from "../storage/journal.ts"
-import { readSuperblock } from "../storage/superblock.ts"
+import { Storage, type StorageOpenError } from "../storage/storage.ts"
+import { peekSuperblock } from "../storage/superblock.ts"
 import { Ledger, makeLedger } from "./ledger_service.ts"
 import { makeSession, type TransportFactory } from "./session.ts"
 
@@ -24,7 +22,7 @@ export interface EmbeddedOptions {
   readonly path: string
   /** The cluster id a new file is formatted with (default 0); an existing file keeps its own. */
   readonly cluster?: bigint
-  /** The storage profile of a new file: "production" (default, 1024 WAL slots) or "test" (256, for tests). */
+  /** The storage profile of a new file: "production" (default, 1024 WAL slots) or "test" (64 slots, a checkpoint every 32 ops, for tests). */
   readonly profile?: "production" | "test"
 }
 
@@ -52,8 +50,8 @@ export const memoryTransport = (memory: MemoryBus): TransportFactory => (deliver
   return { replicaCount: 1, send: (_replica: number, message: Uint8Array) => connection.send(message) }
 })
 
-/** Why an embedded ledger could not open: the file (open, lock, size), its superblock, or its journal. */
-export type EmbeddedOpenError = StorageOpenError | StorageError | ReplicaOpenError | JournalRecoveryError
+/** Why an embedded ledger could not open: the file (open, lock, size), its superblock, checkpoint or journal. */
+export type EmbeddedOpenError = StorageOpenError | ReplicaOpenFailure
 
 export const layerEmbedded = (options: EmbeddedOptions): Layer.Layer<Ledger, EmbeddedOpenError> => Layer.effect(Ledger, Effect.gen(function* () {
   const { cluster, memory } = yield* makeEmbeddedReplica(options)
@@ -62,7 +60,6 @@ export const layerEmbedded = (options: EmbeddedOptions): Layer.Layer<Ledger, Emb
 }))
 
 const clusterOf = Effect.fnUntraced(function* (storage: Storage["Service"]) {
-  const result = yield* readSuperblock(storage, layoutOf(productionConfig))
   // An unreadable superblock: the replica refuses to open and says why.
-  return result._tag === "Ok" ? result.identity.cluster : 0n
+  return (yield* peekSuperblock(storage))?.cluster ?? 0n
 })

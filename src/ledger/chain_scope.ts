@@ -85,6 +85,7 @@ export class ChainScope {
     for (let i = this.statusImageCount - 1; i >= 0; i--) {
       const row = this.statusImages[i * 2]!
       transfers.array(row)[transfers.offset(row) + TransferWord.pending_status] = this.statusImages[i * 2 + 1]!
+      transfers.markChanged(row)
     }
     for (let i = this.accountImageCount - 1; i >= 0; i--) {
       const base = i * accountImageWords

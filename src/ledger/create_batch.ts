@@ -11,6 +11,7 @@ import { created, CreateAccountStatus, CreateTransferStatus, isTransientTransfer
 import type { LedgerContext } from "./context.ts"
 import { createAccount } from "./create_accounts.ts"
 import { createTransfer } from "./create_transfers.ts"
+import { recordOrphan } from "./store.ts"
 import { compare64, add64Small, sub64Small, timestampHiMax, u64Result } from "./u128.ts"
 
 const recordWords = 32
@@ -93,7 +94,7 @@ export function executeCreateBatch(
         ctx.scope.rollback()
         for (let j = chainStart; j < i; j++) reply[j * 4 + 2] = status.linked_event_failed
       }
-      if (transfers && isTransientTransferStatus(result)) ctx.store.orphanIds.insert(ev, e, 0)
+      if (transfers && isTransientTransferStatus(result)) recordOrphan(ctx.store, ev, e)
     }
     reply[i * 4] = resultLo
     reply[i * 4 + 1] = resultHi

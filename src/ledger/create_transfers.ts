@@ -252,6 +252,7 @@ function createPostOrVoid(
   transferIds.insert(t, o + T.id, row)
 
   ctx.scope.saveStatus(pRow)
+  ctx.store.transfers.markChanged(pRow)
   ctx.scope.saveAccount(drRow)
   ctx.scope.saveAccount(crRow)
   const totals = ctx.totals

@@ -40,6 +40,7 @@ export function pulse(ctx: LedgerContext, hi: number, lo: number): number {
     ctx.totals.sub(TotalsWord.credits_pending, p, q + T.amount)
     reopen(dr, d, cr, c, p[q + T.code_flags]! >>> 16)
     p[q + T.pending_status] = PendingStatus.expired
+    transfers.markChanged(row)
   }
   ctx.totals.assertBalanced()
   return due

@@ -16,6 +16,7 @@ import { accountTransfers, lookup, query } from "./reads.ts"
 import type { LedgerStore, StoreFull } from "./store.ts"
 import { add64Small, compare64, hiOf, loOf, sub64Small, timestampHiMax, u64Result } from "./u128.ts"
 import { verifyLedger } from "./totals.ts"
+import { restoreEnd, restoreRows, type SnapshotSection, type SnapshotSectionId, snapshotSections, snapshotStored } from "./snapshot.ts"
 
 export interface LedgerOptions {
   /** Upper bounds on what the in-memory store holds; a batch that could exceed them is refused. */
@@ -23,7 +24,8 @@ export interface LedgerOptions {
   readonly transfersMax?: number
 }
 
-export interface Ledger {
+/** The ledger's operations: what an executor of committed ops needs. */
+export interface LedgerOperations {
   /**
    * Makes resident what a batch of `eventCount` events of `operation` needs, or fails (store
    * full) before anything changes. Call before `execute`.
@@ -45,6 +47,18 @@ export interface Ledger {
   verify(): void
 }
 
+/** A ledger whose state a checkpoint can store and restore. */
+export interface Ledger extends LedgerOperations {
+  /** The state as a checkpoint stores it (snapshot.ts), read in place: valid until the next execute. */
+  snapshot(): ReadonlyArray<SnapshotSection>
+  /** A checkpoint stored the snapshot: `changedIn` counts from here. */
+  snapshotStored(): void
+  /** Loads rows of a checkpoint into this ledger before it executes anything (snapshot.ts). */
+  restoreRows(id: SnapshotSectionId, words: Uint32Array, rowCount: number): void
+  /** Ends a restore: checks the invariants; cluster time resumes after `timestamp`, the checkpoint's. */
+  restoreEnd(timestamp: bigint): void
+}
+
 export function createLedger(options: LedgerOptions = {}): Ledger {
   return ledgerOver(makeMemoryStore({
     accountsMax: options.accountsMax ?? defaultLimits.accountsMax,
@@ -58,6 +72,8 @@ export function ledgerOver(store: LedgerStore): Ledger {
   // Cluster time consumed so far: every batch's slots and every pulse lie strictly after it.
   let lastHi = 0
   let lastLo = 0
+  // A checkpoint is restored into a ledger that has not executed anything yet.
+  let restorable = true
 
   const advance = (startHi: number, startLo: number, endHi: number, endLo: number): void => {
     assert(compare64(startHi, startLo, lastHi, lastLo) > 0, () => "cluster timestamps must strictly increase")
@@ -67,6 +83,7 @@ export function ledgerOver(store: LedgerStore): Ledger {
   }
 
   const execute = (operation: ClientOperation, events: Uint8Array, timestamp: bigint): Uint8Array => {
+    restorable = false
     const size = eventSize(operation)
     assert(events.length % size === 0, () => `body of ${events.length} bytes is not a multiple of ${size}`)
     const n = events.length / size
@@ -105,13 +122,27 @@ export function ledgerOver(store: LedgerStore): Ledger {
     prefetch: store.prefetch,
     execute,
     pulse: (timestamp) => {
+      restorable = false
       const hi = hiOf(timestamp)
       const lo = loOf(timestamp)
       advance(hi, lo, hi, lo)
       return pulse(ctx, hi, lo)
     },
     nextExpiry: () => nextExpiry(ctx),
-    verify: () => verifyLedger(store, ctx.totals)
+    verify: () => verifyLedger(store, ctx.totals),
+    snapshot: () => snapshotSections(store),
+    snapshotStored: () => snapshotStored(store),
+    restoreRows: (id, words, rowCount) => {
+      assert(restorable, () => "a checkpoint is restored only into a ledger that has executed nothing")
+      restoreRows(ctx, id, words, rowCount)
+    },
+    restoreEnd: (timestamp) => {
+      assert(restorable, () => "a checkpoint is restored only into a ledger that has executed nothing")
+      restoreEnd(ctx)
+      lastHi = hiOf(timestamp)
+      lastLo = loOf(timestamp)
+      restorable = false
+    }
   }
 }
 

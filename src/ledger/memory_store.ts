@@ -8,7 +8,7 @@ import { ExpiryQueue } from "./expiry_queue.ts"
 import { IdIndex } from "./id_index.ts"
 import { PostingLists } from "./posting_lists.ts"
 import { RecordTable } from "./record_table.ts"
-import { accountRowWords, historyRowWords, StoreFull, transferRowWords, type LedgerStore } from "./store.ts"
+import { accountRowWords, historyRowWords, orphanRowWords, StoreFull, transferRowWords, type LedgerStore } from "./store.ts"
 
 export interface MemoryStoreLimits {
   readonly accountsMax: number
@@ -42,6 +42,7 @@ export function makeMemoryStore(limits: MemoryStoreLimits = defaultLimits): Ledg
     accountIds: new IdIndex(accountsMax),
     transferIds: new IdIndex(transfersMax),
     orphanIds: new IdIndex(transfersMax),
+    orphans: new RecordTable(orphanRowWords, transfersMax),
     postings: new PostingLists(2 * transfersMax),
     expiries: new ExpiryQueue(transfersMax)
   }

@@ -4,6 +4,9 @@
  *
  * Rows are appended in order and only the newest rows are ever removed (when a linked chain
  * rolls back), so a row index is stable for as long as the row exists.
+ *
+ * A table whose rows change after they are appended says so with `markChanged`: a checkpoint
+ * rewrites only the snapshot blocks that hold new or changed rows (segments are the unit).
  */
 import { assert } from "../assert.ts"
 
@@ -18,6 +21,8 @@ export class RecordTable {
   count = 0
   /** Rows at or above this were never written: fresh segments are already zero. */
   private written = 0
+  /** Per segment: a row in it changed since the last `clearChanged`. */
+  private changed = new Uint8Array(16)
 
   constructor(stride: number, rowsMax: number) {
     assert(Number.isInteger(stride) && stride > 0, () => `bad stride ${stride}`)
@@ -50,6 +55,31 @@ export class RecordTable {
     }
     this.count = row + 1
     return row
+  }
+
+  /** Notes that `row`, already stored, changed (its block must be rewritten at the next checkpoint). */
+  markChanged(row: number): void {
+    assert(row < this.count, () => `row ${row} of ${this.count} changed`)
+    const segment = row >>> segmentShift
+    if (segment >= this.changed.length) {
+      const grown = new Uint8Array(Math.max(segment + 1, this.changed.length * 2))
+      grown.set(this.changed)
+      this.changed = grown
+    }
+    this.changed[segment] = 1
+  }
+
+  /** Whether a row in [first, first + count) may have changed since `clearChanged`. */
+  changedIn(first: number, count: number): boolean {
+    if (count === 0) return false
+    for (let segment = first >>> segmentShift; segment <= (first + count - 1) >>> segmentShift; segment++) {
+      if (this.changed[segment] === 1) return true
+    }
+    return false
+  }
+
+  clearChanged(): void {
+    this.changed.fill(0)
   }
 
   /** Drops the newest rows so that `count` remain. */

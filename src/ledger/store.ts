@@ -13,7 +13,7 @@ import type { ClientOperation } from "../protocol/operation.ts"
 import type { ExpiryQueue } from "./expiry_queue.ts"
 import type { IdIndex } from "./id_index.ts"
 import { type PostingLists, postingWords } from "./posting_lists.ts"
-import type { RecordTable } from "./record_table.ts"
+import { copyWords, type RecordTable } from "./record_table.ts"
 
 /** Word offsets of an Account row: the record (words 0..31), then its posting list. */
 export const AccountWord = {
@@ -62,6 +62,14 @@ export const noHistory = 0xffff_ffff
 /** Life cycle of a pending transfer, kept beside it (the stored record never changes). */
 export const PendingStatus = { none: 0, pending: 1, posted: 2, voided: 3, expired: 4 } as const
 
+/** Remembers that the transfer id at `ids[o..o+3]` failed transiently (spec §9.5). */
+export function recordOrphan(store: LedgerStore, ids: Uint32Array, o: number): void {
+  store.orphanIds.insert(ids, o, store.orphans.count)
+  const row = store.orphans.append()
+  copyWords(store.orphans.array(row), store.orphans.offset(row), ids, o, orphanRowWords)
+}
+export const orphanRowWords = 4
+
 export class StoreFull extends Schema.TaggedError<StoreFull>()("StoreFull", {
   what: Schema.String,
   limit: Schema.Number
@@ -83,6 +91,8 @@ export interface LedgerStore {
   readonly transferIds: IdIndex
   /** Ids of transfers that failed transiently (spec §9.5); never rolled back. */
   readonly orphanIds: IdIndex
+  /** The same ids in the order they failed (4 words each): what a checkpoint stores. */
+  readonly orphans: RecordTable
   readonly postings: PostingLists
   readonly expiries: ExpiryQueue
 }

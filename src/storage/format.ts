@@ -1,14 +1,20 @@
 /**
- * Formatting a data file: create it at the layout's size (never over an existing file), write the
- * journal's root, then the superblock, then sync. Shared by `scarab format` and `layerEmbedded`.
+ * Formatting a data file (storage.md §2.1): create it at the layout's size (never over an
+ * existing file), write the WAL (every prepare slot's header sector, then the headers ring),
+ * then the first superblock, naming the root checkpoint (op 0, nothing in the grid), then sync.
+ * A crash during format leaves no valid superblock: format again. Shared by `scarab format`,
+ * `layerEmbedded` and the simulator.
  */
 import { Effect } from "effect"
 import { layerStorageFile } from "../layers/disk.ts"
 import { u128ToBytes } from "../protocol/build.ts"
+import { checksumSize } from "../protocol/checksum.ts"
+import { rootPrepare } from "../protocol/header_rules.ts"
+import { rootCheckpointState } from "./checkpoint.ts"
 import { formatJournal } from "./journal.ts"
 import { layoutOf, storageConfigs } from "./layout.ts"
 import { Storage } from "./storage.ts"
-import { writeSuperblock } from "./superblock.ts"
+import { membersMax, releaseFormatCurrent, replicaIdOf, sealSuperblock, writeSuperblock } from "./superblock.ts"
 
 export interface FormatOptions {
   readonly path: string
@@ -18,12 +24,38 @@ export interface FormatOptions {
   readonly profile: "production" | "test"
 }
 
-export const formatDataFile = (options: FormatOptions) => {
+export const formatDataFile = (options: FormatOptions) =>
+  formatStorage(options).pipe(
+    Effect.provide(layerStorageFile({ path: options.path, createSizeBytes: layoutOf(storageConfigs[options.profile]).dataFileSizeMin }))
+  )
+
+/** Formats the Storage in context (a new file, or a simulated disk). */
+export const formatStorage = (options: Omit<FormatOptions, "path">) => Effect.gen(function* () {
+  const storage = yield* Storage
   const layout = layoutOf(storageConfigs[options.profile])
-  return Effect.gen(function* () {
-    const storage = yield* Storage
-    yield* formatJournal(storage, layout, u128ToBytes(options.cluster))
-    yield* writeSuperblock(storage, layout, { cluster: options.cluster, replica: options.replica, replicaCount: options.replicaCount, config: options.profile })
-    yield* storage.sync
-  }).pipe(Effect.provide(layerStorageFile({ path: options.path, createSizeBytes: layout.dataFileSizeMin })))
-}
+  const cluster = u128ToBytes(options.cluster)
+  const root = rootPrepare(cluster)
+  yield* formatJournal(storage, layout, cluster)
+  const members = Array.from({ length: membersMax }, (_, i) => (i < options.replicaCount ? replicaIdOf(options.cluster, i) : 0n))
+  const superblock = sealSuperblock({
+    sequence: 1,
+    cluster: options.cluster,
+    parent: new Uint8Array(checksumSize),
+    releaseFormat: releaseFormatCurrent,
+    profile: options.profile,
+    vsrState: {
+      checkpoint: rootCheckpointState(root, layout.dataFileSizeMin),
+      replicaId: members[options.replica]!,
+      members,
+      commitMax: 0,
+      syncOpMin: 0,
+      syncOpMax: 0,
+      logView: 0,
+      view: 0,
+      replicaCount: options.replicaCount
+    },
+    viewHeaders: [root]
+  })
+  yield* writeSuperblock(storage, layout, undefined, superblock)
+  yield* storage.sync
+})

@@ -10,7 +10,7 @@
  * next batch ends after T; a read consumes 1 ns; a pulse consumes 8189 ns), encodes bigint objects
  * into batches, decodes replies and names result statuses, so that tables read like the spec.
  */
-import { createLedger, type Ledger } from "../../src/ledger/ledger.ts"
+import { createLedger, type LedgerOperations } from "../../src/ledger/ledger.ts"
 import { ReferenceLedger } from "./reference/model.ts"
 import {
   type Account,
@@ -51,7 +51,7 @@ export { account, accountFilter, queryFilter, transfer }
 export type { Account, AccountBalance, AccountFilter, QueryFilter, Transfer }
 
 /** Both implementations, for `describe.each(implementations)("%s ledger", (_, make) => …)`. */
-export const implementations: Array<[string, () => Ledger]> = [
+export const implementations: Array<[string, () => LedgerOperations]> = [
   ["fast", () => createLedger()],
   ["reference", () => new ReferenceLedger()]
 ]
@@ -96,13 +96,13 @@ export const resolve = (id: bigint, pendingId: bigint, flags: number, amount: bi
 export const statuses = (results: ReadonlyArray<Result>): Array<string> => results.map((result) => result.status)
 
 export class Cluster {
-  readonly ledger: Ledger
+  readonly ledger: LedgerOperations
   /** The last timestamp the cluster consumed. */
   now: bigint
   /** Slot timestamps (§6.2) of the events of the last create batch. */
   slots: Array<bigint> = []
 
-  constructor(ledger: Ledger, start: bigint = clockStart) {
+  constructor(ledger: LedgerOperations, start: bigint = clockStart) {
     this.ledger = ledger
     this.now = start
   }

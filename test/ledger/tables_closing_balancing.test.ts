@@ -5,7 +5,7 @@
  * by void and by expiry, accounts created closed, and voids that stay allowed on closed accounts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { Ledger } from "../../src/ledger/ledger.ts"
+import type { LedgerOperations as Ledger } from "../../src/ledger/ledger.ts"
 import {
   AccountFlags,
   Cluster,

@@ -223,7 +223,7 @@ export const recoverJournal = Effect.fnUntraced(function* (storage: Storage["Ser
     return yield* refuse(named, `${faultySlots.length} WAL slot(s) lost a prepare that may have been acknowledged: ` +
       `slots ${described.join("; ")}${faultySlots.length > 8 ? "; …" : ""} (head op ${opMax}); a single replica has no peer to repair them from`)
   }
-  const replay = yield* chainAfterCheckpoint(headers, slotCount, options.checkpointHeader, faulty, refuse)
+  const replay = yield* chainAfterCheckpoint(headers, slotCount, options.checkpointHeader, faulty, options.solo, refuse)
   return { journal: new Journal(storage, layout, headers, redundant, faulty), replay, report } satisfies Recovered
 }) as (storage: Storage["Service"], layout: Layout, options: RecoveryOptions) => Effect.Effect<Recovered, StorageError | JournalRecoveryError>
 
@@ -277,11 +277,12 @@ function slotHeader(bytes: Uint8Array, at: number, cluster: Uint8Array, slot: nu
 
 /**
  * The ops after the checkpoint, oldest first: every op up to the newest one present, each
- * chained to the one before it, the first to the checkpoint. A gap or a break is refused: a
- * single replica that lost op n while holding op n + 1 lost an acknowledged op.
+ * chained to the one before it, the first to the checkpoint. For a single replica a gap or a
+ * break is refused: one that lost op n while holding op n + 1 lost an acknowledged op. In a
+ * cluster the chain stops at the first gap; the rest comes from repair.
  */
 function chainAfterCheckpoint(
-  headers: Uint8Array, slotCount: number, checkpointHeader: Uint8Array, faulty: Uint8Array,
+  headers: Uint8Array, slotCount: number, checkpointHeader: Uint8Array, faulty: Uint8Array, solo: boolean,
   refuse: (op: string, reason: string) => JournalRecoveryError
 ): Effect.Effect<Array<{ op: number; checksum: Uint8Array }>, JournalRecoveryError> {
   const checkpointOp = readOp(checkpointHeader, 0)
@@ -295,9 +296,11 @@ function chainAfterCheckpoint(
   for (let op = checkpointOp + 1; op <= head; op++) {
     const at = (op % slotCount) * headerSize
     if (headers[at + PrepareLayout.operation.offset] === VsrOperation.reserved || readOp(headers, at) !== op) {
+      if (!solo) break
       return Effect.fail(refuse(`op ${op}`, `missing while op ${head} is present: the data file lost an op that may have been acknowledged`))
     }
     if (!u128Equal(headers, at + PrepareLayout.parent.offset, parent, 0)) {
+      if (!solo) break
       return Effect.fail(refuse(`op ${op}`, `does not chain to op ${op - 1} (a misdirected or stale write)`))
     }
     parent = headers.subarray(at, at + checksumSize)

@@ -27,7 +27,7 @@ const u64At = (bytes: Uint8Array, offset: number): bigint => new DataView(bytes.
 
 const config = {
   cluster: 0x0f0e0d0c0b0a09080706050403020100n, replica: 0, release: releaseScarab, releaseClientMin,
-  batchSizeLimit: bodySizeMax, clientsMax: 64, pipelineMax: 8, opMax: 1024n
+  batchSizeLimit: bodySizeMax, clientsMax: 64, storage: { journalSlotCount: 1024, checkpointOps: 960, pipelineMax: 8 }
 }
 
 /** Runs one input and completes every journal write it asks for; returns what was sent. */
@@ -139,16 +139,54 @@ describe("ReplicaCore, evictions", () => {
   })
 })
 
-describe("ReplicaCore, journal bound", () => {
-  it("refuses to prepare past opMax and says so, rather than overwriting history", () => {
-    const core = new ReplicaCore({ ...config, opMax: 2n }, createLedger())
+describe("ReplicaCore, checkpoints", () => {
+  /** Register, create_accounts (op 2), then a create_transfers request chained to the second reply. */
+  function session(core: ReplicaCore) {
     expect(run(core, 1_700_000_000_000_001_000n, load("01_c2s_request_register.bin"))).toHaveLength(1)
-    const [reply] = run(core, 1_700_000_000_000_002_000n, load("03_c2s_request_create_accounts.bin"))
+    const outputs = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "Message", connection: 1, message: load("03_c2s_request_create_accounts.bin") })
+    const write = outputs.find((output) => output._tag === "JournalWrite")
+    expect(write).toBeDefined()
+    const committed = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "JournalWriteDone", op: 2n })
+    const reply = committed.find((output) => output._tag === "Send")
+    expect(reply?._tag).toBe("Send")
     const next = load("05_c2s_request_create_transfers.bin")
-    next.set(reply!.subarray(160, 176), 128) // chain to the reply this core sent
+    next.set((reply as Extract<Output, { _tag: "Send" }>).message.subarray(160, 176), 128) // chain to the reply this core sent
     setChecksum(next)
-    const outputs = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", connection: 1, message: next })
-    expect(outputs.map((output) => output._tag)).toEqual(["JournalFull"])
+    return { committed, next }
+  }
+  const position = (op: number) => ({ op, id: new Uint8Array(16).fill(op), parentId: new Uint8Array(16).fill(100 + op) })
+
+  it("asks for a checkpoint right after committing a checkpoint op, and commits nothing more until it is stored", () => {
+    const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 8, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
+    const { committed, next } = session(core)
+    const checkpoint = committed.find((output) => output._tag === "Checkpoint")
+    expect(checkpoint).toMatchObject({ _tag: "Checkpoint", op: 2n })
+    const asked = checkpoint as Extract<Output, { _tag: "Checkpoint" }>
+    expect(u64At(asked.header, 224)).toBe(2n)
+    expect(asked.sessions.map((entry) => entry.slot)).toEqual([0])
+    // Op 3 is written while the checkpoint is stored, but does not commit before it is.
+    const written = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", connection: 1, message: next })
+    const prepare = written.find((output) => output._tag === "JournalWrite") as Extract<Output, { _tag: "JournalWrite" }>
+    expect(prepare.op).toBe(3n)
+    // Prepared on top of the root checkpoint, beyond the next one: it carries the root's id (zero in this core).
+    expect(Buffer.from(prepare.prepare.subarray(192, 208)).toString("hex")).toBe("00".repeat(16))
+    expect(core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "JournalWriteDone", op: 3n }).some((o) => o._tag === "Send")).toBe(false)
+    expect(core.commitOp).toBe(2n)
+    const resumed = core.step({ realtimeNs: 1_700_000_000_000_004_000n }, { _tag: "CheckpointDone", checkpoint: position(2) })
+    expect(resumed.some((o) => o._tag === "Send")).toBe(true)
+    expect(core.commitOp).toBe(3n)
+  })
+
+  it("refuses to prepare past prepareMax while the next checkpoint is not stored, rather than overwriting history", () => {
+    const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 3, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
+    const { next } = session(core)
+    const refused = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", connection: 1, message: next })
+    expect(refused.map((output) => output._tag)).toEqual(["JournalFull"])
+    core.step({ realtimeNs: 1_700_000_000_000_004_000n }, { _tag: "CheckpointDone", checkpoint: position(2) })
+    const accepted = core.step({ realtimeNs: 1_700_000_000_000_005_000n }, { _tag: "Message", connection: 1, message: next })
+    const prepare = accepted.find((output) => output._tag === "JournalWrite") as Extract<Output, { _tag: "JournalWrite" }>
+    // Op 3 lies in (C_1, C_2] with C_1 = 2: it carries the id of C_0, the parent of checkpoint 2.
+    expect([...prepare.prepare.subarray(192, 208)]).toEqual([...position(2).parentId])
     expect(core.commitOp).toBe(2n)
   })
 })

@@ -48,7 +48,7 @@ describe("scarab CLI", () => {
     writeFileSync(data.path, Buffer.alloc(1 << 20, 7))
     const start = scarabSync(["start", "--addresses=3000", data.path])
     expect(start.status).toBe(1)
-    expect(start.stderr).toContain("no valid superblock copy")
+    expect(start.stderr).toContain("superblock: not found: no copy has a valid checksum")
     const again = scarabSync(["format", "--cluster=0", "--replica=0", "--replica-count=1", data.path])
     expect(again.status).toBe(1)
     expect(again.stderr).toContain("EEXIST")

@@ -1,28 +1,31 @@
 /**
- * The first-rung WAL and superblock on the simulated disk: what is written is recovered in op
- * order; a restart after a crash keeps every completed write; a corrupt op below the newest is
- * refused with its number; a torn newest op (never acknowledged) is dropped.
+ * The WAL on the simulated disk (storage.md §4): what is appended is recovered in op order,
+ * across crashes and wraps of the ring; a torn append at the head is truncated (it was never
+ * acknowledged), while corruption below the head is refused naming the op; a damaged redundant
+ * header beside an intact prepare is fixed locally; a faulty slot stays faulty across restarts;
+ * and a crash at every write boundary of a sequence of appends keeps every acknowledged op.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { SimulatedDisk } from "../../src/layers/disk_sim.ts"
-import { buildMessage, u128ToBytes } from "../../src/protocol/build.ts"
+import { buildMessage, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
 import { Command, zeroHeader } from "../../src/protocol/header.ts"
 import { rootPrepare } from "../../src/protocol/header_rules.ts"
-import { formatJournal, JournalRecoveryError, recoverJournal, writePrepare } from "../../src/storage/journal.ts"
-import { layoutOf, testConfig } from "../../src/storage/layout.ts"
-import { Storage } from "../../src/storage/storage.ts"
-import { readSuperblock, writeSuperblock } from "../../src/storage/superblock.ts"
+import { formatJournal, Journal, JournalRecoveryError, type Recovered, recoverJournal } from "../../src/storage/journal.ts"
+import { headersPerSector, layoutOf, testConfig } from "../../src/storage/layout.ts"
+import { sectorSize, Storage, StorageFatalError } from "../../src/storage/storage.ts"
 
 const layout = layoutOf(testConfig)
+const slots = layout.config.journalSlotCount
 const cluster = 7n
 const clusterBytes = u128ToBytes(cluster)
 const sizeBytes = layout.dataFileSizeMin
+const root = rootPrepare(clusterBytes)
 
-/** A chain of `count` prepares (op 1..count) with bodies of growing size, some over a sector. */
+/** A chain of prepares of ops 1..count, bodies of growing size (some span several sectors). */
 function chain(count: number): Array<Uint8Array> {
   const prepares: Array<Uint8Array> = []
-  let parent = rootPrepare(clusterBytes)
+  let parent = root
   for (let op = 1; op <= count; op++) {
     const header = zeroHeader(Command.prepare)
     header.cluster = cluster
@@ -33,9 +36,8 @@ function chain(count: number): Array<Uint8Array> {
     header.client = 99n
     header.request = op
     header.release = 4361
-    header.parent = new DataView(parent.buffer, parent.byteOffset, 16).getBigUint64(0, true) |
-      (new DataView(parent.buffer, parent.byteOffset, 16).getBigUint64(8, true) << 64n)
-    const body = new Uint8Array(op * 700).fill(op)
+    header.parent = u128FromBytes(parent, 0)
+    const body = new Uint8Array((op % 9) * 700).fill(op)
     header.size = 256 + body.length
     const prepare = buildMessage(header, body)
     prepares.push(prepare)
@@ -44,81 +46,172 @@ function chain(count: number): Array<Uint8Array> {
   return prepares
 }
 
-const useDisk = (disk: SimulatedDisk) => <A, E>(effect: Effect.Effect<A, E, Storage>) => effect.pipe(Effect.provide(disk.layer()))
+const slotOffset = (op: number) => layout.walPrepares.start + (op % slots) * layout.config.messageSizeMax
+const headerSectorOffset = (op: number) => layout.walHeaders.start + Math.floor((op % slots) / headersPerSector) * sectorSize
 
-describe("journal (first rung)", () => {
-  it.effect("recovers every written op in order, across a crash", () => Effect.gen(function* () {
-    const disk = new SimulatedDisk({ seed: 1, sizeBytes, unwrittenReadsRandom: true })
-    const prepares = chain(20)
-    yield* useDisk(disk)(Effect.gen(function* () {
-      const storage = yield* Storage
-      yield* writeSuperblock(storage, layout, { cluster, replica: 0, replicaCount: 1, config: "test" })
-      yield* formatJournal(storage, layout, clusterBytes)
-      for (const [i, prepare] of prepares.entries()) yield* writePrepare(storage, layout, BigInt(i + 1), prepare)
-    }))
+const onDisk = (disk: SimulatedDisk) => <A, E>(effect: Effect.Effect<A, E, Storage>) => effect.pipe(Effect.provide(disk.layer()))
+
+/** Formats the journal and appends `prepares` through a recovered Journal (as the replica does). */
+const append = (disk: SimulatedDisk, prepares: ReadonlyArray<Uint8Array>, format = true) => onDisk(disk)(Effect.gen(function* () {
+  const storage = yield* Storage
+  if (format) yield* formatJournal(storage, layout, clusterBytes)
+  const { journal } = yield* recoverJournal(storage, layout, { cluster: clusterBytes, checkpointHeader: root, solo: true })
+  for (const prepare of prepares) yield* journal.writePrepare(prepare)
+}))
+
+const recover = (disk: SimulatedDisk, checkpointHeader = root, solo = true) =>
+  onDisk(disk)(Effect.gen(function* () { return yield* recoverJournal(yield* Storage, layout, { cluster: clusterBytes, checkpointHeader, solo }) }))
+
+const ops = (recovered: Recovered) => recovered.replay.map((entry) => entry.op)
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+describe("journal", () => {
+  it.effect("recovers every appended op in order across a crash, and reads each prepare back intact", () => Effect.gen(function* () {
+    const disk = new SimulatedDisk({ seed: 1, sizeBytes })
+    const prepares = chain(40)
+    yield* append(disk, prepares)
     disk.crash()
-    const recovered = yield* useDisk(disk)(Effect.gen(function* () {
-      const storage = yield* Storage
-      const superblock = yield* readSuperblock(storage, layout)
-      assert.strictEqual(superblock._tag, "Ok")
-      return yield* recoverJournal(storage, layout, clusterBytes)
-    }))
-    expect(recovered.map((p) => Buffer.from(p).toString("hex"))).toEqual(prepares.map((p) => Buffer.from(p).toString("hex")))
+    const recovered = yield* recover(disk)
+    expect(ops(recovered)).toEqual(range(1, 40))
+    expect(recovered.report.decisions.vsr + recovered.report.decisions.fix + recovered.report.decisions.cut_torn).toBe(0)
+    const read = yield* onDisk(disk)(Effect.forEach(recovered.replay, ({ op, checksum }) => recovered.journal.readPrepare(op, checksum)))
+    expect(read.map((p) => Buffer.from(p!).toString("hex"))).toEqual(prepares.map((p) => Buffer.from(p).toString("hex")))
   }))
 
-  it.effect("a reused write buffer leaves no stale bytes: every prepare's padding is zero", () => Effect.gen(function* () {
-    const disk = new SimulatedDisk({ seed: 5, sizeBytes, unwrittenReadsRandom: false })
-    const prepares = chain(8)
-    const recovered = yield* useDisk(disk)(Effect.gen(function* () {
-      const storage = yield* Storage
-      yield* formatJournal(storage, layout, clusterBytes)
-      const scratch = storage.allocate(layout.config.messageSizeMax).fill(0xff)
-      for (const [i, prepare] of prepares.entries()) yield* writePrepare(storage, layout, BigInt(i + 1), prepare, scratch)
-      return yield* recoverJournal(storage, layout, clusterBytes)
-    }))
-    expect(recovered).toHaveLength(8)
+  it.effect("after the ring wraps, replays from the checkpoint on; older ops are not needed", () => Effect.gen(function* () {
+    const disk = new SimulatedDisk({ seed: 2, sizeBytes })
+    const prepares = chain(slots + 30)
+    yield* append(disk, prepares)
+    // A checkpoint at op 63 (the first of the test profile after the root... every 32 ops: 31, 63).
+    const recovered = yield* recover(disk, prepares[62]!.subarray(0, 256))
+    expect(ops(recovered)).toEqual(range(64, slots + 30))
   }))
 
-  it.effect("refuses a corrupt op below the newest, naming it", () => Effect.gen(function* () {
-    const disk = new SimulatedDisk({ seed: 2, sizeBytes, unwrittenReadsRandom: false })
+  it.effect("truncates a torn append at the head: its redundant header was never written, so it was never acknowledged", () => Effect.gen(function* () {
+    for (const [name, count] of [["first lap (reserved redundant header)", 10], ["a later lap (redundant header of an older op)", slots + 10]] as const) {
+      const disk = new SimulatedDisk({ seed: 3, sizeBytes })
+      const prepares = chain(count + 1)
+      yield* append(disk, prepares.slice(0, count))
+      // The next append's prepare lands torn and the machine stops before its header write.
+      yield* onDisk(disk)(Effect.gen(function* () {
+        const storage = yield* Storage
+        const buffer = storage.allocate(Math.ceil(prepares[count]!.length / sectorSize) * sectorSize)
+        buffer.set(prepares[count]!)
+        yield* storage.write(layout.walPrepares, (count + 1) % slots * layout.config.messageSizeMax, buffer)
+      }))
+      disk.corruptSector(slotOffset(count + 1))
+      const checkpoint = count > slots ? prepares[62]!.subarray(0, 256) : root
+      const recovered = yield* recover(disk, checkpoint)
+      expect(recovered.report.tornSlots, name).toEqual([(count + 1) % slots])
+      expect(ops(recovered).at(-1), name).toBe(count)
+    }
+  }))
+
+  it.effect("fixes redundant headers torn with their sector, from the intact prepares, and writes them back", () => Effect.gen(function* () {
+    const disk = new SimulatedDisk({ seed: 4, sizeBytes })
+    yield* append(disk, chain(20))
+    // The sector of slots 16..31 becomes garbage, as if its last write had torn.
+    yield* onDisk(disk)(Effect.gen(function* () {
+      const storage = yield* Storage
+      yield* storage.write(layout.walHeaders, headerSectorOffset(20) - layout.walHeaders.start, storage.allocate(sectorSize).fill(0xab))
+    }))
+    const first = yield* recover(disk)
+    expect(ops(first)).toEqual(range(1, 20))
+    expect(first.report.fixedSlots).toEqual(range(16, 31))
+    const second = yield* recover(disk)
+    expect(second.report.fixedSlots).toEqual([])
+  }))
+
+  it.effect("refuses to start when a prepare below the head is corrupt, naming its op", () => Effect.gen(function* () {
+    const disk = new SimulatedDisk({ seed: 5, sizeBytes })
+    yield* append(disk, chain(12))
+    disk.corruptSector(slotOffset(5))
+    const error = yield* Effect.flip(recover(disk))
+    assert.instanceOf(error, JournalRecoveryError)
+    expect((error as JournalRecoveryError).op).toBe("op 5 (slot 5)")
+    expect(error.message).toContain("case C")
+  }))
+
+  it.effect("refuses a slot whose prepare is an older op than its redundant header (a lost or misdirected write)", () => Effect.gen(function* () {
+    const disk = new SimulatedDisk({ seed: 6, sizeBytes })
+    const prepares = chain(slots + 8)
+    yield* append(disk, prepares)
+    // Slot of op 70 shows op 6 again: its prepare write was lost, its header (op 70) was written.
+    yield* onDisk(disk)(Effect.gen(function* () {
+      const storage = yield* Storage
+      const buffer = storage.allocate(Math.ceil(prepares[5]!.length / sectorSize) * sectorSize)
+      buffer.set(prepares[5]!)
+      yield* storage.write(layout.walPrepares, 6 * layout.config.messageSizeMax, buffer)
+    }))
+    const error = yield* Effect.flip(recover(disk, prepares[62]!.subarray(0, 256)))
+    expect(error.message).toContain("case N")
+  }))
+
+  it.effect("keeps a faulty slot faulty after a neighbour rewrote its header sector (cluster mode, storage.md §4.3)", () => Effect.gen(function* () {
+    const disk = new SimulatedDisk({ seed: 7, sizeBytes })
     const prepares = chain(6)
-    yield* useDisk(disk)(Effect.gen(function* () {
-      const storage = yield* Storage
-      yield* formatJournal(storage, layout, clusterBytes)
-      for (const [i, prepare] of prepares.entries()) yield* writePrepare(storage, layout, BigInt(i + 1), prepare)
-    }))
-    disk.corruptSector(layout.walPrepares.start + 3 * layout.config.messageSizeMax)
-    const error = yield* Effect.flip(useDisk(disk)(Effect.gen(function* () {
-      return yield* recoverJournal(yield* Storage, layout, clusterBytes)
-    })))
-    expect(error).toBeInstanceOf(JournalRecoveryError)
-    expect((error as JournalRecoveryError).op).toBe("3")
+    yield* append(disk, prepares.slice(0, 5))
+    disk.corruptSector(slotOffset(3))
+    const first = yield* recover(disk, root, false)
+    expect(first.report.faultySlots).toEqual([3])
+    // Op 6 shares slot 3's header sector; the recovered image writes slot 3's header invalid.
+    yield* onDisk(disk)(first.journal.writePrepare(prepares[5]!))
+    disk.crash()
+    const second = yield* recover(disk, root, false)
+    expect(second.report.faultySlots).toEqual([3])
+    expect(second.journal.isFaulty(3)).toBe(true)
   }))
 
-  it.effect("drops a torn newest op: it was never acknowledged", () => Effect.gen(function* () {
-    const disk = new SimulatedDisk({ seed: 3, sizeBytes, unwrittenReadsRandom: false })
-    const prepares = chain(5)
-    yield* useDisk(disk)(Effect.gen(function* () {
-      const storage = yield* Storage
-      yield* formatJournal(storage, layout, clusterBytes)
-      for (const [i, prepare] of prepares.entries()) yield* writePrepare(storage, layout, BigInt(i + 1), prepare)
-    }))
-    disk.corruptSector(layout.walPrepares.start + 5 * layout.config.messageSizeMax)
-    const recovered = yield* useDisk(disk)(Effect.gen(function* () {
-      return yield* recoverJournal(yield* Storage, layout, clusterBytes)
-    }))
-    expect(recovered).toHaveLength(4)
-  }))
-
-  it.effect("a superblock with one damaged copy still opens; all damaged refuses", () => Effect.gen(function* () {
-    const disk = new SimulatedDisk({ seed: 4, sizeBytes, unwrittenReadsRandom: false })
-    const identity = { cluster, replica: 0, replicaCount: 1, config: "test" as const }
-    yield* useDisk(disk)(Effect.gen(function* () { yield* writeSuperblock(yield* Storage, layout, identity) }))
-    disk.corruptSector(0)
-    const one = yield* useDisk(disk)(Effect.gen(function* () { return yield* readSuperblock(yield* Storage, layout) }))
-    expect(one).toEqual({ _tag: "Ok", identity, damagedCopies: 1 })
-    for (let copy = 1; copy < 4; copy++) disk.corruptSector(copy * layout.config.superblockCopySize)
-    const none = yield* useDisk(disk)(Effect.gen(function* () { return yield* readSuperblock(yield* Storage, layout) }))
-    expect(none._tag).toBe("Unreadable")
+  it.effect("a crash at every write boundary of a run of appends keeps every acknowledged op", () => Effect.gen(function* () {
+    const prepares = chain(slots + 6)
+    // Each append is two writes (prepare, then its header sector); crash on write k, torn.
+    const writes = 2 * prepares.length
+    for (let k = 0; k < writes; k += 7) {
+      const disk = new SimulatedDisk({ seed: 100 + k, sizeBytes })
+      yield* onDisk(disk)(Effect.gen(function* () { yield* formatJournal(yield* Storage, layout, clusterBytes) }))
+      let acknowledged = 0
+      let count = 0
+      const exit = yield* Effect.exit(onDisk(disk)(Effect.gen(function* () {
+        const storage = yield* Storage
+        const { journal } = yield* recoverJournal(storage, layout, { cluster: clusterBytes, checkpointHeader: root, solo: true })
+        const tearing = Storage.of({
+          ...storage,
+          write: (zone, offset, buffer) => {
+            if (count++ < k) return storage.write(zone, offset, buffer)
+            // The k-th write tears: its first sector lands damaged, and the process stops.
+            return Effect.andThen(storage.write(zone, offset, buffer.subarray(0, sectorSize)), () => {
+              disk.corruptSector(zone.start + offset)
+              return Effect.fail(new StorageFatalError({ path: "crash", operation: "write", offset, code: "CRASH", reason: "power lost" }))
+            })
+          }
+        })
+        const torn = new Journal(tearing, layout, cloneHeaders(journal), cloneRedundant(storage, journal), new Uint8Array(slots))
+        for (const prepare of prepares) {
+          yield* torn.writePrepare(prepare)
+          acknowledged++
+        }
+      })))
+      expect(exit._tag).toBe("Failure")
+      disk.crash()
+      // Past the first lap, replay starts at the checkpoint the replica would have taken at op 31.
+      const checkpointOp = acknowledged > slots - 2 ? 31 : 0
+      const recovered = yield* recover(disk, checkpointOp === 0 ? root : prepares[checkpointOp - 1]!.subarray(0, 256))
+      const head = ops(recovered).at(-1) ?? checkpointOp
+      expect(head, `crash at write ${k}`).toBeGreaterThanOrEqual(acknowledged)
+      expect(head, `crash at write ${k}`).toBeLessThanOrEqual(acknowledged + 1)
+    }
   }))
 })
+
+/** A Journal's images, taken through its public view, for a second Journal over another Storage. */
+function cloneHeaders(journal: Journal): Uint8Array {
+  const headers = new Uint8Array(slots * 256)
+  for (let slot = 0; slot < slots; slot++) headers.set(journal.headerOf(slot), slot * 256)
+  return headers
+}
+
+function cloneRedundant(storage: Storage["Service"], journal: Journal): Uint8Array {
+  const redundant = storage.allocate(layout.walHeaders.sizeBytes)
+  redundant.set(cloneHeaders(journal))
+  return redundant
+}

@@ -139,7 +139,7 @@ export class FreeSet {
     for (let w = 0; w < this.acquired.length; w++) {
       const freed = this.released[w]!
       if (freed !== 0) {
-        assert((this.acquired[w]! & freed) === freed, () => "a released block that is not acquired")
+        assert(((this.acquired[w]! & freed) >>> 0) === freed, () => "a released block that is not acquired")
         this.acquired[w] = (this.acquired[w]! & ~freed) >>> 0
         this.acquiredCount -= popcount(freed)
       }
@@ -165,7 +165,7 @@ export class FreeSet {
     const invalid = ewahDecode(acquired, set.acquired) ?? ewahDecode(released, set.released)
     if (invalid !== undefined) return invalid
     for (let w = 0; w < set.acquired.length; w++) {
-      if ((set.released[w]! & ~set.acquired[w]!) !== 0) return "free set: a released block is not acquired"
+      if (((set.released[w]! & ~set.acquired[w]!) >>> 0) !== 0) return "free set: a released block is not acquired"
       set.acquiredCount += popcount(set.acquired[w]!)
     }
     if (set.highestAcquired() > blocksMax) return "free set: a block beyond the storage limit is acquired"

@@ -21,7 +21,7 @@ export function droppingLedger(): Ledger {
     verify: () => inner.verify(),
     snapshot: () => inner.snapshot(),
     snapshotStored: () => inner.snapshotStored(),
-    restoreRows: (id, words, rowCount) => inner.restoreRows(id, words, rowCount),
+    restoreRows: (id, words, rowCount, sectionRows) => inner.restoreRows(id, words, rowCount, sectionRows),
     restoreEnd: (timestamp) => inner.restoreEnd(timestamp),
     execute: (operation, events, timestamp) => {
       const n = events.length / transferSize

@@ -146,6 +146,7 @@ const storeCheckpoint = Effect.fnUntraced(function* (checkpointer: Checkpointer,
 
 /** Opens the superblock, loads its checkpoint, recovers the journal and replays it into a fresh core. */
 const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
+  const started = yield* Clock.currentTimeMillis
   // Both profiles keep the superblock at the same place, so either layout can read it.
   const { working, repairedCopies } = yield* openSuperblock(storage, layoutOf(productionConfig))
   if (repairedCopies.length > 0) yield* Effect.logWarning(`${storage.path}: superblock copies ${repairedCopies.join(", ")} were damaged and are repaired`)
@@ -170,7 +171,9 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   for (const client of checkpoint.sessionsDropped) {
     yield* Effect.logWarning(`${storage.path}: the reply of client ${client} is lost from the client-replies zone; its session ends (it will be evicted)`)
   }
+  const loaded = yield* Clock.currentTimeMillis
   const recovered = yield* recoverJournal(storage, layout, { cluster, checkpointHeader: state.header, solo: true })
+  const journalRecovered = yield* Clock.currentTimeMillis
   const { journal, report } = recovered
   if (report.tornSlots.length + report.fixedSlots.length > 0) {
     yield* Effect.logWarning(`${storage.path}: WAL recovery truncated torn slots [${report.tornSlots.join(", ")}] and rewrote the headers of slots [${report.fixedSlots.join(", ")}]`)
@@ -181,8 +184,11 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   }, ledger)
   const ids = checkpointer.ids
   core.restore({ header: state.header, checkpoint: { op: checkpointer.op, id: ids.current, parentId: ids.parent }, sessions: checkpoint.sessions })
+  const checkpointOp = checkpointer.op
   yield* replay(core, journal, checkpointer, ledger, recovered.replay, storage.path)
-  if (recovered.replay.length > 0) yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointer.op} and replayed ${recovered.replay.length} ops from the journal`)
+  const replayed = yield* Clock.currentTimeMillis
+  yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointOp} and replayed ${recovered.replay.length} ops from the journal ` +
+    `(open ${replayed - started} ms: checkpoint ${loaded - started} ms, WAL recovery ${journalRecovered - loaded} ms, replay ${replayed - journalRecovered} ms)`)
   return { core, cluster: working.cluster, journal, checkpointer, ledger }
 }) as (storage: Storage["Service"]) => Effect.Effect<{
   core: ReplicaCore; cluster: bigint; journal: Journal; checkpointer: Checkpointer; ledger: Ledger

@@ -18,11 +18,16 @@
  * ~4.5 µs per transfer serialising.
  * A batch's latency runs from writing its request to reading its whole reply.
  *
- * Until checkpoints exist the journal (1024 ops in the production profile) bounds a run: every
- * request is one op, so N is capped near 8 million transfers.
+ * Then durability (a second, fresh replica): transfers are loaded up to each restart point
+ * (default 1M, 5M and 10M); at each, cheap one-id lookups fill the WAL up to the next checkpoint
+ * op, so that the checkpoint holds exactly the transfers loaded so far, and the replica is
+ * killed (SIGKILL) and restarted. Reported: each checkpoint's duration (from the replica's log),
+ * the restart time (spawn to serving: open the superblock, load the checkpoint, recover the WAL,
+ * replay the ops after the checkpoint, with the replica's own breakdown), and the data file's
+ * allocated bytes per transfer at the last point.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -34,6 +39,7 @@ import { encodeMultiBatch } from "../protocol/multi_batch.ts"
 import { batchEventsMax, Operation, type ClientOperation, eventSize } from "../protocol/operation.ts"
 import { accountFilter, AccountFilterFlags, encodeAccountFilter } from "../protocol/records.ts"
 import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
+import { productionConfig } from "../storage/layout.ts"
 import { type Parsed, parseUint, UsageError } from "./arguments.ts"
 import { freePort } from "./free_port.ts"
 import { accountBatch, transferBatch, xorshift } from "./workload.ts"
@@ -42,41 +48,43 @@ export interface BenchmarkOptions {
   readonly transfers: number
   readonly accounts: number
   readonly queries: number
+  /** Transfer counts at which the durability phase checkpoints and restarts; empty: no such phase. */
+  readonly restartPoints: ReadonlyArray<number>
   /** When set, the replica runs with `--cpu-prof` and writes its profile into this directory. */
   readonly cpuProfileDirectory: string | undefined
 }
 
-/** Ops the production journal holds before the replica refuses requests (no checkpoints yet). */
-const journalOpsMax = 1024
+/** The production profile's checkpoint interval: checkpoints at ops 959, 1919, … */
+const checkpointOps = productionConfig.checkpointOps
 const replyTimeoutMs = 60_000
 const startTimeoutMs = 60_000
 const percentiles = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100] as const
 
 export function benchmarkOptions(parsed: Parsed): BenchmarkOptions {
-  parsed.allowOnly(["transfers", "accounts", "queries", "replica-cpu-prof"])
+  parsed.allowOnly(["transfers", "accounts", "queries", "restart-points", "replica-cpu-prof"])
   if (parsed.positional.length > 0) throw new UsageError("benchmark takes no data file: it formats a temporary one")
   const transfers = parseUint(parsed.flags.get("transfers") ?? "2000000", "--transfers", 1, 100_000_000)
   const accounts = parseUint(parsed.flags.get("accounts") ?? "10000", "--accounts", 2, 1_000_000)
   const queries = parseUint(parsed.flags.get("queries") ?? "100", "--queries", 1, 10_000)
-  const ops = 1 + Math.ceil(accounts / batchEventsMax) + Math.ceil(transfers / batchEventsMax) + 2 * queries
-  if (ops > journalOpsMax) {
-    throw new UsageError(`this run needs ${ops} ops but the journal holds ${journalOpsMax} until checkpoints exist: ` +
-      "lower --transfers, --accounts or --queries")
+  const points = parsed.flags.get("restart-points") ?? "1000000,5000000,10000000"
+  const restartPoints = points === "none" ? [] : points.split(",").map((point) => parseUint(point, "--restart-points", 1, 100_000_000))
+  for (let i = 1; i < restartPoints.length; i++) {
+    if (restartPoints[i]! <= restartPoints[i - 1]!) throw new UsageError("--restart-points must increase")
   }
   const profile = parsed.flags.get("replica-cpu-prof")
-  return { transfers, accounts, queries, cpuProfileDirectory: profile === undefined || profile === "" ? undefined : profile }
+  return { transfers, accounts, queries, restartPoints, cpuProfileDirectory: profile === undefined || profile === "" ? undefined : profile }
 }
 
 /** Runs the benchmark; the replica is killed and the data file deleted whatever happens. */
 export async function benchmark(options: BenchmarkOptions): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), "scarab-benchmark-"))
   const path = join(directory, "0_0.scarab")
-  let replica: ChildProcess | undefined
+  let replica: ReplicaProcess | undefined
   let connection: LoadClient | undefined
   const interrupt = () => { void cleanup().then(() => process.exit(130)) }
   const cleanup = async () => {
     connection?.close()
-    if (replica !== undefined) await stop(replica)
+    if (replica !== undefined) await stop(replica.child)
     rmSync(directory, { recursive: true, force: true })
   }
   process.once("SIGINT", interrupt)
@@ -86,14 +94,38 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
     formatDataFile(path)
     const port = await freePort()
     replica = await startReplica(path, port, options.cpuProfileDirectory)
-    log(`replica started: pid ${replica.pid}, port ${port}, data file ${path}`)
+    log(`replica started: pid ${replica.child.pid}, port ${port}, data file ${path}`)
     connection = await LoadClient.connect(port)
     await connection.register()
     await createAccounts(connection, options.accounts)
-    const load = await createTransfers(connection, options)
+    const load = await createTransfers(connection, options, 0, options.transfers)
     const queries = await runQueries(connection, options)
-    const rss = residentBytes(replica.pid!)
-    report(options, load, queries, rss)
+    const rss = residentBytes(replica.child.pid!)
+    connection.close()
+    await stop(replica.child)
+    replica = undefined
+    rmSync(path, { force: true })
+    const restarts: Array<RestartResult> = []
+    if (options.restartPoints.length > 0) {
+      formatDataFile(path)
+      replica = await startReplica(path, port, undefined)
+      connection = await LoadClient.connect(port)
+      await connection.register()
+      await createAccounts(connection, options.accounts)
+      let loaded = 0
+      for (const point of options.restartPoints) {
+        await createTransfers(connection, options, loaded, point)
+        loaded = point
+        const checkpoint = await fillToCheckpoint(connection, replica)
+        connection.close()
+        const restart = await restartReplica(replica, path, port)
+        replica = restart.replica
+        restarts.push({ transfers: point, checkpoint, restartMs: restart.ms, breakdown: restart.breakdown, fileBytes: allocatedBytes(path) })
+        connection = await LoadClient.connect(port)
+        await connection.register()
+      }
+    }
+    report(options, load, queries, rss, restarts)
   } finally {
     process.off("SIGINT", interrupt)
     process.off("SIGTERM", interrupt)
@@ -117,19 +149,21 @@ interface LoadResult {
   readonly latenciesMs: Float64Array
 }
 
-async function createTransfers(client: LoadClient, options: BenchmarkOptions): Promise<LoadResult> {
-  const random = xorshift(42)
-  const batchCount = Math.ceil(options.transfers / batchEventsMax)
+/** Creates transfers `from + 1 .. to` (ids), in full batches. */
+async function createTransfers(client: LoadClient, options: BenchmarkOptions, from: number, to: number): Promise<LoadResult> {
+  const random = xorshift(42 + from)
+  const count = to - from
+  const batchCount = Math.ceil(count / batchEventsMax)
   const latenciesMs = new Float64Array(batchCount)
   const build = (batch: number): Uint8Array => {
-    const n = Math.min(batchEventsMax, options.transfers - batch * batchEventsMax)
-    return client.prepare(Operation.create_transfers, transferBatch(random, options.accounts, batch * batchEventsMax + 1, n))
+    const n = Math.min(batchEventsMax, count - batch * batchEventsMax)
+    return client.prepare(Operation.create_transfers, transferBatch(random, options.accounts, from + batch * batchEventsMax + 1, n))
   }
-  const progress = new Progress(options.transfers)
+  const progress = new Progress(count)
   const start = performance.now()
   let next = build(0)
   for (let batch = 0; batch < batchCount; batch++) {
-    const n = Math.min(batchEventsMax, options.transfers - batch * batchEventsMax)
+    const n = Math.min(batchEventsMax, count - batch * batchEventsMax)
     const sent = performance.now()
     const pending = client.request(next)
     // The next batch is built while this one is in flight.
@@ -179,7 +213,52 @@ async function runQueries(client: LoadClient, options: BenchmarkOptions): Promis
   return { accountTransfersMs, lookupAccountsMs, transfersFound }
 }
 
-function report(options: BenchmarkOptions, load: LoadResult, queries: QueryResult, rssBytes: number): void {
+interface RestartResult {
+  readonly transfers: number
+  readonly checkpoint: CheckpointFigures
+  readonly restartMs: number
+  /** The replica's own account of its open (the log line after "replayed"). */
+  readonly breakdown: string
+  readonly fileBytes: number
+}
+
+interface CheckpointFigures {
+  readonly op: number
+  readonly ms: number
+  readonly blocksWritten: number
+  readonly blocksReused: number
+}
+
+/**
+ * Sends one-id lookups until the replica commits the next checkpoint op, then waits for it to
+ * log that the checkpoint is stored: that checkpoint holds every transfer loaded so far.
+ */
+async function fillToCheckpoint(client: LoadClient, replica: ReplicaProcess): Promise<CheckpointFigures> {
+  const id = new Uint8Array(16)
+  id[0] = 1
+  let op = client.lastOp
+  const target = (Math.floor((op + 1) / checkpointOps) + 1) * checkpointOps - 1
+  while (op < target) {
+    await client.request(client.prepare(Operation.lookup_accounts, id))
+    op = client.lastOp
+  }
+  assert(op === target, () => `the fill went past the checkpoint op ${target} to ${op}`)
+  const line = await replica.waitFor(new RegExp(`checkpoint at op ${target}: (\\d+) ms, (\\d+) blocks written, (\\d+) carried over`))
+  return { op: target, ms: Number(line[1]), blocksWritten: Number(line[2]), blocksReused: Number(line[3]) }
+}
+
+/** SIGKILL, then a new replica process on the same file: the time until it serves. */
+async function restartReplica(replica: ReplicaProcess, path: string, port: number) {
+  replica.child.kill("SIGKILL")
+  await replica.exited
+  const started = performance.now()
+  const restarted = await startReplica(path, port, undefined)
+  const ms = performance.now() - started
+  const breakdown = /replayed \d+ ops from the journal \(([^)]*)\)/.exec(restarted.log())
+  return { replica: restarted, ms, breakdown: breakdown === null ? "" : breakdown[0] }
+}
+
+function report(options: BenchmarkOptions, load: LoadResult, queries: QueryResult, rssBytes: number, restarts: ReadonlyArray<RestartResult>): void {
   const tps = Math.round(options.transfers / load.seconds)
   const batch = quantiles(load.latenciesMs)
   const query = quantiles(queries.accountTransfersMs)
@@ -190,6 +269,16 @@ function report(options: BenchmarkOptions, load: LoadResult, queries: QueryResul
   for (const p of percentiles) console.log(`query latency (lookup_accounts, ${batchEventsMax} ids) p${p} = ${lookup.get(p)!.toFixed(2)} ms`)
   console.log(`get_account_transfers found ${(queries.transfersFound / options.queries).toFixed(0)} transfers per account on average`)
   console.log(`replica rss = ${(rssBytes / (1024 * 1024)).toFixed(0)} MiB`)
+  const durability: Record<string, number> = {}
+  for (const r of restarts) {
+    const millions = r.transfers % 1_000_000 === 0 ? `${r.transfers / 1_000_000}m` : String(r.transfers)
+    console.log(`${r.transfers} transfers: checkpoint at op ${r.checkpoint.op} = ${r.checkpoint.ms} ms (${r.checkpoint.blocksWritten} blocks written, ` +
+      `${r.checkpoint.blocksReused} carried over); restart = ${r.restartMs.toFixed(0)} ms, ${r.breakdown}; data file ${(r.fileBytes / 2 ** 30).toFixed(2)} GiB allocated`)
+    durability[`checkpoint_ms_${millions}`] = r.checkpoint.ms
+    durability[`restart_ms_${millions}`] = Math.round(r.restartMs)
+  }
+  const last = restarts.at(-1)
+  if (last !== undefined) durability.data_file_bytes_per_transfer = Math.round(last.fileBytes / last.transfers)
   console.log(`RESULT ${JSON.stringify({
     transfers: options.transfers,
     accounts: options.accounts,
@@ -204,7 +293,8 @@ function report(options: BenchmarkOptions, load: LoadResult, queries: QueryResul
     query_latency_p99_ms: round(query.get(99)!),
     lookup_latency_p50_ms: round(lookup.get(50)!),
     lookup_latency_p99_ms: round(lookup.get(99)!),
-    rss_bytes: rssBytes
+    rss_bytes: rssBytes,
+    ...durability
   })}`)
 }
 
@@ -224,6 +314,8 @@ class LoadClient {
   private bufferedBytes = 0
   private waiting: { resolve: (reply: Buffer) => void; reject: (error: Error) => void } | undefined
   private failure: Error | undefined
+  /** The op of the latest reply. */
+  lastOp = 0
 
   private readonly socket: Socket
 
@@ -296,6 +388,7 @@ class LoadClient {
             return reject(new Error(`reply does not answer request ${number}`))
           }
           this.parent.set(reply.subarray(ReplyLayout.context.offset, ReplyLayout.context.offset + 16))
+          this.lastOp = Number(reply.readBigUInt64LE(ReplyLayout.op.offset))
           resolve(reply)
         }
       }
@@ -346,7 +439,18 @@ function formatDataFile(path: string): void {
   if (result.status !== 0) throw new Error(`format failed: ${result.stderr}${result.stdout}`)
 }
 
-async function startReplica(path: string, port: number, cpuProfileDirectory: string | undefined): Promise<ChildProcess> {
+/** A replica child process whose log lines are kept (the last few thousand) for the figures it prints. */
+interface ReplicaProcess {
+  readonly child: ChildProcess
+  readonly exited: Promise<void>
+  log(): string
+  /** Resolves with the match once a log line matches `pattern` (60 s at most). */
+  waitFor(pattern: RegExp): Promise<RegExpExecArray>
+}
+
+const logBytesMax = 1 << 20
+
+async function startReplica(path: string, port: number, cpuProfileDirectory: string | undefined): Promise<ReplicaProcess> {
   const flags = cpuProfileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDirectory}`]
   const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1" }
   const child = spawn(process.execPath, [...flags, cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"], env })
@@ -364,9 +468,26 @@ async function startReplica(path: string, port: number, cpuProfileDirectory: str
   // Keep draining its output so that a full pipe never blocks it; show errors it logs.
   child.stdout!.removeAllListeners("data")
   child.stderr!.removeAllListeners("data")
-  child.stdout!.on("data", () => {})
+  const waiters = new Set<() => void>()
+  child.stdout!.on("data", (chunk: Buffer) => {
+    output = (output + chunk).slice(-logBytesMax)
+    for (const waiter of waiters) waiter()
+  })
   child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`replica: ${chunk}`))
-  return child
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const waitFor = (pattern: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`the replica never logged ${pattern}`)) }, startTimeoutMs)
+    const check = () => {
+      const match = pattern.exec(output)
+      if (match === null) return
+      clearTimeout(timer)
+      waiters.delete(check)
+      resolve(match)
+    }
+    waiters.add(check)
+    check()
+  })
+  return { child, exited, log: () => output, waitFor }
 }
 
 /** SIGTERM (so that a CPU profile gets written), then SIGKILL if it lingers. */
@@ -377,6 +498,11 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
   await exited
   clearTimeout(timer)
+}
+
+/** Bytes the file occupies on disk (sparse zones not counted). */
+function allocatedBytes(path: string): number {
+  return statSync(path).blocks * 512
 }
 
 function residentBytes(pid: number): number {

@@ -40,6 +40,19 @@ export class IdIndex {
     this.mask = capacityMin - 1
   }
 
+  /**
+   * Sizes an empty index for `entries` ids at once (a restore knows how many it will insert), so
+   * that filling it never grows or migrates.
+   */
+  reserve(entries: number): void {
+    assert(this.count === 0 && this.old === undefined, () => "reserve an empty index")
+    let capacity = this.slots.length / slotWords
+    while (2 * entries > capacity && capacity < this.capacityMax) capacity *= 2
+    if (capacity === this.slots.length / slotWords) return
+    this.slots = new Uint32Array(capacity * slotWords)
+    this.mask = capacity - 1
+  }
+
   /** The value stored for the id at `ids[o..o+3]`, or -1. */
   find(ids: Uint32Array, o: number): number {
     const w0 = ids[o]!, w1 = ids[o + 1]!, w2 = ids[o + 2]!, w3 = ids[o + 3]!

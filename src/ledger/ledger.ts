@@ -54,7 +54,7 @@ export interface Ledger extends LedgerOperations {
   /** A checkpoint stored the snapshot: `changedIn` counts from here. */
   snapshotStored(): void
   /** Loads rows of a checkpoint into this ledger before it executes anything (snapshot.ts). */
-  restoreRows(id: SnapshotSectionId, words: Uint32Array, rowCount: number): void
+  restoreRows(id: SnapshotSectionId, words: Uint32Array, rowCount: number, sectionRows: number): void
   /** Ends a restore: checks the invariants; cluster time resumes after `timestamp`, the checkpoint's. */
   restoreEnd(timestamp: bigint): void
 }
@@ -132,9 +132,9 @@ export function ledgerOver(store: LedgerStore): Ledger {
     verify: () => verifyLedger(store, ctx.totals),
     snapshot: () => snapshotSections(store),
     snapshotStored: () => snapshotStored(store),
-    restoreRows: (id, words, rowCount) => {
+    restoreRows: (id, words, rowCount, sectionRows) => {
       assert(restorable, () => "a checkpoint is restored only into a ledger that has executed nothing")
-      restoreRows(ctx, id, words, rowCount)
+      restoreRows(ctx, id, words, rowCount, sectionRows)
     },
     restoreEnd: (timestamp) => {
       assert(restorable, () => "a checkpoint is restored only into a ledger that has executed nothing")

@@ -17,7 +17,7 @@
  */
 import { assert } from "../assert.ts"
 import type { LedgerContext } from "./context.ts"
-import type { RecordTable } from "./record_table.ts"
+import { copyWords, type RecordTable } from "./record_table.ts"
 import { AccountWord as A, historyRowWords, noHistory, orphanRowWords, PendingStatus, TransferWord as T, type LedgerStore } from "./store.ts"
 import { assertAccountLimits, TotalsWord } from "./totals.ts"
 import { addSecondsAsNs, compare64, u64Result } from "./u128.ts"
@@ -64,12 +64,15 @@ export function snapshotStored(store: LedgerStore): void {
 
 /**
  * Appends `rowCount` rows of section `id` (words back to back) to an empty or partly restored
- * ledger. Sections must come in the order `snapshotSections` lists them, rows in order.
+ * ledger. Sections must come in the order `snapshotSections` lists them, rows in order;
+ * `sectionRows` is the whole section's row count (the indexes are sized for it up front).
  */
-export function restoreRows(ctx: LedgerContext, id: SnapshotSectionId, words: Uint32Array, rowCount: number): void {
+export function restoreRows(ctx: LedgerContext, id: SnapshotSectionId, words: Uint32Array, rowCount: number, sectionRows: number): void {
   const rowWords = snapshotRowWords[id]
   assert(words.length >= rowCount * rowWords, () => `section ${id}: ${rowCount} rows need ${rowCount * rowWords} words`)
   const store = ctx.store
+  if (id === SnapshotSectionId.accounts && store.accounts.count === 0) store.accountIds.reserve(sectionRows)
+  if (id === SnapshotSectionId.transfers && store.transfers.count === 0) store.transferIds.reserve(sectionRows)
   for (let r = 0; r < rowCount; r++) {
     const at = r * rowWords
     switch (id) {
@@ -139,7 +142,7 @@ function segmentRowsLeft(table: RecordTable, row: number): number {
 /** Appends a row; `timestamped` rows (accounts, transfers) must come in timestamp order. */
 function appendRow(table: RecordTable, words: Uint32Array, at: number, rowWords: number, timestamped = false): number {
   const row = table.append()
-  table.array(row).set(words.subarray(at, at + rowWords), table.offset(row))
+  copyWords(table.array(row), table.offset(row), words, at, rowWords)
   if (row > 0 && timestamped) {
     // Rows are in timestamp order (context.ts relies on it for every range search).
     const previous = table.array(row - 1)
@@ -151,7 +154,7 @@ function appendRow(table: RecordTable, words: Uint32Array, at: number, rowWords:
 
 function restoreAccount(ctx: LedgerContext, words: Uint32Array, at: number): void {
   const store = ctx.store
-  assert(store.accountIds.find(words, at + A.id) < 0, () => "an account id is restored twice")
+  // The id index refuses an id inserted twice.
   const row = appendRow(store.accounts, words, at, snapshotRowWords[SnapshotSectionId.accounts], true)
   store.accountIds.insert(words, at + A.id, row)
   const array = store.accounts.array(row)
@@ -165,7 +168,6 @@ function restoreAccount(ctx: LedgerContext, words: Uint32Array, at: number): voi
 
 function restoreTransfer(store: LedgerStore, words: Uint32Array, at: number): void {
   const { accounts, accountIds, transfers, postings } = store
-  assert(store.transferIds.find(words, at + T.id) < 0, () => "a transfer id is restored twice")
   const dr = accountIds.find(words, at + T.debit_account_id)
   const cr = accountIds.find(words, at + T.credit_account_id)
   assert(dr >= 0 && cr >= 0 && dr !== cr, () => "a transfer names accounts the snapshot does not hold")

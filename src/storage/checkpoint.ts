@@ -354,7 +354,7 @@ function restoreSnapshot(grid: Grid, directory: ReadonlyArray<DirectorySection>,
           bytes.length !== headerSize + count * rowBytes) {
           return yield* new GridReadError({ path, address, what, reason: "the block does not hold the rows its directory names" })
         }
-        ledger.restoreRows(section.id, new Uint32Array(bytes.buffer, bytes.byteOffset + headerSize, count * rowBytes / 4), count)
+        ledger.restoreRows(section.id, new Uint32Array(bytes.buffer, bytes.byteOffset + headerSize, count * rowBytes / 4), count, section.rowCount)
       }
     }
     ledger.restoreEnd(timestamp)

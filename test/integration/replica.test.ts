@@ -333,11 +333,11 @@ describe("a client that reconnects mid-request (raw sockets)", () => {
 })
 
 describe("scarab benchmark", () => {
-  it("formats, starts a replica, loads it, queries it, prints its figures and RESULT, and cleans up", async () => {
+  it("formats, starts a replica, loads it, queries it, checkpoints and restarts it, prints its figures and RESULT, and cleans up", async () => {
     const temporaries = () => readdirSync(tmpdir()).filter((name) => name.startsWith("scarab-benchmark-")).sort()
     const before = temporaries()
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [root + "src/cli/main.ts", "benchmark", "--transfers=40000", "--accounts=1000", "--queries=5"], { cwd: root })
+      const child = spawn(process.execPath, [root + "src/cli/main.ts", "benchmark", "--transfers=40000", "--accounts=1000", "--queries=5", "--restart-points=20000"], { cwd: root })
       let stdout = ""
       let stderr = ""
       child.stdout.on("data", (chunk) => (stdout += chunk))
@@ -354,7 +354,8 @@ describe("scarab benchmark", () => {
     expect(last).toMatch(/^RESULT \{/)
     const figures = JSON.parse(last.slice("RESULT ".length))
     expect(figures).toMatchObject({ transfers: 40000, accounts: 1000 })
-    for (const key of ["load_accepted_tps", "batch_latency_p50_ms", "batch_latency_p99_ms", "query_latency_p50_ms", "rss_bytes"]) {
+    for (const key of ["load_accepted_tps", "batch_latency_p50_ms", "batch_latency_p99_ms", "query_latency_p50_ms", "rss_bytes",
+      "checkpoint_ms_20000", "restart_ms_20000", "data_file_bytes_per_transfer"]) {
       expect(figures[key], key).toBeGreaterThan(0)
     }
     // The replica child is gone and the temporary data file deleted.

@@ -47,6 +47,18 @@ export class Checker {
     this.violations.push({ invariant, detail, tick: this.tick })
   }
 
+  /** The prepares of ops 1..op, in order, or undefined if one is missing from the history. */
+  committedPrepares(op: bigint): Array<Uint8Array> | undefined {
+    assert(op <= this.ackedOp || op <= this.modelOp, () => `op ${op} is not known to be committed`)
+    const prepares: Array<Uint8Array> = []
+    for (let next = 1n; next <= op; next++) {
+      const prepare = this.history.get(next)
+      if (prepare === undefined) return undefined
+      prepares.push(prepare)
+    }
+    return prepares
+  }
+
   /** A journal write completed (the replica will treat the op as durable). */
   onPrepareWritten(prepare: Uint8Array): void {
     const op = readU64(prepare, PrepareLayout.op.offset)

@@ -1,28 +1,47 @@
 /**
- * A deliberately broken ledger for the simulator's mutant tests: it silently drops the first
- * transfer of some create_transfers batches (those whose first transfer id is a multiple of 5 and
- * not linked) while answering "created" with the timestamp the transfer would have had. The
- * reply to that request is byte-identical to a correct one; only later reads (lookups, queries,
- * balances) or results that depend on the lost transfer can reveal it, and the reference model
- * checker must.
+ * Ledgers for the simulator: the verifying ledger every run uses, and deliberately broken ones
+ * for the mutant tests, each of which some checker must catch.
+ *
+ * - `verifyingLedger`: the real ledger, with every invariant recomputed from the accounts after
+ *   every batch (`Ledger.verify`, O(accounts): the simulator's ledgers are small). A broken
+ *   invariant stops the replica with a message naming it (`ledger_invariants`).
+ * - `droppingLedger`: silently drops the first transfer of some create_transfers batches (first
+ *   id a multiple of 5, not linked) while answering "created" with the timestamp it would have
+ *   had. Its reply is byte-identical to a correct one; only later reads can reveal the loss, and
+ *   the reference-model checker must.
+ * - `driftingLedger`: after some batches, adds 1 to an account's credits_posted behind the
+ *   running totals' back, a corruption that no reply shows at once; the verifying wrapper must.
+ * - `rewritingLedger`: after restoring a checkpoint's rows, reports every snapshot block as changed, so checkpoints
+ *   rewrite blocks a replica that never restarted carries over: same data at other addresses, the
+ *   nondeterminism the storage checker must catch.
  */
-import { createLedger, type Ledger } from "../src/ledger/ledger.ts"
+import { createLedger, type Ledger, ledgerOver } from "../src/ledger/ledger.ts"
+import { makeMemoryStore } from "../src/ledger/memory_store.ts"
+import { AccountWord } from "../src/ledger/store.ts"
 import { Operation, transferSize } from "../src/protocol/operation.ts"
 import { created } from "../src/protocol/status.ts"
 
 const resultSize = 16
 
+/** Thrown by the verifying ledger; the simulator classifies a stop with this text. */
+export const ledgerInvariantBroken = "ledger invariant broken"
+
+export function verifyingLedger(inner: Ledger): Ledger {
+  const verified = <A>(value: A): A => {
+    try {
+      inner.verify()
+    } catch (error) {
+      throw new Error(`${ledgerInvariantBroken}: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    return value
+  }
+  return { ...forward(inner), execute: (operation, events, timestamp) => verified(inner.execute(operation, events, timestamp)), pulse: (t) => verified(inner.pulse(t)) }
+}
+
 export function droppingLedger(): Ledger {
   const inner = createLedger()
   return {
-    prefetch: (operation, eventCount) => inner.prefetch(operation, eventCount),
-    pulse: (timestamp) => inner.pulse(timestamp),
-    nextExpiry: () => inner.nextExpiry(),
-    verify: () => inner.verify(),
-    snapshot: () => inner.snapshot(),
-    snapshotStored: () => inner.snapshotStored(),
-    restoreRows: (id, words, rowCount, sectionRows) => inner.restoreRows(id, words, rowCount, sectionRows),
-    restoreEnd: (timestamp) => inner.restoreEnd(timestamp),
+    ...forward(inner),
     execute: (operation, events, timestamp) => {
       const n = events.length / transferSize
       if (operation !== Operation.create_transfers || n < 1) return inner.execute(operation, events, timestamp)
@@ -38,5 +57,49 @@ export function droppingLedger(): Ledger {
       results.set(rest, resultSize)
       return results
     }
+  }
+}
+
+export function driftingLedger(): Ledger {
+  const store = makeMemoryStore()
+  const inner = ledgerOver(store)
+  let batches = 0
+  return {
+    ...forward(inner),
+    execute: (operation, events, timestamp) => {
+      const reply = inner.execute(operation, events, timestamp)
+      if (operation === Operation.create_transfers && ++batches % 7 === 0 && store.accounts.count > 0) {
+        const array = store.accounts.array(0)
+        array[store.accounts.offset(0) + AccountWord.credits_posted] = array[store.accounts.offset(0) + AccountWord.credits_posted]! + 1
+      }
+      return reply
+    }
+  }
+}
+
+export function rewritingLedger(): Ledger {
+  const inner = createLedger()
+  let restored = false
+  return {
+    ...forward(inner),
+    restoreRows: (id, words, rowCount, sectionRows) => {
+      restored = true
+      inner.restoreRows(id, words, rowCount, sectionRows)
+    },
+    snapshot: () => inner.snapshot().map((section) => (restored ? { ...section, changedIn: () => true, copyRows: section.copyRows } : section))
+  }
+}
+
+function forward(inner: Ledger): Ledger {
+  return {
+    prefetch: (operation, eventCount) => inner.prefetch(operation, eventCount),
+    execute: (operation, events, timestamp) => inner.execute(operation, events, timestamp),
+    pulse: (timestamp) => inner.pulse(timestamp),
+    nextExpiry: () => inner.nextExpiry(),
+    verify: () => inner.verify(),
+    snapshot: () => inner.snapshot(),
+    snapshotStored: () => inner.snapshotStored(),
+    restoreRows: (id, words, rowCount, sectionRows) => inner.restoreRows(id, words, rowCount, sectionRows),
+    restoreEnd: (timestamp) => inner.restoreEnd(timestamp)
   }
 }

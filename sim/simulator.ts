@@ -27,16 +27,18 @@ import { Random } from "./random.ts"
 import { SimClock, SimScheduler } from "./runtime.ts"
 import { Trace, TraceHash } from "./trace.ts"
 import { Workload } from "./workload.ts"
-import { droppingLedger } from "./mutant_ledger.ts"
+import { droppingLedger, driftingLedger, ledgerInvariantBroken, rewritingLedger, verifyingLedger } from "./mutant_ledger.ts"
+import { shadowCheckpoints } from "./storage_checker.ts"
+import { createLedger, type Ledger } from "../src/ledger/ledger.ts"
 
 export const tickMs = 10
 /** Deliberately broken variants that the checkers must catch (test/sim/sim.test.ts). */
 export type Mutant =
   | "none" | "ledger_drops_transfer" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "storage_skips_fsync"
-  | "replies_lost_forever"
+  | "replies_lost_forever" | "ledger_drifts" | "checkpoint_rewrites_after_restart"
 export const mutants: ReadonlyArray<Mutant> = [
   "none", "ledger_drops_transfer", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "storage_skips_fsync",
-  "replies_lost_forever"
+  "replies_lost_forever", "ledger_drifts", "checkpoint_rewrites_after_restart"
 ]
 
 export interface SimOptions {
@@ -99,7 +101,7 @@ export interface SimResult {
 /** Liveness mode must finish every outstanding request within this many ticks (60 s simulated). */
 export const livenessTicksMax = 6000
 /** Grid blocks of the simulated data file: far more than a run's checkpoints need. */
-const gridBlocksSimulated = 256
+const gridBlocksSimulated = 2048
 /** Ticks allowed for the final recovery. */
 const recoveryTicksMax = 3000
 const epochMs = 1_700_000_000_000
@@ -194,7 +196,9 @@ class Simulation {
   private issued = 0
   private idle = false
   private faultsActive = true
-  private readonly stats = { crashes: 0, restarts: 0, pauses: 0, evictions: 0, journalFull: 0, defects: 0 }
+  private readonly stats = { crashes: 0, restarts: 0, pauses: 0, evictions: 0, journalFull: 0, defects: 0, checkpoints: 0, checkpointsCompared: 0 }
+  /** The id of every checkpoint the replica stored, by op, from its log. */
+  private readonly checkpointIds = new Map<number, string>()
   /** Replies already sent per (client, request): the reply-cache mutant alters the repeats. */
   private readonly repliesSent = new Set<string>()
 
@@ -257,6 +261,7 @@ class Simulation {
     }
     if (this.checker.violations.length === 0) this.finalRecovery()
     this.stop()
+    if (this.checker.violations.length === 0) this.checkStorageDeterminism()
     void p
     const violations = this.checker.violations
     return {
@@ -408,7 +413,7 @@ class Simulation {
       return yield* Effect.never
     }).pipe(
       Effect.provide(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)))),
-      this.mutant === "ledger_drops_transfer" ? Effect.provideService(ReplicaLedger, droppingLedger) : (effect) => effect,
+      Effect.provideService(ReplicaLedger, this.ledgerFactory()),
       Effect.provideService(Clock.Clock, this.clock),
       Effect.provideService(References.CurrentLoggers, new Set([logger])),
       Effect.provideService(References.MinimumLogLevel, this.debug ? "Debug" : "Info")
@@ -591,11 +596,50 @@ class Simulation {
     let text = Array.isArray(message) ? message.map((m) => (Cause.isCause(m) ? Cause.pretty(m).split("\n")[0]! : String(m))).join(" ") : String(message)
     if (cause.reasons.length > 0) text += ": " + Cause.pretty(cause).split("\n")[0]!
     if (text.includes("journal holds ops")) this.stats.journalFull++
+    const checkpoint = /^checkpoint at op (\d+): .*\(id ([0-9a-f]+)\)$/.exec(text)
+    if (checkpoint !== null) this.onCheckpoint(Number(checkpoint[1]), checkpoint[2]!)
     if (level === "Fatal") {
       this.stats.defects++
-      this.checker.fail("replica_defect", text)
+      this.checker.fail(text.includes(ledgerInvariantBroken) ? "ledger_invariants" : "replica_defect", text)
     }
     if (this.debug || level === "Fatal" || level === "Error") this.log(`replica ${level}: ${text}`)
+  }
+
+  /** The replica's ledger: verified after every batch, and broken on purpose for some mutants. */
+  private ledgerFactory(): () => Ledger {
+    const make = this.mutant === "ledger_drops_transfer" ? droppingLedger
+      : this.mutant === "ledger_drifts" ? driftingLedger
+      : this.mutant === "checkpoint_rewrites_after_restart" ? rewritingLedger
+      : () => createLedger()
+    return () => verifyingLedger(make())
+  }
+
+  /** A checkpoint stored again at the same op (after a restart) must be the same checkpoint. */
+  private onCheckpoint(op: number, id: string): void {
+    this.stats.checkpoints++
+    const before = this.checkpointIds.get(op)
+    if (before !== undefined && before !== id) this.checker.fail("storage_determinism", `checkpoint ${op} was stored as ${before}, then as ${id}`)
+    this.checkpointIds.set(op, id)
+  }
+
+  /**
+   * Storage determinism (sim/storage_checker.ts): a replica that never crashed, fed the committed
+   * ops, stores the same checkpoints as this one did through its crashes and restarts.
+   */
+  private checkStorageDeterminism(): void {
+    const newest = Math.max(0, ...this.checkpointIds.keys())
+    if (newest === 0) return
+    const prepares = this.checker.committedPrepares(BigInt(newest))
+    if (prepares === undefined) return this.checker.fail("storage_determinism", `the history lacks a committed op up to checkpoint ${newest}`)
+    const shadow = shadowCheckpoints(prepares, this.cluster, this.ledgerFactory(), this.disk.sizeBytes, this.clock, this.scheduler)
+    if (shadow.diverged !== undefined) return this.checker.fail("storage_determinism", `a replica that never crashed stops: ${shadow.diverged}`)
+    for (const [op, id] of this.checkpointIds) {
+      const expected = shadow.ids.get(op)
+      if (expected !== id) {
+        return this.checker.fail("storage_determinism", `checkpoint ${op}: the replica stored ${id}, a replica that never crashed stores ${expected ?? "none"}`)
+      }
+      this.stats.checkpointsCompared++
+    }
   }
 
   private log(line: string): void {

@@ -20,12 +20,12 @@ import { u128ToBytes } from "../protocol/build.ts"
 import { type Checkpointer, type CheckpointError, openCheckpoint } from "../storage/checkpoint.ts"
 import { Grid, type GridReadError } from "../storage/grid.ts"
 import { type Journal, JournalRecoveryError, recoverJournal } from "../storage/journal.ts"
-import { layoutOf, productionConfig } from "../storage/layout.ts"
+import { type Layout, layoutOf, productionConfig } from "../storage/layout.ts"
 import { Storage, type StorageError } from "../storage/storage.ts"
 import { configOf, openSuperblock, replicaIndexOf, type SuperblockError } from "../storage/superblock.ts"
 import type { GridFullError } from "../storage/trailer.ts"
 import { MessageBus } from "./message_bus.ts"
-import { type CheckpointPosition, type Input, type Output, ReplicaCore } from "./replica_core.ts"
+import { type CheckpointPosition, type Input, type Output, ReplicaCore, type ReplicaConfig } from "./replica_core.ts"
 
 /** Inputs waiting for the core; the bus stops reading sockets while its own queue is full. */
 const inboxMax = 4096
@@ -138,9 +138,9 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
 /** Stores the checkpoint a `Checkpoint` output asks for; a failure stops the replica. */
 const storeCheckpoint = Effect.fnUntraced(function* (checkpointer: Checkpointer, ledger: Ledger, output: Extract<Output, { _tag: "Checkpoint" }>) {
   const stats = yield* checkpointer.write({ header: output.header, ledger, sessions: output.sessions }).pipe(Effect.orDie)
-  yield* Effect.logInfo(`checkpoint at op ${stats.op}: ${stats.durationMs} ms, ${stats.blocksWritten} blocks written, ` +
-    `${stats.blocksReused} carried over, ${checkpointer.blocksAcquired} blocks in use`)
   const { current, parent } = checkpointer.ids
+  yield* Effect.logInfo(`checkpoint at op ${stats.op}: ${stats.durationMs} ms, ${stats.blocksWritten} blocks written, ` +
+    `${stats.blocksReused} carried over, ${checkpointer.blocksAcquired} blocks in use (id ${hex(current)})`)
   return { op: checkpointer.op, id: current, parentId: parent } satisfies CheckpointPosition
 })
 
@@ -168,9 +168,6 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   const grid = new Grid(storage, layout, cluster)
   const checkpoint = yield* openCheckpoint(storage, layout, grid, working, ledger)
   const { checkpointer } = checkpoint
-  for (const client of checkpoint.sessionsDropped) {
-    yield* Effect.logWarning(`${storage.path}: the reply of client ${client} is lost from the client-replies zone; its session ends (it will be evicted)`)
-  }
   const loaded = yield* Clock.currentTimeMillis
   const recovered = yield* recoverJournal(storage, layout, { cluster, checkpointHeader: state.header, solo: true })
   const journalRecovered = yield* Clock.currentTimeMillis
@@ -178,14 +175,15 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   if (report.tornSlots.length + report.fixedSlots.length > 0) {
     yield* Effect.logWarning(`${storage.path}: WAL recovery truncated torn slots [${report.tornSlots.join(", ")}] and rewrote the headers of slots [${report.fixedSlots.join(", ")}]`)
   }
-  const core = new ReplicaCore({
-    cluster: working.cluster, replica: 0, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax,
-    clientsMax: layout.config.clientsMax, storage: layout.config
-  }, ledger)
+  const core = new ReplicaCore(coreConfig(working.cluster, layout), ledger)
   const ids = checkpointer.ids
   core.restore({ header: state.header, checkpoint: { op: checkpointer.op, id: ids.current, parentId: ids.parent }, sessions: checkpoint.sessions })
   const checkpointOp = checkpointer.op
   yield* replay(core, journal, checkpointer, ledger, recovered.replay, storage.path)
+  // A reply the zone lost and replay did not supersede cannot be resent: that session ends.
+  for (const client of core.endSessionsWithReplyBefore(checkpoint.repliesLost, checkpointOp)) {
+    yield* Effect.logWarning(`${storage.path}: the latest reply of client ${client} is lost from the client-replies zone; its session ends (it will be evicted)`)
+  }
   const replayed = yield* Clock.currentTimeMillis
   yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointOp} and replayed ${recovered.replay.length} ops from the journal ` +
     `(open ${replayed - started} ms: checkpoint ${loaded - started} ms, WAL recovery ${journalRecovered - loaded} ms, replay ${replayed - journalRecovered} ms)`)
@@ -193,6 +191,12 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
 }) as (storage: Storage["Service"]) => Effect.Effect<{
   core: ReplicaCore; cluster: bigint; journal: Journal; checkpointer: Checkpointer; ledger: Ledger
 }, ReplicaOpenFailure>
+
+/** The core's configuration for a replica of `cluster` on a data file of `layout`. */
+export const coreConfig = (cluster: bigint, layout: Layout): ReplicaConfig => ({
+  cluster, replica: 0, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax, clientsMax: layout.config.clientsMax,
+  storage: layout.config
+})
 
 /** Re-executes the ops after the checkpoint, storing every checkpoint the replay passes. */
 const replay = Effect.fnUntraced(function* (
@@ -204,12 +208,23 @@ const replay = Effect.fnUntraced(function* (
     if (prepare === undefined) {
       return yield* new JournalRecoveryError({ path, op: `op ${op}`, reason: "the prepare changed on disk between recovery and replay" })
     }
-    for (const output of core.replay(prepare)) {
-      if (output._tag === "Committed") checkpointer.onCommit(Number(output.op))
-      else if (output._tag === "Checkpoint") core.checkpointStored(yield* storeCheckpoint(checkpointer, ledger, output))
-    }
+    yield* replayPrepare(core, checkpointer, ledger, prepare)
   }
   assert(core.commitOp === BigInt(ops.at(-1)?.op ?? checkpointer.op), () => "replay must end at the newest recovered op")
 })
+
+/**
+ * Re-executes one committed prepare and stores the checkpoint it completes, if any. Replay at
+ * startup uses it; so does the simulator's storage checker, which replays the committed ops on
+ * a replica that never crashed and compares checkpoints.
+ */
+export const replayPrepare = Effect.fnUntraced(function* (core: ReplicaCore, checkpointer: Checkpointer, ledger: Ledger, prepare: Uint8Array) {
+  for (const output of core.replay(prepare)) {
+    if (output._tag === "Committed") checkpointer.onCommit(Number(output.op))
+    else if (output._tag === "Checkpoint") core.checkpointStored(yield* storeCheckpoint(checkpointer, ledger, output))
+  }
+})
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
 
 const readOp = (prepare: Uint8Array): bigint => new DataView(prepare.buffer, prepare.byteOffset, 256).getBigUint64(224, true)

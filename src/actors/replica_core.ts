@@ -365,6 +365,20 @@ export class ReplicaCore {
     }
   }
 
+  /**
+   * Ends the sessions in `slots` whose latest reply is still one committed at or before `op`
+   * (restored from a checkpoint whose reply body is lost); returns their clients.
+   */
+  endSessionsWithReplyBefore(slots: ReadonlyArray<number>, op: number): Array<bigint> {
+    const ended: Array<bigint> = []
+    for (const session of [...this.sessions.values()]) {
+      if (!slots.includes(session.slot) || session.commitOp > BigInt(op)) continue
+      this.sessions.delete(session.client)
+      ended.push(session.client)
+    }
+    return ended
+  }
+
   /** The client table as a checkpoint stores it, by slot. */
   sessionEntries(): Array<SessionEntry> {
     return [...this.sessions.values()]

@@ -6,13 +6,15 @@
  * rolls back), so a row index is stable for as long as the row exists.
  *
  * A table whose rows change after they are appended says so with `markChanged`: a checkpoint
- * rewrites only the snapshot blocks that hold new or changed rows (segments are the unit).
+ * rewrites only the snapshot blocks that hold new or changed rows (tracked per 16 rows, finer
+ * than any block).
  */
 import { assert } from "../assert.ts"
 
 const segmentShift = 12
 const segmentRows = 1 << segmentShift
 const segmentMask = segmentRows - 1
+const changeShift = 4
 
 export class RecordTable {
   readonly stride: number
@@ -21,7 +23,7 @@ export class RecordTable {
   count = 0
   /** Rows at or above this were never written: fresh segments are already zero. */
   private written = 0
-  /** Per segment: a row in it changed since the last `clearChanged`. */
+  /** Per group of 2^changeShift rows: a row in it changed since the last `clearChanged`. */
   private changed = new Uint8Array(16)
 
   constructor(stride: number, rowsMax: number) {
@@ -60,20 +62,20 @@ export class RecordTable {
   /** Notes that `row`, already stored, changed (its block must be rewritten at the next checkpoint). */
   markChanged(row: number): void {
     assert(row < this.count, () => `row ${row} of ${this.count} changed`)
-    const segment = row >>> segmentShift
-    if (segment >= this.changed.length) {
-      const grown = new Uint8Array(Math.max(segment + 1, this.changed.length * 2))
+    const group = row >>> changeShift
+    if (group >= this.changed.length) {
+      const grown = new Uint8Array(Math.max(group + 1, this.changed.length * 2))
       grown.set(this.changed)
       this.changed = grown
     }
-    this.changed[segment] = 1
+    this.changed[group] = 1
   }
 
   /** Whether a row in [first, first + count) may have changed since `clearChanged`. */
   changedIn(first: number, count: number): boolean {
     if (count === 0) return false
-    for (let segment = first >>> segmentShift; segment <= (first + count - 1) >>> segmentShift; segment++) {
-      if (this.changed[segment] === 1) return true
+    for (let group = first >>> changeShift; group <= (first + count - 1) >>> changeShift; group++) {
+      if (this.changed[group] === 1) return true
     }
     return false
   }

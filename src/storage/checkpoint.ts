@@ -194,9 +194,14 @@ export class Checkpointer {
 /** What `openCheckpoint` loaded: the checkpointer, and the sessions to give the replica. */
 export interface OpenedCheckpoint {
   readonly checkpointer: Checkpointer
-  /** Sessions whose replies were read back; a session whose reply the zone lost is dropped. */
+  /**
+   * The checkpoint's sessions. A session whose reply body the zone does not hold intact has only
+   * the reply's header (its slot is listed in `repliesLost`): a checkpoint attempt that crashed
+   * before its superblock may have overwritten it with a newer reply, which replaying the WAL
+   * rebuilds. Whatever replay does not supersede was lost to the disk.
+   */
   readonly sessions: ReadonlyArray<SessionEntry>
-  readonly sessionsDropped: ReadonlyArray<bigint>
+  readonly repliesLost: ReadonlyArray<number>
 }
 
 /**
@@ -228,20 +233,17 @@ export const openCheckpoint = Effect.fnUntraced(function* (storage: Storage["Ser
   const stored = state.clientSessions.size === 0 ? [] : decodeClientSessions(sessionsTrailer.bytes, layout.config.clientsMax)
   if (typeof stored === "string") return yield* refuse(stored)
   const sessions: Array<SessionEntry> = []
-  const dropped: Array<bigint> = []
+  const repliesLost: Array<number> = []
   const repliesWritten: Array<Uint8Array | undefined> = []
   for (const session of stored) {
     const reply = yield* readClientReply(storage, layout, session)
-    if (reply === undefined) {
-      dropped.push(session.client)
-      continue
-    }
-    if (readU32(reply, FrameLayout.size.offset) > headerSize) repliesWritten[session.slot] = reply.slice(0, checksumSize)
-    sessions.push({ slot: session.slot, client: session.client, session: session.session, reply })
+    if (reply === undefined) repliesLost.push(session.slot)
+    else if (readU32(reply, FrameLayout.size.offset) > headerSize) repliesWritten[session.slot] = reply.slice(0, checksumSize)
+    sessions.push({ slot: session.slot, client: session.client, session: session.session, reply: reply ?? session.replyHeader })
   }
   const checkpointer = new Checkpointer(storage, layout, grid, superblock, freeSet, directory,
     { directory: directoryTrailer.blocks, sessions: sessionsTrailer.blocks }, repliesWritten)
-  return { checkpointer, sessions, sessionsDropped: dropped } satisfies OpenedCheckpoint
+  return { checkpointer, sessions, repliesLost } satisfies OpenedCheckpoint
 }) as (storage: Storage["Service"], layout: Layout, grid: Grid, superblock: Superblock, ledger: Ledger) =>
   Effect.Effect<OpenedCheckpoint, StorageError | GridReadError | CheckpointError>
 

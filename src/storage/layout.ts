@@ -35,12 +35,13 @@ export const productionConfig: StorageConfig = {
 /**
  * 64 WAL slots and a checkpoint every 32 ops for tests and the simulator, with full-size
  * messages so that a client can send a full 8189-event batch (a data file of ~128 MiB, sparse on
- * disk), and 64 KiB grid blocks. The superblock copies sit where production has them, so a file
- * names its own profile.
+ * disk), and 4 KiB grid blocks (TigerBeetle's test_min size) so that even a small ledger spans
+ * many blocks and checkpoints exercise carried-over blocks and multi-block trailers. The
+ * superblock copies sit where production has them, so a file names its own profile.
  */
 export const testConfig: StorageConfig = {
   name: "test", superblockCopies: 4, superblockCopySize: 24 * 1024, journalSlotCount: 64, checkpointOps: 32,
-  pipelineMax: 8, messageSizeMax: 1024 * 1024, clientsMax: 64, blockSize: 64 * 1024, storageSizeMax: 64 * 2 ** 30
+  pipelineMax: 8, messageSizeMax: 1024 * 1024, clientsMax: 64, blockSize: 4096, storageSizeMax: 16 * 2 ** 30
 }
 
 export const storageConfigs = { production: productionConfig, test: testConfig } as const
@@ -69,7 +70,7 @@ export function layoutOf(config: StorageConfig): Layout {
   // it (prepareMax below), plus a full pipeline written while the next checkpoint is taken.
   assert(config.checkpointOps > 0 && config.journalSlotCount - config.checkpointOps >= 2 * config.pipelineMax,
     () => "the WAL must leave room for two pipelines beyond a checkpoint interval")
-  assert(config.blockSize % sectorSize === 0 && config.blockSize >= 2 * sectorSize, () => "blockSize must be a sector multiple")
+  assert(config.blockSize % sectorSize === 0 && config.blockSize >= sectorSize, () => "blockSize must be a sector multiple")
   const superblock = zone("superblock", 0, config.superblockCopies * config.superblockCopySize)
   const walHeaders = zone("wal_headers", end(superblock), roundUp(config.journalSlotCount * 256, sectorSize))
   const walPrepares = zone("wal_prepares", end(walHeaders), config.journalSlotCount * config.messageSizeMax)

@@ -52,7 +52,7 @@ describe("simulator seed budget", () => {
     // and corrupted packets rejected by the production framer.
     expect(total("repliesChecked")).toBeGreaterThan(1000)
     expect(total("crashes")).toBeGreaterThan(10)
-    for (const name of ["lost", "duplicated", "corrupted", "rejected", "retries", "tornWrites"]) expect(total(name), name).toBeGreaterThan(0)
+    for (const name of ["lost", "duplicated", "corrupted", "rejected", "retries", "tornWrites", "checkpoints", "checkpointsCompared"]) expect(total(name), name).toBeGreaterThan(0)
   }, 60_000)
 })
 
@@ -91,6 +91,18 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
     const caught = firstCaught("storage_skips_fsync", 5)
     expect(caught).toBeDefined()
     expect(["acknowledged_op_lost", "replica_restarts"]).toContain(caught!.invariant)
+  })
+
+  it("a ledger whose balances drift from its running totals (the ledger-invariant check after every batch)", () => {
+    expect(firstCaught("ledger_drifts", 5)?.invariant).toBe("ledger_invariants")
+  })
+
+  it("checkpoints that rewrite, after a restart, blocks a replica that never restarted carries over (storage determinism)", () => {
+    // Busy runs with frequent crashes, so that restarts are followed by checkpoints with full blocks to carry.
+    const busy = { batchEventsMax: 40, batchesMax: 3, oddProbability: 0, crashProbability: 0.002, crashStability: 100, restartProbability: 0.05, requestsMax: 300 }
+    expect(firstCaught("checkpoint_rewrites_after_restart", 5, busy)?.invariant).toBe("storage_determinism")
+    // The same busy runs pass unbroken.
+    for (let seed = 1n; seed <= 3n; seed++) expect(runSimulation({ seed, ticks: 4000, log: "quiet", overrides: busy }).verdict).toBe("ok")
   })
 
   it("a replica that never answers some clients (only liveness can tell)", () => {

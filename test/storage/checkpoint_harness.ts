@@ -25,7 +25,7 @@ import { openSuperblock } from "../../src/storage/superblock.ts"
 export const layout = layoutOf(testConfig)
 export const cluster = 11n
 export const clusterBytes = u128ToBytes(cluster)
-export const gridBlocks = 512
+export const gridBlocks = 4096
 export const sizeBytes = layout.dataFileSizeMin + gridBlocks * layout.config.blockSize
 
 export const onDisk = (disk: SimulatedDisk) => <A, E>(effect: Effect.Effect<A, E, Storage>) => effect.pipe(Effect.provide(disk.layer()))

@@ -680,23 +680,34 @@ describe("superblock I/O on the simulated disk", () => {
   }))
 
   // The real monotonicity check (not exported) runs at open: two valid versions on disk where the
-  // newer one's view went backwards make open refuse.
+  // newer one's VSR state went backwards (view, log_view, commit_max, checkpoint) make open refuse.
   it.effect("open refuses a newer version whose VSR state regresses", () => Effect.gen(function* () {
-    const disk = newDisk(300)
-    const ahead = bump(genesis, 5)
-    const behind = nextSuperblock(ahead, { vsrState: { ...ahead.vsrState, view: 1 } })
-    yield* withStorage(disk, (storage) => Effect.gen(function* () {
-      yield* writeSuperblock(storage, layout, undefined, genesis)
-      yield* writeSuperblock(storage, layout, genesis, ahead)
-      // Write `behind` past writeSuperblock's own assertion: copies 0 and 1 only.
-      for (const k of [0, 1]) {
-        const buffer = storage.allocate(superblockCopySize)
-        encodeSuperblockCopy(behind, k, buffer)
-        yield* storage.write(layout.superblock, k * layout.config.superblockCopySize, buffer)
-      }
-    }))
-    const error = yield* Effect.flip(withStorage(disk, (storage) => openSuperblock(storage, layout)))
-    assert.match((error as SuperblockError).reason, /regresses.*view went backwards/)
+    const ahead = nextSuperblock(genesis, {
+      vsrState: { ...genesis.vsrState, view: 5, logView: 4, commitMax: 100, checkpoint: checkpointState(95) }
+    })
+    const regressions: Record<string, Partial<typeof ahead.vsrState>> = {
+      "view went backwards": { view: 4 },
+      "view went backwards (log_view)": { logView: 3 },
+      "commit_max went backwards": { commitMax: 99 },
+      "checkpoint went backwards": { checkpoint: checkpointState(63) }
+    }
+    let seed = 300
+    for (const [reason, change] of Object.entries(regressions)) {
+      const disk = newDisk(seed++)
+      const behind = nextSuperblock(ahead, { vsrState: { ...ahead.vsrState, ...change } })
+      yield* withStorage(disk, (storage) => Effect.gen(function* () {
+        yield* writeSuperblock(storage, layout, undefined, genesis)
+        yield* writeSuperblock(storage, layout, genesis, ahead)
+        // Write `behind` past writeSuperblock's own assertion: copies 0 and 1 only.
+        for (const k of [0, 1]) {
+          const buffer = storage.allocate(superblockCopySize)
+          encodeSuperblockCopy(behind, k, buffer)
+          yield* storage.write(layout.superblock, k * layout.config.superblockCopySize, buffer)
+        }
+      }))
+      const error = yield* Effect.flip(withStorage(disk, (storage) => openSuperblock(storage, layout)))
+      assert.strictEqual((error as SuperblockError).reason, `sequence 3 regresses from 2: ${reason.replace(" (log_view)", "")}`)
+    }
   }))
 
   it.effect("writeSuperblock refuses a staging version that does not follow working", () => Effect.gen(function* () {

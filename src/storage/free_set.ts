@@ -139,6 +139,7 @@ export class FreeSet {
     for (let w = 0; w < this.acquired.length; w++) {
       const freed = this.released[w]!
       if (freed !== 0) {
+        // `&` gives a signed 32-bit result: compare it as unsigned, like the Uint32Array word.
         assert(((this.acquired[w]! & freed) >>> 0) === freed, () => "a released block that is not acquired")
         this.acquired[w] = (this.acquired[w]! & ~freed) >>> 0
         this.acquiredCount -= popcount(freed)

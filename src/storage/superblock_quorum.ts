@@ -9,6 +9,7 @@
  * open with 2 copies and verified after a write with 3: the two thresholds sum to 5, so a write
  * that was verified always intersects a later open.
  */
+import { assert } from "../assert.ts"
 import { equalBytes } from "./checkpoint_state.ts"
 
 export interface Versioned {
@@ -82,24 +83,43 @@ export function selectQuorum<T extends Versioned>(
 }
 
 /**
- * The slots to rewrite with `working` (whose checksum is given), one at a time in this order:
- * slots holding no copy of it whose copy index is held nowhere, then slots holding no copy of
- * it whose index is held elsewhere (misdirected), then slots holding a misplaced duplicate.
- * Writing them in another order, a crash tearing one repair could let the older version regain
- * a quorum and the superblock move backwards.
+ * The slots to rewrite with `working` (whose checksum is given), one at a time in this order
+ * (TigerBeetle's `RepairIterator`): slots holding no copy of it whose copy index is held nowhere,
+ * then slots holding no copy of it whose index is held elsewhere (misdirected), then slots
+ * holding a misplaced copy whose index another slot holds too (a duplicate). The categories are
+ * recomputed after every rewrite, since each one turns a slot into its own copy. Writing them in
+ * another order, a crash tearing one repair could let the older version regain a quorum, or drop
+ * the working version below one: rewriting the only slot that holds some copy index loses that
+ * index if the write tears, so such a slot waits until its copy is held at home as well.
+ *
+ * Scarab goes one step further than TigerBeetle: once every slot holds the working version,
+ * misplaced copies (a permutation) and copies at home whose copy field is corrupt are rewritten
+ * too. All four copy indexes are held then, so a torn rewrite still leaves three.
  */
 export function repairOrder<T extends Versioned>(slots: ReadonlyArray<SuperblockCopy<T> | undefined>, working: Uint8Array): Array<number> {
-  const holdsWorking = (k: number) => slots[k] !== undefined && equalBytes(slots[k]!.checksum, working)
-  const indexHeld = new Set<number>()
-  slots.forEach((slot, k) => { if (holdsWorking(k)) indexHeld.add(slot!.copy) })
-  const lost: Array<number> = []
-  const misdirected: Array<number> = []
-  const duplicates: Array<number> = []
-  slots.forEach((slot, k) => {
-    if (!holdsWorking(k)) (indexHeld.has(k) ? misdirected : lost).push(k)
-    else if (slot!.copy !== k) duplicates.push(k)
-  })
-  return [...lost, ...misdirected, ...duplicates]
+  const count = slots.length
+  // The copy index of `working` each slot holds (an out-of-range one counts as home, as in
+  // selectQuorum), or undefined when the slot holds something else.
+  const held = slots.map((slot, k) =>
+    slot !== undefined && equalBytes(slot.checksum, working) ? (slot.copy < count ? slot.copy : k) : undefined)
+  const mislabelled = new Set(slots.flatMap((slot, k) => (held[k] === k && slot!.copy !== k ? [k] : [])))
+  const order: Array<number> = []
+  for (let step = 0; step <= 2 * count; step++) {
+    const holders = new Array<number>(count).fill(0)
+    for (const copy of held) if (copy !== undefined) holders[copy]!++
+    const keys = [...held.keys()]
+    const next =
+      keys.find((k) => held[k] === undefined && holders[k] === 0) ??
+      keys.find((k) => held[k] === undefined) ??
+      keys.find((k) => held[k] !== undefined && held[k] !== k && holders[held[k]!]! > 1) ??
+      keys.find((k) => held[k] !== undefined && held[k] !== k) ??
+      keys.find((k) => mislabelled.has(k))
+    if (next === undefined) return order
+    order.push(next)
+    held[next] = next
+    mislabelled.delete(next)
+  }
+  return assert(false, () => "superblock repair order did not converge") as never
 }
 
 const failure = (reason: string) => ({ _tag: "Failure", reason }) as const

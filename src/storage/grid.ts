@@ -35,6 +35,8 @@ export class Grid {
   private readonly storage: Storage["Service"]
   private readonly cache: GridCache
   private readonly readBuffer: Uint8Array
+  /** Reads share one buffer: one at a time (checkpoint loading reads blocks in order). */
+  private reading = false
 
   constructor(storage: Storage["Service"], layout: Layout, cluster: Uint8Array, cacheBlocksMax = gridCacheBlocksDefault) {
     this.storage = storage
@@ -72,7 +74,10 @@ export class Grid {
     const { storage, layout, blockSize, cluster, cache } = this
     const buffer = this.readBuffer
     const offset = this.offsetOf(address)
+    const grid = this
     return Effect.gen(function* () {
+      assert(!grid.reading, () => "grid reads overlap: they share one buffer")
+      grid.reading = true
       yield* storage.read(layout.grid, offset, buffer.subarray(0, sectorSize))
       const size = blockSizeOf(buffer)
       if (size > sectorSize && size <= blockSize) yield* storage.read(layout.grid, offset + sectorSize, buffer.subarray(sectorSize, roundUp(size)))
@@ -81,7 +86,7 @@ export class Grid {
       const block = buffer.slice(0, size)
       cache.insert(address, block)
       return block
-    })
+    }).pipe(Effect.ensuring(Effect.sync(() => { grid.reading = false })))
   }
 
   /** Forgets a block that was freed: its address may hold another block from now on. */

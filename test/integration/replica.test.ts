@@ -305,6 +305,42 @@ describe("client session rules on the wire (wire-protocol.md §9.3, §9.4, §12.
   })
 })
 
+describe("client replies across checkpoints and restarts (raw sockets)", () => {
+  it("answers a retry, after a restart, of a request committed before the last checkpoint with its stored reply, byte for byte", async () => {
+    const { port } = await freshReplica()
+    let socket = await openSocket(port)
+    const client = 0x77n
+    const registered = await exchange(socket, rawRequest({ client, operation: 2, session: 0n, request: 0, body: registerRequestBody() }))
+    const session = registered.readBigUInt64LE(216)
+    // X: a create with a body-bearing reply, then another client drives the replica past two
+    // checkpoints (every 32 ops on the test profile), so that X's op lies inside a checkpoint
+    // and not in the WAL that a restart replays.
+    const x = rawRequest({ client, operation: Operation.create_accounts, session, request: 1, parent: registered.subarray(160, 176),
+      body: encodeMultiBatch([accountBytes(1), accountBytes(2)], 128) })
+    const reply = await exchange(socket, x)
+    const xOp = reply.readBigUInt64LE(208)
+    const other = 0x88n
+    const otherRegistered = await exchange(socket, rawRequest({ client: other, operation: 2, session: 0n, request: 0, body: registerRequestBody() }))
+    let parent = otherRegistered.subarray(160, 176)
+    for (let request = 1; request <= 70; request++) {
+      const answer = await exchange(socket, rawRequest({ client: other, operation: Operation.lookup_accounts, session: otherRegistered.readBigUInt64LE(216),
+        request, parent, body: encodeMultiBatch([idBytes([1])], 16) }))
+      parent = answer.subarray(160, 176)
+    }
+    socket.destroy()
+    await replica!.kill("SIGKILL")
+    replica = await startReplica(data!.path, port)
+    const checkpoint = Number(/loaded the checkpoint at op (\d+)/.exec(replica.output())?.[1])
+    expect(checkpoint).toBeGreaterThan(Number(xOp))
+    socket = await openSocket(port)
+    try {
+      expect(Buffer.compare(await exchange(socket, x), reply)).toBe(0)
+    } finally {
+      socket.destroy()
+    }
+  }, 60_000)
+})
+
 describe("a client that reconnects mid-request (raw sockets)", () => {
   it("gets its reply on the new connection, and the request executes once", async () => {
     const { port } = await freshReplica()

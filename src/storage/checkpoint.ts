@@ -36,7 +36,7 @@ import { type Grid, GridReadError } from "./grid.ts"
 import { durableOp, type Layout } from "./layout.ts"
 import { type Storage, type StorageError } from "./storage.ts"
 import { checkpointOp, nextSuperblock, type Superblock, writeSuperblock } from "./superblock.ts"
-import { GridFullError, readTrailer, type TrailerWritten, writeTrailer } from "./trailer.ts"
+import { GridFullError, readTrailer, writeTrailer } from "./trailer.ts"
 
 /** Snapshot block writes in flight during a checkpoint. */
 const blockWritesMax = 8

@@ -13,7 +13,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
-import { AssertionError } from "../../src/assert.ts"
 import { SimulatedDisk } from "../../src/layers/disk_sim.ts"
 import { u128ToBytes } from "../../src/protocol/build.ts"
 import { checksum } from "../../src/protocol/checksum_native.ts"
@@ -27,6 +26,7 @@ import { GridCache } from "../../src/storage/grid_cache.ts"
 import { layoutOf, type StorageConfig, testConfig } from "../../src/storage/layout.ts"
 import { sectorSize, Storage } from "../../src/storage/storage.ts"
 import { GridFullError, readTrailer, trailerBlockCount, writeTrailer } from "../../src/storage/trailer.ts"
+import { assertAborts } from "../aborts.ts"
 
 /**
  * The test profile shrunk so that a simulated data file is half a megabyte: 8 KiB blocks (two
@@ -42,16 +42,6 @@ const bodyMax = blockSize - headerSize
 const cluster = u128ToBytes(7n)
 const otherCluster = u128ToBytes(8n)
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
-
-function assertAborts(f: () => unknown, message: string): void {
-  try {
-    f()
-  } catch (error) {
-    assert.instanceOf(error, AssertionError, message)
-    return
-  }
-  assert.fail(`${message}: expected an assertion to stop it`)
-}
 
 /** A sealed value block at `address` with `bodySize` bytes of `fill`, built in a buffer full of garbage. */
 function block(address: number, bodySize: number, fill = 0x5a, garbage = 0xee): Uint8Array {

@@ -11,9 +11,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { AssertionError } from "../../src/assert.ts"
 import { ewahDecode, ewahEncode } from "../../src/storage/ewah.ts"
 import { FreeSet, type Reservation } from "../../src/storage/free_set.ts"
+import { assertAborts } from "../aborts.ts"
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
 
@@ -40,16 +40,6 @@ const marker = (uniformBit: 0 | 1, uniformCount: number, literalCount: number): 
   BigInt(uniformBit) | (BigInt(uniformCount) << 1n) | (BigInt(literalCount) << 32n)
 
 const ones = 0xffff_ffff_ffff_ffffn
-
-function assertAborts(f: () => unknown, message: string): void {
-  try {
-    f()
-  } catch (error) {
-    assert.instanceOf(error, AssertionError, message)
-    return
-  }
-  assert.fail(`${message}: expected an assertion to stop it`)
-}
 
 // --- EWAH ----------------------------------------------------------------------------------------
 

@@ -11,11 +11,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
-import { AssertionError } from "../../src/assert.ts"
 import {
   caseOfPredicates, classifySlot, type Decision, predicateCount, predicatesOf, type SlotHeader, tornSlots, type TornInput
 } from "../../src/storage/journal_recovery.ts"
 import { prepareMax, testConfig } from "../../src/storage/layout.ts"
+import { assertAborts } from "../aborts.ts"
 
 // --- TigerBeetle's table, transcribed as it is written there --------------------------------------
 
@@ -107,17 +107,6 @@ function checksumOf(op: number, view: number, reserved: boolean, variant = 0): U
 
 const reserved = (slot: number): SlotHeader => ({ reserved: true, op: slot, view: 0, checksum: checksumOf(slot, 0, true) })
 const prepare = (op: number, view = 1, variant = 0): SlotHeader => ({ reserved: false, op, view, checksum: checksumOf(op, view, false, variant) })
-
-/** Throws an AssertionError (the replica stops) and nothing else. */
-function assertAborts(f: () => unknown, message: string): void {
-  try {
-    f()
-  } catch (error) {
-    assert.instanceOf(error, AssertionError, message)
-    return
-  }
-  assert.fail(`${message}: expected the replica to stop`)
-}
 
 describe("journal recovery: the decision table (§4.4)", () => {
   // Proves the exhaustive property of the design: each of the 2^11 predicate vectors, for a

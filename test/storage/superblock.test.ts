@@ -20,7 +20,7 @@ import {
   quorumOpen, quorumVerify, releaseFormatCurrent, replicaIdOf, sealSuperblock, type Superblock, superblockCopySize, SuperblockError,
   superblockInvalid, writeSuperblock
 } from "../../src/storage/superblock.ts"
-import { repairOrder, selectQuorum, type SuperblockCopy } from "../../src/storage/superblock_quorum.ts"
+import { repairOrder, selectQuorum } from "../../src/storage/superblock_quorum.ts"
 
 const layout = layoutOf(testConfig)
 const copies = layout.config.superblockCopies

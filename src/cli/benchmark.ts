@@ -21,7 +21,7 @@
  * Until checkpoints exist the journal (1024 ops in the production profile) bounds a run: every
  * request is one op, so N is capped near 8 million transfers.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
@@ -36,6 +36,7 @@ import { accountFilter, AccountFilterFlags, encodeAccountFilter } from "../proto
 import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
 import { type Parsed, parseUint, UsageError } from "./arguments.ts"
 import { freePort } from "./free_port.ts"
+import { formatDataFile, startReplica, stopReplica } from "./replica_child.ts"
 import { accountBatch, transferBatch, xorshift } from "./workload.ts"
 
 export interface BenchmarkOptions {
@@ -49,7 +50,6 @@ export interface BenchmarkOptions {
 /** Ops the production journal holds before the replica refuses requests (no checkpoints yet). */
 const journalOpsMax = 1024
 const replyTimeoutMs = 60_000
-const startTimeoutMs = 60_000
 const percentiles = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100] as const
 
 export function benchmarkOptions(parsed: Parsed): BenchmarkOptions {
@@ -76,7 +76,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
   const interrupt = () => { void cleanup().then(() => process.exit(130)) }
   const cleanup = async () => {
     connection?.close()
-    if (replica !== undefined) await stop(replica)
+    if (replica !== undefined) await stopReplica(replica)
     rmSync(directory, { recursive: true, force: true })
   }
   process.once("SIGINT", interrupt)
@@ -338,46 +338,6 @@ class LoadClient {
 }
 
 // --- the replica process ----------------------------------------------------------------------
-
-const cli = new URL("./main.ts", import.meta.url).pathname
-
-function formatDataFile(path: string): void {
-  const result = spawnSync(process.execPath, [cli, "format", "--cluster=0", "--replica=0", "--replica-count=1", path], { encoding: "utf8", timeout: 120_000 })
-  if (result.status !== 0) throw new Error(`format failed: ${result.stderr}${result.stdout}`)
-}
-
-async function startReplica(path: string, port: number, cpuProfileDirectory: string | undefined): Promise<ChildProcess> {
-  const flags = cpuProfileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDirectory}`]
-  const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1" }
-  const child = spawn(process.execPath, [...flags, cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"], env })
-  let output = ""
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the replica did not start in ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs)
-    const onOutput = (chunk: Buffer) => {
-      output += chunk
-      if (output.includes("serving on port")) { clearTimeout(timer); resolve() }
-    }
-    child.stdout!.on("data", onOutput)
-    child.stderr!.on("data", onOutput)
-    child.once("exit", (code, signal) => { clearTimeout(timer); reject(new Error(`the replica exited (${code ?? signal}):\n${output}`)) })
-  })
-  // Keep draining its output so that a full pipe never blocks it; show errors it logs.
-  child.stdout!.removeAllListeners("data")
-  child.stderr!.removeAllListeners("data")
-  child.stdout!.on("data", () => {})
-  child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`replica: ${chunk}`))
-  return child
-}
-
-/** SIGTERM (so that a CPU profile gets written), then SIGKILL if it lingers. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  child.kill("SIGTERM")
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-  await exited
-  clearTimeout(timer)
-}
 
 function residentBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8")

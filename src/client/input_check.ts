@@ -60,12 +60,14 @@ export const transferSlots: ReadonlyArray<FieldSlot> = slotsOf(transferFieldKind
  */
 export function encodeChecked(records: ReadonlyArray<unknown>, slots: ReadonlyArray<FieldSlot>, size: number, required: string): Uint8Array | undefined {
   const bytes = allocateBody(records.length * size)
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  // A body in a slab is written through the slab's one DataView, so a small call allocates no view.
+  const view = bytes.buffer === slab ? slabView : new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const start = bytes.buffer === slab ? bytes.byteOffset : 0
   for (let index = 0; index < records.length; index++) {
     const record = records[index]
     if (typeof record !== "object" || record === null) return undefined
     const fields = record as Record<string, unknown>
-    const base = index * size
+    const base = start + index * size
     for (const slot of slots) {
       const value = fields[slot.name]
       if (value === undefined) {
@@ -93,12 +95,14 @@ export function allIdsValid(ids: ReadonlyArray<unknown>): boolean {
 const slabSize = 256 * 1024
 const slabBodySizeMax = 4096
 let slab = new ArrayBuffer(slabSize)
+let slabView = new DataView(slab)
 let slabUsed = 0
 
 function allocateBody(size: number): Uint8Array {
   if (size > slabBodySizeMax) return new Uint8Array(size)
   if (slabUsed + size > slabSize) {
     slab = new ArrayBuffer(slabSize)
+    slabView = new DataView(slab)
     slabUsed = 0
   }
   const body = new Uint8Array(slab, slabUsed, size)

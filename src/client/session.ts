@@ -86,12 +86,14 @@ const requestTimeoutMsDefault = 60 * tickMs
 /** §9.7: `ping_client` to every replica every 3000 ticks; pongs tell the view. */
 const pingIntervalMs = 3000 * tickMs
 
+/** A caller's call; it is its own inbox message, so enqueueing allocates nothing more. */
 interface Call {
+  readonly _tag: "Call"
   readonly operation: ClientOperation
   readonly body: Uint8Array
   /** Resumes the waiting caller; once only (later calls, and calls after it stopped waiting, do nothing). */
   readonly resume: (outcome: Effect.Effect<Uint8Array, LedgerError>) => void
-  /** The caller stopped waiting (deadline, interruption): not sent if still queued. */
+  /** The caller's deadline passed: not sent if still queued. */
   abandoned: boolean
 }
 
@@ -104,7 +106,7 @@ interface InFlight {
 }
 
 type Input =
-  | { readonly _tag: "Call"; readonly call: Call }
+  | Call
   | { readonly _tag: "Message"; readonly message: Uint8Array }
   | { readonly _tag: "Timeout"; readonly request: number }
 
@@ -134,8 +136,9 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   let inFlight: InFlight | undefined = undefined
   let evicted: ClientEvicted | undefined = undefined
   let pending: Array<Call> = []
-  /** Calls whose results arrived during this step; their callers are resumed at its end. */
-  let answered: Array<{ readonly call: Call; readonly batch: Uint8Array }> = []
+  /** Calls whose results arrived during this step, and their result batches; their callers are resumed at its end. */
+  let answered: Array<Call> = []
+  let answers: Array<Uint8Array> = []
   const stats = { requests: 0, retransmissions: 0, calls: 0 }
 
   const transmit = Effect.fnUntraced(function* (message: Uint8Array) {
@@ -257,7 +260,8 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
       if (!Array.isArray(batches) || batches.length !== current.calls.length) {
         return yield* dropped(`a reply whose body does not hold ${current.calls.length} result batches`)
       }
-      for (let i = 0; i < batches.length; i++) answered.push({ call: current.calls[i]!, batch: batches[i]! })
+      answered = current.calls.slice()
+      answers = batches
     }
     view = Math.max(view, readU32(message, FrameLayout.view.offset))
     parent = u128FromBytes(message, ReplyLayout.context.offset)
@@ -288,9 +292,9 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
       switch (input._tag) {
         case "Call":
           if (evicted !== undefined) {
-            input.call.resume(Effect.fail(evicted))
+            input.resume(Effect.fail(evicted))
           } else {
-            pending.push(input.call)
+            pending.push(input)
             // As the official client: a call made while nothing is in flight goes out alone at
             // once; calls made while a request is in flight wait and are merged.
             if (inFlight === undefined) yield* pump()
@@ -311,9 +315,10 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     // Resumed only now, after the next request went out: each caller continues synchronously in
     // this fiber (decoding its results and more), and that work overlaps the cluster's on the
     // next request instead of delaying it.
-    const resumed = answered
+    const [resumed, results] = [answered, answers]
     answered = []
-    for (const { call, batch } of resumed) call.resume(Effect.succeed(batch))
+    answers = []
+    for (let i = 0; i < resumed.length; i++) resumed[i]!.resume(Effect.succeed(results[i]!))
   })
 
   /** Pings go to every replica, so a session learns the view from any of them (§9.7). */
@@ -335,7 +340,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   yield* Effect.addFinalizer(() => Effect.gen(function* () {
     const waiting = [...(inFlight?.calls ?? []), ...pending]
     for (const call of waiting) call.resume(Effect.interrupt)
-    for (const input of yield* Queue.clear(inbox)) if (input._tag === "Call") input.call.resume(Effect.interrupt)
+    for (const input of yield* Queue.clear(inbox)) if (input._tag === "Call") input.resume(Effect.interrupt)
   }))
   yield* Effect.forkScoped(Effect.andThen(
     sendRequest(VsrOperation.register, registerRequestBody(), []),
@@ -346,24 +351,40 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   /**
    * The caller's side: hand the call to the actor and wait to be resumed with its result batch.
    * A callback rather than a Deferred and a generator: under fan-in this runs once per event, and
-   * the actor's synchronous `resume` continues the caller without a scheduler hop.
+   * the actor's synchronous `resume` continues the caller without a scheduler hop. An interrupted
+   * caller's call may still be sent, and commit, as with any cluster; only a call whose deadline
+   * passed while it was still queued is withdrawn. (Registering that cleanup costs each call
+   * about 400 bytes, a third of what it allocates, so calls without a deadline do without.)
    */
+  const enqueue = (operation: ClientOperation, body: Uint8Array, resume: Call["resume"]): Call | undefined => {
+    if (evicted !== undefined) {
+      resume(Effect.fail(evicted))
+      return undefined
+    }
+    const entry: Call = { _tag: "Call", operation, body, resume, abandoned: false }
+    Queue.offerUnsafe(inbox, entry)
+    return entry
+  }
   const awaitCall = (operation: ClientOperation, body: Uint8Array) => Effect.callback<Uint8Array, LedgerError>((resume) => {
-    if (evicted !== undefined) return resume(Effect.fail(evicted))
-    const entry: Call = { operation, body, resume, abandoned: false }
-    Queue.offerUnsafe(inbox, { _tag: "Call", call: entry })
-    // Runs when the caller is interrupted (or its deadline passes): a call still queued is then not sent.
+    enqueue(operation, body, resume)
+  })
+  const awaitCallWithdrawable = (operation: ClientOperation, body: Uint8Array) => Effect.callback<Uint8Array, LedgerError>((resume) => {
+    const entry = enqueue(operation, body, resume)
+    if (entry === undefined) return
+    // Runs when the deadline passes (or the caller is interrupted): a call still queued is then not sent.
     return Effect.sync(() => {
       entry.abandoned = true
     })
   })
 
   const call = (operation: ClientOperation, body: Uint8Array): Effect.Effect<Uint8Array, LedgerError> =>
-    Effect.flatMap(RequestDeadline, (deadline) => deadline === undefined
-      ? awaitCall(operation, body)
-      : Effect.flatMap(Effect.timeoutOption(awaitCall(operation, body), deadline), (answer) => Option.isSome(answer)
+    Effect.withFiber((fiber) => {
+      const deadline = fiber.getRef(RequestDeadline)
+      if (deadline === undefined) return awaitCall(operation, body)
+      return Effect.flatMap(Effect.timeoutOption(awaitCallWithdrawable(operation, body), deadline), (answer) => Option.isSome(answer)
         ? Effect.succeed(answer.value)
-        : Effect.fail(new OutcomeUnknown({ operation: operationName(operation), ids: idsOf(operation, body) }))))
+        : Effect.fail(new OutcomeUnknown({ operation: operationName(operation), ids: idsOf(operation, body) })))
+    })
 
   return {
     clientId,

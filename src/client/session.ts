@@ -260,8 +260,10 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
       if (!Array.isArray(batches) || batches.length !== current.calls.length) {
         return yield* dropped(`a reply whose body does not hold ${current.calls.length} result batches`)
       }
-      answered = current.calls.slice()
-      answers = batches
+      for (let i = 0; i < batches.length; i++) {
+        answered.push(current.calls[i]!)
+        answers.push(batches[i]!)
+      }
     }
     view = Math.max(view, readU32(message, FrameLayout.view.offset))
     parent = u128FromBytes(message, ReplyLayout.context.offset)

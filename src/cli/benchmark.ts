@@ -26,7 +26,6 @@
  * replay the ops after the checkpoint, with the replica's own breakdown), and the data file's
  * allocated bytes per transfer at the last point.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
@@ -42,6 +41,7 @@ import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/r
 import { productionConfig } from "../storage/layout.ts"
 import { type Parsed, parseUint, UsageError } from "./arguments.ts"
 import { freePort } from "./free_port.ts"
+import { formatDataFile, type ReplicaProcess, startReplica, stopReplica } from "./replica_child.ts"
 import { accountBatch, transferBatch, xorshift } from "./workload.ts"
 
 export interface BenchmarkOptions {
@@ -57,7 +57,6 @@ export interface BenchmarkOptions {
 /** The production profile's checkpoint interval: checkpoints at ops 959, 1919, … */
 const checkpointOps = productionConfig.checkpointOps
 const replyTimeoutMs = 60_000
-const startTimeoutMs = 60_000
 const percentiles = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100] as const
 
 export function benchmarkOptions(parsed: Parsed): BenchmarkOptions {
@@ -84,7 +83,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
   const interrupt = () => { void cleanup().then(() => process.exit(130)) }
   const cleanup = async () => {
     connection?.close()
-    if (replica !== undefined) await stop(replica.child)
+    if (replica !== undefined) await stopReplica(replica)
     rmSync(directory, { recursive: true, force: true })
   }
   process.once("SIGINT", interrupt)
@@ -102,7 +101,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
     const queries = await runQueries(connection, options)
     const rss = residentBytes(replica.child.pid!)
     connection.close()
-    await stop(replica.child)
+    await stopReplica(replica)
     replica = undefined
     rmSync(path, { force: true })
     const restarts: Array<RestartResult> = []
@@ -431,74 +430,6 @@ class LoadClient {
 }
 
 // --- the replica process ----------------------------------------------------------------------
-
-const cli = new URL("./main.ts", import.meta.url).pathname
-
-function formatDataFile(path: string): void {
-  const result = spawnSync(process.execPath, [cli, "format", "--cluster=0", "--replica=0", "--replica-count=1", path], { encoding: "utf8", timeout: 120_000 })
-  if (result.status !== 0) throw new Error(`format failed: ${result.stderr}${result.stdout}`)
-}
-
-/** A replica child process whose log lines are kept (the last few thousand) for the figures it prints. */
-interface ReplicaProcess {
-  readonly child: ChildProcess
-  readonly exited: Promise<void>
-  log(): string
-  /** Resolves with the match once a log line matches `pattern` (60 s at most). */
-  waitFor(pattern: RegExp): Promise<RegExpExecArray>
-}
-
-const logBytesMax = 1 << 20
-
-async function startReplica(path: string, port: number, cpuProfileDirectory: string | undefined): Promise<ReplicaProcess> {
-  const flags = cpuProfileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDirectory}`]
-  const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1" }
-  const child = spawn(process.execPath, [...flags, cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"], env })
-  let output = ""
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the replica did not start in ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs)
-    const onOutput = (chunk: Buffer) => {
-      output += chunk
-      if (output.includes("serving on port")) { clearTimeout(timer); resolve() }
-    }
-    child.stdout!.on("data", onOutput)
-    child.stderr!.on("data", onOutput)
-    child.once("exit", (code, signal) => { clearTimeout(timer); reject(new Error(`the replica exited (${code ?? signal}):\n${output}`)) })
-  })
-  // Keep draining its output so that a full pipe never blocks it; show errors it logs.
-  child.stdout!.removeAllListeners("data")
-  child.stderr!.removeAllListeners("data")
-  const waiters = new Set<() => void>()
-  child.stdout!.on("data", (chunk: Buffer) => {
-    output = (output + chunk).slice(-logBytesMax)
-    for (const waiter of waiters) waiter()
-  })
-  child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`replica: ${chunk}`))
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const waitFor = (pattern: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`the replica never logged ${pattern}`)) }, startTimeoutMs)
-    const check = () => {
-      const match = pattern.exec(output)
-      if (match === null) return
-      clearTimeout(timer)
-      waiters.delete(check)
-      resolve(match)
-    }
-    waiters.add(check)
-    check()
-  })
-  return { child, exited, log: () => output, waitFor }
-}
-
-/** SIGTERM (so that a CPU profile gets written), then SIGKILL if it lingers. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  child.kill("SIGTERM")
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-  await exited
-  clearTimeout(timer)
-}
 
 /** Bytes the file occupies on disk (sparse zones not counted). */
 function allocatedBytes(path: string): number {

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * The `scarab` binary: format a data file, start a replica on it, print the version, benchmark.
+ * The `scarab` binary: format a data file, start a replica on it, talk to it from a REPL, print
+ * the version, benchmark.
  *
  *   scarab format --cluster=<u128> --replica=<i> --replica-count=<n> [--profile=production|test] <path>
  *   scarab start --addresses=<address>[,…] [--format-if-missing --cluster=<u128>] <path>
+ *   scarab repl --cluster=<u128> --addresses=<address>[,…] [--command='<statements>']
  *   scarab version
  *   scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<dir>]
  *
@@ -22,11 +24,13 @@ import { layoutOf, storageConfigs } from "../storage/layout.ts"
 import { Storage } from "../storage/storage.ts"
 import { peekSuperblock } from "../storage/superblock.ts"
 import { benchmark, benchmarkOptions } from "./benchmark.ts"
+import { repl, replOptions } from "./repl.ts"
 import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
 
 const usage = `Usage:
   scarab format --cluster=<u128> --replica=<index> --replica-count=<n> [--profile=production|test] <path>
   scarab start --addresses=<address>[,<address>...] [--format-if-missing --cluster=<u128>] <path>
+  scarab repl --cluster=<u128> --addresses=<address>[,<address>...] [--command='<statements>']
   scarab version
   scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<directory>]
 
@@ -48,6 +52,8 @@ function main(argv: ReadonlyArray<string>): void {
         return NodeRuntime.runMain(reportFailure(format(formatOptions(parsed))))
       case "start":
         return NodeRuntime.runMain(reportFailure(start(startOptions(parsed))))
+      case "repl":
+        return NodeRuntime.runMain(reportFailure(repl(replOptions(parsed))))
       case "benchmark":
         return void benchmark(benchmarkOptions(parsed)).catch((error: unknown) => {
           console.error(`scarab: benchmark failed: ${error instanceof Error ? error.message : String(error)}`)

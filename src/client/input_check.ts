@@ -1,13 +1,15 @@
 /**
  * The fast path of input validation: a plain loop over field kinds that accepts exactly the
- * well-formed inputs a caller usually sends (every field absent or a valid value), so that a
- * full batch is checked in about a microsecond per record instead of a Schema decode's several.
+ * well-formed inputs a caller usually sends (every field absent or a valid value) and encodes
+ * them as it checks them, so that a record costs a fraction of a microsecond instead of a Schema
+ * decode's several.
  *
  * It never decides a rejection. Anything it does not accept goes through the Schema decode
  * (schema.ts), which either accepts it too or produces the error naming the field. The tables
  * below mirror the Schema classes; test/client/input_check.test.ts holds them to agreeing.
  */
-import { u128Max, u64Max } from "../protocol/records.ts"
+import { assert } from "../assert.ts"
+import { AccountLayout, TransferLayout, u128Max, u64Max } from "../protocol/records.ts"
 
 export type FieldKind = "u128" | "u64" | "u32" | "u16"
 
@@ -39,25 +41,43 @@ export function validOfKind(value: unknown, kind: FieldKind): boolean {
   }
 }
 
+/** Where each field of a record lives: its byte offset in the 128-byte wire record, and its kind. */
+export interface FieldSlot {
+  readonly name: string
+  readonly offset: number
+  readonly kind: FieldKind
+}
+
+export const accountSlots: ReadonlyArray<FieldSlot> = slotsOf(accountFieldKinds, AccountLayout)
+export const transferSlots: ReadonlyArray<FieldSlot> = slotsOf(transferFieldKinds, TransferLayout)
+
 /**
- * Whether every record is an object whose `required` field is valid and whose other fields are
- * each either absent (or undefined, which the Schema also reads as absent) or valid.
+ * Checks and encodes in one pass: the batch of `records` as back-to-back `size`-byte wire
+ * records, or undefined as soon as one record is not an object, lacks `required`, or has a field
+ * that is neither absent (undefined reads as absent, as in the Schema) nor a valid value. Absent
+ * fields stay zero. One DataView for the whole batch and no object per record: this is the
+ * path every well-formed call takes, so it must cost little more than the copy.
  */
-export function allValid(records: ReadonlyArray<unknown>, kinds: FieldKinds, required: string): boolean {
-  const names = Object.keys(kinds)
-  for (const record of records) {
-    if (typeof record !== "object" || record === null) return false
+export function encodeChecked(records: ReadonlyArray<unknown>, slots: ReadonlyArray<FieldSlot>, size: number, required: string): Uint8Array | undefined {
+  const bytes = allocateBody(records.length * size)
+  // A body in a slab is written through the slab's one DataView, so a small call allocates no view.
+  const view = bytes.buffer === slab ? slabView : new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const start = bytes.buffer === slab ? bytes.byteOffset : 0
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index]
+    if (typeof record !== "object" || record === null) return undefined
     const fields = record as Record<string, unknown>
-    for (const name of names) {
-      const value = fields[name]
+    const base = start + index * size
+    for (const slot of slots) {
+      const value = fields[slot.name]
       if (value === undefined) {
-        if (name === required) return false
+        if (slot.name === required) return undefined
         continue
       }
-      if (!validOfKind(value, kinds[name]!)) return false
+      if (!writeOfKind(view, base + slot.offset, value, slot.kind)) return undefined
     }
   }
-  return true
+  return bytes
 }
 
 /** Whether every id is a u128. */
@@ -66,12 +86,62 @@ export function allIdsValid(ids: ReadonlyArray<unknown>): boolean {
   return true
 }
 
-/** `zero` with every field that `input` defines (not undefined) taken from `input`. */
-export function withDefaults<T extends object>(input: Partial<Record<keyof T, unknown>>, zero: T): T {
-  const record = { ...zero } as Record<keyof T, unknown>
-  for (const name in zero) {
-    const value = input[name]
-    if (value !== undefined) record[name] = value
+/**
+ * Small bodies are carved out of shared slabs. A typed array of more than 64 bytes gets its own
+ * off-heap backing store, which costs about 1.2 µs to allocate (and more to collect), against
+ * 0.06 µs for a view into a slab; under fan-in every one-event call pays it. Slab bytes are never
+ * handed out twice, so bodies never alias, and a slab is collected with its last body.
+ */
+const slabSize = 256 * 1024
+const slabBodySizeMax = 4096
+let slab = new ArrayBuffer(slabSize)
+let slabView = new DataView(slab)
+let slabUsed = 0
+
+function allocateBody(size: number): Uint8Array {
+  if (size > slabBodySizeMax) return new Uint8Array(size)
+  if (slabUsed + size > slabSize) {
+    slab = new ArrayBuffer(slabSize)
+    slabView = new DataView(slab)
+    slabUsed = 0
   }
-  return record as T
+  const body = new Uint8Array(slab, slabUsed, size)
+  slabUsed += size
+  return body
+}
+
+/** Writes `value` at `offset` if it is a valid value of `kind` (the bytes there are zero), and says whether it was. */
+function writeOfKind(view: DataView, offset: number, value: unknown, kind: FieldKind): boolean {
+  switch (kind) {
+    case "u128":
+      if (typeof value !== "bigint" || value < 0n || value > u128Max) return false
+      if (value <= u64Max) {
+        view.setBigUint64(offset, value, true)
+      } else {
+        view.setBigUint64(offset, BigInt.asUintN(64, value), true)
+        view.setBigUint64(offset + 8, value >> 64n, true)
+      }
+      return true
+    case "u64":
+      if (typeof value !== "bigint" || value < 0n || value > u64Max) return false
+      view.setBigUint64(offset, value, true)
+      return true
+    case "u32":
+      // `>>> 0` maps exactly the integers 0..2^32-1 to themselves (NaN, fractions and negatives change).
+      if (typeof value !== "number" || value >>> 0 !== value) return false
+      view.setUint32(offset, value, true)
+      return true
+    case "u16":
+      if (typeof value !== "number" || (value & 0xffff) !== value) return false
+      view.setUint16(offset, value, true)
+      return true
+  }
+}
+
+function slotsOf(kinds: FieldKinds, layout: Readonly<Record<string, number>>): ReadonlyArray<FieldSlot> {
+  return Object.entries(kinds).map(([name, kind]) => {
+    const offset = layout[name]
+    assert(offset !== undefined, () => `field ${name} has no offset in the record layout`)
+    return { name, offset, kind }
+  })
 }

@@ -16,15 +16,15 @@ import {
   accountSize, batchEventsMax, createResultSize, eventSize, isOperation, isQuery, Operation, queryResultsMax, resultSize, transferSize, type ClientOperation
 } from "../protocol/operation.ts"
 import {
-  account as accountRecord, AccountFilterFlags, decodeAccount, decodeAccountBalance, decodeBatch, decodeCreateResult, decodeTransfer,
+  AccountFilterFlags, CreateResultLayout, decodeAccount, decodeAccountBalance, decodeBatch, decodeTransfer,
   encodeAccount, encodeAccountFilter, encodeBatch, encodeIds, encodeQueryFilter, encodeTransfer, QueryFilterFlags,
-  timestampMax, transfer as transferRecord
+  timestampMax
 } from "../protocol/records.ts"
 import { InvalidRequest, TooMuchData, type LedgerError } from "./errors.ts"
-import { accountFieldKinds, allIdsValid, allValid, transferFieldKinds, withDefaults } from "./input_check.ts"
+import { accountSlots, allIdsValid, encodeChecked, transferSlots } from "./input_check.ts"
 import {
   Account, AccountBalance, AccountFilter, CreateAccountResult, createAccountStatusOf, CreateTransferResult,
-  createTransferStatusOf, QueryFilter, Transfer, U128,
+  createTransferStatusOf, QueryFilter, Transfer, trustedRecord, U128,
   type AccountFilterInput, type AccountInput, type QueryFilterInput, type TransferInput
 } from "./schema.ts"
 
@@ -96,41 +96,36 @@ export function makeLedger(send: Send): LedgerApi {
     return error === undefined ? send(operation, body) : Effect.fail(error)
   }
 
-  const createAccounts = Effect.fnUntraced(function* (inputs: ReadonlyArray<AccountInput>) {
-    yield* countWithin(Operation.create_accounts, inputs)
-    const reply = yield* send(Operation.create_accounts, yield* accountsBody(inputs))
-    assert(reply.length === inputs.length * createResultSize, () => `create_accounts: ${reply.length} reply bytes for ${inputs.length} events`)
-    return decodeReply(reply, Operation.create_accounts, inputs.length, (bytes, offset) => {
-      const { timestamp, status } = decodeCreateResult(bytes, offset)
+  /**
+   * A create or lookup: the count check, the body, the call, the decoded results. Built without a
+   * generator, because under fan-in (thousands of fibers making one-event calls) it runs per event.
+   */
+  const batchCall = <I, A>(operation: ClientOperation, body: (inputs: ReadonlyArray<I>) => Uint8Array | InvalidRequest,
+    decode: (reply: Uint8Array, count: number) => ReadonlyArray<A>) =>
+    (inputs: ReadonlyArray<I>): Effect.Effect<ReadonlyArray<A>, LedgerError> => Effect.suspend(() => {
+      const refused = countRefused(operation, inputs)
+      if (refused !== undefined) return Effect.fail(refused)
+      const bytes = body(inputs)
+      if (bytes instanceof InvalidRequest) return Effect.fail(bytes)
+      return Effect.map(send(operation, bytes), (reply) => decode(reply, inputs.length))
+    })
+
+  const createAccounts = batchCall(Operation.create_accounts, accountsBody, (reply, count) =>
+    createResults(reply, count, Operation.create_accounts, (timestamp, status) => {
       const name = createAccountStatusOf(status)
       assert(name !== undefined, () => `create_accounts: unknown status ${status} in the reply`)
-      return new CreateAccountResult({ timestamp, status: name, statusCode: status }, trusted)
-    })
-  })
-
-  const createTransfers = Effect.fnUntraced(function* (inputs: ReadonlyArray<TransferInput>) {
-    yield* countWithin(Operation.create_transfers, inputs)
-    const reply = yield* send(Operation.create_transfers, yield* transfersBody(inputs))
-    assert(reply.length === inputs.length * createResultSize, () => `create_transfers: ${reply.length} reply bytes for ${inputs.length} events`)
-    return decodeReply(reply, Operation.create_transfers, inputs.length, (bytes, offset) => {
-      const { timestamp, status } = decodeCreateResult(bytes, offset)
+      return trustedRecord(CreateAccountResult, { timestamp, status: name, statusCode: status })
+    }))
+  const createTransfers = batchCall(Operation.create_transfers, transfersBody, (reply, count) =>
+    createResults(reply, count, Operation.create_transfers, (timestamp, status) => {
       const name = createTransferStatusOf(status)
       assert(name !== undefined, () => `create_transfers: unknown status ${status} in the reply`)
-      return new CreateTransferResult({ timestamp, status: name, statusCode: status }, trusted)
-    })
-  })
-
-  const lookupAccounts = Effect.fnUntraced(function* (ids: ReadonlyArray<bigint>) {
-    yield* countWithin(Operation.lookup_accounts, ids)
-    const reply = yield* send(Operation.lookup_accounts, yield* idsBody(ids, Operation.lookup_accounts))
-    return decodeReply(reply, Operation.lookup_accounts, ids.length, accountOf)
-  })
-
-  const lookupTransfers = Effect.fnUntraced(function* (ids: ReadonlyArray<bigint>) {
-    yield* countWithin(Operation.lookup_transfers, ids)
-    const reply = yield* send(Operation.lookup_transfers, yield* idsBody(ids, Operation.lookup_transfers))
-    return decodeReply(reply, Operation.lookup_transfers, ids.length, transferOf)
-  })
+      return trustedRecord(CreateTransferResult, { timestamp, status: name, statusCode: status })
+    }))
+  const lookupAccounts = batchCall(Operation.lookup_accounts, (ids: ReadonlyArray<bigint>) => idsBody(ids, Operation.lookup_accounts),
+    (reply, count) => decodeReply(reply, Operation.lookup_accounts, count, accountOf))
+  const lookupTransfers = batchCall(Operation.lookup_transfers, (ids: ReadonlyArray<bigint>) => idsBody(ids, Operation.lookup_transfers),
+    (reply, count) => decodeReply(reply, Operation.lookup_transfers, count, transferOf))
 
   // Pages over decoded filters: the streams decode once and page without Schema.
   const accountTransfersPage = (filter: AccountFilter) =>
@@ -171,25 +166,33 @@ const idsInput = decoderOf(Schema.Array(U128))
 const accountFilterInput = decoderOf(AccountFilter)
 const queryFilterInput = decoderOf(QueryFilter)
 
-const zeroAccount = accountRecord({ id: 0n })
-const zeroTransfer = transferRecord({ id: 0n })
+// Well-formed input is checked and encoded in one pass; the rest is decoded by the Schema, which names what is wrong.
+const accountsBody = (inputs: ReadonlyArray<AccountInput>): Uint8Array | InvalidRequest => {
+  const body = encodeChecked(inputs, accountSlots, accountSize, "id")
+  if (body !== undefined) return body
+  const accounts = accountsInput(inputs, Operation.create_accounts)
+  return accounts instanceof InvalidRequest ? accounts : encodeBatch(accounts, accountSize, encodeAccount)
+}
+const transfersBody = (inputs: ReadonlyArray<TransferInput>): Uint8Array | InvalidRequest => {
+  const body = encodeChecked(inputs, transferSlots, transferSize, "id")
+  if (body !== undefined) return body
+  const transfers = transfersInput(inputs, Operation.create_transfers)
+  return transfers instanceof InvalidRequest ? transfers : encodeBatch(transfers, transferSize, encodeTransfer)
+}
+const idsBody = (ids: ReadonlyArray<bigint>, operation: ClientOperation): Uint8Array | InvalidRequest => {
+  if (allIdsValid(ids)) return encodeIds(ids)
+  const decoded = idsInput(ids, operation)
+  return decoded instanceof InvalidRequest ? decoded : encodeIds(decoded)
+}
 
-// Well-formed input is encoded straight from the caller's objects; the rest is decoded by the Schema.
-const accountsBody = (inputs: ReadonlyArray<AccountInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
-  allValid(inputs, accountFieldKinds, "id")
-    ? Effect.succeed(encodeBatch(inputs, accountSize, (input, target, offset) => encodeAccount(withDefaults(input, zeroAccount), target, offset)))
-    : Effect.map(accountsInput(inputs, Operation.create_accounts), (accounts) => encodeBatch(accounts, accountSize, encodeAccount))
-const transfersBody = (inputs: ReadonlyArray<TransferInput>): Effect.Effect<Uint8Array, InvalidRequest> =>
-  allValid(inputs, transferFieldKinds, "id")
-    ? Effect.succeed(encodeBatch(inputs, transferSize, (input, target, offset) => encodeTransfer(withDefaults(input, zeroTransfer), target, offset)))
-    : Effect.map(transfersInput(inputs, Operation.create_transfers), (transfers) => encodeBatch(transfers, transferSize, encodeTransfer))
-const idsBody = (ids: ReadonlyArray<bigint>, operation: ClientOperation): Effect.Effect<Uint8Array, InvalidRequest> =>
-  allIdsValid(ids) ? Effect.succeed(encodeIds(ids)) : Effect.map(idsInput(ids, operation), encodeIds)
-
-const accountFilter = (operation: ClientOperation, input: AccountFilterInput) =>
-  Effect.flatMap(accountFilterInput(input, operation), (filter) => limitWithin(operation, filter))
-const queryFilter = (operation: ClientOperation, input: QueryFilterInput) =>
-  Effect.flatMap(queryFilterInput(input, operation), (filter) => limitWithin(operation, filter))
+const accountFilter = (operation: ClientOperation, input: AccountFilterInput) => Effect.suspend((): Effect.Effect<AccountFilter, InvalidRequest | TooMuchData> => {
+  const filter = accountFilterInput(input, operation)
+  return filter instanceof InvalidRequest ? Effect.fail(filter) : limitWithin(operation, filter)
+})
+const queryFilter = (operation: ClientOperation, input: QueryFilterInput) => Effect.suspend((): Effect.Effect<QueryFilter, InvalidRequest | TooMuchData> => {
+  const filter = queryFilterInput(input, operation)
+  return filter instanceof InvalidRequest ? Effect.fail(filter) : limitWithin(operation, filter)
+})
 
 const accountFilterNext = (filter: AccountFilter, last: bigint): AccountFilter | undefined => {
   const bounds = nextBounds(filter, last, (filter.flags & AccountFilterFlags.reversed) !== 0)
@@ -203,10 +206,9 @@ const queryFilterNext = (filter: QueryFilter, last: bigint): QueryFilter | undef
 /** Records built from ledger replies are valid by construction: skip the range checks. */
 const trusted = { disableChecks: true } as const
 
-const accountOf = (bytes: Uint8Array, offset: number): Account => new Account(decodeAccount(bytes, offset), trusted)
-const transferOf = (bytes: Uint8Array, offset: number): Transfer => new Transfer(decodeTransfer(bytes, offset), trusted)
-const balanceOf = (bytes: Uint8Array, offset: number): AccountBalance =>
-  new AccountBalance(decodeAccountBalance(bytes, offset), trusted)
+const accountOf = (bytes: Uint8Array, offset: number): Account => trustedRecord(Account, decodeAccount(bytes, offset))
+const transferOf = (bytes: Uint8Array, offset: number): Transfer => trustedRecord(Transfer, decodeTransfer(bytes, offset))
+const balanceOf = (bytes: Uint8Array, offset: number): AccountBalance => trustedRecord(AccountBalance, decodeAccountBalance(bytes, offset))
 
 /** Decodes a reply, asserting it has the shape the request allows (a defect otherwise). */
 function decodeReply<A>(reply: Uint8Array, operation: ClientOperation, countMax: number,
@@ -218,10 +220,22 @@ function decodeReply<A>(reply: Uint8Array, operation: ClientOperation, countMax:
 }
 
 /** A batch is an array of at most 8189 events (checked first: JavaScript callers may pass anything). */
-const countWithin = (operation: ClientOperation, events: ReadonlyArray<unknown>): Effect.Effect<void, InvalidRequest | TooMuchData> => {
-  if (!Array.isArray(events)) return Effect.fail(new InvalidRequest({ operation: operationName(operation), reason: "expected an array of events" }))
+const countRefused = (operation: ClientOperation, events: ReadonlyArray<unknown>): InvalidRequest | TooMuchData | undefined => {
+  if (!Array.isArray(events)) return new InvalidRequest({ operation: operationName(operation), reason: "expected an array of events" })
   const count = events.length
-  return count <= batchEventsMax ? Effect.void : Effect.fail(new TooMuchData({ operation: operationName(operation), count, max: batchEventsMax }))
+  return count <= batchEventsMax ? undefined : new TooMuchData({ operation: operationName(operation), count, max: batchEventsMax })
+}
+
+/** The results of a create, one per event: (timestamp, status code) read in place, one object each. */
+function createResults<A>(reply: Uint8Array, count: number, operation: ClientOperation, make: (timestamp: bigint, status: number) => A): ReadonlyArray<A> {
+  assert(reply.length === count * createResultSize, () => `${operationName(operation)}: ${reply.length} reply bytes for ${count} events`)
+  const view = new DataView(reply.buffer, reply.byteOffset, reply.byteLength)
+  const results = new Array<A>(count)
+  for (let i = 0; i < count; i++) {
+    const offset = i * createResultSize
+    results[i] = make(view.getBigUint64(offset + CreateResultLayout.timestamp, true), view.getUint32(offset + CreateResultLayout.status, true))
+  }
+  return results
 }
 
 /** A query's limit above what one reply holds is refused, as TigerBeetle 0.17's clients do (spec §15). */
@@ -237,20 +251,20 @@ const limitWithin = <F extends { readonly limit: number }>(operation: ClientOper
 function decoderOf<S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) {
   const decode = Schema.decodeUnknownExit(schema)
   const format = SchemaIssue.makeFormatterStandardSchemaV1()
-  return (input: unknown, operation: ClientOperation): Effect.Effect<S["Type"], InvalidRequest> => {
+  return (input: unknown, operation: ClientOperation): S["Type"] | InvalidRequest => {
     const exit = decode(input)
-    if (Exit.isSuccess(exit)) return Effect.succeed(exit.value)
+    if (Exit.isSuccess(exit)) return exit.value
     const error = Cause.squash(exit.cause)
     const issue = Schema.isSchemaError(error) ? format(error.issue).issues[0] : undefined
     const path = issue?.path ?? []
     const index = typeof path[0] === "number" ? path[0] : undefined
     const field = path.filter((key) => typeof key === "string").join(".")
-    return Effect.fail(new InvalidRequest({
+    return new InvalidRequest({
       operation: operationName(operation),
       reason: issue?.message ?? String(error),
       ...(index === undefined ? {} : { index }),
       ...(field === "" ? {} : { field })
-    }))
+    })
   }
 }
 

@@ -132,6 +132,18 @@ export class CreateTransferResult extends Schema.Class<CreateTransferResult>("Cr
   statusCode: U32
 }) {}
 
+/**
+ * An instance of one of the record classes above, built from fields the ledger produced (valid
+ * by construction) without running the class constructor. The constructor parses its input even
+ * with `disableChecks` (about 1 µs per record, and garbage), which dominated a one-event call
+ * under fan-in and a full lookup. The instance is the one the constructor builds: the class's
+ * prototype and the fields as own enumerable properties (a `Data.Class`); test/client/schema.test.ts
+ * holds the two to being equal, so an Effect upgrade that changes the classes is caught.
+ */
+export const trustedRecord = <C extends { readonly prototype: object }>(
+  recordClass: C, fields: Omit<C["prototype"], never>
+): C["prototype"] => Object.assign(Object.create(recordClass.prototype), fields)
+
 const accountStatusByCode = new Map<number, CreateAccountStatusName>(
   namesOf(CreateAccountStatus).map((name) => [CreateAccountStatus[name], name]))
 const transferStatusByCode = new Map<number, CreateTransferStatusName>(

@@ -11,6 +11,6 @@ export const temporaryPath = Effect.acquireRelease(
   (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
 ).pipe(Effect.map((directory) => join(directory, "0_0.scarab")))
 
-/** layerEmbedded on a fresh test-profile file (256 ops). */
+/** layerEmbedded on a fresh test-profile file (a checkpoint every 32 ops). */
 export const layerEmbeddedTemporary = () => Layer.unwrap(Effect.map(temporaryPath, (path) => layerEmbedded({ path, profile: "test" })))
   .pipe(Layer.orDie)

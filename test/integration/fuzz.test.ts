@@ -24,7 +24,7 @@ type TigerBeetle = typeof import("tigerbeetle-node")
 const tb: TigerBeetle = require("tigerbeetle-node")
 
 const runMs = 4000
-/** Two ops per round (create, lookup): 2 + 2·100 stays below the test journal's 256 ops. */
+/** Two ops per round (create, lookup): 2 + 2·100 ops, several checkpoints of the test profile. */
 const goodRoundsMax = 100
 const attackers = 3
 const accountCount = 4

@@ -1,0 +1,91 @@
+/**
+ * A Scarab replica as a child process, for the benchmarks: format a data file, start `scarab
+ * start` on it and wait until it serves, stop it. Each benchmark measures a replica in its own
+ * process, as a deployment would run it, so the load generator never shares its event loop.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+
+const cli = new URL("./main.ts", import.meta.url).pathname
+const startTimeoutMs = 60_000
+
+/** Formats `path` as replica 0 of a one-replica cluster 0. */
+export function formatDataFile(path: string, profile: "production" | "test" = "production"): void {
+  const result = spawnSync(process.execPath, [cli, "format", "--cluster=0", "--replica=0", "--replica-count=1", `--profile=${profile}`, path],
+    { encoding: "utf8", timeout: 120_000 })
+  if (result.status !== 0) throw new Error(`format failed: ${result.stderr}${result.stdout}`)
+}
+
+/** A replica child process whose log (its last MiB) is kept for the figures it prints. */
+export interface ReplicaProcess {
+  readonly child: ChildProcess
+  readonly exited: Promise<void>
+  log(): string
+  /** Resolves with the match once the log matches `pattern` (60 s at most). */
+  waitFor(pattern: RegExp): Promise<RegExpExecArray>
+}
+
+const logBytesMax = 1 << 20
+
+/**
+ * Starts `scarab start` on `path` and resolves once it serves on `port`. With
+ * `cpuProfileDirectory`, the replica runs with `--cpu-prof` and writes its profile there on exit.
+ */
+export async function startReplica(path: string, port: number, cpuProfileDirectory?: string): Promise<ReplicaProcess> {
+  const flags = cpuProfileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDirectory}`]
+  // The replica's memory in transparent huge pages, as `npm start` runs it (see docs/decisions.md).
+  const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1" }
+  const child = spawn(process.execPath, [...flags, cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"], env })
+  let output = ""
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the replica did not start in ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs)
+      const onOutput = (chunk: Buffer) => {
+        output += chunk
+        if (output.includes("serving on port")) { clearTimeout(timer); resolve() }
+      }
+      child.stdout!.on("data", onOutput)
+      child.stderr!.on("data", onOutput)
+      child.once("exit", (code, signal) => { clearTimeout(timer); reject(new Error(`the replica exited (${code ?? signal}):\n${output}`)) })
+    })
+  } catch (error) {
+    await stopReplica(child)
+    throw error
+  }
+  // Keep draining its output so that a full pipe never blocks it; show errors it logs.
+  child.stdout!.removeAllListeners("data")
+  child.stderr!.removeAllListeners("data")
+  const waiters = new Set<() => void>()
+  child.stdout!.on("data", (chunk: Buffer) => {
+    output = (output + chunk).slice(-logBytesMax)
+    for (const waiter of waiters) waiter()
+  })
+  child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`replica: ${chunk}`))
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve()
+    else child.once("exit", () => resolve())
+  })
+  const waitFor = (pattern: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`the replica never logged ${pattern}`)) }, startTimeoutMs)
+    const check = () => {
+      const match = pattern.exec(output)
+      if (match === null) return
+      clearTimeout(timer)
+      waiters.delete(check)
+      resolve(match)
+    }
+    waiters.add(check)
+    check()
+  })
+  return { child, exited, log: () => output, waitFor }
+}
+
+/** SIGTERM (so that a CPU profile gets written), then SIGKILL if it lingers. */
+export async function stopReplica(replica: ChildProcess | ReplicaProcess): Promise<void> {
+  const child = "child" in replica ? replica.child : replica
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  child.kill("SIGTERM")
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+  await exited
+  clearTimeout(timer)
+}

@@ -1,0 +1,178 @@
+/**
+ * `scarab repl` end to end: the REPL as a child process, driven through its stdin, against a
+ * `scarab start` replica process on a free port (one for the file; tests use their own ids).
+ * Statements run when their `;` arrives, bad statements print an error and the session goes on,
+ * `--command` runs nothing unless every statement parses and exits 1 on the first failure.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { format, freePort, scarabSync, startReplica, temporaryDataFile, type DataDirectory, type RunningReplica } from "../integration/replica_process.ts"
+
+const cli = join(new URL("../../", import.meta.url).pathname, "src/cli/main.ts")
+
+let data: DataDirectory
+let replica: RunningReplica
+
+beforeAll(async () => {
+  data = temporaryDataFile()
+  format(data.path)
+  replica = await startReplica(data.path, await freePort())
+}, 60_000)
+
+afterAll(async () => {
+  await replica?.kill()
+  data?.remove()
+})
+
+/** A REPL child process: what it printed so far, input, and its exit. */
+class Repl {
+  stdout = ""
+  stderr = ""
+  readonly exited: Promise<number | null>
+  private readonly child: ChildProcess
+
+  constructor(args: ReadonlyArray<string>) {
+    this.child = spawn(process.execPath, [cli, "repl", ...args], { stdio: ["pipe", "pipe", "pipe"] })
+    this.child.stdout!.on("data", (chunk) => (this.stdout += chunk))
+    this.child.stderr!.on("data", (chunk) => (this.stderr += chunk))
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)))
+  }
+
+  static on(port: number, ...args: ReadonlyArray<string>): Repl {
+    return new Repl(["--cluster=0", `--addresses=${port}`, ...args])
+  }
+
+  send(text: string): void {
+    this.child.stdin!.write(text)
+  }
+
+  /** Resolves once stdout or stderr (as chosen) matches, or rejects with everything printed. */
+  async waitFor(pattern: RegExp, stream: "stdout" | "stderr" = "stdout", timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (!pattern.test(this[stream])) {
+      if (Date.now() > deadline) throw new Error(`no ${pattern} on ${stream}:\n--- stdout\n${this.stdout}\n--- stderr\n${this.stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  async end(): Promise<number | null> {
+    this.child.stdin!.end()
+    return await this.exited
+  }
+
+  kill(): Promise<number | null> {
+    this.child.kill("SIGKILL")
+    return this.exited
+  }
+}
+
+describe("scarab repl, interactive through stdin", () => {
+  it("runs TigerBeetle's quick start: statements across lines and several per line, results as tables", async () => {
+    const repl = Repl.on(replica.port)
+    try {
+      repl.send("create_accounts id=1 code=10 ledger=700,\n")
+      // No ';' yet: the statement waits for its end.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(repl.stdout).toBe("")
+      repl.send("  id=2 code=10 ledger=700 flags=history;\n")
+      await repl.waitFor(/^ 2  created/m)
+      expect(repl.stdout).toMatch(/^id {2}result {2}/m)
+      repl.send("create_transfers id=1 debit_account_id=1 credit_account_id=2 amount=10 ledger=700 code=10; lookup_accounts id=1, id=2;\n")
+      await repl.waitFor(/^ 2 +700 +10 +history +0 +0 +0 +10 +\d+$/m)
+      expect(repl.stdout).toMatch(/^ 1 +700 +10 +- +0 +10 +0 +0 +\d+$/m)
+      repl.send("get_account_transfers account_id=1 flags=debits|credits;\nget_account_balances account_id=2;\n")
+      await repl.waitFor(/^ *\d+ +0 +0 +0 +10$/m)
+      expect(repl.stdout).toMatch(/^id +debit_account_id +credit_account_id +amount/m)
+      expect(await repl.end()).toBe(0)
+      expect(repl.stderr).toBe("")
+    } finally {
+      await repl.kill()
+    }
+  }, 60_000)
+
+  it("a bad statement prints what is wrong and where, and the session goes on", async () => {
+    const repl = Repl.on(replica.port)
+    try {
+      repl.send("frobnicate id=1;\n")
+      await repl.waitFor(/unknown operation 'frobnicate'/, "stderr")
+      repl.send("create_accounts id=100 colour=3;\n")
+      await repl.waitFor(/unknown key 'colour' for create_accounts/, "stderr")
+      expect(repl.stderr).toContain(`  create_accounts id=100 colour=3\n${" ".repeat(2 + "create_accounts id=100 ".length)}^`)
+      repl.send("create_accounts id=1x0 code=1 ledger=1;\n")
+      await repl.waitFor(/invalid value '1x0' for id: expected a u128/, "stderr")
+      repl.send("create_accounts id=100 code=1 ledger=1 flags=linked|purple;\n")
+      await repl.waitFor(/unknown flag 'purple'/, "stderr")
+      // Refused by the ledger (a result) and by the client (a typed error): both shown, the session goes on.
+      repl.send("create_transfers id=100 debit_account_id=98 credit_account_id=99 amount=1 ledger=1 code=1;\n")
+      await repl.waitFor(/^100  debit_account_not_found/m)
+      repl.send("get_account_transfers account_id=1 timestamp_min=-0;\n")
+      await repl.waitFor(/error: get_account_transfers field timestamp_min: /, "stderr")
+      repl.send("query_accounts;\n")
+      await repl.waitFor(/error: query_accounts needs a filter, as in query_accounts limit=10;/, "stderr")
+      repl.send("lookup_transfers id=424242;\n")
+      await repl.waitFor(/^No transfers found\.$/m)
+      // Still alive and serving after all of it.
+      repl.send("create_accounts id=100 code=1 ledger=1; lookup_accounts id=100;\n")
+      await repl.waitFor(/^100 +1 +1 +- +0 +0 +0 +0 +\d+$/m)
+      repl.send("lookup_accounts id=100")
+      expect(await repl.end()).toBe(0)
+      expect(repl.stderr).toContain("error: the input ended inside a statement (no ';'); it was not run")
+    } finally {
+      await repl.kill()
+    }
+  }, 60_000)
+})
+
+describe("scarab repl --command", () => {
+  it("runs the statements in order (the last may omit ';') and exits 0", () => {
+    const result = scarabSync(["repl", "--cluster=0", `--addresses=${replica.port}`,
+      "--command=create_accounts id=200 code=1 ledger=1, id=201 code=1 ledger=1; lookup_accounts id=200, id=201"])
+    expect(result.status, result.stderr).toBe(0)
+    expect(result.stdout).toMatch(/^200  created/m)
+    expect(result.stdout).toMatch(/^201 +1 +1 +- +0 +0 +0 +0 +\d+$/m)
+  })
+
+  it("runs nothing when one statement is malformed, and exits 1 naming it", () => {
+    const refused = scarabSync(["repl", "--cluster=0", `--addresses=${replica.port}`,
+      "--command=create_accounts id=300 code=1 ledger=1; lookup_accounts id=300 code=1;"])
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toContain("unknown key 'code' for lookup_accounts")
+    expect(refused.stderr).toContain(`  lookup_accounts id=300 code=1\n${" ".repeat(2 + "lookup_accounts id=300 ".length)}^`)
+    const lookup = scarabSync(["repl", "--cluster=0", `--addresses=${replica.port}`, "--command=lookup_accounts id=300"])
+    expect(lookup.status).toBe(0)
+    expect(lookup.stdout.trim()).toBe("No accounts found.")
+  })
+
+  it("stops at the first failing statement with exit code 1", () => {
+    const result = scarabSync(["repl", "--cluster=0", `--addresses=${replica.port}`,
+      "--command=lookup_accounts id=999; query_transfers timestamp_max=-0; create_accounts id=400 code=1 ledger=1"])
+    expect(result.status).toBe(1)
+    expect(result.stdout.trim()).toBe("No accounts found.")
+    expect(result.stderr).toMatch(/^error: query_transfers field timestamp_max: /)
+    const lookup = scarabSync(["repl", "--cluster=0", `--addresses=${replica.port}`, "--command=lookup_accounts id=400"])
+    expect(lookup.stdout.trim()).toBe("No accounts found.")
+  })
+
+  it("says it is waiting when no replica answers", async () => {
+    const repl = Repl.on(await freePort(), "--command=lookup_accounts id=1")
+    try {
+      await repl.waitFor(/\(waiting for the cluster at 127\.0\.0\.1:\d+; Ctrl\+C stops waiting\)/, "stderr")
+    } finally {
+      await repl.kill()
+    }
+  }, 30_000)
+
+  it.each([
+    [["repl", "--addresses=3000"], "--cluster=<value> is required"],
+    [["repl", "--cluster=0"], "--addresses=<value> is required"],
+    [["repl", "--cluster=0", "--addresses=3000", "--colour=red"], "unknown flag --colour for 'repl'"],
+    [["repl", "--cluster=x", "--addresses=3000"], "--cluster must be a decimal number, not 'x'"],
+    [["repl", "--cluster=0", "--addresses=99999"], "between 1 and 65535"],
+    [["repl", "--cluster=0", "--addresses=3000", "data.file"], "repl takes no data file"]
+  ])("refuses %j with a usage error", (args, message) => {
+    const result = scarabSync(args)
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain(message)
+  })
+})

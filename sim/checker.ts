@@ -47,9 +47,13 @@ export class Checker {
     this.violations.push({ invariant, detail, tick: this.tick })
   }
 
-  /** The prepares of ops 1..op, in order, or undefined if one is missing from the history. */
+  /**
+   * The prepares of ops 1..op, in order, or undefined if one is missing from the history. The
+   * caller knows `op` committed (a checkpoint of it was stored), so every write up to it was
+   * durable and the history holds each op's final prepare, even beyond the newest reply (a
+   * pulse, say, has none).
+   */
   committedPrepares(op: bigint): Array<Uint8Array> | undefined {
-    assert(op <= this.ackedOp || op <= this.modelOp, () => `op ${op} is not known to be committed`)
     const prepares: Array<Uint8Array> = []
     for (let next = 1n; next <= op; next++) {
       const prepare = this.history.get(next)

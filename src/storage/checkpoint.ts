@@ -132,7 +132,7 @@ export class Checkpointer {
   /** After every commit: at the durability op the blocks released before it are freed. */
   onCommit(op: number): void {
     if (!this.freeSet.checkpointDurable && op === durableOp(this.layout.config, this.op)) {
-      for (const address of this.freeSet.acquiredAddresses()) if (this.freeSet.isReleased(address)) this.grid.evict(address)
+      for (const address of this.freeSet.freedAtDurable()) this.grid.evict(address)
       this.freeSet.markCheckpointDurable()
     }
   }

@@ -180,6 +180,20 @@ export class FreeSet {
     return set
   }
 
+  /** The blocks the next `markCheckpointDurable` frees, in address order. */
+  freedAtDurable(): Array<number> {
+    const addresses: Array<number> = []
+    for (let w = 0; w < this.released.length; w++) {
+      let word = this.released[w]!
+      while (word !== 0) {
+        const bitIndex = 31 - Math.clz32(word & -word)
+        addresses.push(w * 32 + bitIndex + 1)
+        word = (word & (word - 1)) >>> 0
+      }
+    }
+    return addresses
+  }
+
   /** Acquired blocks in address order, for tests and the determinism checker. */
   acquiredAddresses(): Array<number> {
     const addresses: Array<number> = []

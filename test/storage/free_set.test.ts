@@ -308,9 +308,14 @@ describe("free set: release and checkpoint durability (§6.4)", () => {
     const set = new FreeSet(128)
     acquireAll(set, [1, 31, 32, 33, 64, 96, 128])
     for (const a of [32, 64, 96, 128]) set.release(a)
+    // What the durability op will free (the grid forgets these cached blocks first).
+    assert.deepStrictEqual(set.freedAtDurable(), [32, 64, 96, 128])
     set.markCheckpointNotDurable()
+    set.release(1) // released while not durable: freed one checkpoint later, not now
+    assert.deepStrictEqual(set.freedAtDurable(), [32, 64, 96, 128])
     set.markCheckpointDurable()
     assert.deepStrictEqual(set.acquiredAddresses(), [1, 31, 33])
+    assert.deepStrictEqual(set.freedAtDurable(), [1])
     assert.strictEqual(set.count, 3)
     // A whole word of 32 blocks freed at once: the count drops by 32.
     const full = new FreeSet(64)

@@ -172,6 +172,10 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   const recovered = yield* recoverJournal(storage, layout, { cluster, checkpointHeader: state.header, solo: true })
   const journalRecovered = yield* Clock.currentTimeMillis
   const { journal, report } = recovered
+  if (report.resetSlots.length > 0) {
+    yield* Effect.logWarning(`${storage.path}: WAL slots [${report.resetSlots.join(", ")}] were damaged; they held ops the checkpoint at op ` +
+      `${checkpointer.op} already contains, and are reset to empty`)
+  }
   if (report.tornSlots.length + report.fixedSlots.length > 0) {
     yield* Effect.logWarning(`${storage.path}: WAL recovery truncated torn slots [${report.tornSlots.join(", ")}] and rewrote the headers of slots [${report.fixedSlots.join(", ")}]`)
   }

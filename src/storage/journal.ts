@@ -53,6 +53,8 @@ export interface RecoveryReport {
   readonly decisions: Readonly<Record<Decision, number>>
   readonly tornSlots: ReadonlyArray<number>
   readonly fixedSlots: ReadonlyArray<number>
+  /** Slots that lost an op the checkpoint holds, reset to empty (a single replica). */
+  readonly resetSlots: ReadonlyArray<number>
   readonly faultySlots: ReadonlyArray<number>
 }
 
@@ -187,6 +189,13 @@ export const recoverJournal = Effect.fnUntraced(function* (storage: Storage["Ser
     slotCount, opMax, opCheckpoint: checkpointOp, opPrepareMax, writesMax: 1, decisions, redundant: h, prepareOp, solo: options.solo
   })
   for (const slot of torn) decisions[slot] = "cut_torn"
+  // A single replica needs only the ops after its checkpoint: a slot that lost an op the
+  // checkpoint already holds (its redundant header names that op) is reset to empty, prepare
+  // then redundant header, as if formatted. Any other lost slot may hide an op after the
+  // checkpoint, and stops a single replica below.
+  const reset = options.solo
+    ? decisions.flatMap((decision, slot) => (decision === "vsr" && h[slot] !== undefined && !h[slot]!.reserved && h[slot]!.op <= checkpointOp ? [slot] : []))
+    : []
 
   // Apply the decisions: what belongs in each slot, and the headers ring image to match.
   const headers = new Uint8Array(slotCount * headerSize)
@@ -203,25 +212,33 @@ export const recoverJournal = Effect.fnUntraced(function* (storage: Storage["Ser
       fixed.push(slot)
     } else headers.set(reservedHeader(options.cluster, slot), at)
     if (decision === "nil") assert(u128Equal(redundant, at, headers, at), () => `slot ${slot}: a reserved header that is not the slot's own`)
-    if (decision === "vsr") faulty[slot] = 1
+    if (decision === "vsr" && !reset.includes(slot)) faulty[slot] = 1
   }
   redundant.set(headers)
   // A faulty slot's redundant header is written invalid, so that a later recovery still sees
   // the slot as faulty after a neighbour rewrote the sector (§4.3, "faults stay visible").
   for (let slot = 0; slot < slotCount; slot++) if (faulty[slot] === 1) redundant.fill(0, slot * headerSize, slot * headerSize + checksumSize)
-  const fixSectors = [...new Set(fixed.map((slot) => Math.floor(slot / headersPerSector)))]
+  const sector0 = storage.allocate(sectorSize)
+  for (const slot of reset) {
+    sector0.fill(0)
+    sector0.set(headers.subarray(slot * headerSize, (slot + 1) * headerSize))
+    yield* storage.write(layout.walPrepares, slot * layout.config.messageSizeMax, sector0)
+  }
+  const fixSectors = [...new Set([...fixed, ...reset].map((slot) => Math.floor(slot / headersPerSector)))]
   for (const sector of fixSectors) yield* storage.write(layout.walHeaders, sector * sectorSize, redundant.subarray(sector * sectorSize, (sector + 1) * sectorSize))
 
   const faultySlots = [...faulty.keys()].filter((slot) => faulty[slot] === 1)
-  const report: RecoveryReport = { decisions: counts, tornSlots: torn, fixedSlots: fixed, faultySlots }
+  const report: RecoveryReport = { decisions: counts, tornSlots: torn, fixedSlots: fixed, resetSlots: reset, faultySlots }
   const refuse = (op: string, reason: string) => new JournalRecoveryError({ path: storage.path, op, reason })
-  if (options.solo && faultySlots.length === slotCount) return yield* refuse("every slot", "no slot of the WAL is readable: not a WAL, or the whole ring is damaged")
-  if (options.solo && faultySlots.length > 0) {
-    const slot = faultySlots[0]!
+  if (options.solo && faultySlots.length + reset.length === slotCount) return yield* refuse("every slot", "no slot of the WAL is readable: not a WAL, or the whole ring is damaged")
+  const needed = faultySlots
+  if (options.solo && needed.length > 0) {
+    const slot = needed[0]!
     const named = h[slot] !== undefined && !h[slot]!.reserved ? `op ${h[slot]!.op} (slot ${slot})` : `slot ${slot}`
-    const described = faultySlots.slice(0, 8).map((s) => `${s} (case ${cases[s]!.label}: ${describe(h[s], "header")}, ${describe(p[s], "prepare")})`)
-    return yield* refuse(named, `${faultySlots.length} WAL slot(s) lost a prepare that may have been acknowledged: ` +
-      `slots ${described.join("; ")}${faultySlots.length > 8 ? "; …" : ""} (head op ${opMax}); a single replica has no peer to repair them from`)
+    const described = needed.slice(0, 8).map((s) => `${s} (case ${cases[s]!.label}: ${describe(h[s], "header")}, ${describe(p[s], "prepare")})`)
+    return yield* refuse(named, `${needed.length} WAL slot(s) lost a prepare that may have been acknowledged: ` +
+      `slots ${described.join("; ")}${needed.length > 8 ? "; …" : ""} (head op ${opMax}, checkpoint op ${checkpointOp}); ` +
+      "a single replica has no peer to repair them from")
   }
   const replay = yield* chainAfterCheckpoint(headers, slotCount, options.checkpointHeader, faulty, options.solo, refuse)
   return { journal: new Journal(storage, layout, headers, redundant, faulty), replay, report } satisfies Recovered

@@ -132,6 +132,25 @@ describe("journal", () => {
     expect(error.message).toContain("case C")
   }))
 
+  it.effect("a single replica starts despite a damaged slot whose op its checkpoint already holds, and refuses one after it", () => Effect.gen(function* () {
+    const disk = new SimulatedDisk({ seed: 8, sizeBytes })
+    const prepares = chain(slots + 10)
+    yield* append(disk, prepares)
+    const checkpoint = prepares[62]!.subarray(0, 256) // op 63
+    disk.corruptSector(slotOffset(40)) // op 40: inside the checkpoint
+    const recovered = yield* recover(disk, checkpoint)
+    expect(recovered.report.resetSlots).toEqual([40])
+    expect(recovered.report.faultySlots).toEqual([])
+    expect(ops(recovered)).toEqual(range(64, slots + 10))
+    // The slot was reset on disk: a neighbour's write and another recovery see an empty slot.
+    const again = yield* recover(disk, checkpoint)
+    expect(again.report.resetSlots).toEqual([])
+    expect(again.report.decisions.vsr).toBe(0)
+    disk.corruptSector(slotOffset(66)) // op 66: after it
+    const error = yield* Effect.flip(recover(disk, checkpoint))
+    expect(error.message).toContain("op 66 (slot 2)")
+  }))
+
   it.effect("refuses a slot whose prepare is an older op than its redundant header (a lost or misdirected write)", () => Effect.gen(function* () {
     const disk = new SimulatedDisk({ seed: 6, sizeBytes })
     const prepares = chain(slots + 8)

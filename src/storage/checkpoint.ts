@@ -29,7 +29,7 @@ import { type SnapshotSectionId, snapshotRowWords } from "../ledger/snapshot.ts"
 import { blockTypeOf, BlockType, sealBlock, ValueMetadata } from "./block.ts"
 import { checkpointId, type CheckpointState, trailerEmpty } from "./checkpoint_state.ts"
 import {
-  decodeClientSessions, encodeClientSessions, readClientReply, type SessionEntry, writeClientReplies
+  decodeClientSessions, encodeClientSessions, readClientReply, replyWritesMax, type SessionEntry, writeClientReplies
 } from "./client_sessions.ts"
 import { FreeSet } from "./free_set.ts"
 import { type Grid, GridReadError } from "./grid.ts"
@@ -92,6 +92,8 @@ export class Checkpointer {
   private trailers: { directory: ReadonlyArray<number>; sessions: ReadonlyArray<number> }
   /** Per reply slot, the checksum of the reply last written there. */
   private readonly repliesWritten: Array<Uint8Array | undefined>
+  /** Buffers of the reply writes, allocated at the first checkpoint. */
+  private replyBuffers: ReadonlyArray<Uint8Array> | undefined
   lastStats: CheckpointStats | undefined
 
   constructor(
@@ -155,7 +157,8 @@ export class Checkpointer {
       const sessions = yield* writeTrailer(grid, freeSet, BlockType.client_sessions,
         encodeClientSessions(input.sessions, layout.config.clientsMax), storage.path)
       for (const address of [...self.trailers.directory, ...self.trailers.sessions]) freeSet.release(address)
-      yield* writeClientReplies(storage, layout, input.sessions, self.repliesWritten)
+      self.replyBuffers ??= Array.from({ length: replyWritesMax }, () => storage.allocate(layout.config.messageSizeMax))
+      yield* writeClientReplies(storage, layout, input.sessions, self.repliesWritten, self.replyBuffers)
       const encoded = freeSet.encode()
       const acquired = yield* writeTrailer(grid, freeSet, BlockType.free_set, encoded.acquired, storage.path)
       const released = yield* writeTrailer(grid, freeSet, BlockType.free_set, encoded.released, storage.path)

@@ -68,27 +68,40 @@ export function decodeClientSessions(bytes: Uint8Array, clientsMax: number): Arr
   return sessions
 }
 
+/** Reply writes in flight at once during a checkpoint. */
+export const replyWritesMax = 8
+
 /**
  * Writes into the client-replies zone every reply with a body whose checksum differs from the
- * one last written to its slot (`written`, updated), so a checkpoint can name them all.
+ * one last written to its slot (`written`, updated), so a checkpoint can name them all. The
+ * slots are independent: up to `replyWritesMax` writes run at once, each from its own buffer of
+ * `buffers` (message-sized, sector-aligned, owned by the caller).
  */
 export const writeClientReplies = Effect.fnUntraced(function* (
-  storage: Storage["Service"], layout: Layout, entries: ReadonlyArray<SessionEntry>, written: Array<Uint8Array | undefined>
+  storage: Storage["Service"], layout: Layout, entries: ReadonlyArray<SessionEntry>, written: Array<Uint8Array | undefined>,
+  buffers: ReadonlyArray<Uint8Array>
 ) {
-  let buffer: Uint8Array | undefined
-  for (const entry of entries) {
-    const size = readU32(entry.reply, FrameLayout.size.offset)
-    if (size === headerSize) continue // a reply without a body is whole in the sessions trailer
+  const changed = entries.filter((entry) => {
+    if (readU32(entry.reply, FrameLayout.size.offset) === headerSize) return false // a reply without a body is whole in the trailer
     const last = written[entry.slot]
-    if (last !== undefined && u128Equal(last, 0, entry.reply, 0)) continue
-    buffer ??= storage.allocate(layout.config.messageSizeMax)
-    const end = Math.ceil(size / sectorSize) * sectorSize
-    buffer.set(entry.reply.subarray(0, size))
-    buffer.fill(0, size, end)
-    yield* storage.write(layout.clientReplies, entry.slot * layout.config.messageSizeMax, buffer.subarray(0, end))
-    written[entry.slot] = entry.reply.slice(0, checksumSize)
+    return last === undefined || !u128Equal(last, 0, entry.reply, 0)
+  })
+  for (let first = 0; first < changed.length; first += buffers.length) {
+    yield* Effect.forEach(changed.slice(first, first + buffers.length), (entry, i) => {
+      const size = readU32(entry.reply, FrameLayout.size.offset)
+      const end = Math.ceil(size / sectorSize) * sectorSize
+      const buffer = buffers[i]!
+      assert(buffer.length >= end, () => "a reply buffer smaller than the reply")
+      buffer.set(entry.reply.subarray(0, size))
+      buffer.fill(0, size, end)
+      return storage.write(layout.clientReplies, entry.slot * layout.config.messageSizeMax, buffer.subarray(0, end))
+    }, { concurrency: "unbounded", discard: true })
   }
-}) as (storage: Storage["Service"], layout: Layout, entries: ReadonlyArray<SessionEntry>, written: Array<Uint8Array | undefined>) => Effect.Effect<void, StorageError>
+  for (const entry of changed) written[entry.slot] = entry.reply.slice(0, checksumSize)
+}) as (
+  storage: Storage["Service"], layout: Layout, entries: ReadonlyArray<SessionEntry>, written: Array<Uint8Array | undefined>,
+  buffers: ReadonlyArray<Uint8Array>
+) => Effect.Effect<void, StorageError>
 
 /** The reply of a stored session: its header from the trailer, its body from the zone, or undefined if the zone lost it. */
 export const readClientReply = Effect.fnUntraced(function* (storage: Storage["Service"], layout: Layout, stored: StoredSession) {

@@ -99,8 +99,14 @@ export interface SimResult {
   readonly stats: Record<string, number>
 }
 
-/** Liveness mode must finish every outstanding request within this many ticks (60 s simulated). */
-export const livenessTicksMax = 6000
+/**
+ * Liveness mode must finish every outstanding request within this many ticks (120 s simulated).
+ * The bound has to cover draining the backlog of a saturated run: up to 70 clients, each with
+ * up to two requests (a session sends the first call of a burst alone and merges the rest behind
+ * it), on the slowest disk drawn (two serial writes of ~300 ms per op, and checkpoints). Such
+ * runs took up to 7,000 ticks (60 s had been enough for one request per client, barely).
+ */
+export const livenessTicksMax = 12000
 /** Grid blocks of the simulated data file: far more than a run's checkpoints need. */
 const gridBlocksSimulated = 2048
 /** Ticks allowed for the final recovery. */

@@ -179,10 +179,6 @@ class SimTransport {
   /** The first reply received to each request number: later copies must be identical. */
   private readonly replies = new Map<number, Uint8Array>()
   private answer: Answer | undefined = undefined
-  /** A reply to the register arrived (the session may have accepted it). */
-  get registerAnswered(): boolean {
-    return this.replies.has(0)
-  }
   retriesSent = 0
   /** Replies to a register re-executed after an eviction (a late duplicate of the register). */
   reregistrations = 0
@@ -197,6 +193,11 @@ class SimTransport {
         options.network.stats.rejected++
       }
     }
+  }
+
+  /** A reply to the register arrived (the session may have accepted it). */
+  get registerAnswered(): boolean {
+    return this.replies.has(0)
   }
 
   readonly factory: TransportFactory = (deliver) => {

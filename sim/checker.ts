@@ -10,9 +10,10 @@
  *   (test/ledger/reference/model.ts) answers when it executes the committed ops in op order;
  *   the model's invariants are checked after every op, and prepare timestamps must strictly
  *   increase along the history.
- * - replies: each reply names the client's in-flight request (`request_checksum`, number,
- *   operation), `op == commit`; a reply to a request the client already had answered must be
- *   byte-identical to the first (checked by the client, sim/client.ts).
+ * - replies: each reply a client receives names a request it sent (`request_checksum`, number,
+ *   operation, release), `op == commit`; a reply to a request the client already had answered
+ *   must be byte-identical to the first, and each call's result must be its batch's in the reply
+ *   (checked by the client's transport, sim/session_client.ts).
  */
 import { assert } from "../src/assert.ts"
 import { FrameLayout, headerSize, PrepareLayout, readU32, ReplyLayout, RequestLayout, VsrOperation } from "../src/protocol/header.ts"

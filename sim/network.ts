@@ -5,10 +5,10 @@
  * at delivery it may be lost, duplicated (re-queued for later) or have a byte flipped. Paths can
  * clog for a while. Nothing is delivered except by `step`, which the simulator's loop calls.
  *
- * Corruption exercises the production receive path: bytes for the replica go through the same
- * `MessageFramer` the TCP bus uses, so a flipped byte is rejected by the checksums and closes
- * the connection, exactly as in production; clients check what they receive with
- * `validateMessage`.
+ * Corruption exercises the production receive paths: bytes for the replica go through the same
+ * `MessageFramer` the TCP bus uses, and bytes for a client through the one its transport uses
+ * (sim/session_client.ts), so a flipped byte is rejected by the checksums and closes the
+ * connection, exactly as in production.
  */
 import { Effect, Layer, Queue } from "effect"
 import { assert } from "../src/assert.ts"
@@ -206,6 +206,14 @@ export class SimNetwork {
     c.open = false
     bus.push({ _tag: "Closed", connection })
     this.clients[c.client]!.onClosed(connection)
+  }
+
+  /** A client closes its connection (its session ended, or it broke the framing): the replica gets `Closed`. */
+  closeFromClient(connection: number): void {
+    const c = this.connections.get(connection)
+    if (c === undefined || !c.open) return
+    c.open = false
+    this.bus?.push({ _tag: "Closed", connection })
   }
 
   private deliver(packet: Packet, now: number): void {

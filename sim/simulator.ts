@@ -1,16 +1,17 @@
 /**
  * One simulated run (simulation.md §1.2): the shipping replica (`layerReplica` over the real
  * `ReplicaCore`, journal and ledger) runs as Effect fibers on the simulator's scheduler and
- * clock, over the simulated disk (src/layers/disk_sim.ts) and network (sim/network.ts), with
- * simulated clients. A seed chooses the swarm parameters and every fault; the checkers
- * (sim/checker.ts) judge the run.
+ * clock, over the simulated disk (src/layers/disk_sim.ts) and network (sim/network.ts), and so
+ * do its clients, the shipping client sessions (sim/session_client.ts). A seed chooses the swarm
+ * parameters and every fault; the checkers (sim/checker.ts) judge the run.
  *
  * Each tick (10 ms): deliver every due packet and fire every due timer (disk completions, the
- * replica's tick) in time order, running the fibers to quiescence after each; then clients retry
- * or issue requests; then maybe crash or restart the replica. After `ticks` ticks the faults stop
- * (liveness mode, §8.2): the network heals, a crashed replica restarts, no new requests are
- * issued, and every outstanding request must complete within `livenessTicksMax`. The run ends
- * with one more crash and recovery, which must keep every acknowledged op.
+ * replica's tick, the sessions' retries and pings) in time order, running the fibers to
+ * quiescence after each; then idle clients make calls; then maybe crash or restart the replica.
+ * After `ticks` ticks the faults stop (liveness mode, §8.2): the network heals, a crashed replica
+ * restarts, no new calls are made, and every outstanding call must complete within
+ * `livenessTicksMax`. The run ends with one more crash and recovery, which must keep every
+ * acknowledged op.
  */
 import { Clock, Effect, Exit, Cause, Fiber, Layer, Logger, References } from "effect"
 import { layerReplica, Replica, ReplicaLedger } from "../src/actors/replica.ts"
@@ -21,7 +22,7 @@ import { formatStorage } from "../src/storage/format.ts"
 import { layoutOf, testConfig } from "../src/storage/layout.ts"
 import { Storage } from "../src/storage/storage.ts"
 import { Checker, readU64, type Violation } from "./checker.ts"
-import { SimClient } from "./client.ts"
+import { SimClient } from "./session_client.ts"
 import { networkHealthy, SimBus, SimNetwork, type NetworkOptions } from "./network.ts"
 import { Random } from "./random.ts"
 import { SimClock, SimScheduler } from "./runtime.ts"
@@ -80,8 +81,8 @@ export interface SwarmParameters {
   readonly idleOffProbability: number
   /** Registers plus requests issued at most (the test profile checkpoints every 32 ops). */
   readonly requestsMax: number
-  readonly retryTicksMin: number
-  readonly retryTicksMax: number
+  /** The sessions' first retransmission (their `requestTimeoutMs`; 60 ticks by default in production). */
+  readonly requestTimeoutTicks: number
   readonly batchEventsMax: number
   readonly batchesMax: number
   readonly accountPool: number
@@ -98,8 +99,14 @@ export interface SimResult {
   readonly stats: Record<string, number>
 }
 
-/** Liveness mode must finish every outstanding request within this many ticks (60 s simulated). */
-export const livenessTicksMax = 6000
+/**
+ * Liveness mode must finish every outstanding request within this many ticks (120 s simulated).
+ * The bound has to cover draining the backlog of a saturated run: up to 70 clients, each with
+ * up to two requests (a session sends the first call of a burst alone and merges the rest behind
+ * it), on the slowest disk drawn (two serial writes of ~300 ms per op, and checkpoints). Such
+ * runs took up to 7,000 ticks (60 s had been enough for one request per client, barely).
+ */
+export const livenessTicksMax = 12000
 /** Grid blocks of the simulated data file: far more than a run's checkpoints need. */
 const gridBlocksSimulated = 2048
 /** Ticks allowed for the final recovery. */
@@ -139,8 +146,7 @@ export function drawParameters(seed: bigint): SwarmParameters {
     idleOnProbability: r.uniform(0, 0.2),
     idleOffProbability: r.uniform(0.1, 0.2),
     requestsMax: 180,
-    retryTicksMin: r.between(10, 60),
-    retryTicksMax: r.between(100, 500),
+    requestTimeoutTicks: r.between(10, 60),
     batchEventsMax: r.pick([1, 4, 16, 40]),
     batchesMax: r.pick([1, 1, 2, 3]),
     accountPool: r.between(4, 16),
@@ -164,6 +170,9 @@ function clockOffset(p: SwarmParameters): (nowMs: number) => number {
   }
 }
 
+/** `at` if it is due by `now`. */
+const due = (at: number | undefined, now: number): number | undefined => (at !== undefined && at <= now ? at : undefined)
+
 export function runSimulation(options: SimOptions): SimResult {
   return new Simulation(options).run()
 }
@@ -179,6 +188,8 @@ class Simulation {
   private readonly checker = new Checker()
   private readonly scheduler = new SimScheduler()
   private readonly clock: SimClock
+  /** The clients' clock: it keeps time with the replica's, but runs while the replica is paused and has no wall-clock error. */
+  private readonly clientClock: SimClock
   private readonly network: SimNetwork
   private readonly disk: SimulatedDisk
   private readonly workload: Workload
@@ -196,6 +207,9 @@ class Simulation {
   private issued = 0
   private idle = false
   private faultsActive = true
+  /** Retries and re-registrations of the clients replaced after an eviction. */
+  private retiredRetries = 0
+  private retiredReregistrations = 0
   private readonly stats = { crashes: 0, restarts: 0, pauses: 0, evictions: 0, journalFull: 0, defects: 0, checkpoints: 0, checkpointsCompared: 0 }
   /** The id of every checkpoint the replica stored, by op, from its log. */
   private readonly checkpointIds = new Map<number, string>()
@@ -211,6 +225,7 @@ class Simulation {
     this.parameters = { ...drawParameters(options.seed), ...options.overrides }
     const p = this.parameters
     this.clock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0), clockOffset(p))
+    this.clientClock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0))
     this.cluster = Random.stream(this.seed, "cluster").u64()
     this.network = new SimNetwork(this.seed, u128ToBytes(this.cluster), p.network, this.trace)
     const layout = layoutOf(testConfig)
@@ -234,6 +249,7 @@ class Simulation {
   run(): SimResult {
     this.options.onParameters?.(this.parameters)
     this.format()
+    this.clientClock.advanceTo(this.clock.now)
     this.startReplica()
     const p = this.parameters
     const progressEvery = Math.max(1, Math.floor(this.options.ticks / 4))
@@ -277,8 +293,8 @@ class Simulation {
         repliesChecked: this.checker.repliesChecked,
         opsChecked: this.checker.opsChecked,
         ackedOp: Number(this.checker.ackedOp),
-        retries: this.clients.reduce((sum, c) => sum + c.retriesSent, 0),
-        reregistrations: this.clients.reduce((sum, c) => sum + c.reregistrations, 0),
+        retries: this.clients.reduce((sum, c) => sum + c.retriesSent, this.retiredRetries),
+        reregistrations: this.clients.reduce((sum, c) => sum + c.reregistrations, this.retiredReregistrations),
         ...this.network.stats,
         tornWrites: this.disk.stats.tornWrites,
         diskWrites: this.disk.stats.writes,
@@ -294,32 +310,36 @@ class Simulation {
     const now = this.tick * tickMs
     this.drain(now)
     this.network.tick(now, tickMs)
-    for (const client of this.clients) client.tick(this.tick, now)
-    if (this.faultsActive) this.issueRequests(now)
-    this.replaceEvicted(now)
+    if (this.faultsActive) this.issueRequests()
+    this.scheduler.runUntilQuiescent()
+    this.replaceEvicted()
     this.watchProcess()
     this.processFaults(now)
     this.scheduler.runUntilQuiescent()
   }
 
-  /** Delivers due packets and fires due timers, in time order, to quiescence after each. */
+  /**
+   * Delivers due packets and fires due timers, in time order (ties: packets, then the replica's
+   * timers, then the clients'), to quiescence after each.
+   */
   private drain(now: number): void {
     this.scheduler.runUntilQuiescent()
     for (;;) {
       const packetAt = this.network.nextReady(now)
-      const timerAt = this.clock.nextAt()
       // A paused replica's timers (its ticks, its disk's completions) wait until it resumes.
-      const timerDue = !this.paused && timerAt !== undefined && timerAt <= now
-      if (packetAt === undefined && !timerDue) break
-      if (packetAt !== undefined && (!timerDue || packetAt <= timerAt!)) {
-        this.clock.advanceTo(packetAt)
-        this.network.step(now)
-      } else {
-        this.clock.fireNext(now)
-      }
+      const replicaAt = this.paused ? undefined : due(this.clock.nextAt(), now)
+      const clientAt = due(this.clientClock.nextAt(), now)
+      const at = Math.min(packetAt ?? Infinity, replicaAt ?? Infinity, clientAt ?? Infinity)
+      if (at === Infinity) break
+      this.clock.advanceTo(at)
+      this.clientClock.advanceTo(at)
+      if (at === packetAt) this.network.step(now)
+      else if (at === replicaAt) this.clock.fireNext(now)
+      else this.clientClock.fireNext(now)
       this.scheduler.runUntilQuiescent()
     }
     this.clock.advanceTo(now)
+    this.clientClock.advanceTo(now)
   }
 
   /**
@@ -330,46 +350,54 @@ class Simulation {
     return Math.min(1, (3 * this.parameters.requestsMax) / (this.options.ticks * this.parameters.clientCount))
   }
 
-  private issueRequests(now: number): void {
+  /** Idle clients start their session (its register) or make the calls of one workload request. */
+  private issueRequests(): void {
     const p = this.parameters
     const gate = this.requestGate
     this.idle = this.idle ? !gate.chance(p.idleOffProbability) : gate.chance(p.idleOnProbability / 10)
     for (const client of this.clients) {
       if (!client.idle) continue
-      if (!client.registered) {
+      if (!client.started) {
         if (this.issued >= p.requestsMax) continue
         this.issued++
-        client.register(this.tick, now)
+        client.start()
         continue
       }
       if (this.idle || this.issued >= p.requestsMax || !gate.chance(p.requestProbability * this.pace)) continue
-      this.issued++
-      client.issue(this.workload.next(), this.tick, now)
+      const request = this.workload.next()
+      // The session sends the first call alone (nothing is in flight) and merges the others
+      // into one multi-batch request behind it: the budget counts requests, that is ops.
+      this.issued += request.batches.length === 1 ? 1 : 2
+      client.issue(request)
     }
   }
 
-  /** An evicted client is gone for good; a new client (new id) takes its place (§6). */
-  private replaceEvicted(_now: number): void {
+  /** An evicted client is gone for good; its session ends, and a new client (new id) takes its place (§6). */
+  private replaceEvicted(): void {
     for (let k = 0; k < this.clients.length; k++) {
       const client = this.clients[k]!
       if (!client.evicted) continue
       this.stats.evictions++
-      if (this.faultsActive && this.issued < this.parameters.requestsMax) this.addClient(k, this.stats.evictions)
+      this.retiredRetries += client.retriesSent
+      this.retiredReregistrations += client.reregistrations
+      client.stop()
+      if (this.faultsActive && this.issued < this.parameters.requestsMax) this.addClient(client.index, this.stats.evictions)
       else this.clients.splice(k--, 1)
     }
   }
 
-  private addClient(k: number, incarnation: number): void {
-    const random = Random.stream(this.seed, `client ${k} incarnation ${incarnation}`)
-    const id = random.u128NonZero()
-    const index = k
-    const endpoint = {
-      onMessage: (connection: number, bytes: Uint8Array) => this.clientAt(index)?.onMessage(connection, bytes),
-      onClosed: (connection: number) => this.clientAt(index)?.onClosed(connection)
+  /** The client of slot `index`, not started yet (the simulator starts it when it is due to register). */
+  private addClient(index: number, incarnation: number): void {
+    if (incarnation === 0) {
+      this.network.addClient({
+        onMessage: (connection: number, bytes: Uint8Array) => this.clientAt(index)?.transport.onMessage(connection, bytes),
+        onClosed: (connection: number) => this.clientAt(index)?.transport.onClosed(connection)
+      })
     }
-    if (incarnation === 0) this.network.addClient(endpoint)
-    const client = new SimClient(index, id, this.cluster, this.network, this.checker, this.trace, random, {
-      retryTicksMin: this.parameters.retryTicksMin, retryTicksMax: this.parameters.retryTicksMax,
+    const client = new SimClient({
+      index, seed: this.seed, randomName: `client ${index} incarnation ${incarnation}`, cluster: this.cluster,
+      requestTimeoutMs: this.parameters.requestTimeoutTicks * tickMs,
+      network: this.network, clock: this.clientClock, scheduler: this.scheduler, checker: this.checker, trace: this.trace,
       log: this.debug ? (line: string) => this.log(line) : undefined
     })
     if (incarnation === 0) this.clients.push(client)
@@ -512,6 +540,8 @@ class Simulation {
   }
 
   private stop(): void {
+    for (const client of this.clients) client.stop()
+    this.scheduler.runUntilQuiescent()
     if (this.state._tag !== "Down") {
       const fiber = this.state.fiber
       this.network.detach(this.tick * tickMs)

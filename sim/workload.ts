@@ -3,13 +3,14 @@
  * invalid events (the ledger answers those with result codes), linked chains, pending transfers
  * with and without timeouts and their posts and voids, balancing and closing transfers, imported
  * events, lookups and every query. Ids come from small pools so that "exists", duplicates and
- * references to earlier transfers happen often. Bodies are always well-formed multi-batch bodies:
- * a malformed body is a client bug that gets the client evicted, which is not what this tests.
+ * references to earlier transfers happen often. A request is one to `batchesMax` batches of one
+ * operation, each made as a call on the client's session, which merges them into multi-batch
+ * requests; every batch is well-formed (`submit` refuses the others before sending, so a
+ * malformed body is not what this tests).
  *
  * The generator knows nothing of the ledger's state; the reference model judges every reply.
  */
 import { eventSize, Operation, type ClientOperation } from "../src/protocol/operation.ts"
-import { encodeMultiBatch } from "../src/protocol/multi_batch.ts"
 import {
   account, AccountFilterFlags, AccountFlags, accountFilter, encodeAccount, encodeAccountFilter, encodeBatch, encodeIds,
   encodeQueryFilter, encodeTransfer, queryFilter, transfer, TransferFlags, type Account, type Transfer
@@ -29,7 +30,8 @@ export interface WorkloadOptions {
 
 export interface GeneratedRequest {
   readonly operation: ClientOperation
-  readonly body: Uint8Array
+  /** One or more batches, not multi-batch framed: each is one call. */
+  readonly batches: ReadonlyArray<Uint8Array>
 }
 
 /** One generator shared by all clients of a run: transfer ids and pending ids are global. */
@@ -59,7 +61,7 @@ export class Workload {
     const batchCount = r.between(1, this.options.batchesMax)
     const batches: Array<Uint8Array> = []
     for (let b = 0; b < batchCount; b++) batches.push(this.batch(operation))
-    return { operation, body: encodeMultiBatch(batches, eventSize(operation)) }
+    return { operation, batches }
   }
 
   private batch(operation: ClientOperation): Uint8Array {

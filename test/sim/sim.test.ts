@@ -49,10 +49,13 @@ describe("simulator seed budget", () => {
     expect(summary.failed).toEqual([])
     const total = (name: string) => results.reduce((sum, r) => sum + (r.stats[name] ?? 0), 0)
     // The run really exercised what it claims: checked replies, crashes, every network fault,
-    // and corrupted packets rejected by the production framer.
+    // corrupted packets rejected by the production framer, and a session evicted (it surfaced
+    // as ClientEvicted and a new client took its place).
     expect(total("repliesChecked")).toBeGreaterThan(1000)
     expect(total("crashes")).toBeGreaterThan(10)
-    for (const name of ["lost", "duplicated", "corrupted", "rejected", "retries", "tornWrites", "checkpoints", "checkpointsCompared"]) expect(total(name), name).toBeGreaterThan(0)
+    for (const name of ["lost", "duplicated", "corrupted", "rejected", "retries", "tornWrites", "checkpoints", "checkpointsCompared", "evictions"]) {
+      expect(total(name), name).toBeGreaterThan(0)
+    }
   }, 60_000)
 })
 

@@ -373,12 +373,13 @@ describe("scarab benchmark", () => {
     const temporaries = () => readdirSync(tmpdir()).filter((name) => name.startsWith("scarab-benchmark-")).sort()
     const before = temporaries()
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [root + "src/cli/main.ts", "benchmark", "--transfers=40000", "--accounts=1000", "--queries=5", "--restart-points=20000"], { cwd: root })
+      const child = spawn(process.execPath, [root + "src/cli/main.ts", "benchmark", "--transfers=40000", "--accounts=1000", "--queries=5", "--restart-points=20000"], { cwd: root, detached: true })
       let stdout = ""
       let stderr = ""
       child.stdout.on("data", (chunk) => (stdout += chunk))
       child.stderr.on("data", (chunk) => (stderr += chunk))
-      const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+      // Its own process group: a benchmark killed for taking too long takes its replicas with it.
+      const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 100_000)
       child.once("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
     })
     expect(result.code, result.stdout + result.stderr).toBe(0)
@@ -399,7 +400,7 @@ describe("scarab benchmark", () => {
     expect(pid).toBeGreaterThan(0)
     expect(() => process.kill(pid, 0)).toThrow()
     expect(temporaries()).toEqual(before)
-  }, 90_000)
+  }, 120_000)
 })
 
 // --- helpers ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import { Cause, Clock, Context, Effect, Layer, Queue, Schema } from "effect"
 import { assert } from "../assert.ts"
 import { createLedger, type Ledger } from "../ledger/ledger.ts"
 import { bodySizeMax } from "../protocol/operation.ts"
-import { releaseClientMin, releaseScarab } from "../protocol/header.ts"
+import { PrepareLayout, readU64Number, releaseClientMin, releaseScarab } from "../protocol/header.ts"
 import { u128ToBytes } from "../protocol/build.ts"
 import { type Checkpointer, type CheckpointError, openCheckpoint } from "../storage/checkpoint.ts"
 import { Grid, type GridReadError } from "../storage/grid.ts"
@@ -231,4 +231,4 @@ export const replayPrepare = Effect.fnUntraced(function* (core: ReplicaCore, che
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
 
-const readOp = (prepare: Uint8Array): bigint => new DataView(prepare.buffer, prepare.byteOffset, 256).getBigUint64(224, true)
+const readOp = (prepare: Uint8Array): bigint => BigInt(readU64Number(prepare, PrepareLayout.op.offset))

@@ -14,7 +14,7 @@ import { checksumInto } from "../protocol/checksum_native.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { headerInvalid } from "../protocol/header_rules.ts"
 import { BlockLayout, Command, FrameLayout, headerSize, readU32, releaseScarab, u128Equal, writeU32 } from "../protocol/header.ts"
-import { sectorSize } from "./storage.ts"
+import { sectorsCeil } from "./storage.ts"
 
 /** Block types (storage.md §6.1); Scarab's snapshot uses `manifest` for its directory and `value` for its rows. */
 export const BlockType = { free_set: 1, client_sessions: 2, manifest: 3, index: 4, value: 5 } as const
@@ -44,7 +44,7 @@ export function sealBlock(block: Uint8Array, fields: BlockFields): Uint8Array {
   const { size } = fields
   assert(size > headerSize && size <= block.length, () => `a block of ${size} bytes does not fit its ${block.length}-byte buffer`)
   assert(Number.isSafeInteger(fields.address) && fields.address >= 1, () => `block address ${fields.address}`)
-  const end = roundUp(size)
+  const end = sectorsCeil(size)
   assert(end <= block.length, () => "block buffer shorter than its sectors")
   block.fill(0, size, end)
   block.fill(0, 0, metadataOffset)
@@ -74,11 +74,11 @@ export function blockInvalid(block: Uint8Array, address: number, checksum: Uint8
   if (block[FrameLayout.command.offset] !== Command.block) return "not a block (misdirected I/O from another zone)"
   if (!u128Equal(block, FrameLayout.cluster.offset, cluster, 0)) return "a block of another cluster"
   const size = readU32(block, FrameLayout.size.offset)
-  if (size <= headerSize || size > blockSize || roundUp(size) > block.length) return `block size ${size} out of range`
+  if (size <= headerSize || size > blockSize || sectorsCeil(size) > block.length) return `block size ${size} out of range`
   checksumInto(block.subarray(headerSize, size), expected, 0)
   if (!u128Equal(expected, 0, block, FrameLayout.checksum_body.offset)) return "invalid body checksum"
   if (!u128Equal(block, FrameLayout.checksum.offset, checksum, 0)) return "unexpected checksum (a stale block from an earlier use of the address, or a misdirected write)"
-  for (let i = size; i < roundUp(size); i++) if (block[i] !== 0) return "padding is not zero"
+  for (let i = size; i < sectorsCeil(size); i++) if (block[i] !== 0) return "padding is not zero"
   const header = headerInvalid(block)
   assert(header === undefined, () => `a block with the expected checksum has an invalid header: ${header}`)
   const at = new DataView(block.buffer, block.byteOffset, headerSize).getBigUint64(BlockLayout.address.offset, true)
@@ -89,4 +89,3 @@ export function blockInvalid(block: Uint8Array, address: number, checksum: Uint8
 export const blockSizeOf = (block: Uint8Array): number => readU32(block, FrameLayout.size.offset)
 export const blockTypeOf = (block: Uint8Array): number => block[BlockLayout.block_type.offset]!
 
-export const roundUp = (size: number): number => Math.ceil(size / sectorSize) * sectorSize

@@ -23,7 +23,7 @@
 import { Clock, Effect, Schema } from "effect"
 import { assert } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
-import { FrameLayout, headerSize, readU32, releaseScarab } from "../protocol/header.ts"
+import { FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, releaseScarab } from "../protocol/header.ts"
 import type { Ledger } from "../ledger/ledger.ts"
 import { type SnapshotSectionId, snapshotRowWords } from "../ledger/snapshot.ts"
 import { blockTypeOf, BlockType, sealBlock, ValueMetadata } from "./block.ts"
@@ -231,7 +231,7 @@ export const openCheckpoint = Effect.fnUntraced(function* (storage: Storage["Ser
   for (const address of [...directoryTrailer.blocks, ...sessionsTrailer.blocks, ...directory.flatMap((s) => s.addresses)]) {
     if (!freeSet.isAcquired(address) || freeSet.isReleased(address)) return yield* refuse(`block ${address} is named by the checkpoint but free in its free set`)
   }
-  yield* restoreSnapshot(grid, directory, ledger, readU64(state.header, 240), path)
+  yield* restoreSnapshot(grid, directory, ledger, readU64(state.header, PrepareLayout.timestamp.offset), path)
 
   const stored = state.clientSessions.size === 0 ? [] : decodeClientSessions(sessionsTrailer.bytes, layout.config.clientsMax)
   if (typeof stored === "string") return yield* refuse(stored)
@@ -422,6 +422,6 @@ function decodeDirectory(bytes: Uint8Array, blockSize: number): Array<DirectoryS
   return sections
 }
 
-const readOp = (header: Uint8Array): number => Number(readU64(header, 224))
+const readOp = (header: Uint8Array): number => readU64Number(header, PrepareLayout.op.offset)
 const readU64 = (bytes: Uint8Array, offset: number): bigint => new DataView(bytes.buffer, bytes.byteOffset, headerSize).getBigUint64(offset, true)
 

@@ -13,10 +13,11 @@ import { Effect } from "effect"
 import { assert } from "../assert.ts"
 import { checksumInto } from "../protocol/checksum_native.ts"
 import { checksumSize } from "../protocol/checksum.ts"
-import { Command, FrameLayout, headerSize, readU32, ReplyLayout, u128Equal } from "../protocol/header.ts"
+import { Command, FrameLayout, headerSize, isZero, readU32, ReplyLayout, u128Equal } from "../protocol/header.ts"
+import { equalBytes } from "./checkpoint_state.ts"
 import { u128FromBytes } from "../protocol/build.ts"
 import type { Layout } from "./layout.ts"
-import { type Storage, type StorageError, sectorSize } from "./storage.ts"
+import { type Storage, type StorageError, sectorsCeil } from "./storage.ts"
 
 /** One client session: its slot, its number (the op of its register) and its latest reply. */
 export interface SessionEntry {
@@ -41,7 +42,7 @@ export function encodeClientSessions(entries: ReadonlyArray<SessionEntry>, clien
   const view = new DataView(bytes.buffer)
   for (const entry of entries) {
     assert(entry.slot >= 0 && entry.slot < clientsMax && entry.session > 0n, () => `session slot ${entry.slot}`)
-    assert(isZeroRange(bytes, entry.slot * headerSize, headerSize), () => `two sessions in slot ${entry.slot}`)
+    assert(isZero(bytes, entry.slot * headerSize, (entry.slot + 1) * headerSize), () => `two sessions in slot ${entry.slot}`)
     bytes.set(entry.reply.subarray(0, headerSize), entry.slot * headerSize)
     view.setBigUint64(clientsMax * headerSize + entry.slot * 8, entry.session, true)
   }
@@ -57,7 +58,7 @@ export function decodeClientSessions(bytes: Uint8Array, clientsMax: number): Arr
     const header = bytes.subarray(slot * headerSize, (slot + 1) * headerSize)
     const session = view.getBigUint64(clientsMax * headerSize + slot * 8, true)
     if (session === 0n) {
-      if (!isZeroRange(header, 0, headerSize)) return `client sessions: slot ${slot} has a reply but no session`
+      if (!isZero(header, 0, headerSize)) return `client sessions: slot ${slot} has a reply but no session`
       continue
     }
     const valid = new Uint8Array(checksumSize)
@@ -89,7 +90,7 @@ export const writeClientReplies = Effect.fnUntraced(function* (
   for (let first = 0; first < changed.length; first += buffers.length) {
     yield* Effect.forEach(changed.slice(first, first + buffers.length), (entry, i) => {
       const size = readU32(entry.reply, FrameLayout.size.offset)
-      const end = Math.ceil(size / sectorSize) * sectorSize
+      const end = sectorsCeil(size)
       const buffer = buffers[i]!
       assert(buffer.length >= end, () => "a reply buffer smaller than the reply")
       buffer.set(entry.reply.subarray(0, size))
@@ -108,22 +109,12 @@ export const readClientReply = Effect.fnUntraced(function* (storage: Storage["Se
   const size = readU32(stored.replyHeader, FrameLayout.size.offset)
   if (size === headerSize) return stored.replyHeader.slice()
   if (size > layout.config.messageSizeMax) return undefined
-  const end = Math.ceil(size / sectorSize) * sectorSize
+  const end = sectorsCeil(size)
   const buffer = storage.allocate(end)
   yield* storage.read(layout.clientReplies, stored.slot * layout.config.messageSizeMax, buffer)
-  if (!u128Equal(buffer, 0, stored.replyHeader, 0) || !isSameRange(buffer, stored.replyHeader, headerSize)) return undefined
+  if (!u128Equal(buffer, 0, stored.replyHeader, 0) || !equalBytes(buffer.subarray(0, headerSize), stored.replyHeader)) return undefined
   const body = new Uint8Array(checksumSize)
   checksumInto(buffer.subarray(headerSize, size), body, 0)
-  if (!u128Equal(body, 0, buffer, FrameLayout.checksum_body.offset) || !isZeroRange(buffer, size, end - size)) return undefined
+  if (!u128Equal(body, 0, buffer, FrameLayout.checksum_body.offset) || !isZero(buffer, size, end)) return undefined
   return buffer.slice(0, size)
 }) as (storage: Storage["Service"], layout: Layout, stored: StoredSession) => Effect.Effect<Uint8Array | undefined, StorageError>
-
-function isZeroRange(bytes: Uint8Array, start: number, length: number): boolean {
-  for (let i = start; i < start + length; i++) if (bytes[i] !== 0) return false
-  return true
-}
-
-function isSameRange(a: Uint8Array, b: Uint8Array, length: number): boolean {
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return false
-  return true
-}

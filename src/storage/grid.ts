@@ -9,10 +9,10 @@
  */
 import { Effect, Schema } from "effect"
 import { assert } from "../assert.ts"
-import { blockInvalid, blockSizeOf, roundUp } from "./block.ts"
+import { blockInvalid, blockSizeOf } from "./block.ts"
 import { GridCache } from "./grid_cache.ts"
 import type { Layout } from "./layout.ts"
-import { type Storage, type StorageError, sectorSize } from "./storage.ts"
+import { type Storage, type StorageError, sectorSize, sectorsCeil } from "./storage.ts"
 
 export class GridReadError extends Schema.TaggedError<GridReadError>()("GridReadError", {
   path: Schema.String,
@@ -58,7 +58,7 @@ export class Grid {
    */
   write(address: number, sealed: Uint8Array): Effect.Effect<void, StorageError> {
     const size = blockSizeOf(sealed)
-    assert(sealed.length === roundUp(size) && sealed.length <= this.blockSize, () => "write the sealed block's sectors")
+    assert(sealed.length === sectorsCeil(size) && sealed.length <= this.blockSize, () => "write the sealed block's sectors")
     return Effect.map(this.storage.write(this.layout.grid, this.offsetOf(address), sealed), () => {
       this.cache.insert(address, sealed.slice(0, size))
     })
@@ -80,8 +80,8 @@ export class Grid {
       grid.reading = true
       yield* storage.read(layout.grid, offset, buffer.subarray(0, sectorSize))
       const size = blockSizeOf(buffer)
-      if (size > sectorSize && size <= blockSize) yield* storage.read(layout.grid, offset + sectorSize, buffer.subarray(sectorSize, roundUp(size)))
-      const invalid = blockInvalid(buffer.subarray(0, Math.min(roundUp(Math.max(size, 1)), blockSize)), address, checksum, cluster, blockSize)
+      if (size > sectorSize && size <= blockSize) yield* storage.read(layout.grid, offset + sectorSize, buffer.subarray(sectorSize, sectorsCeil(size)))
+      const invalid = blockInvalid(buffer.subarray(0, Math.min(sectorsCeil(Math.max(size, 1)), blockSize)), address, checksum, cluster, blockSize)
       if (invalid !== undefined) return yield* new GridReadError({ path: storage.path, address, what, reason: invalid })
       const block = buffer.slice(0, size)
       cache.insert(address, block)

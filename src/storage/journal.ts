@@ -22,10 +22,10 @@ import { assert } from "../assert.ts"
 import { checksumInto } from "../protocol/checksum_native.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { checksumBodyEmpty, headerInvalid, rootPrepare } from "../protocol/header_rules.ts"
-import { Command, FrameLayout, headerSize, PrepareLayout, readU32, u128Equal, VsrOperation, writeU32 } from "../protocol/header.ts"
+import { Command, FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, u128Equal, VsrOperation, writeU32 } from "../protocol/header.ts"
 import { classifySlot, type Decision, type SlotHeader, tornSlots } from "./journal_recovery.ts"
 import { headersPerSector, type Layout, prepareMax } from "./layout.ts"
-import { type Storage, type StorageError, sectorSize } from "./storage.ts"
+import { type Storage, type StorageError, sectorSize, sectorsCeil } from "./storage.ts"
 
 export class JournalRecoveryError extends Schema.TaggedError<JournalRecoveryError>()("JournalRecoveryError", {
   path: Schema.String,
@@ -98,7 +98,7 @@ export class Journal {
     assert(size === prepare.length && size <= this.layout.config.messageSizeMax, () => `prepare of op ${op} has size ${size}`)
     assert(prepare[FrameLayout.command.offset] === Command.prepare && prepare[PrepareLayout.operation.offset] !== VsrOperation.reserved,
       () => "the journal holds prepares")
-    const buffer = this.writeBuffer.subarray(0, roundUp(size))
+    const buffer = this.writeBuffer.subarray(0, sectorsCeil(size))
     buffer.set(prepare)
     buffer.fill(0, size) // recovery requires zero padding (§4.1)
     const sector = Math.floor(slot / headersPerSector)
@@ -270,7 +270,7 @@ function readSlot(storage: Storage["Service"], layout: Layout, slot: number, buf
     if (!headerChecksumValid(buffer, 0)) return undefined
     const size = readU32(buffer, FrameLayout.size.offset)
     if (size < headerSize || size > layout.config.messageSizeMax) return undefined
-    const end = roundUp(size)
+    const end = sectorsCeil(size)
     if (end > sectorSize) yield* storage.read(layout.walPrepares, offset + sectorSize, buffer.subarray(sectorSize, end))
     const body = new Uint8Array(checksumSize)
     checksumInto(buffer.subarray(headerSize, size), body, 0)
@@ -337,11 +337,4 @@ function headerChecksumValid(bytes: Uint8Array, at: number): boolean {
   return u128Equal(expected, 0, bytes, at + FrameLayout.checksum.offset)
 }
 
-const readOp = (bytes: Uint8Array, at: number): number => {
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, headerSize)
-  const value = view.getBigUint64(PrepareLayout.op.offset, true)
-  assert(value < 2n ** 53n, () => "an op beyond 2^53")
-  return Number(value)
-}
-
-const roundUp = (size: number): number => Math.ceil(size / sectorSize) * sectorSize
+const readOp = (bytes: Uint8Array, at: number): number => readU64Number(bytes, at + PrepareLayout.op.offset)

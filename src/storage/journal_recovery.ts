@@ -12,6 +12,7 @@
  * been acknowledged (corruption: it must be repaired, and a single replica must refuse to start).
  */
 import { assert } from "../assert.ts"
+import { equalBytes } from "./checkpoint_state.ts"
 
 /** A header from one ring, reduced to what the decision needs. Present only when it is ok. */
 export interface SlotHeader {
@@ -100,7 +101,7 @@ export function predicatesOf(h: SlotHeader | undefined, p: SlotHeader | undefine
     p !== undefined && p.op === opMax,
     p !== undefined && p.op > opPrepareMax,
     h !== undefined && h.op > opPrepareMax,
-    both && equal(h.checksum, p.checksum),
+    both && equalBytes(h.checksum, p.checksum),
     both && h.op === p.op,
     both && h.op < p.op,
     both && h.view === p.view
@@ -192,9 +193,4 @@ function matches(pattern: string, predicates: ReadonlyArray<boolean>): boolean |
     }
   }
   return violated ? "impossible" : true
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return a.length === b.length
 }

@@ -17,6 +17,9 @@ import { Context, Effect, Schema } from "effect"
 /** Unit of every disk I/O (storage.md §1.1): buffer address, length and offset are multiples. */
 export const sectorSize = 4096
 
+/** `size` bytes rounded up to whole sectors: what a write of them occupies on disk. */
+export const sectorsCeil = (size: number): number => Math.ceil(size / sectorSize) * sectorSize
+
 /** Largest single I/O: a batch of grid blocks at most; bigger requests are a sizing mistake. */
 export const ioSizeMax = 64 * 1024 * 1024
 

@@ -18,13 +18,13 @@ import { u128ToBytes } from "../../src/protocol/build.ts"
 import { checksum } from "../../src/protocol/checksum_native.ts"
 import { BlockLayout, Command, FrameLayout, headerSize, readU32, releaseScarab } from "../../src/protocol/header.ts"
 import { headerInvalid, rootPrepare } from "../../src/protocol/header_rules.ts"
-import { blockInvalid, blockSizeOf, BlockType, blockTypeOf, roundUp, sealBlock, TrailerMetadata, ValueMetadata } from "../../src/storage/block.ts"
+import { blockInvalid, blockSizeOf, BlockType, blockTypeOf, sealBlock, TrailerMetadata, ValueMetadata } from "../../src/storage/block.ts"
 import { trailerEmpty, type TrailerReference } from "../../src/storage/checkpoint_state.ts"
 import { FreeSet } from "../../src/storage/free_set.ts"
 import { Grid, GridReadError } from "../../src/storage/grid.ts"
 import { GridCache } from "../../src/storage/grid_cache.ts"
 import { layoutOf, type StorageConfig, testConfig } from "../../src/storage/layout.ts"
-import { sectorSize, Storage } from "../../src/storage/storage.ts"
+import { sectorSize, sectorsCeil, Storage } from "../../src/storage/storage.ts"
 import { GridFullError, readTrailer, trailerBlockCount, writeTrailer } from "../../src/storage/trailer.ts"
 import { assertAborts } from "../aborts.ts"
 
@@ -65,7 +65,7 @@ describe("grid blocks: seal and validate (§6.1, §6.2)", () => {
   it("seals a valid block header and zero padding, whatever the buffer held", () => {
     for (const bodySize of [1, sectorSize - headerSize, sectorSize - headerSize + 1, bodyMax]) {
       const sealed = block(9, bodySize)
-      assert.strictEqual(sealed.length, roundUp(headerSize + bodySize))
+      assert.strictEqual(sealed.length, sectorsCeil(headerSize + bodySize))
       assert.isUndefined(headerInvalid(sealed))
       assert.isUndefined(invalid(sealed, 9, checksumOf(sealed)), `body ${bodySize}`)
       assert.strictEqual(blockSizeOf(sealed), headerSize + bodySize)
@@ -261,7 +261,7 @@ const withGrid = <A, E>(disk: SimulatedDisk, body: (grid: Grid, storage: Storage
 function sealedIn(grid: Grid, address: number, bodySize: number, fill = 0x5a): Uint8Array {
   const buffer = grid.allocate()
   buffer.set(block(address, bodySize, fill))
-  return buffer.subarray(0, roundUp(headerSize + bodySize))
+  return buffer.subarray(0, sectorsCeil(headerSize + bodySize))
 }
 
 describe("grid reads and writes on the simulated disk", () => {
@@ -466,7 +466,7 @@ describe("checkpoint trailers (§6.4)", () => {
     assert.strictEqual(first.reference, second.reference)
     // The bytes of the blocks up to each one's sector end are equal (the rest of each 8 KiB slot
     // is never written and never trusted).
-    const used = (raw: string) => first.blocks.map((_, k) => raw.slice(2 * k * blockSize, 2 * (k * blockSize + roundUp(headerSize + Math.min(bodyMax, bytes.length - k * bodyMax)))))
+    const used = (raw: string) => first.blocks.map((_, k) => raw.slice(2 * k * blockSize, 2 * (k * blockSize + sectorsCeil(headerSize + Math.min(bodyMax, bytes.length - k * bodyMax)))))
     assert.deepStrictEqual(used(first.raw), used(second.raw))
   }))
 

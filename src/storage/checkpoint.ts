@@ -94,7 +94,6 @@ export class Checkpointer {
   private readonly repliesWritten: Array<Uint8Array | undefined>
   /** Buffers of the reply writes, allocated at the first checkpoint. */
   private replyBuffers: ReadonlyArray<Uint8Array> | undefined
-  lastStats: CheckpointStats | undefined
 
   constructor(
     storage: Storage["Service"], layout: Layout, grid: Grid, superblock: Superblock, freeSet: FreeSet, directory: Array<DirectorySection>,
@@ -188,7 +187,6 @@ export class Checkpointer {
       self.trailers = { directory: directory.blocks, sessions: sessions.blocks }
       input.ledger.snapshotStored()
       const stats = { op, durationMs: (yield* Clock.currentTimeMillis) - started, blocksWritten: snapshot.written, blocksReused: snapshot.reused }
-      self.lastStats = stats
       return stats
     })
   }

@@ -9,12 +9,13 @@ import { Effect } from "effect"
 import { layerStorageFile } from "../layers/disk.ts"
 import { u128ToBytes } from "../protocol/build.ts"
 import { checksumSize } from "../protocol/checksum.ts"
+import { releaseScarab } from "../protocol/header.ts"
 import { rootPrepare } from "../protocol/header_rules.ts"
 import { rootCheckpointState } from "./checkpoint.ts"
 import { formatJournal } from "./journal.ts"
 import { layoutOf, storageConfigs } from "./layout.ts"
 import { Storage } from "./storage.ts"
-import { membersMax, releaseFormatCurrent, replicaIdOf, sealSuperblock, writeSuperblock } from "./superblock.ts"
+import { membersMax, replicaIdOf, sealSuperblock, writeSuperblock } from "./superblock.ts"
 
 export interface FormatOptions {
   readonly path: string
@@ -41,7 +42,7 @@ export const formatStorage = (options: Omit<FormatOptions, "path">) => Effect.ge
     sequence: 1,
     cluster: options.cluster,
     parent: new Uint8Array(checksumSize),
-    releaseFormat: releaseFormatCurrent,
+    releaseFormat: releaseScarab,
     profile: options.profile,
     vsrState: {
       checkpoint: rootCheckpointState(root, layout.dataFileSizeMin),

@@ -17,7 +17,7 @@ import { assert } from "../assert.ts"
 import { checksumInto } from "../protocol/checksum_native.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { u128FromBytes, u128ToBytes } from "../protocol/build.ts"
-import { headerSize, isZero, PrepareLayout, readU64Number, releaseScarab } from "../protocol/header.ts"
+import { headerSize, isZero, PrepareLayout, readU64Number } from "../protocol/header.ts"
 import {
   checkpointStateSize, type CheckpointState, decodeCheckpointState, encodeCheckpointState, equalBytes, getU64, setU64
 } from "./checkpoint_state.ts"
@@ -256,7 +256,6 @@ export function replicaIndexOf(superblock: Superblock): number {
 
 export const checkpointOp = (state: CheckpointState): number => readU64Number(state.header, PrepareLayout.op.offset)
 
-export const releaseFormatCurrent = releaseScarab
 
 // --- helpers ------------------------------------------------------------------------------------
 

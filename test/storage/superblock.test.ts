@@ -17,7 +17,7 @@ import { layoutOf, testConfig } from "../../src/storage/layout.ts"
 import { sectorSize, Storage, StorageFatalError } from "../../src/storage/storage.ts"
 import {
   checkpointOp, checksumOf, decodeSuperblockCopy, encodeSuperblockCopy, membersMax, nextSuperblock, openSuperblock, peekSuperblock,
-  quorumOpen, quorumVerify, releaseFormatCurrent, replicaIdOf, sealSuperblock, type Superblock, superblockCopySize, SuperblockError,
+  quorumOpen, quorumVerify, replicaIdOf, sealSuperblock, type Superblock, superblockCopySize, SuperblockError,
   superblockInvalid, writeSuperblock
 } from "../../src/storage/superblock.ts"
 import { repairOrder, selectQuorum } from "../../src/storage/superblock_quorum.ts"
@@ -43,7 +43,7 @@ function checkpointState(op: number): CheckpointState {
 }
 
 const genesis: Superblock = sealSuperblock({
-  sequence: 1, cluster, parent: new Uint8Array(16), releaseFormat: releaseFormatCurrent, profile: "test",
+  sequence: 1, cluster, parent: new Uint8Array(16), releaseFormat: releaseScarab, profile: "test",
   vsrState: {
     checkpoint: checkpointState(0), replicaId: members[1]!, members, commitMax: 0, syncOpMin: 0, syncOpMax: 0, logView: 0, view: 0, replicaCount: 3
   },
@@ -105,7 +105,7 @@ describe("superblock copy codec (§3.1)", () => {
     const headers = [checkpointHeader(95), checkpointHeader(94), checkpointHeader(93)]
     const trailer = { checksum: new Uint8Array(16).fill(3), lastBlockAddress: 17, lastBlockChecksum: new Uint8Array(16).fill(4), size: 12345 }
     return sealSuperblock({
-      sequence: 42, cluster, parent: new Uint8Array(16).fill(9), releaseFormat: releaseFormatCurrent, profile: "test",
+      sequence: 42, cluster, parent: new Uint8Array(16).fill(9), releaseFormat: releaseScarab, profile: "test",
       vsrState: {
         checkpoint: { ...checkpointState(95), snapshot: trailer, freeSetAcquired: { ...trailer, lastBlockAddress: 18 }, storageSize: layout.dataFileSizeMin + 65536 * 20,
           parentCheckpointId: new Uint8Array(16).fill(5), grandparentCheckpointId: new Uint8Array(16).fill(6) },

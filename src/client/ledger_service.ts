@@ -16,14 +16,14 @@ import {
   accountSize, batchEventsMax, createResultSize, eventSize, isOperation, isQuery, Operation, queryResultsMax, resultSize, transferSize, type ClientOperation
 } from "../protocol/operation.ts"
 import {
-  AccountFilterFlags, CreateResultLayout, decodeAccount, decodeAccountBalance, decodeBatch, decodeTransfer,
+  AccountFilterFlags, bufferView, CreateResultLayout, decodeAccount, decodeAccountBalance, decodeBatch, decodeTransfer,
   encodeAccount, encodeAccountFilter, encodeBatch, encodeIds, encodeQueryFilter, encodeTransfer, QueryFilterFlags,
   timestampMax
 } from "../protocol/records.ts"
 import { InvalidRequest, TooMuchData, type LedgerError } from "./errors.ts"
 import { accountSlots, allIdsValid, encodeChecked, transferSlots } from "./input_check.ts"
 import {
-  Account, AccountBalance, AccountFilter, CreateAccountResult, createAccountStatusOf, CreateTransferResult,
+  Account, AccountBalance, AccountFilter, CreateAccountResult, createAccountStatusOf, createResultMaker, CreateTransferResult,
   createTransferStatusOf, QueryFilter, Transfer, trustedRecord, U128,
   type AccountFilterInput, type AccountInput, type QueryFilterInput, type TransferInput
 } from "./schema.ts"
@@ -111,17 +111,9 @@ export function makeLedger(send: Send): LedgerApi {
     })
 
   const createAccounts = batchCall(Operation.create_accounts, accountsBody, (reply, count) =>
-    createResults(reply, count, Operation.create_accounts, (timestamp, status) => {
-      const name = createAccountStatusOf(status)
-      assert(name !== undefined, () => `create_accounts: unknown status ${status} in the reply`)
-      return trustedRecord(CreateAccountResult, { timestamp, status: name, statusCode: status })
-    }))
+    createResults(reply, count, Operation.create_accounts, createAccountStatusOf, createAccountResult))
   const createTransfers = batchCall(Operation.create_transfers, transfersBody, (reply, count) =>
-    createResults(reply, count, Operation.create_transfers, (timestamp, status) => {
-      const name = createTransferStatusOf(status)
-      assert(name !== undefined, () => `create_transfers: unknown status ${status} in the reply`)
-      return trustedRecord(CreateTransferResult, { timestamp, status: name, statusCode: status })
-    }))
+    createResults(reply, count, Operation.create_transfers, createTransferStatusOf, createTransferResult))
   const lookupAccounts = batchCall(Operation.lookup_accounts, (ids: ReadonlyArray<bigint>) => idsBody(ids, Operation.lookup_accounts),
     (reply, count) => decodeReply(reply, Operation.lookup_accounts, count, accountOf))
   const lookupTransfers = batchCall(Operation.lookup_transfers, (ids: ReadonlyArray<bigint>) => idsBody(ids, Operation.lookup_transfers),
@@ -226,14 +218,22 @@ const countRefused = (operation: ClientOperation, events: ReadonlyArray<unknown>
   return count <= batchEventsMax ? undefined : new TooMuchData({ operation: operationName(operation), count, max: batchEventsMax })
 }
 
+const createAccountResult = createResultMaker(CreateAccountResult)
+const createTransferResult = createResultMaker(CreateTransferResult)
+
 /** The results of a create, one per event: (timestamp, status code) read in place, one object each. */
-function createResults<A>(reply: Uint8Array, count: number, operation: ClientOperation, make: (timestamp: bigint, status: number) => A): ReadonlyArray<A> {
+function createResults<S, A>(reply: Uint8Array, count: number, operation: ClientOperation, statusOf: (code: number) => S | undefined,
+  make: (timestamp: bigint, status: S, statusCode: number) => A): ReadonlyArray<A> {
   assert(reply.length === count * createResultSize, () => `${operationName(operation)}: ${reply.length} reply bytes for ${count} events`)
-  const view = new DataView(reply.buffer, reply.byteOffset, reply.byteLength)
+  // One view of the whole reply message serves every caller's result batch in it.
+  const view = bufferView(reply)
   const results = new Array<A>(count)
   for (let i = 0; i < count; i++) {
-    const offset = i * createResultSize
-    results[i] = make(view.getBigUint64(offset + CreateResultLayout.timestamp, true), view.getUint32(offset + CreateResultLayout.status, true))
+    const offset = reply.byteOffset + i * createResultSize
+    const code = view.getUint32(offset + CreateResultLayout.status, true)
+    const status = statusOf(code)
+    assert(status !== undefined, () => `${operationName(operation)}: unknown status ${code} in the reply`)
+    results[i] = make(view.getBigUint64(offset + CreateResultLayout.timestamp, true), status, code)
   }
   return results
 }

@@ -7,9 +7,11 @@
  * - then requests numbered 1, 2, …, each with `parent` = the previous reply's `context` (§9.4),
  *   exactly one in flight (§9.3); a reply is accepted only if it names this client, the in-flight
  *   request number, its checksum and its operation (§11);
- * - calls of one operation queued while a request is in flight are merged into one multi-batch
- *   request (§10.2), within the body budget and the 1 MiB reply bound; each caller gets its own
- *   result batch;
+ * - calls of one operation are merged into one multi-batch request (§10.2), within the body
+ *   budget and the 1 MiB reply bound; each caller gets its own result batch. Calls wait while a
+ *   request is in flight, and calls made together (in one turn of the event loop) go out together;
+ *   but a burst that has queued half a request while nothing is in flight is sent at once by the
+ *   caller that finds it, so the cluster works on it while the burst goes on (see `call`);
  * - the identical bytes are re-sent on a timer (§9.6: first after 600 ms, then 2·rtt + 1 + a
  *   random backoff in ticks), forever: the network never fails a call;
  * - an eviction (§9.9) fails the in-flight and queued calls, and every later one, with
@@ -21,15 +23,15 @@
  * Requests go to the primary of the latest view seen (`view mod replicaCount`) and to one other
  * replica chosen at random (§9.5 hedging). Time comes from the Clock, randomness from Random.
  */
-import { Clock, Context, Duration, Effect, Fiber, Option, Queue, Random, Scope } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Option, Queue, Random, Scope, Semaphore } from "effect"
 import { assert } from "../assert.ts"
 import { resultCountExpected } from "../protocol/body.ts"
-import { buildMessage, u128FromBytes } from "../protocol/build.ts"
+import { buildMessage, buildMessageWith, u128FromBytes } from "../protocol/build.ts"
 import {
   Command, EvictionLayout, EvictionReason, FrameLayout, headerSize, readU32, releaseScarab, ReplyLayout, u128Equal,
   VsrOperation, zeroHeader
 } from "../protocol/header.ts"
-import { batchCountMax, decodeMultiBatch, encodeMultiBatch, trailerSize } from "../protocol/multi_batch.ts"
+import { batchCountMax, decodeMultiBatch, encodeMultiBatchInto, multiBatchSize, trailerSize } from "../protocol/multi_batch.ts"
 import { bodySizeMax, eventSize, idSize, isQuery, Operation, resultSize, type ClientOperation } from "../protocol/operation.ts"
 import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
 import { ClientEvicted, OutcomeUnknown, TooMuchData, type LedgerError } from "./errors.ts"
@@ -115,10 +117,18 @@ const evictionReasonNames = new Map<number, string>(Object.entries(EvictionReaso
 /** Starts a session (its register goes out at once); it ends with the scope, interrupting waiting callers. */
 export const makeSession = Effect.fnUntraced(function* (options: SessionOptions) {
   const scope = yield* Scope.Scope
-  const inbox = yield* Queue.unbounded<Input>()
-  const transport = yield* options.transport((message) => {
-    Queue.offerUnsafe(inbox, { _tag: "Message", message })
-  })
+  /**
+   * The inputs not yet applied, in arrival order. A plain array rather than a Queue because
+   * callers' steps take it too (see `call`); the doorbell wakes the actor when it fills.
+   */
+  let inbox: Array<Input> = []
+  const doorbell = yield* Queue.dropping<void>(1)
+  const post = (input: Input) => {
+    inbox.push(input)
+    // A token is left if a caller's step took the inbox since the last ring: the actor's step then finds it empty.
+    if (inbox.length === 1) Queue.offerUnsafe(doorbell, undefined)
+  }
+  const transport = yield* options.transport((message) => post({ _tag: "Message", message }))
   assert(transport.replicaCount >= 1 && transport.replicaCount <= 6, () => `${transport.replicaCount} replicas`)
   const clientId = yield* randomU128
   const cluster = options.cluster
@@ -139,7 +149,15 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   /** Calls whose results arrived during this step, and their result batches; their callers are resumed at its end. */
   let answered: Array<Call> = []
   let answers: Array<Uint8Array> = []
+  /** Body bytes of the calls put in the inbox since a step last took it. */
+  let queuedBytes = 0
   const stats = { requests: 0, retransmissions: 0, calls: 0 }
+  /**
+   * The session state above changes only under this one permit: steps run in the actor fiber and,
+   * for bursts (see `call`), in a caller's fiber; neither may run while the other is suspended
+   * half-way (a transport's send may wait).
+   */
+  const permit = yield* Semaphore.make(1)
 
   const transmit = Effect.fnUntraced(function* (message: Uint8Array) {
     const primary = view % transport.replicaCount
@@ -155,13 +173,14 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     let waitMs = requestTimeoutMs
     for (let attempt = 1; ; attempt = (attempt + 1) & 0xff) {
       yield* Effect.sleep(waitMs)
-      yield* Queue.offer(inbox, { _tag: "Timeout", request })
+      post({ _tag: "Timeout", request })
       const jitter = yield* Random.nextIntBetween(0, Math.min(backoffTicksMax, 2 ** attempt))
       waitMs = (2 * rttTicks + 1 + jitter) * tickMs
     }
   })
 
-  const sendRequest = Effect.fnUntraced(function* (operation: number, body: Uint8Array, calls: ReadonlyArray<Call>) {
+  /** Sends the calls' batches as one request (register: `calls` empty, its fixed body). */
+  const sendRequest = Effect.fnUntraced(function* (operation: number, calls: ReadonlyArray<Call>) {
     const header = zeroHeader(Command.request)
     header.cluster = cluster
     header.release = releaseScarab
@@ -172,7 +191,11 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     header.request = requestNext
     header.operation = operation
     header.previous_request_latency = previousLatencyUs
-    const message = buildMessage(header, body)
+    const bodies = calls.map((call) => call.body)
+    const message = operation === VsrOperation.register
+      ? buildMessage(header, registerRequestBody())
+      : buildMessageWith(header, multiBatchSize(bodies, eventSize(operation as ClientOperation)),
+        (body) => encodeMultiBatchInto(body, bodies, eventSize(operation as ClientOperation)))
     sentAtNs = yield* Clock.currentTimeNanos
     // Started at once, so the timeout counts from this instant (and TestClock sees it armed).
     const timer = yield* Effect.forkIn(retryTimer(requestNext), scope, { startImmediately: true })
@@ -188,42 +211,59 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     if (inFlight !== undefined || evicted !== undefined || session === 0n) return
     // Each pass sends a request, or fails the oldest call as too large for the server's budget.
     while (true) {
-      pending = pending.filter((call) => !call.abandoned)
-      if (pending.length === 0) return
-      const operation = pending[0]!.operation
-      const event = eventSize(operation)
-      const result = resultSize(operation)
-      const chosen: Array<Call> = []
-      const rest: Array<Call> = []
-      let events = 0
-      let results = 0
-      for (const call of pending) {
-        if (call.operation !== operation || chosen.length === batchCountMax) {
-          rest.push(call)
-          continue
-        }
-        const k = chosen.length + 1
-        const eventsNext = events + call.body.length / event
-        const resultsNext = results + resultCountExpected(operation, call.body)
-        const fits = eventsNext * event + trailerSize(event, k) <= batchSizeLimit &&
-          resultsNext * result + trailerSize(result, k) <= bodySizeMax
-        if (fits) {
-          chosen.push(call)
-          events = eventsNext
-          results = resultsNext
-        } else if (chosen.length === 0) {
-          // Only a server with a smaller budget than TigerBeetle's default refuses a single checked batch.
-          call.resume(Effect.fail(new TooMuchData({
-            operation: operationName(operation), count: call.body.length / event, max: Math.floor((batchSizeLimit - trailerSize(event, 1)) / event)
-          })))
-        } else {
-          rest.push(call)
-        }
+      const oldest = pending.find((call) => !call.abandoned)
+      if (oldest === undefined) {
+        pending = []
+        return
       }
-      pending = rest
-      if (chosen.length > 0) return yield* sendRequest(operation, encodeMultiBatch(chosen.map((call) => call.body), event), chosen)
+      const chosen = choose(oldest.operation)
+      if (chosen.length > 0) return yield* sendRequest(oldest.operation, chosen)
     }
   })
+
+  /**
+   * Takes out of `pending`, in order, the calls of `operation` that fit in one request (and drops
+   * abandoned ones); the rest keep their order. A first call too large even alone is failed. A
+   * plain loop with the request's sizes computed once: under fan-in it runs once per event.
+   */
+  const choose = (operation: ClientOperation): Array<Call> => {
+    const event = eventSize(operation)
+    const result = resultSize(operation)
+    const query = isQuery(operation)
+    const chosen: Array<Call> = []
+    let kept = 0
+    let events = 0
+    let results = 0
+    let closed = false
+    for (let i = 0; i < pending.length; i++) {
+      const call = pending[i]!
+      if (call.abandoned) continue
+      if (call.operation !== operation || closed) {
+        pending[kept++] = call
+        continue
+      }
+      const eventsNext = events + call.body.length / event
+      const resultsNext = results + (query ? resultCountExpected(operation, call.body) : call.body.length / event)
+      const batches = chosen.length + 1
+      if (eventsNext * event + trailerSize(event, batches) <= batchSizeLimit && resultsNext * result + trailerSize(result, batches) <= bodySizeMax) {
+        chosen.push(call)
+        events = eventsNext
+        results = resultsNext
+        closed = chosen.length === batchCountMax
+      } else if (chosen.length === 0) {
+        // Only a server with a smaller budget than TigerBeetle's default refuses a single checked batch.
+        call.resume(Effect.fail(new TooMuchData({
+          operation: operationName(operation), count: call.body.length / event, max: Math.floor((batchSizeLimit - trailerSize(event, 1)) / event)
+        })))
+      } else {
+        // Later calls of this operation wait too, so calls go out in the order they were made.
+        closed = true
+        pending[kept++] = call
+      }
+    }
+    pending.length = kept
+    return chosen
+  }
 
   const evict = Effect.fnUntraced(function* (reason: number) {
     evicted = new ClientEvicted({ reason: evictionReasonNames.get(reason) ?? `reason ${reason}` })
@@ -289,18 +329,13 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     }
   })
 
-  const step = Effect.fnUntraced(function* (inputs: ReadonlyArray<Input>) {
+  /** Applies the inputs to the state and sends the next request if it can; holds the permit. */
+  const apply = Effect.fnUntraced(function* (inputs: ReadonlyArray<Input>) {
     for (const input of inputs) {
       switch (input._tag) {
         case "Call":
-          if (evicted !== undefined) {
-            input.resume(Effect.fail(evicted))
-          } else {
-            pending.push(input)
-            // As the official client: a call made while nothing is in flight goes out alone at
-            // once; calls made while a request is in flight wait and are merged.
-            if (inFlight === undefined) yield* pump()
-          }
+          if (evicted !== undefined) input.resume(Effect.fail(evicted))
+          else pending.push(input)
           break
         case "Message":
           yield* receive(input.message)
@@ -313,15 +348,31 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
           break
       }
     }
+    // After every input: the calls that arrived together go out together.
     yield* pump()
-    // Resumed only now, after the next request went out: each caller continues synchronously in
-    // this fiber (decoding its results and more), and that work overlaps the cluster's on the
-    // next request instead of delaying it.
+  })
+
+  /**
+   * The callers whose results arrived, resumed at the end of a step, after the next request went
+   * out: each continues synchronously in this fiber (decoding its results and more), and that
+   * work overlaps the cluster's on the next request instead of delaying it.
+   */
+  const resumeAnswered = () => {
     const [resumed, results] = [answered, answers]
     answered = []
     answers = []
     for (let i = 0; i < resumed.length; i++) resumed[i]!.resume(Effect.succeed(results[i]!))
+  }
+  const takeInbox = Effect.suspend(() => {
+    const inputs = inbox
+    inbox = []
+    queuedBytes = 0
+    return apply(inputs)
   })
+  /** One step: whatever the inbox holds, applied under the permit, then the answered callers resumed. */
+  const step = Effect.andThen(Semaphore.withPermit(permit, takeInbox), Effect.sync(resumeAnswered))
+  /** A caller's step (see `call`): skipped if a step is under way, which will see the same inbox. */
+  const burstStep = Effect.andThen(Semaphore.withPermitsIfAvailable(permit, 1)(takeInbox), Effect.sync(resumeAnswered))
 
   /** Pings go to every replica, so a session learns the view from any of them (§9.7). */
   const pinger = Effect.gen(function* () {
@@ -342,11 +393,12 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   yield* Effect.addFinalizer(() => Effect.gen(function* () {
     const waiting = [...(inFlight?.calls ?? []), ...pending]
     for (const call of waiting) call.resume(Effect.interrupt)
-    for (const input of yield* Queue.clear(inbox)) if (input._tag === "Call") input.resume(Effect.interrupt)
+    for (const input of inbox) if (input._tag === "Call") input.resume(Effect.interrupt)
+    inbox = []
   }))
   yield* Effect.forkScoped(Effect.andThen(
-    sendRequest(VsrOperation.register, registerRequestBody(), []),
-    Effect.forever(Effect.flatMap(Queue.takeAll(inbox), step))
+    sendRequest(VsrOperation.register, []),
+    Effect.forever(Effect.andThen(Queue.take(doorbell), step))
   ))
   yield* Effect.forkScoped(pinger)
 
@@ -364,7 +416,8 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
       return undefined
     }
     const entry: Call = { _tag: "Call", operation, body, resume, abandoned: false }
-    Queue.offerUnsafe(inbox, entry)
+    queuedBytes += body.length
+    post(entry)
     return entry
   }
   const awaitCall = (operation: ClientOperation, body: Uint8Array) => Effect.callback<Uint8Array, LedgerError>((resume) => {
@@ -379,13 +432,24 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     })
   })
 
+  /**
+   * The actor runs only between turns of the event loop, so calls made in one synchronous burst
+   * (10,000 fibers forked at once) would all wait for the burst to end, with the cluster idle
+   * meanwhile. So a caller that finds half a request queued and nothing in flight runs the step
+   * itself first: that half goes out now, and the rest of the burst is merged while the cluster
+   * executes it. (The official clients get the same overlap from their own I/O thread.)
+   */
+  const burstSending = () => inFlight === undefined && session !== 0n && evicted === undefined && queuedBytes >= batchSizeLimit / 2
+
   const call = (operation: ClientOperation, body: Uint8Array): Effect.Effect<Uint8Array, LedgerError> =>
     Effect.withFiber((fiber) => {
       const deadline = fiber.getRef(RequestDeadline)
-      if (deadline === undefined) return awaitCall(operation, body)
-      return Effect.flatMap(Effect.timeoutOption(awaitCallWithdrawable(operation, body), deadline), (answer) => Option.isSome(answer)
-        ? Effect.succeed(answer.value)
-        : Effect.fail(new OutcomeUnknown({ operation: operationName(operation), ids: idsOf(operation, body) })))
+      const waiting = deadline === undefined
+        ? awaitCall(operation, body)
+        : Effect.flatMap(Effect.timeoutOption(awaitCallWithdrawable(operation, body), deadline), (answer) => Option.isSome(answer)
+          ? Effect.succeed(answer.value)
+          : Effect.fail(new OutcomeUnknown({ operation: operationName(operation), ids: idsOf(operation, body) })))
+      return burstSending() ? Effect.andThen(burstStep, waiting) : waiting
     })
 
   return {

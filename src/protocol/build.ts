@@ -327,10 +327,15 @@ export function buildPrepareOk(prepare: Uint8Array, fields: PrepareOkFields, tar
  * (and a reply's `context`) in the spec's order. Tools, tests and the load generator use this.
  */
 export function buildMessage(header: AnyHeader, body: Uint8Array): Uint8Array {
-  assert(headerSize + body.length <= messageSizeMax, () => `body of ${body.length} bytes is too large`)
-  const message = new Uint8Array(headerSize + body.length)
-  encodeHeader({ ...header, size: headerSize + body.length }, message, 0)
-  message.set(body, headerSize)
+  return buildMessageWith(header, body.length, (target) => target.set(body))
+}
+
+/** `buildMessage` with a body of `bodySize` bytes that `writeBody` writes in place (it gets them zeroed). */
+export function buildMessageWith(header: AnyHeader, bodySize: number, writeBody: (body: Uint8Array) => void): Uint8Array {
+  assert(headerSize + bodySize <= messageSizeMax, () => `body of ${bodySize} bytes is too large`)
+  const message = new Uint8Array(headerSize + bodySize)
+  encodeHeader({ ...header, size: headerSize + bodySize }, message, 0)
+  writeBody(message.subarray(headerSize))
   if (header.command === Command.reply) sealReply(message)
   else sealMessage(message)
   return message

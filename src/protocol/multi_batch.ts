@@ -140,21 +140,33 @@ export function writeTrailer(body: Uint8Array, payloadSize: number, counts: Arra
   return end
 }
 
-/** Cold-path encode: the batches back to back, then their trailer. */
-export function encodeMultiBatch(batches: ReadonlyArray<Uint8Array>, elementSize: number): Uint8Array {
-  assert(batches.length >= 1, () => "a multi-batch body has at least one batch")
+/** The size of the multi-batch body holding `batches`. */
+export function multiBatchSize(batches: ReadonlyArray<Uint8Array>, elementSize: number): number {
   let payloadSize = 0
   for (const batch of batches) payloadSize += batch.length
-  const body = new Uint8Array(payloadSize + trailerSize(elementSize, batches.length))
-  const counts = new Array<number>(batches.length)
+  return payloadSize + trailerSize(elementSize, batches.length)
+}
+
+/** The batches back to back, then their trailer, into `body` (exactly `multiBatchSize` bytes, zeroed). */
+export function encodeMultiBatchInto(body: Uint8Array, batches: ReadonlyArray<Uint8Array>, elementSize: number): void {
+  assert(batches.length >= 1, () => "a multi-batch body has at least one batch")
+  assert(body.length === multiBatchSize(batches, elementSize), () => `a body of ${body.length} bytes for these batches`)
+  const counts = new Uint16Array(batches.length)
   let offset = 0
-  batches.forEach((batch, index) => {
-    assert(batch.length % elementSize === 0, () => `batch ${index} is not a whole number of elements`)
+  for (let index = 0; index < batches.length; index++) {
+    const batch = batches[index]!
+    assert(batch.length % elementSize === 0 && batch.length / elementSize <= 0xffff, () => `batch ${index} is not a whole number of elements`)
     body.set(batch, offset)
     offset += batch.length
     counts[index] = batch.length / elementSize
-  })
-  writeTrailer(body, payloadSize, counts, batches.length, elementSize)
+  }
+  writeTrailer(body, offset, counts, batches.length, elementSize)
+}
+
+/** Cold-path encode: a new body holding the batches. */
+export function encodeMultiBatch(batches: ReadonlyArray<Uint8Array>, elementSize: number): Uint8Array {
+  const body = new Uint8Array(multiBatchSize(batches, elementSize))
+  encodeMultiBatchInto(body, batches, elementSize)
   return body
 }
 

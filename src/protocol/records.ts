@@ -235,6 +235,21 @@ function checkRange(value: bigint, max: bigint, offset: number): void {
 
 const viewOf = (bytes: Uint8Array): DataView => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
+let bufferViewed: ArrayBufferLike | undefined
+let bufferViewCached: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
+
+/**
+ * A view of the whole buffer under `bytes` (offsets are then `bytes.byteOffset + …`), kept for
+ * the latest buffer: the many small batches of one message share it instead of a view each.
+ */
+export function bufferView(bytes: Uint8Array): DataView<ArrayBufferLike> {
+  if (bytes.buffer !== bufferViewed) {
+    bufferViewed = bytes.buffer
+    bufferViewCached = new DataView(bytes.buffer)
+  }
+  return bufferViewCached
+}
+
 export function encodeAccount(value: Account, target: Uint8Array = new Uint8Array(accountSize), offset = 0): Uint8Array {
   const view = viewOf(target.subarray(offset, offset + accountSize))
   const L = AccountLayout

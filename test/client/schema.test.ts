@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Equal, Schema } from "effect"
-import { Account, AccountBalance, CreateAccountResult, CreateTransferResult, Transfer, trustedRecord } from "../../src/client/schema.ts"
+import { Account, AccountBalance, CreateAccountResult, createResultMaker, CreateTransferResult, Transfer, trustedRecord } from "../../src/client/schema.ts"
 
 const classes = [Account, Transfer, AccountBalance, CreateAccountResult, CreateTransferResult] as const
 
@@ -22,6 +22,21 @@ describe("trustedRecord", () => {
       assert.isTrue(Equal.equals(trusted, constructed))
       assert.isTrue(Schema.is(recordClass as Schema.Schema<object>)(trusted))
       assert.strictEqual(String(trusted), String(constructed))
+    }, { arbitrary: { runs: 50 } })
+  }
+})
+
+describe("createResultMaker", () => {
+  for (const recordClass of [CreateAccountResult, CreateTransferResult] as const) {
+    it.prop(`${recordClass.identifier}: the same instance as the constructor's`, [recordClass as Schema.Schema<CreateAccountResult>], ([generated]) => {
+      const constructed = new (recordClass as unknown as new (fields: object) => object)({ ...generated })
+      const made = createResultMaker(recordClass as typeof CreateAccountResult)(generated.timestamp, generated.status, generated.statusCode)
+      assert.strictEqual(Object.getPrototypeOf(made), recordClass.prototype)
+      assert.deepStrictEqual(Reflect.ownKeys(made), Reflect.ownKeys(constructed))
+      assert.deepStrictEqual(made, constructed)
+      assert.isTrue(Equal.equals(made, constructed))
+      assert.isTrue(Schema.is(recordClass as Schema.Schema<object>)(made))
+      assert.strictEqual(String(made), String(constructed))
     }, { arbitrary: { runs: 50 } })
   }
 })

@@ -10,6 +10,8 @@ import { makeEmbeddedReplica, memoryTransport } from "../../src/client/layer_emb
 import { makeSession, RequestDeadline, type TransportFactory } from "../../src/client/session.ts"
 import { makeLedger } from "../../src/index.ts"
 import { u128FromBytes } from "../../src/protocol/build.ts"
+import { decodeMultiBatch } from "../../src/protocol/multi_batch.ts"
+import { registerResultBatchSizeLimit } from "../../src/protocol/register.ts"
 import { Command, FrameLayout, PingClientLayout, readU32, ReplyLayout, RequestLayout, u128Equal } from "../../src/protocol/header.ts"
 import { accountInput, transferInput } from "./conformance.ts"
 import { temporaryPath } from "./temporary.ts"
@@ -46,6 +48,12 @@ const sent = (log: Log, request: number) => Effect.gen(function* () {
   }
 })
 
+const batchesOf = (message: Uint8Array) => {
+  const batches = decodeMultiBatch(message.subarray(256), 128)
+  assert.isTrue(Array.isArray(batches))
+  return batches as Array<Uint8Array>
+}
+
 const requestNumber = (message: Uint8Array) => readU32(message, RequestLayout.request.offset)
 const replyRequest = (message: Uint8Array) => readU32(message, ReplyLayout.request.offset)
 
@@ -63,6 +71,40 @@ describe("client session", () => {
     assert.isAtMost(requests, 5, `1000 calls in ${requests} requests`)
     const [a] = yield* ledger.lookupAccounts([1n])
     assert.strictEqual(a!.debits_posted, BigInt(statuses.filter((s) => s === "created").length))
+  }))
+
+  it.effect("a synchronous burst: half a request goes out while the burst goes on, the rest follows merged, in call order", () => Effect.gen(function* () {
+    const made: Array<number> = []
+    let calls = 0
+    const log: Log = { sent: [], received: [] }
+    const embedded = yield* replica
+    // Records, for each request sent, how many calls the burst had made by then.
+    const counting: TransportFactory = (deliver) => Effect.map(recording(memoryTransport(embedded.memory), log)(deliver), (transport) => ({
+      ...transport,
+      send: (replica: number, message: Uint8Array) => Effect.suspend(() => {
+        made.push(calls)
+        return transport.send(replica, message)
+      })
+    }))
+    const session = yield* makeSession({ cluster: embedded.cluster, transport: counting })
+    const ledger = makeLedger(session.call)
+    yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
+    const first = log.sent.length
+    const total = 10_000
+    const results = yield* Effect.forEach(Array.from({ length: total }, (_, i) => i), (i) => Effect.suspend(() => {
+      calls++
+      return ledger.createTransfers([transferInput(BigInt(1 + i), 1n, 2n, 1n)])
+    }), { concurrency: "unbounded" })
+    results.forEach(([r], i) => assert.strictEqual(r!.status, "created", `call ${i}`))
+    const batchSizeLimit = registerResultBatchSizeLimit(log.received[0]!.subarray(256))!
+    const half = Math.ceil(batchSizeLimit / 2 / 128)
+    const bursts = log.sent.slice(first).map((message) => batchesOf(message).length)
+    assert.strictEqual(bursts[0], half, "the first request holds half a request's worth of calls")
+    assert.isBelow(made[first]!, total, "and went out before the burst ended")
+    assert.strictEqual(bursts.reduce((a, b) => a + b, 0), total)
+    // Every call's transfer is in its request's batches in call order.
+    const ids = log.sent.slice(first).flatMap((message) => batchesOf(message).map((batch) => u128FromBytes(batch, 0)))
+    expect(ids).toEqual(Array.from({ length: total }, (_, i) => BigInt(1 + i)))
   }))
 
   it.effect("the hash chain: requests numbered from 0, parent = the previous reply's context, replies echo the request checksum", () => Effect.gen(function* () {

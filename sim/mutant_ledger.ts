@@ -3,8 +3,8 @@
  * for the mutant tests, each of which some checker must catch.
  *
  * - `verifyingLedger`: the real ledger, with every invariant recomputed from the accounts after
- *   every batch (`Ledger.verify`, O(accounts): the simulator's ledgers are small). A broken
- *   invariant stops the replica with a message naming it (`ledger_invariants`).
+ *   every request and pulse (`Ledger.verify`, O(accounts): the simulator's ledgers are small). A
+ *   broken invariant stops the replica with a message naming it (`ledger_invariants`).
  * - `droppingLedger`: silently drops the first transfer of some create_transfers batches (first
  *   id a multiple of 5, not linked) while answering "created" with the timestamp it would have
  *   had. Its reply is byte-identical to a correct one; only later reads can reveal the loss, and
@@ -15,7 +15,7 @@
  *   rewrite blocks a replica that never restarted carries over: same data at other addresses, the
  *   nondeterminism the storage checker must catch.
  */
-import { createLedger, type Ledger, ledgerOver } from "../src/ledger/ledger.ts"
+import { createLedger, executeBatchesVia, type Ledger, ledgerOver } from "../src/ledger/ledger.ts"
 import { makeMemoryStore } from "../src/ledger/memory_store.ts"
 import { AccountWord } from "../src/ledger/store.ts"
 import { Operation, transferSize } from "../src/protocol/operation.ts"
@@ -35,7 +35,13 @@ export function verifyingLedger(inner: Ledger): Ledger {
     }
     return value
   }
-  return { ...forward(inner), execute: (operation, events, timestamp) => verified(inner.execute(operation, events, timestamp)), pulse: (t) => verified(inner.pulse(t)) }
+  return {
+    ...forward(inner),
+    execute: (operation, events, timestamp) => verified(inner.execute(operation, events, timestamp)),
+    // The real multi-batch path, so that simulation covers it; invariants are checked per request.
+    executeBatches: (operation, body, timestamp) => verified(inner.executeBatches(operation, body, timestamp)),
+    pulse: (t) => verified(inner.pulse(t))
+  }
 }
 
 export function droppingLedger(): Ledger {
@@ -90,10 +96,17 @@ export function rewritingLedger(): Ledger {
   }
 }
 
+/**
+ * `inner`'s methods, to spread into a mutant. A request's batches go through the `execute` of the
+ * object the method is called on, so a mutant that replaces `execute` sees every batch.
+ */
 function forward(inner: Ledger): Ledger {
   return {
     prefetch: (operation, eventCount) => inner.prefetch(operation, eventCount),
     execute: (operation, events, timestamp) => inner.execute(operation, events, timestamp),
+    executeBatches(operation, body, timestamp) {
+      return executeBatchesVia((o, events, t) => this.execute(o, events, t), operation, body, timestamp)
+    },
     pulse: (timestamp) => inner.pulse(timestamp),
     nextExpiry: () => inner.nextExpiry(),
     verify: () => inner.verify(),

@@ -635,7 +635,7 @@ class Simulation {
     if (this.debug || level === "Fatal" || level === "Error") this.log(`replica ${level}: ${text}`)
   }
 
-  /** The replica's ledger: verified after every batch, and broken on purpose for some mutants. */
+  /** The replica's ledger: verified after every request, and broken on purpose for some mutants. */
   private ledgerFactory(): () => Ledger {
     const make = this.mutant === "ledger_drops_transfer" ? droppingLedger
       : this.mutant === "ledger_drifts" ? driftingLedger

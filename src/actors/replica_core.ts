@@ -409,7 +409,7 @@ export class ReplicaCore {
     }
     const body = operation === VsrOperation.register
       ? registerResultBody(registerRequestBatchSizeLimit(prepare.subarray(headerSize)))
-      : this.executeBatches(operation as ClientOperation, prepare.subarray(headerSize), timestamp)
+      : this.ledger.executeBatches(operation as ClientOperation, prepare.subarray(headerSize), timestamp)
     const reply = buildReplyToPrepare(prepare, body, { view: this.view, replica: this.config.replica })
     const client = u128FromBytes(prepare, PrepareLayout.client.offset)
     if (operation === VsrOperation.register) this.openSession(client, op, reply)
@@ -425,20 +425,6 @@ export class ReplicaCore {
     }
     const connection = this.connections.get(client)
     if (connection !== undefined) this.send(connection, reply)
-  }
-
-  /** Executes each batch of a multi-batch body in order, each ending at its own timestamp (§4.1). */
-  private executeBatches(operation: ClientOperation, body: Uint8Array, timestamp: bigint): Uint8Array {
-    const batches = decodeMultiBatch(body, eventSize(operation))
-    assert(Array.isArray(batches), () => "a prepared body that does not decode")
-    const results: Array<Uint8Array> = []
-    // Batches end at consecutive timestamps: the last at the prepare's, earlier ones before it.
-    let end = timestamp - BigInt(batches.reduce((sum, batch) => sum + batchDelta(operation, batch), 0))
-    for (const batch of batches) {
-      end += BigInt(batchDelta(operation, batch))
-      results.push(this.ledger.execute(operation, batch, end))
-    }
-    return encodeMultiBatch(results, resultSize(operation))
   }
 
   /**

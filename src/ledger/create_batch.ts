@@ -22,13 +22,15 @@ assert(linked === TransferFlags.linked, () => "linked must be bit 0 for both kin
 export type Kind = "accounts" | "transfers"
 
 /**
- * Executes one create batch of `n` events at `ev` whose batch end timestamp is (endHi, endLo),
- * writing n results into `reply` (u32 words).
+ * Executes one create batch of `n` events at `ev[evBase ..]` whose batch end timestamp is
+ * (endHi, endLo), writing n results into `reply[replyBase ..]` (u32 words). The bases let the
+ * batches of a multi-batch body run in place, over one view of the body and one of the reply.
  */
 export function executeCreateBatch(
-  ctx: LedgerContext, kind: Kind, ev: Uint32Array, n: number, endHi: number, endLo: number, reply: Uint32Array
+  ctx: LedgerContext, kind: Kind, ev: Uint32Array, evBase: number, n: number, endHi: number, endLo: number, reply: Uint32Array, replyBase: number
 ): void {
-  assert(ev.length >= n * recordWords && reply.length >= (n * createResultSize) / 4, () => "batch buffers too small")
+  assert(evBase >= 0 && ev.length >= evBase + n * recordWords && replyBase >= 0 && reply.length >= replyBase + (n * createResultSize) / 4,
+    () => "batch buffers too small")
   assert(!ctx.scope.active, () => "a chain scope leaked from an earlier batch")
   const transfers = kind === "transfers"
   const status = transfers ? CreateTransferStatus : CreateAccountStatus
@@ -38,12 +40,12 @@ export function executeCreateBatch(
   sub64Small(endHi, endLo, n)
   const baseHi = u64Result[0]!
   const baseLo = u64Result[1]!
-  const batchImported = n > 0 && ((ev[29]! >>> 16) & importedFlag) !== 0
+  const batchImported = n > 0 && ((ev[evBase + 29]! >>> 16) & importedFlag) !== 0
   let chainStart = -1
   let broken = false
 
   for (let i = 0; i < n; i++) {
-    const e = i * recordWords
+    const e = evBase + i * recordWords
     add64Small(baseHi, baseLo, i + 1)
     const slotHi = u64Result[0]!
     const slotLo = u64Result[1]!
@@ -92,14 +94,15 @@ export function executeCreateBatch(
       if (chainStart >= 0 && !broken) {
         broken = true
         ctx.scope.rollback()
-        for (let j = chainStart; j < i; j++) reply[j * 4 + 2] = status.linked_event_failed
+        for (let j = chainStart; j < i; j++) reply[replyBase + j * 4 + 2] = status.linked_event_failed
       }
       if (transfers && isTransientTransferStatus(result)) recordOrphan(ctx.store, ev, e)
     }
-    reply[i * 4] = resultLo
-    reply[i * 4 + 1] = resultHi
-    reply[i * 4 + 2] = result
-    reply[i * 4 + 3] = 0
+    const r = replyBase + i * 4
+    reply[r] = resultLo
+    reply[r + 1] = resultHi
+    reply[r + 2] = result
+    reply[r + 3] = 0
     if (chainStart >= 0 && (!isLinked || result === status.linked_event_chain_open)) {
       if (!broken) ctx.scope.commit()
       chainStart = -1

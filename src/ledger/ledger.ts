@@ -7,7 +7,9 @@
  */
 import type { Effect } from "effect"
 import { assert } from "../assert.ts"
-import { batchEventsMax, eventSize, isQuery, Operation, type ClientOperation } from "../protocol/operation.ts"
+import { decodeMultiBatch, encodeMultiBatch, MultiBatchDecoder, trailerSize, writeTrailer } from "../protocol/multi_batch.ts"
+import { batchEventsMax, createResultSize, eventSize, isQuery, Operation, resultSize, type ClientOperation } from "../protocol/operation.ts"
+import { Slab } from "../slab.ts"
 import { LedgerContext } from "./context.ts"
 import { executeCreateBatch } from "./create_batch.ts"
 import { nextExpiry, pulse } from "./expiry.ts"
@@ -39,6 +41,13 @@ export interface LedgerOperations {
    * events); the ledger asserts it.
    */
   execute(operation: ClientOperation, events: Uint8Array, timestamp: bigint): Uint8Array
+  /**
+   * Executes a multi-batch body (§4.1): each batch as `execute` would, the batches ending at
+   * consecutive timestamps with the last at `timestamp`; returns the multi-batch reply body, one
+   * result batch per batch. The body was validated (it decodes, each batch within the limits).
+   * Same results and state as `executeBatchesVia(execute)`, without a buffer per batch.
+   */
+  executeBatches(operation: ClientOperation, body: Uint8Array, timestamp: bigint): Uint8Array
   /** Runs a pulse with request timestamp `timestamp` (spec §10.4); returns how many expired. */
   pulse(timestamp: bigint): number
   /** The earliest `expires_at` of an unresolved pending transfer, or undefined. */
@@ -82,6 +91,17 @@ export function ledgerOver(store: LedgerStore): Ledger {
     lastLo = endLo
   }
 
+  /** One create batch of `n` events at `words[evBase ..]` ending at (endHi, endLo), results into `reply[replyBase ..]`. */
+  const executeCreate = (operation: ClientOperation, words: Uint32Array, evBase: number, n: number, endHi: number, endLo: number,
+    reply: Uint32Array, replyBase: number): void => {
+    assert(n <= batchEventsMax, () => `${n} events exceed the batch limit`)
+    assert(store.fits(operation, n), () => "execute without a successful prefetch: the store is full")
+    sub64Small(endHi, endLo, n)
+    add64Small(u64Result[0]!, u64Result[1]!, 1)
+    advance(u64Result[0]!, u64Result[1]!, endHi, endLo)
+    executeCreateBatch(ctx, operation === Operation.create_accounts ? "accounts" : "transfers", words, evBase, n, endHi, endLo, reply, replyBase)
+  }
+
   const execute = (operation: ClientOperation, events: Uint8Array, timestamp: bigint): Uint8Array => {
     restorable = false
     const size = eventSize(operation)
@@ -94,14 +114,9 @@ export function ledgerOver(store: LedgerStore): Ledger {
     switch (operation) {
       case Operation.create_accounts:
       case Operation.create_transfers: {
-        const endHi = hiOf(timestamp)
-        const endLo = loOf(timestamp)
-        sub64Small(endHi, endLo, n)
-        add64Small(u64Result[0]!, u64Result[1]!, 1)
-        advance(u64Result[0]!, u64Result[1]!, endHi, endLo)
-        const reply = new Uint32Array(n * 4)
-        executeCreateBatch(ctx, operation === Operation.create_accounts ? "accounts" : "transfers", words, n, endHi, endLo, reply)
-        return new Uint8Array(reply.buffer)
+        const reply = results.take(n * createResultSize)
+        executeCreate(operation, words, 0, n, hiOf(timestamp), loOf(timestamp), new Uint32Array(reply.buffer, reply.byteOffset, n * 4), 0)
+        return reply
       }
       case Operation.lookup_accounts:
         return lookup(store.accounts, store.accountIds, words, n)
@@ -118,9 +133,48 @@ export function ledgerOver(store: LedgerStore): Ledger {
     }
   }
 
+  /**
+   * Creates run in place: one view of the body, one reply buffer, timestamps as u32 pairs. Under
+   * fan-in a request holds thousands of one-event batches, and a buffer and BigInt arithmetic
+   * per batch cost as much as executing its event. Reads take the general path.
+   */
+  const decoder = new MultiBatchDecoder()
+  const executeBatches = (operation: ClientOperation, body: Uint8Array, timestamp: bigint): Uint8Array => {
+    if (operation !== Operation.create_accounts && operation !== Operation.create_transfers) {
+      return executeBatchesVia(execute, operation, body, timestamp)
+    }
+    restorable = false
+    const size = eventSize(operation)
+    assert(decoder.decode(body, size) === undefined, () => "a multi-batch body that does not decode")
+    const batchCount = decoder.batchCount
+    const eventCount = decoder.payloadSize / size
+    const words = wordsOf(body.subarray(0, decoder.payloadSize))
+    const reply = new Uint8Array(eventCount * createResultSize + trailerSize(createResultSize, batchCount))
+    const replyWords = new Uint32Array(reply.buffer, 0, eventCount * 4)
+    const counts = new Uint16Array(batchCount)
+    // Batch i ends where the events before it, and its own, take the slots after T - eventCount.
+    sub64Small(hiOf(timestamp), loOf(timestamp), eventCount)
+    let endHi = u64Result[0]!
+    let endLo = u64Result[1]!
+    let event = 0
+    for (let batch = 0; batch < batchCount; batch++) {
+      const n = decoder.elementCount(batch)
+      add64Small(endHi, endLo, n)
+      endHi = u64Result[0]!
+      endLo = u64Result[1]!
+      executeCreate(operation, words, event * (size / 4), n, endHi, endLo, replyWords, event * (createResultSize / 4))
+      counts[batch] = n
+      event += n
+    }
+    assert(event === eventCount && endHi === hiOf(timestamp) && endLo === loOf(timestamp), () => "the batches end at the request's timestamp")
+    writeTrailer(reply, eventCount * createResultSize, counts, batchCount, createResultSize)
+    return reply
+  }
+
   return {
     prefetch: store.prefetch,
     execute,
+    executeBatches,
     pulse: (timestamp) => {
       restorable = false
       const hi = hiOf(timestamp)
@@ -145,6 +199,32 @@ export function ledgerOver(store: LedgerStore): Ledger {
     }
   }
 }
+
+/**
+ * A multi-batch body executed batch by batch through `execute` (state-machine.md §4.1): batches
+ * end at consecutive timestamps, the last at `timestamp`; the reply holds one result batch per
+ * batch. The reference for `Ledger.executeBatches`, and how ledgers that wrap `execute` run one.
+ */
+export function executeBatchesVia(execute: LedgerOperations["execute"], operation: ClientOperation, body: Uint8Array, timestamp: bigint): Uint8Array {
+  const batches = decodeMultiBatch(body, eventSize(operation))
+  assert(Array.isArray(batches), () => "a multi-batch body that does not decode")
+  const creates = operation === Operation.create_accounts || operation === Operation.create_transfers
+  const delta = (batch: Uint8Array) => (creates ? batch.length / eventSize(operation) : 0)
+  let end = timestamp - BigInt(batches.reduce((sum, batch) => sum + delta(batch), 0))
+  const results: Array<Uint8Array> = []
+  for (const batch of batches) {
+    end += BigInt(delta(batch))
+    results.push(execute(operation, batch, end))
+  }
+  return encodeMultiBatch(results, resultSize(operation))
+}
+
+/**
+ * Create results: a multi-batch request of one-event batches makes one small result buffer per
+ * batch, which the replica copies into the reply; carved from slabs, they cost a view each. The
+ * slabs are small because a caller that keeps a result keeps its slab.
+ */
+const results = new Slab(64 * 1024, 4096)
 
 /** A u32 view of a batch body, copied only when the body is not 4-byte aligned. */
 function wordsOf(events: Uint8Array): Uint32Array {

@@ -50,8 +50,11 @@ export { CreateAccountStatus, CreateTransferStatus } from "../../src/protocol/st
 export { account, accountFilter, queryFilter, transfer }
 export type { Account, AccountBalance, AccountFilter, QueryFilter, Transfer }
 
+/** The single-batch interface both implementations share (multi-batch requests: test/ledger/multi_batch.test.ts). */
+export type BatchLedger = Omit<LedgerOperations, "executeBatches">
+
 /** Both implementations, for `describe.each(implementations)("%s ledger", (_, make) => …)`. */
-export const implementations: Array<[string, () => LedgerOperations]> = [
+export const implementations: Array<[string, () => BatchLedger]> = [
   ["fast", () => createLedger()],
   ["reference", () => new ReferenceLedger()]
 ]
@@ -96,13 +99,13 @@ export const resolve = (id: bigint, pendingId: bigint, flags: number, amount: bi
 export const statuses = (results: ReadonlyArray<Result>): Array<string> => results.map((result) => result.status)
 
 export class Cluster {
-  readonly ledger: LedgerOperations
+  readonly ledger: BatchLedger
   /** The last timestamp the cluster consumed. */
   now: bigint
   /** Slot timestamps (§6.2) of the events of the last create batch. */
   slots: Array<bigint> = []
 
-  constructor(ledger: LedgerOperations, start: bigint = clockStart) {
+  constructor(ledger: BatchLedger, start: bigint = clockStart) {
     this.ledger = ledger
     this.now = start
   }

@@ -5,9 +5,9 @@
  * by void and by expiry, accounts created closed, and voids that stay allowed on closed accounts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { LedgerOperations as Ledger } from "../../src/ledger/ledger.ts"
 import {
   AccountFlags,
+  type BatchLedger as Ledger,
   Cluster,
   type Transfer,
   TransferFlags,

@@ -103,7 +103,7 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
     expect(["acknowledged_op_lost", "committed_op_rewritten", "replica_restarts"]).toContain(caught!.invariant)
   })
 
-  it("a ledger whose balances drift from its running totals (the ledger-invariant check after every batch)", () => {
+  it("a ledger whose balances drift from its running totals (the ledger-invariant check after every request)", () => {
     expect(firstCaught("ledger_drifts", 5)?.invariant).toBe("ledger_invariants")
   })
 

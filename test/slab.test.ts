@@ -1,0 +1,40 @@
+/**
+ * The slab allocator (src/slab.ts): pieces are fresh zeroed bytes that never overlap one another,
+ * aligned for u32/u64 views, and large requests get a buffer of their own.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import { Slab } from "../src/slab.ts"
+
+describe("Slab", () => {
+  it("pieces are zeroed, 16-byte aligned and never overlap; writing one leaves the others alone", () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 700 }), { minLength: 1, maxLength: 200 }), (lengths) => {
+      const slab = new Slab(4096, 512)
+      const pieces = lengths.map((length) => slab.take(length))
+      pieces.forEach((piece, i) => {
+        assert.strictEqual(piece.length, lengths[i])
+        assert.strictEqual(piece.byteOffset % 16, 0)
+        assert.isTrue(piece.every((byte) => byte === 0), `piece ${i} is zeroed`)
+        if (lengths[i]! > 512) assert.strictEqual(piece.byteLength, piece.buffer.byteLength, "a large piece has its own buffer")
+        piece.fill(i % 255 + 1)
+      })
+      pieces.forEach((piece, i) => assert.isTrue(piece.every((byte) => byte === i % 255 + 1), `piece ${i} kept its bytes`))
+    }))
+  })
+
+  it("viewOf: the slab's own view for its pieces, a view of the piece's buffer otherwise", () => {
+    const slab = new Slab(64, 32)
+    const a = slab.take(16)
+    const b = slab.take(16)
+    assert.strictEqual(slab.viewOf(a), slab.viewOf(b))
+    slab.viewOf(b).setUint32(b.byteOffset, 0xdeadbeef, true)
+    assert.deepStrictEqual([...b.subarray(0, 4)], [0xef, 0xbe, 0xad, 0xde])
+    assert.isTrue(a.every((byte) => byte === 0))
+    const large = slab.take(40)
+    assert.strictEqual(slab.viewOf(large).byteLength, 40)
+    // The slab is full after 64 bytes: the next piece starts a new one.
+    slab.take(32)
+    const fresh = slab.take(16)
+    assert.notStrictEqual(fresh.buffer, a.buffer)
+  })
+})

@@ -105,8 +105,8 @@ export class SimClient {
       const ledger = makeLedger(session.call)
       while (true) {
         const request = yield* Queue.take(work)
-        // One call per batch, all at once: the session sends the first alone and merges the
-        // others into one multi-batch request behind it (auto-batching).
+        // One call per batch, all at once: the session merges them into multi-batch requests
+        // (auto-batching), one in flight at a time.
         for (const batch of request.batches) yield* Effect.forkChild(client.call(ledger, request.operation, batch))
       }
     }).pipe(

@@ -365,9 +365,9 @@ class Simulation {
       }
       if (this.idle || this.issued >= p.requestsMax || !gate.chance(p.requestProbability * this.pace)) continue
       const request = this.workload.next()
-      // The session sends the first call alone (nothing is in flight) and merges the others
-      // into one multi-batch request behind it: the budget counts requests, that is ops.
-      this.issued += request.batches.length === 1 ? 1 : 2
+      // The calls are made together on an idle session, which sends them as one multi-batch
+      // request: the budget counts requests, that is ops.
+      this.issued++
       client.issue(request)
     }
   }

@@ -2,7 +2,7 @@
  * Scarab's public API for Effect users: the Ledger service, its typed records and errors, and
  * its layers. Start from the README, "Using Scarab from Effect".
  */
-export { checkBatch, Ledger, makeLedger, operationName, type LedgerApi, type Send } from "./client/ledger_service.ts"
+export { checkBatch, Ledger, makeLedger, operationName, type Decode, type LedgerApi, type Send } from "./client/ledger_service.ts"
 export { layerMemory, memoryDefaults, type MemoryOptions } from "./client/memory.ts"
 export {
   Account, AccountBalance, AccountFilter, AccountFilterFlags, AccountFlags, CreateAccountResult, CreateAccountStatus,

@@ -20,7 +20,7 @@ import {
   Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout,
   u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
-import { decodeMultiBatch, encodeMultiBatch } from "../protocol/multi_batch.ts"
+import { MultiBatchDecoder } from "../protocol/multi_batch.ts"
 import { Operation, type ClientOperation, eventSize, pulseExpiriesMax, resultSize } from "../protocol/operation.ts"
 import { registerRequestBatchSizeLimit, registerResultBody, setRegisterRequestBatchSizeLimit } from "../protocol/register.ts"
 import type { Ledger } from "../ledger/ledger.ts"
@@ -467,21 +467,16 @@ export class ReplicaCore {
 
 const zeroChecksum = new Uint8Array(checksumSize)
 
-/**
- * Cluster time one batch consumes (state-machine.md §6.1): one nanosecond per created event;
- * reads consume none beyond the request's own nanosecond.
- */
-function batchDelta(operation: number, batch: Uint8Array): number {
-  if (operation !== Operation.create_accounts && operation !== Operation.create_transfers) return 0
-  return batch.length / eventSize(operation)
-}
+const decoder = new MultiBatchDecoder()
 
-/** Cluster time a request consumes: the sum over the batches of its multi-batch body. */
+/**
+ * Cluster time a request consumes (state-machine.md §6.1): one nanosecond per created event,
+ * summed over the batches of its multi-batch body; reads consume none beyond the request's own.
+ */
 function requestDelta(operation: number, body: Uint8Array): number {
   if (operation !== Operation.create_accounts && operation !== Operation.create_transfers) return 0
-  const batches = decodeMultiBatch(body, eventSize(operation))
-  assert(Array.isArray(batches), () => "a create body that does not decode")
-  return batches.reduce((sum, batch) => sum + batchDelta(operation, batch), 0)
+  assert(decoder.decode(body, eventSize(operation)) === undefined, () => "a create body that does not decode")
+  return decoder.payloadSize / eventSize(operation)
 }
 
 const readU64 = (bytes: Uint8Array, offset: number): bigint =>

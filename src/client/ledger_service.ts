@@ -62,10 +62,21 @@ export interface LedgerApi {
 export class Ledger extends Context.Service<Ledger, LedgerApi>()("scarab/Ledger") {}
 
 /**
- * What a layer implements: execute one batch that passed `checkBatch`. Errors are the request's
- * (store full, eviction, deadline); per-event outcomes are in the reply.
+ * Decodes the reply of one batch; `countMax` is the most results its request allows
+ * (`resultCountExpected`: the events of a create, the ids of a lookup, a query's limit).
  */
-export type Send = (operation: ClientOperation, body: Uint8Array) => Effect.Effect<Uint8Array, LedgerError>
+export type Decode<A> = (reply: Uint8Array, countMax: number) => A
+
+/**
+ * What a layer implements: execute one batch that passed `checkBatch` and answer its reply
+ * decoded by `decode`. Errors are the request's (store full, eviction, deadline); per-event
+ * outcomes are in the reply. The layer applies `decode` itself so that a network call waits on
+ * one effect, not on a chain of them: under fan-in thousands of such calls wait at once.
+ */
+export type Send = <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>) => Effect.Effect<A, LedgerError>
+
+/** The reply as it is: `submit`'s. */
+const replyBytes: Decode<Uint8Array> = (reply) => reply
 
 const operationNames = new Map<number, string>(Object.entries(Operation).map(([name, value]) => [value, name]))
 export const operationName = (operation: number): string => operationNames.get(operation) ?? `operation ${operation}`
@@ -93,7 +104,7 @@ export function checkBatch(operation: number, body: Uint8Array): InvalidRequest 
 export function makeLedger(send: Send): LedgerApi {
   const submit = (operation: ClientOperation, body: Uint8Array): Effect.Effect<Uint8Array, LedgerError> => {
     const error = checkBatch(operation, body)
-    return error === undefined ? send(operation, body) : Effect.fail(error)
+    return error === undefined ? send(operation, body, replyBytes) : Effect.fail(error)
   }
 
   /**
@@ -101,13 +112,13 @@ export function makeLedger(send: Send): LedgerApi {
    * generator, because under fan-in (thousands of fibers making one-event calls) it runs per event.
    */
   const batchCall = <I, A>(operation: ClientOperation, body: (inputs: ReadonlyArray<I>) => Uint8Array | InvalidRequest,
-    decode: (reply: Uint8Array, count: number) => ReadonlyArray<A>) =>
+    decode: Decode<ReadonlyArray<A>>) =>
     (inputs: ReadonlyArray<I>): Effect.Effect<ReadonlyArray<A>, LedgerError> => Effect.suspend(() => {
       const refused = countRefused(operation, inputs)
       if (refused !== undefined) return Effect.fail(refused)
       const bytes = body(inputs)
       if (bytes instanceof InvalidRequest) return Effect.fail(bytes)
-      return Effect.map(send(operation, bytes), (reply) => decode(reply, inputs.length))
+      return send(operation, bytes, decode)
     })
 
   const createAccounts = batchCall(Operation.create_accounts, accountsBody, (reply, count) =>
@@ -120,18 +131,14 @@ export function makeLedger(send: Send): LedgerApi {
     (reply, count) => decodeReply(reply, Operation.lookup_transfers, count, transferOf))
 
   // Pages over decoded filters: the streams decode once and page without Schema.
-  const accountTransfersPage = (filter: AccountFilter) =>
-    Effect.map(send(Operation.get_account_transfers, encodeAccountFilter(filter)), (reply) =>
-      decodeReply(reply, Operation.get_account_transfers, filter.limit, transferOf))
-  const accountBalancesPage = (filter: AccountFilter) =>
-    Effect.map(send(Operation.get_account_balances, encodeAccountFilter(filter)), (reply) =>
-      decodeReply(reply, Operation.get_account_balances, filter.limit, balanceOf))
-  const queryAccountsPage = (filter: QueryFilter) =>
-    Effect.map(send(Operation.query_accounts, encodeQueryFilter(filter)), (reply) =>
-      decodeReply(reply, Operation.query_accounts, filter.limit, accountOf))
-  const queryTransfersPage = (filter: QueryFilter) =>
-    Effect.map(send(Operation.query_transfers, encodeQueryFilter(filter)), (reply) =>
-      decodeReply(reply, Operation.query_transfers, filter.limit, transferOf))
+  const accountTransfersPage = (filter: AccountFilter) => send(Operation.get_account_transfers, encodeAccountFilter(filter), (reply, limit) =>
+    decodeReply(reply, Operation.get_account_transfers, limit, transferOf))
+  const accountBalancesPage = (filter: AccountFilter) => send(Operation.get_account_balances, encodeAccountFilter(filter), (reply, limit) =>
+    decodeReply(reply, Operation.get_account_balances, limit, balanceOf))
+  const queryAccountsPage = (filter: QueryFilter) => send(Operation.query_accounts, encodeQueryFilter(filter), (reply, limit) =>
+    decodeReply(reply, Operation.query_accounts, limit, accountOf))
+  const queryTransfersPage = (filter: QueryFilter) => send(Operation.query_transfers, encodeQueryFilter(filter), (reply, limit) =>
+    decodeReply(reply, Operation.query_transfers, limit, transferOf))
 
   return {
     createAccounts,

@@ -16,7 +16,8 @@ import { assert } from "../assert.ts"
 import { createLedger, type Ledger as StateMachine } from "../ledger/ledger.ts"
 import type { StoreFull } from "../ledger/store.ts"
 import { eventSize, pulseExpiriesMax, timestampDelta, type ClientOperation } from "../protocol/operation.ts"
-import { Ledger, makeLedger } from "./ledger_service.ts"
+import { resultCountExpected } from "../protocol/body.ts"
+import { Ledger, makeLedger, type Send } from "./ledger_service.ts"
 
 export interface MemoryOptions {
   /** Capacity of the store; a create batch that could exceed it fails with StoreFull. */
@@ -62,11 +63,11 @@ export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<Ledger> =>
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeAll(inbox), (batch) => Effect.uninterruptible(actor(batch)))))
     yield* Effect.forkScoped(expiryTimer(inbox, expiries))
 
-    const send = Effect.fnUntraced(function* (operation: ClientOperation, body: Uint8Array) {
+    const send: Send = (operation, body, decode) => Effect.gen(function* () {
       const reply = yield* Deferred.make<Uint8Array, StoreFull>()
       const accepted = yield* Queue.offer(inbox, { _tag: "Request", operation, body, reply })
       if (!accepted) return yield* Effect.interrupt
-      return yield* Deferred.await(reply)
+      return decode(yield* Deferred.await(reply), resultCountExpected(operation, body))
     })
     return Ledger.of(makeLedger(send))
   }))

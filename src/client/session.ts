@@ -35,7 +35,7 @@ import { batchCountMax, decodeMultiBatch, encodeMultiBatchInto, multiBatchSize, 
 import { bodySizeMax, eventSize, idSize, isQuery, Operation, resultSize, type ClientOperation } from "../protocol/operation.ts"
 import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
 import { ClientEvicted, OutcomeUnknown, TooMuchData, type LedgerError } from "./errors.ts"
-import { operationName } from "./ledger_service.ts"
+import { operationName, type Decode, type Send } from "./ledger_service.ts"
 
 /** How a session reaches the replicas. Messages out are whole; messages in are whole and verified (checksums, cluster). */
 export interface Transport {
@@ -67,8 +67,8 @@ export interface SessionOptions {
 
 export interface Session {
   readonly clientId: bigint
-  /** Executes one batch (not multi-batch framed) and answers its result batch. */
-  readonly call: (operation: ClientOperation, body: Uint8Array) => Effect.Effect<Uint8Array, LedgerError>
+  /** Executes one batch (not multi-batch framed) and answers its result batch, decoded by `decode` (a `Send`). */
+  readonly call: Send
   /** Counters for tests and benchmarks: requests sent (each once), retransmissions, calls carried. */
   readonly stats: Effect.Effect<SessionStats>
 }
@@ -93,8 +93,10 @@ interface Call {
   readonly _tag: "Call"
   readonly operation: ClientOperation
   readonly body: Uint8Array
+  /** Applied to the call's result batch just before its caller is resumed. */
+  readonly decode: Decode<unknown>
   /** Resumes the waiting caller; once only (later calls, and calls after it stopped waiting, do nothing). */
-  readonly resume: (outcome: Effect.Effect<Uint8Array, LedgerError>) => void
+  readonly resume: (outcome: Effect.Effect<unknown, LedgerError>) => void
   /** The caller's deadline passed: not sent if still queued. */
   abandoned: boolean
 }
@@ -361,7 +363,18 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     const [resumed, results] = [answered, answers]
     answered = []
     answers = []
-    for (let i = 0; i < resumed.length; i++) resumed[i]!.resume(Effect.succeed(results[i]!))
+    for (let i = 0; i < resumed.length; i++) {
+      const call = resumed[i]!
+      let value: unknown
+      try {
+        value = call.decode(results[i]!, resultCountExpected(call.operation, call.body))
+      } catch (defect) {
+        // A reply the decoder refuses (an assertion) is that caller's defect, not the session's.
+        call.resume(Effect.die(defect))
+        continue
+      }
+      call.resume(Effect.succeed(value))
+    }
   }
   const takeInbox = Effect.suspend(() => {
     const inputs = inbox
@@ -410,21 +423,21 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
    * passed while it was still queued is withdrawn. (Registering that cleanup costs each call
    * about 400 bytes, a third of what it allocates, so calls without a deadline do without.)
    */
-  const enqueue = (operation: ClientOperation, body: Uint8Array, resume: Call["resume"]): Call | undefined => {
+  const enqueue = (operation: ClientOperation, body: Uint8Array, decode: Decode<unknown>, resume: Call["resume"]): Call | undefined => {
     if (evicted !== undefined) {
       resume(Effect.fail(evicted))
       return undefined
     }
-    const entry: Call = { _tag: "Call", operation, body, resume, abandoned: false }
+    const entry: Call = { _tag: "Call", operation, body, decode, resume, abandoned: false }
     queuedBytes += body.length
     post(entry)
     return entry
   }
-  const awaitCall = (operation: ClientOperation, body: Uint8Array) => Effect.callback<Uint8Array, LedgerError>((resume) => {
-    enqueue(operation, body, resume)
+  const awaitCall = <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>) => Effect.callback<A, LedgerError>((resume) => {
+    enqueue(operation, body, decode, resume as Call["resume"])
   })
-  const awaitCallWithdrawable = (operation: ClientOperation, body: Uint8Array) => Effect.callback<Uint8Array, LedgerError>((resume) => {
-    const entry = enqueue(operation, body, resume)
+  const awaitCallWithdrawable = <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>) => Effect.callback<A, LedgerError>((resume) => {
+    const entry = enqueue(operation, body, decode, resume as Call["resume"])
     if (entry === undefined) return
     // Runs when the deadline passes (or the caller is interrupted): a call still queued is then not sent.
     return Effect.sync(() => {
@@ -441,12 +454,12 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
    */
   const burstSending = () => inFlight === undefined && session !== 0n && evicted === undefined && queuedBytes >= batchSizeLimit / 2
 
-  const call = (operation: ClientOperation, body: Uint8Array): Effect.Effect<Uint8Array, LedgerError> =>
+  const call: Send = <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>): Effect.Effect<A, LedgerError> =>
     Effect.withFiber((fiber) => {
       const deadline = fiber.getRef(RequestDeadline)
       const waiting = deadline === undefined
-        ? awaitCall(operation, body)
-        : Effect.flatMap(Effect.timeoutOption(awaitCallWithdrawable(operation, body), deadline), (answer) => Option.isSome(answer)
+        ? awaitCall(operation, body, decode)
+        : Effect.flatMap(Effect.timeoutOption(awaitCallWithdrawable(operation, body, decode), deadline), (answer) => Option.isSome(answer)
           ? Effect.succeed(answer.value)
           : Effect.fail(new OutcomeUnknown({ operation: operationName(operation), ids: idsOf(operation, body) })))
       return burstSending() ? Effect.andThen(burstStep, waiting) : waiting

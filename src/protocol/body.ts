@@ -148,11 +148,21 @@ export function requestBodyInvalid(operation: number, body: Uint8Array, batchSiz
   if (decoder.decode(body, shape.eventSize) !== undefined) return "multi_batch_invalid"
   let results = 0
   const resultsPerBatchMax = resultMax(operation)
-  for (let batch = decoder.next(); batch !== undefined; batch = decoder.next()) {
-    const invalid = batchInvalid(operation, shape, batch, batchSizeLimit)
-    if (invalid !== undefined) return invalid
-    // Clients before 0.17 capped query limits silently, so a larger limit is not an error.
-    results += Math.min(resultCountExpected(operation, batch), resultsPerBatchMax)
+  if (shape.batchable) {
+    // Counted in place: a request of thousands of one-event batches needs no view of each.
+    const eventsMax = eventMax(operation, batchSizeLimit)
+    for (let batch = 0; batch < decoder.batchCount; batch++) {
+      const events = decoder.elementCount(batch)
+      if (events > eventsMax) return "batch_too_many_events"
+      results += Math.min(events, resultsPerBatchMax)
+    }
+  } else {
+    for (let batch = decoder.next(); batch !== undefined; batch = decoder.next()) {
+      const invalid = batchInvalid(operation, shape, batch, batchSizeLimit)
+      if (invalid !== undefined) return invalid
+      // Clients before 0.17 capped query limits silently, so a larger limit is not an error.
+      results += Math.min(resultCountExpected(operation, batch), resultsPerBatchMax)
+    }
   }
   if (results * shape.resultSize + trailerSize(shape.resultSize, decoder.batchCount) > bodySizeMax) return "reply_too_large"
   return undefined

@@ -10,8 +10,7 @@
  * The wrapper works on the validated binary batches `makeLedger` hands to `send`, so every
  * request check, the typed API, the streams and `submit` are the real ones.
  */
-import { Effect } from "effect"
-import type { Send } from "../../src/index.ts"
+import type { Decode, Send } from "../../src/index.ts"
 import { AccountFilterLayout, AccountLayout, QueryFilterLayout, TransferLayout } from "../../src/protocol/records.ts"
 import { accountSize, idSize, Operation, transferSize } from "../../src/protocol/operation.ts"
 
@@ -42,29 +41,32 @@ export function namespaced(send: Send, namespace: number): Send {
       mapU32(view, o + TransferLayout.ledger, ledger)
     })
 
-  return (operation, body) => {
+  // Replies are mapped back before the caller's decoder sees them.
+  const back = <A>(decode: Decode<A>, map: (reply: Uint8Array) => Uint8Array): Decode<A> => (reply, countMax) => decode(map(reply), countMax)
+
+  return (operation, body, decode) => {
     switch (operation) {
       case Operation.create_accounts:
-        return send(operation, accounts(body, toId, toLedger))
+        return send(operation, accounts(body, toId, toLedger), decode)
       case Operation.create_transfers:
-        return send(operation, transfers(body, toId, toLedger))
+        return send(operation, transfers(body, toId, toLedger), decode)
       case Operation.lookup_accounts:
-        return Effect.map(send(operation, records(body, idSize, (view, o) => mapU128(view, o, toId))), (reply) => accounts(reply, fromId, fromLedger))
+        return send(operation, records(body, idSize, (view, o) => mapU128(view, o, toId)), back(decode, (reply) => accounts(reply, fromId, fromLedger)))
       case Operation.lookup_transfers:
-        return Effect.map(send(operation, records(body, idSize, (view, o) => mapU128(view, o, toId))), (reply) => transfers(reply, fromId, fromLedger))
+        return send(operation, records(body, idSize, (view, o) => mapU128(view, o, toId)), back(decode, (reply) => transfers(reply, fromId, fromLedger)))
       case Operation.get_account_transfers:
       case Operation.get_account_balances: {
         const filter = records(body, body.length, (view, o) => mapU128(view, o + AccountFilterLayout.account_id, toId))
         return operation === Operation.get_account_transfers
-          ? Effect.map(send(operation, filter), (reply) => transfers(reply, fromId, fromLedger))
-          : send(operation, filter)
+          ? send(operation, filter, back(decode, (reply) => transfers(reply, fromId, fromLedger)))
+          : send(operation, filter, decode)
       }
       case Operation.query_accounts:
       case Operation.query_transfers: {
         const filter = records(body, body.length, (view, o) =>
           mapU32(view, o + QueryFilterLayout.ledger, (ledger) => toLedger(ledger === 0 ? suiteLedger : ledger)))
-        return Effect.map(send(operation, filter), (reply) =>
-          operation === Operation.query_accounts ? accounts(reply, fromId, fromLedger) : transfers(reply, fromId, fromLedger))
+        return send(operation, filter, back(decode, (reply) =>
+          operation === Operation.query_accounts ? accounts(reply, fromId, fromLedger) : transfers(reply, fromId, fromLedger)))
       }
     }
   }

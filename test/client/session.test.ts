@@ -4,11 +4,12 @@
  * reply, eviction and the per-call deadline. TestClock drives the retry timer.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Cause, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { makeEmbeddedReplica, memoryTransport } from "../../src/client/layer_embedded.ts"
 import { makeSession, RequestDeadline, type TransportFactory } from "../../src/client/session.ts"
 import { makeLedger } from "../../src/index.ts"
+import { Operation } from "../../src/protocol/operation.ts"
 import { u128FromBytes } from "../../src/protocol/build.ts"
 import { decodeMultiBatch } from "../../src/protocol/multi_batch.ts"
 import { registerResultBatchSizeLimit } from "../../src/protocol/register.ts"
@@ -105,6 +106,23 @@ describe("client session", () => {
     // Every call's transfer is in its request's batches in call order.
     const ids = log.sent.slice(first).flatMap((message) => batchesOf(message).map((batch) => u128FromBytes(batch, 0)))
     expect(ids).toEqual(Array.from({ length: total }, (_, i) => BigInt(1 + i)))
+  }))
+
+  it.effect("a decoder that throws is its caller's defect; the session and the other callers go on", () => Effect.gen(function* () {
+    const { session, ledger } = yield* sessionOn(yield* replica)
+    yield* ledger.createAccounts([accountInput(1n)])
+    const ids = new Uint8Array(16)
+    ids[0] = 1
+    const [broken, fine] = yield* Effect.all([
+      Effect.exit(session.call(Operation.lookup_accounts, ids, () => {
+        throw new Error("refused")
+      })),
+      session.call(Operation.lookup_accounts, ids, (reply, countMax) => [reply.length, countMax])
+    ], { concurrency: "unbounded" })
+    assert.isTrue(Exit.isFailure(broken) && Cause.hasDies(broken.cause), "the throwing caller dies")
+    expect(fine).toEqual([128, 1])
+    const [account] = yield* ledger.lookupAccounts([1n])
+    assert.strictEqual(account!.id, 1n)
   }))
 
   it.effect("the hash chain: requests numbered from 0, parent = the previous reply's context, replies echo the request checksum", () => Effect.gen(function* () {

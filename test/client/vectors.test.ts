@@ -18,6 +18,7 @@ import { eventSize, resultSize, type ClientOperation } from "../../src/protocol/
 const directory = new URL("../vectors/session/", import.meta.url)
 const vector = (name: string) => new Uint8Array(readFileSync(new URL(name, directory)))
 const cluster = 0x0f0e0d0c0b0a09080706050403020100n
+const replyBytes = (reply: Uint8Array) => reply
 
 const pairs = [
   ["01_c2s_request_register.bin", "02_s2c_reply_register.bin"],
@@ -77,7 +78,7 @@ describe("client session against the captured tigerbeetle-node session", () => {
     const session = yield* makeSession({ cluster, transport: server })
     clientId = session.clientId
     const call = (message: Uint8Array, index: number) =>
-      session.call(operationOf(message), batchesOf(message, eventSize(operationOf(message)))[index]!)
+      session.call(operationOf(message), batchesOf(message, eventSize(operationOf(message)))[index]!, replyBytes)
 
     const results: Array<[number, number, Uint8Array]> = [] // pair, batch, result
     for (let p = 1; p < pairs.length; p++) {
@@ -147,9 +148,9 @@ describe("client session against the captured tigerbeetle-node session", () => {
       })
       const session = yield* makeSession({ cluster: 0n, transport: server })
       const body = batchesOf(request2!, 128)[0]!
-      const error = yield* Effect.flip(session.call(operationOf(request2!), body))
+      const error = yield* Effect.flip(session.call(operationOf(request2!), body, replyBytes))
       expect([error._tag, error._tag === "ClientEvicted" ? error.reason : ""]).toEqual(["ClientEvicted", reason])
-      const later = yield* Effect.flip(session.call(operationOf(request2!), body))
+      const later = yield* Effect.flip(session.call(operationOf(request2!), body, replyBytes))
       expect(later._tag).toBe("ClientEvicted")
     }))
   }

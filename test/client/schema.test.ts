@@ -3,6 +3,7 @@
  * constructor (src/client/schema.ts). It must build exactly what the constructor builds, for
  * every record class and any valid fields: same prototype, same own properties in the same
  * order, equal under Effect's `Equal`, accepted by the class's own Schema, printed the same.
+ * `createResultMaker` must do the same for the two create result classes.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Equal, Schema } from "effect"
@@ -10,18 +11,22 @@ import { Account, AccountBalance, CreateAccountResult, createResultMaker, Create
 
 const classes = [Account, Transfer, AccountBalance, CreateAccountResult, CreateTransferResult] as const
 
+/** `built` is the instance the class constructor builds from `fields`. */
+function assertConstructorsInstance(recordClass: { readonly prototype: object }, fields: object, built: object): void {
+  const constructed = new (recordClass as unknown as new (fields: object) => object)({ ...fields })
+  assert.strictEqual(Object.getPrototypeOf(built), recordClass.prototype)
+  assert.deepStrictEqual(Reflect.ownKeys(built), Reflect.ownKeys(constructed))
+  assert.deepStrictEqual(built, constructed)
+  assert.isTrue(Equal.equals(built, constructed))
+  assert.isTrue(Schema.is(recordClass as unknown as Schema.Schema<object>)(built))
+  assert.strictEqual(String(built), String(constructed))
+}
+
 describe("trustedRecord", () => {
   for (const recordClass of classes) {
     it.prop(`${recordClass.identifier}: the same instance as the constructor's`, [recordClass as Schema.Schema<object>], ([generated]) => {
       const fields = { ...generated }
-      const constructed = new (recordClass as unknown as new (fields: object) => object)(fields)
-      const trusted = trustedRecord(recordClass as { prototype: object }, fields)
-      assert.strictEqual(Object.getPrototypeOf(trusted), recordClass.prototype)
-      assert.deepStrictEqual(Reflect.ownKeys(trusted), Reflect.ownKeys(constructed))
-      assert.deepStrictEqual(trusted, constructed)
-      assert.isTrue(Equal.equals(trusted, constructed))
-      assert.isTrue(Schema.is(recordClass as Schema.Schema<object>)(trusted))
-      assert.strictEqual(String(trusted), String(constructed))
+      assertConstructorsInstance(recordClass, fields, trustedRecord(recordClass as { prototype: object }, fields))
     }, { arbitrary: { runs: 50 } })
   }
 })
@@ -29,14 +34,8 @@ describe("trustedRecord", () => {
 describe("createResultMaker", () => {
   for (const recordClass of [CreateAccountResult, CreateTransferResult] as const) {
     it.prop(`${recordClass.identifier}: the same instance as the constructor's`, [recordClass as Schema.Schema<CreateAccountResult>], ([generated]) => {
-      const constructed = new (recordClass as unknown as new (fields: object) => object)({ ...generated })
       const made = createResultMaker(recordClass as typeof CreateAccountResult)(generated.timestamp, generated.status, generated.statusCode)
-      assert.strictEqual(Object.getPrototypeOf(made), recordClass.prototype)
-      assert.deepStrictEqual(Reflect.ownKeys(made), Reflect.ownKeys(constructed))
-      assert.deepStrictEqual(made, constructed)
-      assert.isTrue(Equal.equals(made, constructed))
-      assert.isTrue(Schema.is(recordClass as Schema.Schema<object>)(made))
-      assert.strictEqual(String(made), String(constructed))
+      assertConstructorsInstance(recordClass, generated, made)
     }, { arbitrary: { runs: 50 } })
   }
 })

@@ -13,8 +13,10 @@
  * Workload (TigerBeetle's canonical one): 10,000 accounts, transfers of amount 1 between random
  * distinct accounts (src/cli/workload.ts, the same seed for both clients). Inputs are plain
  * transfer objects with every field, built before timing; both clients get the same objects.
- * The first batch or round of each case is a warm-up, sent before the clock starts, so that the
- * figures describe a running application rather than a cold JIT.
+ * The first `--warmup` batches or rounds of each case (default 3) are sent before the clock
+ * starts, so that the figures describe a running application rather than a cold JIT: with one
+ * warm-up round, the next two rounds of Scarab's fan-in still ran at half speed while V8
+ * optimised the Effect runtime's and the session's code, which then weighed on a 10-round run.
  *
  * Every measured case runs in a fresh process of its own (this file with `--case`) against a
  * fresh `scarab start` process on a fresh production-profile data file: no case inherits
@@ -28,7 +30,7 @@
  * and the client share the machine's cores, so a client that burns more CPU leaves less for the
  * replica: that is part of what is measured.
  *
- * Usage: npm run bench:client [-- --batches=N --fibers=N --rounds=N --accounts=N]
+ * Usage: npm run bench:client [-- --batches=N --fibers=N --rounds=N --accounts=N --warmup=N]
  * Prints a table and ends with `RESULT {json}`.
  */
 import { spawn } from "node:child_process"
@@ -51,6 +53,7 @@ interface Sizes {
   readonly fibers: number
   readonly rounds: number
   readonly accounts: number
+  readonly warmup: number
 }
 
 const clients = ["scarab", "official"] as const
@@ -60,22 +63,22 @@ type Shape = (typeof shapes)[number]
 
 const clientNames: Record<Client, string> = { scarab: "scarab layerClient", official: "tigerbeetle-node 0.17.9" }
 const created = 0xffff_ffff
-const usage = "Usage: npm run bench:client [-- --batches=N --fibers=N --rounds=N --accounts=N]"
+const usage = "Usage: npm run bench:client [-- --batches=N --fibers=N --rounds=N --accounts=N --warmup=N]"
 
 // --- one case, in its own process -------------------------------------------------------------
 
-/** The steps of a case: the first one is the warm-up. Batch: batches of 8189; fan-in: rounds of `fibers` calls. */
+/** The steps of a case: the first `warmup` are the warm-up. Batch: batches of 8189; fan-in: rounds of `fibers` calls. */
 function stepsOf(shape: Shape, sizes: Sizes): Array<Array<Transfer>> {
   const random = xorshift(42)
-  const [count, size] = shape === "batch" ? [sizes.batches + 1, batchEventsMax] : [sizes.rounds + 1, sizes.fibers]
+  const [count, size] = shape === "batch" ? [sizes.warmup + sizes.batches, batchEventsMax] : [sizes.warmup + sizes.rounds, sizes.fibers]
   return Array.from({ length: count }, (_, i) =>
     decodeBatch(transferBatch(random, sizes.accounts, 1 + i * size, size), transferSize, decodeTransfer))
 }
 
-/** Creates the accounts, runs the warm-up step, then times the others; answers the milliseconds. */
-type Driver = (port: number, accounts: ReadonlyArray<Account>, shape: Shape, steps: ReadonlyArray<ReadonlyArray<Transfer>>) => Promise<number>
+/** Creates the accounts, runs the `warmup` first steps, then times the others; answers the milliseconds. */
+type Driver = (port: number, accounts: ReadonlyArray<Account>, shape: Shape, steps: ReadonlyArray<ReadonlyArray<Transfer>>, warmup: number) => Promise<number>
 
-const scarab: Driver = (port, accounts, shape, steps) => Effect.runPromise(Effect.gen(function* () {
+const scarab: Driver = (port, accounts, shape, steps, warmup) => Effect.runPromise(Effect.gen(function* () {
   const ledger = yield* Ledger
   for (let first = 0; first < accounts.length; first += batchEventsMax) {
     const results = yield* ledger.createAccounts(accounts.slice(first, first + batchEventsMax))
@@ -90,13 +93,13 @@ const scarab: Driver = (port, accounts, shape, steps) => Effect.runPromise(Effec
     check(results.map(([r]) => r!.statusCode), "create_transfers")
   })
   const step = shape === "batch" ? batch : round
-  yield* step(steps[0]!)
+  for (const transfers of steps.slice(0, warmup)) yield* step(transfers)
   const start = performance.now()
-  for (const transfers of steps.slice(1)) yield* step(transfers)
+  for (const transfers of steps.slice(warmup)) yield* step(transfers)
   return performance.now() - start
 }).pipe(Effect.provide(layerClient({ cluster: 0n, addresses: [port] }))))
 
-const official: Driver = async (port, accounts, shape, steps) => {
+const official: Driver = async (port, accounts, shape, steps, warmup) => {
   const tb: typeof import("tigerbeetle-node") = createRequire(import.meta.url)("tigerbeetle-node")
   const client = tb.createClient({ cluster_id: 0n, replica_addresses: [String(port)] })
   try {
@@ -113,9 +116,9 @@ const official: Driver = async (port, accounts, shape, steps) => {
       check(results.map(([r]) => r!.status), "create_transfers")
     }
     const step = shape === "batch" ? batch : round
-    await step(steps[0]!)
+    for (const transfers of steps.slice(0, warmup)) await step(transfers)
     const start = performance.now()
-    for (const transfers of steps.slice(1)) await step(transfers)
+    for (const transfers of steps.slice(warmup)) await step(transfers)
     return performance.now() - start
   } finally {
     client.destroy()
@@ -133,8 +136,8 @@ async function runCase(client: Client, shape: Shape, sizes: Sizes): Promise<void
     const port = await freePort()
     const replica = await startReplica(path, port)
     try {
-      const ms = await (client === "scarab" ? scarab : official)(port, accounts, shape, steps)
-      const transfers = steps.slice(1).reduce((sum, step) => sum + step.length, 0)
+      const ms = await (client === "scarab" ? scarab : official)(port, accounts, shape, steps, sizes.warmup)
+      const transfers = steps.slice(sizes.warmup).reduce((sum, step) => sum + step.length, 0)
       console.log(`CASE ${JSON.stringify({ client, shape, transfers, ms })}`)
     } finally {
       await stopReplica(replica)
@@ -155,7 +158,7 @@ interface Measured {
 
 async function main(sizes: Sizes): Promise<void> {
   log(`bench:client: ${sizes.accounts} accounts; batch: ${sizes.batches} × ${batchEventsMax} transfers; ` +
-    `fan-in: ${sizes.rounds} rounds of ${sizes.fibers} concurrent single-transfer calls; each case in its own process and replica`)
+    `fan-in: ${sizes.rounds} rounds of ${sizes.fibers} concurrent single-transfer calls; ${sizes.warmup} warm-up steps; each case in its own process and replica`)
   const results: Array<Measured> = []
   for (const shape of shapes) {
     for (const client of clients) {
@@ -208,7 +211,8 @@ function parseSizes(parsed: Parsed): Sizes {
     batches: flag("batches", 40, 1, 500),
     fibers: flag("fibers", 10_000, 1, 100_000),
     rounds: flag("rounds", 10, 1, 100),
-    accounts: flag("accounts", 10_000, 2, batchEventsMax * 20)
+    accounts: flag("accounts", 10_000, 2, batchEventsMax * 20),
+    warmup: flag("warmup", 3, 1, 20)
   }
 }
 
@@ -237,7 +241,7 @@ const log = (line: string): void => { process.stderr.write(`${line}\n`) }
 
 try {
   const parsed = parseArguments(["bench:client", ...process.argv.slice(2)])
-  parsed.allowOnly(["batches", "fibers", "rounds", "accounts", "case"])
+  parsed.allowOnly(["batches", "fibers", "rounds", "accounts", "warmup", "case"])
   if (parsed.positional.length > 0) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`)
   const sizes = parseSizes(parsed)
   const only = parsed.flags.get("case")

@@ -40,6 +40,8 @@ export interface SimClientOptions {
   readonly cluster: bigint
   /** The session's first retransmission (its `requestTimeoutMs` option). */
   readonly requestTimeoutMs: number
+  /** The session's `burstBytes` option, when the run draws one. */
+  readonly burstBytes?: number
   readonly network: SimNetwork
   readonly clock: SimClock
   readonly scheduler: SimScheduler
@@ -92,6 +94,11 @@ export class SimClient {
     return this.transport.reregistrations
   }
 
+  /** Steps its callers ran themselves for a burst (the session's `burstSteps`). */
+  get burstSteps(): number {
+    return this.session === undefined ? 0 : Effect.runSync(this.session.stats).burstSteps
+  }
+
   /** Starts the session: its register goes out when the scheduler next runs. */
   start(): void {
     const client = this
@@ -100,13 +107,19 @@ export class SimClient {
     const program = Effect.gen(function* () {
       const work = yield* Queue.unbounded<GeneratedRequest>()
       client.work = work
-      const session = yield* makeSession({ cluster: client.options.cluster, transport: client.transport.factory, requestTimeoutMs: client.options.requestTimeoutMs })
+      const session = yield* makeSession({
+        cluster: client.options.cluster,
+        transport: client.transport.factory,
+        requestTimeoutMs: client.options.requestTimeoutMs,
+        ...(client.options.burstBytes === undefined ? {} : { burstBytes: client.options.burstBytes })
+      })
       client.session = session
       const ledger = makeLedger(session.call)
       while (true) {
         const request = yield* Queue.take(work)
         // One call per batch, all at once: the session merges them into multi-batch requests
-        // (auto-batching), one in flight at a time.
+        // (auto-batching), one in flight at a time; with a low `burstBytes` a later caller sends
+        // the first ones itself.
         for (const batch of request.batches) yield* Effect.forkChild(client.call(ledger, request.operation, batch))
       }
     }).pipe(

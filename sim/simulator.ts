@@ -87,6 +87,8 @@ export interface SwarmParameters {
   readonly batchesMax: number
   readonly accountPool: number
   readonly oddProbability: number
+  /** The sessions' `burstBytes` (0: the default, half a request): low values split a workload request's calls. */
+  readonly burstBytes: number
 }
 
 export interface SimResult {
@@ -102,8 +104,8 @@ export interface SimResult {
 /**
  * Liveness mode must finish every outstanding request within this many ticks (120 s simulated).
  * The bound has to cover draining the backlog of a saturated run: up to 70 clients, each with
- * up to two requests (a session sends the first call of a burst alone and merges the rest behind
- * it), on the slowest disk drawn (two serial writes of ~300 ms per op, and checkpoints). Such
+ * up to two requests (a low burst threshold sends the first calls of a burst and merges the rest
+ * behind them), on the slowest disk drawn (two serial writes of ~300 ms per op, and checkpoints). Such
  * runs took up to 7,000 ticks (60 s had been enough for one request per client, barely).
  */
 export const livenessTicksMax = 12000
@@ -150,7 +152,9 @@ export function drawParameters(seed: bigint): SwarmParameters {
     batchEventsMax: r.pick([1, 4, 16, 40]),
     batchesMax: r.pick([1, 1, 2, 3]),
     accountPool: r.between(4, 16),
-    oddProbability: r.uniform(0, 0.1)
+    oddProbability: r.uniform(0, 0.1),
+    // Drawn last, so the draws above are those of earlier versions for the same seed.
+    burstBytes: r.pick([0, 0, 128, 512])
   }
 }
 
@@ -210,6 +214,7 @@ class Simulation {
   /** Retries and re-registrations of the clients replaced after an eviction. */
   private retiredRetries = 0
   private retiredReregistrations = 0
+  private retiredBurstSteps = 0
   private readonly stats = { crashes: 0, restarts: 0, pauses: 0, evictions: 0, journalFull: 0, defects: 0, checkpoints: 0, checkpointsCompared: 0 }
   /** The id of every checkpoint the replica stored, by op, from its log. */
   private readonly checkpointIds = new Map<number, string>()
@@ -295,6 +300,7 @@ class Simulation {
         ackedOp: Number(this.checker.ackedOp),
         retries: this.clients.reduce((sum, c) => sum + c.retriesSent, this.retiredRetries),
         reregistrations: this.clients.reduce((sum, c) => sum + c.reregistrations, this.retiredReregistrations),
+        burstSteps: this.clients.reduce((sum, c) => sum + c.burstSteps, this.retiredBurstSteps),
         ...this.network.stats,
         tornWrites: this.disk.stats.tornWrites,
         diskWrites: this.disk.stats.writes,
@@ -366,8 +372,8 @@ class Simulation {
       if (this.idle || this.issued >= p.requestsMax || !gate.chance(p.requestProbability * this.pace)) continue
       const request = this.workload.next()
       // The calls are made together on an idle session, which sends them as one multi-batch
-      // request: the budget counts requests, that is ops.
-      this.issued++
+      // request, or two when its burst threshold is low: the budget counts requests, that is ops.
+      this.issued += request.batches.length === 1 ? 1 : 2
       client.issue(request)
     }
   }
@@ -380,6 +386,7 @@ class Simulation {
       this.stats.evictions++
       this.retiredRetries += client.retriesSent
       this.retiredReregistrations += client.reregistrations
+      this.retiredBurstSteps += client.burstSteps
       client.stop()
       if (this.faultsActive && this.issued < this.parameters.requestsMax) this.addClient(client.index, this.stats.evictions)
       else this.clients.splice(k--, 1)
@@ -397,6 +404,7 @@ class Simulation {
     const client = new SimClient({
       index, seed: this.seed, randomName: `client ${index} incarnation ${incarnation}`, cluster: this.cluster,
       requestTimeoutMs: this.parameters.requestTimeoutTicks * tickMs,
+      ...(this.parameters.burstBytes === 0 ? {} : { burstBytes: this.parameters.burstBytes }),
       network: this.network, clock: this.clientClock, scheduler: this.scheduler, checker: this.checker, trace: this.trace,
       log: this.debug ? (line: string) => this.log(line) : undefined
     })

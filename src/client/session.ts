@@ -63,6 +63,12 @@ export interface SessionOptions {
   readonly transport: TransportFactory
   /** First retransmission of a request, in ms (§9.6: 60 ticks). */
   readonly requestTimeoutMs?: number
+  /**
+   * Bytes of queued calls at which a caller sends them itself while nothing is in flight (see
+   * `call`); default half the server's body budget. The simulator sets it low, so that this path
+   * runs under faults too.
+   */
+  readonly burstBytes?: number
 }
 
 export interface Session {
@@ -77,6 +83,8 @@ export interface SessionStats {
   readonly requests: number
   readonly retransmissions: number
   readonly calls: number
+  /** Steps a caller ran itself for a burst (see `call`). */
+  readonly burstSteps: number
   readonly session: bigint
 }
 
@@ -153,7 +161,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   let answers: Array<Uint8Array> = []
   /** Body bytes of the calls put in the inbox since a step last took it. */
   let queuedBytes = 0
-  const stats = { requests: 0, retransmissions: 0, calls: 0 }
+  const stats = { requests: 0, retransmissions: 0, calls: 0, burstSteps: 0 }
   /**
    * The session state above changes only under this one permit: steps run in the actor fiber and,
    * for bursts (see `call`), in a caller's fiber; neither may run while the other is suspended
@@ -385,7 +393,12 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   /** One step: whatever the inbox holds, applied under the permit, then the answered callers resumed. */
   const step = Effect.andThen(Semaphore.withPermit(permit, takeInbox), Effect.sync(resumeAnswered))
   /** A caller's step (see `call`): skipped if a step is under way, which will see the same inbox. */
-  const burstStep = Effect.andThen(Semaphore.withPermitsIfAvailable(permit, 1)(takeInbox), Effect.sync(resumeAnswered))
+  const burstStep = Effect.andThen(
+    Semaphore.withPermitsIfAvailable(permit, 1)(Effect.suspend(() => {
+      stats.burstSteps++
+      return takeInbox
+    })),
+    Effect.sync(resumeAnswered))
 
   /** Pings go to every replica, so a session learns the view from any of them (§9.7). */
   const pinger = Effect.gen(function* () {
@@ -452,7 +465,8 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
    * itself first: that half goes out now, and the rest of the burst is merged while the cluster
    * executes it. (The official clients get the same overlap from their own I/O thread.)
    */
-  const burstSending = () => inFlight === undefined && session !== 0n && evicted === undefined && queuedBytes >= batchSizeLimit / 2
+  const burstSending = () => inFlight === undefined && session !== 0n && evicted === undefined &&
+    queuedBytes >= (options.burstBytes ?? batchSizeLimit / 2)
 
   const call: Send = <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>): Effect.Effect<A, LedgerError> =>
     Effect.withFiber((fiber) => {

@@ -49,11 +49,11 @@ describe("simulator seed budget", () => {
     expect(summary.failed).toEqual([])
     const total = (name: string) => results.reduce((sum, r) => sum + (r.stats[name] ?? 0), 0)
     // The run really exercised what it claims: checked replies, crashes, every network fault,
-    // corrupted packets rejected by the production framer, and a session evicted (it surfaced
-    // as ClientEvicted and a new client took its place).
+    // corrupted packets rejected by the production framer, callers sending a burst themselves,
+    // and a session evicted (it surfaced as ClientEvicted and a new client took its place).
     expect(total("repliesChecked")).toBeGreaterThan(1000)
     expect(total("crashes")).toBeGreaterThan(10)
-    for (const name of ["lost", "duplicated", "corrupted", "rejected", "retries", "tornWrites", "checkpoints", "checkpointsCompared"]) {
+    for (const name of ["lost", "duplicated", "corrupted", "rejected", "retries", "tornWrites", "checkpoints", "checkpointsCompared", "burstSteps"]) {
       expect(total(name), name).toBeGreaterThan(0)
     }
   }, 60_000)

@@ -1,6 +1,7 @@
 /**
  * A client session (wire-protocol.md §9–§11) over any transport: the part of the official client
- * that is neither the API nor the sockets. One actor fiber owns the session state:
+ * that is neither the API nor the sockets. An actor fiber steps the session state (and, for a
+ * burst, a caller does, under the same one permit):
  *
  * - register first (request 0, session 0, a zero 256-byte RegisterRequest); calls made meanwhile
  *   wait and go out after the register reply, which names the session and the body budget;
@@ -144,7 +145,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   const cluster = options.cluster
   const requestTimeoutMs = options.requestTimeoutMs ?? requestTimeoutMsDefault
 
-  // Session state, owned by the actor fiber.
+  // Session state, changed only by a step holding `permit`.
   let session = 0n
   let batchSizeLimit = 0
   let requestNext = 0
@@ -364,8 +365,8 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
 
   /**
    * The callers whose results arrived, resumed at the end of a step, after the next request went
-   * out: each continues synchronously in this fiber (decoding its results and more), and that
-   * work overlaps the cluster's on the next request instead of delaying it.
+   * out: each result is decoded and its caller continues synchronously in this fiber (on into
+   * user code), and that work overlaps the cluster's on the next request instead of delaying it.
    */
   const resumeAnswered = () => {
     const [resumed, results] = [answered, answers]
@@ -429,7 +430,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   yield* Effect.forkScoped(pinger)
 
   /**
-   * The caller's side: hand the call to the actor and wait to be resumed with its result batch.
+   * The caller's side: hand the call to the actor and wait to be resumed with its decoded result.
    * A callback rather than a Deferred and a generator: under fan-in this runs once per event, and
    * the actor's synchronous `resume` continues the caller without a scheduler hop. An interrupted
    * caller's call may still be sent, and commit, as with any cluster; only a call whose deadline

@@ -21,7 +21,7 @@ import {
   u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { MultiBatchDecoder } from "../protocol/multi_batch.ts"
-import { Operation, type ClientOperation, eventSize, pulseExpiriesMax, resultSize } from "../protocol/operation.ts"
+import { Operation, type ClientOperation, eventSize, pulseExpiriesMax } from "../protocol/operation.ts"
 import { registerRequestBatchSizeLimit, registerResultBody, setRegisterRequestBatchSizeLimit } from "../protocol/register.ts"
 import type { Ledger } from "../ledger/ledger.ts"
 import type { SessionEntry } from "../storage/client_sessions.ts"

@@ -17,8 +17,6 @@ export class Slab {
   private readonly pieceMax: number
   private buffer: ArrayBuffer
   private used = 0
-  /** A view of the current slab's whole buffer (see `viewOf`). */
-  private view: DataView<ArrayBuffer>
 
   /** `size` bytes a slab; ranges above `pieceMax` bytes get a buffer of their own. */
   constructor(size: number, pieceMax: number) {
@@ -26,7 +24,6 @@ export class Slab {
     this.pieceMax = pieceMax
     assert(Number.isInteger(size) && size % alignment === 0 && pieceMax >= 0 && pieceMax <= size, () => `slab ${size}, pieces up to ${pieceMax}`)
     this.buffer = new ArrayBuffer(size)
-    this.view = new DataView(this.buffer)
   }
 
   /** `length` fresh zeroed bytes. */
@@ -34,16 +31,10 @@ export class Slab {
     if (length > this.pieceMax) return new Uint8Array(length)
     if (this.used + length > this.size) {
       this.buffer = new ArrayBuffer(this.size)
-      this.view = new DataView(this.buffer)
       this.used = 0
     }
     const piece = new Uint8Array(this.buffer, this.used, length)
     this.used += Math.ceil(length / alignment) * alignment
     return piece
-  }
-
-  /** A DataView over the buffer under `piece` (offsets are then `piece.byteOffset + …`): the slab's own when `piece` is in it. */
-  viewOf(piece: Uint8Array<ArrayBuffer>): DataView<ArrayBuffer> {
-    return piece.buffer === this.buffer ? this.view : new DataView(piece.buffer)
   }
 }

@@ -10,7 +10,7 @@
  */
 import { assert } from "../assert.ts"
 import { Slab } from "../slab.ts"
-import { AccountLayout, TransferLayout, u128Max, u64Max } from "../protocol/records.ts"
+import { AccountLayout, bufferView, TransferLayout, u128Max, u64Max } from "../protocol/records.ts"
 
 export type FieldKind = "u128" | "u64" | "u32" | "u16"
 
@@ -61,8 +61,8 @@ export const transferSlots: ReadonlyArray<FieldSlot> = slotsOf(transferFieldKind
  */
 export function encodeChecked(records: ReadonlyArray<unknown>, slots: ReadonlyArray<FieldSlot>, size: number, required: string): Uint8Array | undefined {
   const bytes = bodies.take(records.length * size)
-  // Written through the slab's one DataView, so a small call allocates no view.
-  const view = bodies.viewOf(bytes)
+  // Written through one view of the slab, so a small call allocates no view.
+  const view = bufferView(bytes)
   const start = bytes.byteOffset
   for (let index = 0; index < records.length; index++) {
     const record = records[index]

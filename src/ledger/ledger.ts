@@ -220,9 +220,9 @@ export function executeBatchesVia(execute: LedgerOperations["execute"], operatio
 }
 
 /**
- * Create results: a multi-batch request of one-event batches makes one small result buffer per
- * batch, which the replica copies into the reply; carved from slabs, they cost a view each. The
- * slabs are small because a caller that keeps a result keeps its slab.
+ * Results of `execute`'s creates: the in-memory layer under fan-in, and the batch-by-batch path,
+ * make one small result buffer per batch; carved from slabs, they cost a view each. The slabs
+ * are small because a caller that keeps a result keeps its slab.
  */
 const results = new Slab(64 * 1024, 4096)
 

@@ -240,7 +240,8 @@ let bufferViewCached: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0
 
 /**
  * A view of the whole buffer under `bytes` (offsets are then `bytes.byteOffset + …`), kept for
- * the latest buffer: the many small batches of one message share it instead of a view each.
+ * the latest buffer: the many small pieces of one buffer (a slab's one-event bodies, a reply's
+ * result batches) share it instead of a view each.
  */
 export function bufferView(bytes: Uint8Array): DataView<ArrayBufferLike> {
   if (bytes.buffer !== bufferViewed) {

@@ -393,13 +393,13 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   })
   /** One step: whatever the inbox holds, applied under the permit, then the answered callers resumed. */
   const step = Effect.andThen(Semaphore.withPermit(permit, takeInbox), Effect.sync(resumeAnswered))
-  /** A caller's step (see `call`): skipped if a step is under way, which will see the same inbox. */
-  const burstStep = Effect.andThen(
+  /** A caller's step (see `call`): skipped if a step is under way, which will see the same inbox and resume its callers. */
+  const burstStep = Effect.flatMap(
     Semaphore.withPermitsIfAvailable(permit, 1)(Effect.suspend(() => {
       stats.burstSteps++
       return takeInbox
     })),
-    Effect.sync(resumeAnswered))
+    (ran) => Option.isSome(ran) ? Effect.sync(resumeAnswered) : Effect.void)
 
   /** Pings go to every replica, so a session learns the view from any of them (§9.7). */
   const pinger = Effect.gen(function* () {

@@ -108,6 +108,33 @@ describe("client session", () => {
     expect(ids).toEqual(Array.from({ length: total }, (_, i) => BigInt(1 + i)))
   }))
 
+  it.effect("a transport whose send waits, callers stepping bursts of one: one request at a time, numbered and chained, every call answered", () => Effect.gen(function* () {
+    const log: Log = { sent: [], received: [] }
+    const embedded = yield* replica
+    // Every send yields to the scheduler first, so a step is suspended half-way while callers run.
+    const slow: TransportFactory = (deliver) => Effect.map(recording(memoryTransport(embedded.memory), log)(deliver), (transport) => ({
+      ...transport,
+      send: (replica: number, message: Uint8Array) => Effect.andThen(Effect.yieldNow, transport.send(replica, message))
+    }))
+    // A burst threshold of one transfer: nearly every caller tries to step the session itself.
+    const session = yield* makeSession({ cluster: embedded.cluster, transport: slow, burstBytes: 128 })
+    const ledger = makeLedger(session.call)
+    yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
+    const results = yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) =>
+      ledger.createTransfers([transferInput(BigInt(1 + i), 1n, 2n, 1n)]), { concurrency: "unbounded" })
+    results.forEach(([r], i) => assert.strictEqual(r!.status, "created", `call ${i}`))
+    assert.isAbove((yield* session.stats).burstSteps, 0)
+    // One request at a time, numbered in order, each chained to the previous reply.
+    const requests = log.sent.filter((message) => message[FrameLayout.command.offset] === Command.request)
+    expect(requests.map(requestNumber)).toEqual(requests.map((_, i) => i))
+    for (let i = 1; i < requests.length; i++) {
+      const reply = log.received.find((message) => replyRequest(message) === i - 1)!
+      assert.isTrue(u128Equal(requests[i]!, RequestLayout.parent.offset, reply, ReplyLayout.context.offset), `parent of ${i}`)
+    }
+    const [account] = yield* ledger.lookupAccounts([2n])
+    assert.strictEqual(account!.credits_posted, 300n)
+  }))
+
   it.effect("a decoder that throws is its caller's defect; the session and the other callers go on", () => Effect.gen(function* () {
     const { session, ledger } = yield* sessionOn(yield* replica)
     yield* ledger.createAccounts([accountInput(1n)])

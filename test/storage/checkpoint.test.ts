@@ -176,22 +176,21 @@ describe("checkpoints", () => {
       return { disk, original, blocks }
     })
     const blockOffset = (address: number) => layout.grid.start + (address - 1) * layout.config.blockSize
+    /** Damages one sector of snapshot block `index` of a fresh checkpoint; the open must refuse it, naming the block. */
+    const refusedNaming = (seed: number, index: number, damage: (disk: SimulatedDisk, offset: number) => void) =>
+      Effect.gen(function* () {
+        const { disk, blocks } = yield* prepared(seed)
+        damage(disk, blockOffset(blocks[index]!))
+        const error = yield* Effect.flip(open(disk))
+        expect(error._tag).toBe("GridReadError")
+        expect(error.message).toContain(`grid block ${blocks[index]}`)
+      })
 
-    it.effect("a corrupt snapshot block is refused, naming the block", () => Effect.gen(function* () {
-      const { disk, blocks } = yield* prepared(10)
-      disk.corruptSector(blockOffset(blocks[1]!))
-      const error = yield* Effect.flip(open(disk))
-      expect(error._tag).toBe("GridReadError")
-      expect(error.message).toContain(`grid block ${blocks[1]}`)
-    }))
+    it.effect("a corrupt snapshot block is refused, naming the block", () =>
+      refusedNaming(10, 1, (disk, offset) => disk.corruptSector(offset)))
 
-    it.effect("a latent sector error in a block (EIO) is zero-filled by the storage and refused the same way", () => Effect.gen(function* () {
-      const { disk, blocks } = yield* prepared(11)
-      disk.makeSectorLatent(blockOffset(blocks[0]!))
-      const error = yield* Effect.flip(open(disk))
-      expect(error._tag).toBe("GridReadError")
-      expect(error.message).toContain(`grid block ${blocks[0]}`)
-    }))
+    it.effect("a latent sector error in a block (EIO) is zero-filled by the storage and refused the same way", () =>
+      refusedNaming(11, 0, (disk, offset) => disk.makeSectorLatent(offset)))
 
     it.effect("a misdirected block write (a valid block at the wrong address) is caught by the checksum its parent holds", () => Effect.gen(function* () {
       const { disk, blocks } = yield* prepared(12)

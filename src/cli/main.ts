@@ -14,8 +14,8 @@
  */
 import { existsSync } from "node:fs"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect, Layer } from "effect"
-import { layerReplica } from "../actors/replica.ts"
+import { Cause, Context, Effect, Layer } from "effect"
+import { layerReplica, Replica } from "../actors/replica.ts"
 import { layerStorageFile } from "../layers/disk.ts"
 import { layerMessageBusTcp } from "../layers/network_tcp.ts"
 import { releaseFormat, releaseScarab } from "../protocol/header.ts"
@@ -51,7 +51,7 @@ function main(argv: ReadonlyArray<string>): void {
       case "format":
         return NodeRuntime.runMain(reportFailure(format(formatOptions(parsed))))
       case "start":
-        return NodeRuntime.runMain(reportFailure(start(startOptions(parsed))))
+        return NodeRuntime.runMain(exitWhenStopped(reportFailure(start(startOptions(parsed)))))
       case "repl":
         return NodeRuntime.runMain(reportFailure(repl(replOptions(parsed))))
       case "benchmark":
@@ -74,6 +74,18 @@ const reportFailure = <A, E extends { readonly message: string }>(effect: Effect
   effect.pipe(Effect.catch((error: E) => Effect.sync(() => {
     console.error(`scarab: ${error.message}`)
     process.exitCode = 1
+  })))
+
+/**
+ * A replica that stopped for good (a broken invariant, a disk error it cannot handle) must not
+ * leave a live port behind it: one line on stderr, then exit code 1 at once. The journal is
+ * written with O_DSYNC, so nothing acknowledged waits on a flush.
+ */
+const exitWhenStopped = <A>(effect: Effect.Effect<A>) =>
+  effect.pipe(Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.sync(() => {
+    const error = Cause.squash(cause)
+    console.error(`scarab: the replica stopped: ${error instanceof Error ? error.message : String(error)}`)
+    process.exit(1)
   })))
 
 function formatOptions(parsed: Parsed): FormatOptions {
@@ -115,8 +127,9 @@ const start = (options: StartOptions) => Effect.gen(function* () {
   }
   const storage = layerStorageFile({ path: options.path })
   const bus = layerMessageBusTcp({ host: options.host, port: options.port, cluster: yield* clusterOf(options.path) })
-  yield* Layer.launch(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus))))
-})
+  const replica = Context.get(yield* Layer.build(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)))), Replica)
+  return yield* replica.stopped
+}).pipe(Effect.scoped)
 
 /** The cluster named by the file's superblock, which the bus needs before the replica opens. */
 const clusterOf = (path: string) => Effect.gen(function* () {

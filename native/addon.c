@@ -5,9 +5,13 @@
  *   checksum(data, target, targetOffset)   AEGIS-128L tag of `data` into target[offset .. +16)
  *   allocateAligned(size, alignment)       zeroed ArrayBuffer whose memory starts on `alignment`
  *   lockExclusive(fd)                      non-blocking exclusive flock: 0 or the errno
+ *   allocateFile(fd, size)                 fallocate(2) of bytes [0, size): 0 or the errno
  *   ringCreate / ringPrepare / ringSubmit / ringClose   see ring.c
  */
+/* fallocate(2) is a Linux call: glibc declares it only with _GNU_SOURCE. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -94,6 +98,35 @@ static napi_value lock_exclusive(napi_env env, napi_callback_info info) {
   return value;
 }
 
+/*
+ * Node has no fallocate. Format reserves the data file's space with it (storage.md §2.1), so a
+ * disk too small is found at format rather than by a write in the middle of running. Mode 0, not
+ * posix_fallocate: glibc's posix_fallocate emulates an unsupported call by writing single bytes,
+ * which O_DIRECT refuses; the caller handles EOPNOTSUPP itself.
+ */
+static napi_value allocate_file(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  REQUIRE(env, argc == 2, "allocateFile(fd, size)");
+  int32_t fd;
+  int64_t size;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  CHECK(env, napi_get_value_int64(env, argv[1], &size));
+  REQUIRE(env, fd >= 0, "fd must be a file descriptor");
+  /* Below 2^53: JavaScript hands the size over as a double. */
+  REQUIRE(env, size > 0 && size <= ((int64_t)1 << 53), "size must be in 1..2^53");
+  int result = 0;
+  /* Bounded: a signal may interrupt a long allocation; anything else is the answer. */
+  for (int attempt = 0; attempt < 16; attempt++) {
+    result = fallocate(fd, 0, 0, (off_t)size) == 0 ? 0 : errno;
+    if (result != EINTR) break;
+  }
+  napi_value value;
+  CHECK(env, napi_create_int32(env, result, &value));
+  return value;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value aes_ni;
   CHECK(env, napi_get_boolean(env, scarab_aegis_supported() != 0, &aes_ni));
@@ -102,6 +135,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"checksum", NULL, checksum, NULL, NULL, NULL, napi_enumerable, NULL},
     {"allocateAligned", NULL, allocate_aligned, NULL, NULL, NULL, napi_enumerable, NULL},
     {"lockExclusive", NULL, lock_exclusive, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"allocateFile", NULL, allocate_file, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK(env, napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
   CHECK(env, scarab_ring_init(env, exports));

@@ -51,6 +51,7 @@ const interruptedRetriesMax = 16
 const errnoEio = osConstants.errno.EIO
 const errnoEintr = osConstants.errno.EINTR
 const errnoEagain = osConstants.errno.EAGAIN
+const errnoEnospc = osConstants.errno.ENOSPC
 
 /** Every buffer `allocate` produced; I/O on any other memory is refused (it may be unaligned). */
 const alignedMemory = new WeakSet<ArrayBufferLike>()
@@ -140,7 +141,7 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
         retries++
         if (retries > interruptedRetriesMax) return yield* poison("write", start + done, result, "retried too often")
       } else if (result < 0) {
-        return yield* poison("write", start + done, result, "write failed; the device cannot be trusted")
+        return yield* poison("write", start + done, result, failureReason(result, "write failed; the device cannot be trusted"))
       } else if (result === 0) {
         return yield* poison("write", start + done, result, "write made no progress")
       } else {
@@ -153,7 +154,7 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
   const sync = Effect.gen(function* () {
     if (poisoned !== undefined) return yield* Effect.fail(poisoned)
     const result = yield* bounded(driver.sync)
-    if (result < 0) return yield* poison("sync", 0, result, "fsync failed")
+    if (result < 0) return yield* poison("sync", 0, result, failureReason(result, "fsync failed"))
   })
 
   const sizeBytes = Effect.gen(function* () {
@@ -191,6 +192,15 @@ export function errnoName(result: number): string {
 }
 
 const readClean: ReadReport = { sectorsZeroed: [] }
+
+/**
+ * A full disk is the operator's to fix (free space or move the file), not a sign of a failing
+ * device: it is still fatal (storage.md §5.4), but says so plainly.
+ */
+function failureReason(result: number, otherwise: string): string {
+  assert(result < 0, () => "a failure reason for a successful result")
+  return result === -errnoEnospc ? "no space left on the device" : otherwise
+}
 
 function isAllocated(buffer: Uint8Array): boolean {
   return alignedMemory.has(buffer.buffer) && buffer.byteOffset % sectorSize === 0 && buffer.length <= ioSizeMax

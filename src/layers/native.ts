@@ -19,6 +19,12 @@ export interface NativeAddon {
   /** Non-blocking exclusive flock on `fd`: 0, or the (positive) errno, EWOULDBLOCK when held. */
   lockExclusive(fd: number): number
   /**
+   * fallocate(2), mode 0, of bytes [0, sizeBytes) of `fd`: the space is reserved and the file is
+   * at least that long. 0, or the (positive) errno: ENOSPC, EOPNOTSUPP where the file system
+   * cannot.
+   */
+  allocateFile(fd: number, sizeBytes: number): number
+  /**
    * A ring of `entries` (a power of two) in-flight operations. Completions arrive as
    * `onCompletions(count)` with (id, result) pairs in `results[0 .. 2 * count)`; results are
    * byte counts or negative errno values. Throws an Error with `code` (e.g. "EPERM") when the

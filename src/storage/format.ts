@@ -2,11 +2,13 @@
  * Formatting a data file (storage.md §2.1): create it at the layout's size (never over an
  * existing file), write the WAL (every prepare slot's header sector, then the headers ring),
  * then the first superblock, naming the root checkpoint (op 0, nothing in the grid), then sync.
- * A crash during format leaves no valid superblock: format again. Shared by `scarab format`,
- * `layerEmbedded` and the simulator.
+ * A crash during format leaves no valid superblock: format again. A failure that the process
+ * survives (no space, a failed write, an interrupt) removes the new file, so that the retry is
+ * not blocked by it. Shared by `scarab format`, `layerEmbedded` and the simulator.
  */
 import { Effect } from "effect"
-import { layerStorageFile } from "../layers/disk.ts"
+import { assert } from "../assert.ts"
+import { acquireStorageFile } from "../layers/disk.ts"
 import { u128ToBytes } from "../protocol/build.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { releaseScarab } from "../protocol/header.ts"
@@ -14,7 +16,7 @@ import { rootPrepare } from "../protocol/header_rules.ts"
 import { rootCheckpointState } from "./checkpoint.ts"
 import { formatJournal } from "./journal.ts"
 import { layoutOf, storageConfigs } from "./layout.ts"
-import { Storage } from "./storage.ts"
+import { sectorSize, Storage } from "./storage.ts"
 import { membersMax, replicaIdOf, sealSuperblock, writeSuperblock } from "./superblock.ts"
 
 export interface FormatOptions {
@@ -25,10 +27,17 @@ export interface FormatOptions {
   readonly profile: "production" | "test"
 }
 
-export const formatDataFile = (options: FormatOptions) =>
-  formatStorage(options).pipe(
-    Effect.provide(layerStorageFile({ path: options.path, createSizeBytes: layoutOf(storageConfigs[options.profile]).dataFileSizeMin }))
-  )
+/** Creates the file (never over an existing one, its space reserved) and formats it; removes it on failure. */
+export const formatDataFile = (options: FormatOptions) => Effect.scoped(Effect.gen(function* () {
+  const createSizeBytes = layoutOf(storageConfigs[options.profile]).dataFileSizeMin
+  assert(createSizeBytes > 0 && createSizeBytes % sectorSize === 0, () => `data file size ${createSizeBytes}`)
+  // The scope closes with this effect's exit: a failure removes the file (removeIfFailed).
+  const storage = yield* acquireStorageFile({ path: options.path, createSizeBytes, removeIfFailed: true })
+  yield* formatStorage(options).pipe(Effect.provideService(Storage, storage))
+  // Format writes inside the fixed zones only: the grid starts empty, the file at its reserved size.
+  const sizeBytes = yield* storage.sizeBytes
+  assert(sizeBytes === createSizeBytes, () => `${options.path}: formatted file has ${sizeBytes} bytes, not ${createSizeBytes}`)
+}))
 
 /** Formats the Storage in context (a new file, or a simulated disk). */
 export const formatStorage = (options: Omit<FormatOptions, "path">) => Effect.gen(function* () {

@@ -1,8 +1,8 @@
 /**
  * The native addon: it is built (npm install builds it; only SCARAB_NATIVE=skip/off may leave it
  * out), its AES-NI checksum matches every shared vector and the TypeScript reference on random
- * inputs, its aligned buffers are aligned-sized and zeroed, and its ring rejects bad arguments
- * instead of handing them to the kernel.
+ * inputs, its aligned buffers are aligned-sized and zeroed, its fallocate reserves real space,
+ * and its ring rejects bad arguments instead of handing them to the kernel.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -65,6 +65,24 @@ describe("native addon", () => {
       assert.strictEqual(fs.readSync(fd, new Uint8Array(memory, 0, 4096), 0, 4096, 0), 4096)
       assert.strictEqual(fs.readSync(fd, new Uint8Array(memory, 4096, 4096), 0, 4096, 4096), 4096)
       assert.throws(() => fs.readSync(fd, new Uint8Array(memory, 1, 4096), 0, 4096, 0), /EINVAL/)
+    } finally {
+      fs.closeSync(fd)
+      fs.rmSync(path)
+    }
+  })
+
+  it.skipIf(native === undefined)("allocateFile reserves the space (not a sparse file) and refuses bad arguments", () => {
+    const addon = native
+    if (addon === undefined) return
+    const path = nodePath.join(os.tmpdir(), `scarab-allocate-${process.pid}.data`)
+    const fd = fs.openSync(path, "w+")
+    try {
+      assert.strictEqual(addon.allocateFile(fd, 1024 * 1024), 0)
+      const stat = fs.fstatSync(fd)
+      assert.strictEqual(stat.size, 1024 * 1024)
+      assert.isAtLeast(stat.blocks * 512, 1024 * 1024)
+      assert.throws(() => addon.allocateFile(-1, 4096), /file descriptor/)
+      assert.throws(() => addon.allocateFile(fd, 0), /size/)
     } finally {
       fs.closeSync(fd)
       fs.rmSync(path)

@@ -125,15 +125,19 @@ describe("Storage engine", () => {
       assert.strictEqual(yield* Effect.flip(storage.sync), error)
     }))
 
-  it.effect("disk full and failing fsync are fatal with their errno", () =>
+  it.effect("disk full and failing fsync are fatal with their errno; a full disk says so, not that the device is failing", () =>
     Effect.gen(function* () {
       const full = scriptedDriver({ write: () => -ENOSPC })
       const error = yield* Effect.flip(full.storage.write(zone, sectorSize, full.storage.allocate(sectorSize)))
       assert.strictEqual(error._tag === "StorageFatalError" ? error.code : error._tag, "ENOSPC")
+      assert.include(error.message, "no space left on the device")
+      assert.notInclude(error.message, "cannot be trusted")
       const syncing = scriptedDriver({ sync: () => -EIO })
       const syncError = yield* Effect.flip(syncing.storage.sync)
       assert.strictEqual(syncError.operation, "sync")
       assert.strictEqual(syncError.code, "EIO")
+      const syncingFull = scriptedDriver({ sync: () => -ENOSPC })
+      assert.include((yield* Effect.flip(syncingFull.storage.sync)).message, "(ENOSPC): no space left on the device")
     }))
 
   it.effect("a read error other than EIO is fatal (a bug, not the medium)", () =>

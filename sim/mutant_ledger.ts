@@ -103,6 +103,7 @@ export function rewritingLedger(): Ledger {
 function forward(inner: Ledger): Ledger {
   return {
     prefetch: (operation, eventCount) => inner.prefetch(operation, eventCount),
+    fits: (operation, eventCount) => inner.fits(operation, eventCount),
     execute: (operation, events, timestamp) => inner.execute(operation, events, timestamp),
     executeBatches(operation, body, timestamp) {
       return executeBatchesVia((o, events, t) => this.execute(o, events, t), operation, body, timestamp)

@@ -11,10 +11,11 @@
  * exactly (a retry after the restart gets the identical reply). A failed write stops the
  * replica: it must not go on with a disk it cannot trust.
  */
-import { Cause, Clock, Context, Effect, Layer, Queue, Schema } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Layer, Queue, Schema } from "effect"
 import { assert } from "../assert.ts"
-import { createLedger, type Ledger } from "../ledger/ledger.ts"
-import { bodySizeMax } from "../protocol/operation.ts"
+import { createLedger, type Ledger, type LedgerOptions } from "../ledger/ledger.ts"
+import { defaultLimits } from "../ledger/memory_store.ts"
+import { bodySizeMax, Operation } from "../protocol/operation.ts"
 import { PrepareLayout, readU64Number, releaseClientMin, releaseScarab } from "../protocol/header.ts"
 import { u128ToBytes } from "../protocol/build.ts"
 import { type Checkpointer, type CheckpointError, openCheckpoint } from "../storage/checkpoint.ts"
@@ -30,8 +31,8 @@ import { type CheckpointPosition, type Input, type Output, ReplicaCore, type Rep
 /** Inputs waiting for the core; the bus stops reading sockets while its own queue is full. */
 const inboxMax = 4096
 const tickMs = 10
-/** How often (in ticks) a refusal for a full journal is logged: once a minute. */
-const journalFullLogTicks = 6000
+/** How often (in ticks) a refusal for a full journal, or for a full ledger, is logged: once a minute. */
+const refusalLogTicks = 6000
 
 export class ReplicaOpenError extends Schema.TaggedError<ReplicaOpenError>()("ReplicaOpenError", {
   path: Schema.String,
@@ -51,13 +52,31 @@ export class Replica extends Context.Service<Replica, {
   /** The op of the durable checkpoint. */
   readonly checkpointOp: Effect.Effect<number>
   readonly cluster: bigint
+  /**
+   * Waits while the replica runs; if its loop stops for good (a broken invariant, a disk error it
+   * cannot handle such as ENOSPC), dies with why. A replica that stopped serves nothing, so whoever
+   * runs it must end with it: `scarab start` exits non-zero, `layerEmbedded` fails its calls.
+   */
+  readonly stopped: Effect.Effect<never>
 }>()("scarab/Replica") {}
 
 /**
  * How the replica builds its ledger: `createLedger` unless provided otherwise. The simulator
  * (sim/) provides deliberately broken ledgers to prove that its checkers catch them.
  */
-export const ReplicaLedger = Context.Reference<() => Ledger>("scarab/ReplicaLedger", { defaultValue: () => () => createLedger() })
+export const ReplicaLedger = Context.Reference<(capacity: LedgerOptions) => Ledger>("scarab/ReplicaLedger", {
+  defaultValue: () => (capacity) => createLedger(capacity)
+})
+
+/**
+ * How many accounts and transfers the replica's ledger holds (in memory until the LSM forest):
+ * a request that could create more is refused before it is prepared, so nothing in the journal
+ * can fail to execute. A restart must give at least the capacity the data already takes.
+ */
+export const LedgerCapacity = Context.Reference<LedgerOptions>("scarab/LedgerCapacity", { defaultValue: () => ({}) })
+
+const capacityOf = (capacity: LedgerOptions, what: "accounts" | "transfers"): number =>
+  what === "accounts" ? capacity.accountsMax ?? defaultLimits.accountsMax : capacity.transfersMax ?? defaultLimits.transfersMax
 
 type ShellInput = Input | { readonly _tag: "Fatal"; readonly error: StorageError }
 
@@ -66,8 +85,9 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   const storage = yield* Storage
   const bus = yield* MessageBus
   const opened = yield* openReplica(storage)
-  const { core, cluster, journal, checkpointer, ledger } = opened
+  const { core, cluster, journal, checkpointer, ledger, capacity } = opened
   const inbox = yield* Queue.bounded<ShellInput>(inboxMax)
+  const stopped = yield* Deferred.make<never>()
 
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
     const event = yield* Queue.take(bus.events)
@@ -88,7 +108,8 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })))
 
   let ticks = 0
-  let journalFullLoggedAt = -journalFullLogTicks
+  let journalFullLoggedAt = -refusalLogTicks
+  let storeFullLoggedAt = -refusalLogTicks
   const handle = Effect.fnUntraced(function* (outputs: Array<Output>) {
     // A checkpoint's CheckpointDone step adds its outputs to the same worklist.
     for (let i = 0; i < outputs.length; i++) {
@@ -109,9 +130,17 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
           break
         }
         case "JournalFull":
-          if (ticks - journalFullLoggedAt >= journalFullLogTicks) {
+          if (ticks - journalFullLoggedAt >= refusalLogTicks) {
             journalFullLoggedAt = ticks
             yield* Effect.logWarning(`replica: the journal holds ops up to ${output.opMax} until the next checkpoint is stored; new requests wait`)
+          }
+          break
+        case "StoreFull":
+          if (ticks - storeFullLoggedAt >= refusalLogTicks) {
+            storeFullLoggedAt = ticks
+            const what = output.operation === Operation.create_accounts ? "accounts" : "transfers"
+            yield* Effect.logWarning(`replica: the ledger holds as many ${what} as its capacity allows (${capacityOf(capacity, what)}); ` +
+              `requests that create ${what} are refused before they are prepared (logged once a minute); reads and other requests are served`)
           }
           break
       }
@@ -128,11 +157,13 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })
   yield* Effect.forkScoped(Effect.forever(loop).pipe(
     Effect.onExit((exit) => exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)
-      ? Effect.logFatal("replica stopped", exit.cause)
+      ? Effect.andThen(Effect.logFatal("replica stopped", exit.cause), Deferred.failCause(stopped, exit.cause))
       : Effect.void)
   ))
   yield* Effect.logInfo(`replica 0 of cluster ${cluster}: serving on port ${bus.port}, commit op ${core.commitOp}, checkpoint op ${checkpointer.op}`)
-  return Replica.of({ commitOp: Effect.sync(() => core.commitOp), checkpointOp: Effect.sync(() => checkpointer.op), cluster })
+  return Replica.of({
+    commitOp: Effect.sync(() => core.commitOp), checkpointOp: Effect.sync(() => checkpointer.op), cluster, stopped: Deferred.await(stopped)
+  })
 }))
 
 /** Stores the checkpoint a `Checkpoint` output asks for; a failure stops the replica. */
@@ -164,7 +195,8 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
     return yield* new ReplicaOpenError({ path: storage.path, reason: `the checkpoint needs ${state.storageSize} bytes, beyond the storage limit` })
   }
   const cluster = u128ToBytes(working.cluster)
-  const ledger = (yield* ReplicaLedger)()
+  const capacity = yield* LedgerCapacity
+  const ledger = (yield* ReplicaLedger)(capacity)
   const grid = new Grid(storage, layout, cluster)
   const checkpoint = yield* openCheckpoint(storage, layout, grid, working, ledger)
   const { checkpointer } = checkpoint
@@ -191,9 +223,9 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   const replayed = yield* Clock.currentTimeMillis
   yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointOp} and replayed ${recovered.replay.length} ops from the journal ` +
     `(open ${replayed - started} ms: checkpoint ${loaded - started} ms, WAL recovery ${journalRecovered - loaded} ms, replay ${replayed - journalRecovered} ms)`)
-  return { core, cluster: working.cluster, journal, checkpointer, ledger }
+  return { core, cluster: working.cluster, journal, checkpointer, ledger, capacity }
 }) as (storage: Storage["Service"]) => Effect.Effect<{
-  core: ReplicaCore; cluster: bigint; journal: Journal; checkpointer: Checkpointer; ledger: Ledger
+  core: ReplicaCore; cluster: bigint; journal: Journal; checkpointer: Checkpointer; ledger: Ledger; capacity: LedgerOptions
 }, ReplicaOpenFailure>
 
 /** The core's configuration for a replica of `cluster` on a data file of `layout`. */
@@ -211,6 +243,10 @@ const replay = Effect.fnUntraced(function* (
     const prepare = yield* journal.readPrepare(op, checksum)
     if (prepare === undefined) {
       return yield* new JournalRecoveryError({ path, op: `op ${op}`, reason: "the prepare changed on disk between recovery and replay" })
+    }
+    const refusal = core.replayRefusal(prepare)
+    if (refusal !== undefined) {
+      return yield* new ReplicaOpenError({ path, reason: `op ${op} in the journal ${refusal}; the replica cannot replay it, and will not start` })
     }
     yield* replayPrepare(core, checkpointer, ledger, prepare)
   }

@@ -13,17 +13,18 @@
  */
 import { assert } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
-import { requestEvictionReason, type ReplicaLimits } from "../protocol/body.ts"
+import { isClientOperation, requestBodyInvalid, requestEvictionReason, type ReplicaLimits } from "../protocol/body.ts"
 import { buildEviction, buildMessage, buildPongClient, buildReplyToPrepare, prepareFromRequest, u128FromBytes, u128ToBytes } from "../protocol/build.ts"
 import { rootPrepare } from "../protocol/header_rules.ts"
 import {
   Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout,
   u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
-import { MultiBatchDecoder } from "../protocol/multi_batch.ts"
-import { Operation, type ClientOperation, eventSize, pulseExpiriesMax } from "../protocol/operation.ts"
+import { currentOperation } from "../protocol/deprecated.ts"
+import { type ClientOperation, pulseExpiriesMax } from "../protocol/operation.ts"
 import { registerRequestBatchSizeLimit, registerResultBody, setRegisterRequestBatchSizeLimit } from "../protocol/register.ts"
 import type { Ledger } from "../ledger/ledger.ts"
+import { createEventCount, executeRequest } from "../ledger/request.ts"
 import type { SessionEntry } from "../storage/client_sessions.ts"
 import { checkpointAfter, type CheckpointSchedule, isCheckpointOp, prepareMax } from "../storage/layout.ts"
 
@@ -75,6 +76,12 @@ export type Output =
   | { readonly _tag: "Checkpoint"; readonly op: bigint; readonly header: Uint8Array; readonly sessions: ReadonlyArray<SessionEntry> }
   /** The WAL holds ops up to `opMax` until the next checkpoint: new requests wait (they are retried). */
   | { readonly _tag: "JournalFull"; readonly opMax: bigint }
+  /**
+   * A create of `operation` could exceed the ledger's capacity, counting the creates already
+   * prepared: the request was dropped before it was prepared (the client retries; reads and
+   * creates that fit go on).
+   */
+  | { readonly _tag: "StoreFull"; readonly operation: ClientOperation }
 
 /** A client session (vsr.md §9.1): its number, its slot in the table and its latest committed reply. */
 interface Session {
@@ -89,6 +96,9 @@ interface Session {
 interface PipelineEntry {
   readonly op: bigint
   readonly prepare: Uint8Array
+  /** The 0.17 create operation the op runs (0 for anything else), and how many events it creates. */
+  readonly creates: number
+  readonly createEvents: number
   durable: boolean
 }
 
@@ -189,6 +199,28 @@ export class ReplicaCore {
     return this.outputs
   }
 
+  /**
+   * Why a prepare recovered from the journal cannot be replayed, or `undefined`: an operation
+   * this replica does not execute, a body it would not have accepted, or creates beyond the
+   * ledger's capacity (a restart with a smaller capacity). Replay would stop on an assertion.
+   */
+  replayRefusal(prepare: Uint8Array): string | undefined {
+    const operation = prepare[PrepareLayout.operation.offset]!
+    assert(prepare.length >= headerSize && readU64(prepare, PrepareLayout.op.offset) > this.commit, () => "a prepare after the commit")
+    if (operation === VsrOperation.pulse) return prepare.length === headerSize ? undefined : "is a pulse with a body"
+    if (operation === VsrOperation.register) return undefined
+    if (!isClientOperation(operation)) return `has operation ${operation}, which this replica does not execute`
+    const body = prepare.subarray(headerSize)
+    if (body.length > this.config.batchSizeLimit) return `has a body of ${body.length} bytes, beyond the limit of ${this.config.batchSizeLimit}`
+    const invalid = requestBodyInvalid(operation, body, this.config.batchSizeLimit)
+    if (invalid !== undefined) return `has operation ${operation} with an invalid body (${invalid})`
+    const events = createEventCount(operation, body)
+    if (events > 0 && !this.ledger.fits(currentOperation(operation), events)) {
+      return `creates ${events} events of operation ${operation}, beyond the ledger's capacity (was it started with a larger one?)`
+    }
+    return undefined
+  }
+
   get commitOp(): bigint {
     return this.commit
   }
@@ -261,6 +293,12 @@ export class ReplicaCore {
     if (this.journalFull()) return
     const operation = request[RequestLayout.operation.offset]!
     const body = request.subarray(headerSize)
+    const createEvents = operation === VsrOperation.register ? 0 : createEventCount(operation, body)
+    const creates = createEvents > 0 ? currentOperation(operation) : 0
+    if (creates !== 0 && !this.ledger.fits(creates, this.preparedCreates(creates) + createEvents)) {
+      this.outputs.push({ _tag: "StoreFull", operation: creates })
+      return
+    }
     let bodyChanged = false
     if (operation === VsrOperation.register) {
       // The primary's limit goes into the prepare so that replay answers with the same one.
@@ -269,13 +307,22 @@ export class ReplicaCore {
         bodyChanged = true
       }
     }
-    const timestamp = this.nextTimestamp(now, requestDelta(operation, body))
+    // Cluster time a request consumes (state-machine.md §6.1): one nanosecond per created event.
+    const timestamp = this.nextTimestamp(now, createEvents)
     this.op += 1n
     prepareFromRequest(request, {
       view: this.view, replica: this.config.replica, parent: this.parent, parentOffset: 0,
       checkpointId: this.checkpointIdFor(Number(this.op)), op: this.op, commit: this.commit, timestamp
     }, bodyChanged)
-    this.appendToPipeline(request)
+    this.appendToPipeline(request, creates, createEvents)
+  }
+
+  /** Events of the create `operation` prepared and not yet committed. */
+  private preparedCreates(operation: ClientOperation): number {
+    let events = 0
+    for (const entry of this.pipeline) if (entry.creates === operation) events += entry.createEvents
+    assert(events >= 0 && this.pipeline.length <= this.config.storage.pipelineMax, () => "pipeline over its bound")
+    return events
   }
 
   /** Injects a pulse when a pending transfer is due (state-machine.md §10.5). */
@@ -299,7 +346,7 @@ export class ReplicaCore {
     header.operation = VsrOperation.pulse
     header.checkpoint_id = u128FromBytes(this.checkpointIdFor(Number(header.op)), 0)
     this.op += 1n
-    this.appendToPipeline(buildMessage(header, new Uint8Array(0)))
+    this.appendToPipeline(buildMessage(header, new Uint8Array(0)), 0, 0)
   }
 
   private journalFull(): boolean {
@@ -324,9 +371,9 @@ export class ReplicaCore {
     return op <= checkpointAfter(this.config.storage, this.checkpoint.op) ? this.checkpoint.parentId : this.checkpoint.id
   }
 
-  private appendToPipeline(prepare: Uint8Array): void {
+  private appendToPipeline(prepare: Uint8Array, creates: number, createEvents: number): void {
     this.parent = prepare.slice(0, checksumSize)
-    this.pipeline.push({ op: this.op, prepare, durable: false })
+    this.pipeline.push({ op: this.op, prepare, creates, createEvents, durable: false })
     this.outputs.push({ _tag: "JournalWrite", op: this.op, prepare })
   }
 
@@ -409,7 +456,7 @@ export class ReplicaCore {
     }
     const body = operation === VsrOperation.register
       ? registerResultBody(registerRequestBatchSizeLimit(prepare.subarray(headerSize)))
-      : this.ledger.executeBatches(operation as ClientOperation, prepare.subarray(headerSize), timestamp)
+      : executeRequest(this.ledger, operation, prepare.subarray(headerSize), timestamp)
     const reply = buildReplyToPrepare(prepare, body, { view: this.view, replica: this.config.replica })
     const client = u128FromBytes(prepare, PrepareLayout.client.offset)
     if (operation === VsrOperation.register) this.openSession(client, op, reply)
@@ -466,18 +513,6 @@ export class ReplicaCore {
 }
 
 const zeroChecksum = new Uint8Array(checksumSize)
-
-const decoder = new MultiBatchDecoder()
-
-/**
- * Cluster time a request consumes (state-machine.md §6.1): one nanosecond per created event,
- * summed over the batches of its multi-batch body; reads consume none beyond the request's own.
- */
-function requestDelta(operation: number, body: Uint8Array): number {
-  if (operation !== Operation.create_accounts && operation !== Operation.create_transfers) return 0
-  assert(decoder.decode(body, eventSize(operation)) === undefined, () => "a create body that does not decode")
-  return decoder.payloadSize / eventSize(operation)
-}
 
 const readU64 = (bytes: Uint8Array, offset: number): bigint =>
   new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0, true)

@@ -6,7 +6,7 @@
  * uses (session.ts), so requests are numbered, hash-chained and auto-batched as over TCP.
  */
 import { existsSync } from "node:fs"
-import { Context, Effect, Layer } from "effect"
+import { Cause, Context, Effect, Layer } from "effect"
 import { MessageBus } from "../actors/message_bus.ts"
 import { layerReplica, Replica, type ReplicaOpenFailure } from "../actors/replica.ts"
 import { acquireStorageFile } from "../layers/disk.ts"
@@ -40,7 +40,7 @@ export const makeEmbeddedReplica = Effect.fnUntraced(function* (options: Embedde
     Effect.provideService(MessageBus, memory.bus)
   )
   const replica = Context.get(context, Replica)
-  return { cluster: replica.cluster, memory }
+  return { cluster: replica.cluster, memory, stopped: replica.stopped }
 })
 
 /** A session transport over one in-process connection to the embedded replica. */
@@ -54,8 +54,11 @@ export const memoryTransport = (memory: MemoryBus): TransportFactory => (deliver
 export type EmbeddedOpenError = StorageOpenError | ReplicaOpenFailure
 
 export const layerEmbedded = (options: EmbeddedOptions): Layer.Layer<Ledger, EmbeddedOpenError> => Layer.effect(Ledger, Effect.gen(function* () {
-  const { cluster, memory } = yield* makeEmbeddedReplica(options)
+  const { cluster, memory, stopped } = yield* makeEmbeddedReplica(options)
   const session = yield* makeSession({ cluster, transport: memoryTransport(memory) })
+  // A replica that stopped answers nothing: its calls, and every later one, die with its defect
+  // rather than wait forever.
+  yield* Effect.forkScoped(Effect.catchCause(stopped, (cause) => session.halt(Cause.squash(cause))))
   return Ledger.of(makeLedger(session.call))
 }))
 

@@ -76,6 +76,11 @@ export interface Session {
   readonly clientId: bigint
   /** Executes one batch (not multi-batch framed) and answers its result batch, decoded by `decode` (a `Send`). */
   readonly call: Send
+  /**
+   * The replica behind the transport has stopped for good (an embedded replica whose loop died):
+   * the calls waiting, and every later one, fail with `defect` instead of waiting forever.
+   */
+  readonly halt: (defect: unknown) => Effect.Effect<void>
   /** Counters for tests and benchmarks: requests sent (each once), retransmissions, calls carried. */
   readonly stats: Effect.Effect<SessionStats>
 }
@@ -122,6 +127,8 @@ type Input =
   | Call
   | { readonly _tag: "Message"; readonly message: Uint8Array }
   | { readonly _tag: "Timeout"; readonly request: number }
+  /** The replica behind the transport stopped for good (embedded): calls fail with its defect. */
+  | { readonly _tag: "Halt"; readonly defect: unknown }
 
 const evictionReasonNames = new Map<number, string>(Object.entries(EvictionReason).map(([name, value]) => [value, name]))
 
@@ -155,7 +162,11 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   let previousLatencyUs = 0
   let sentAtNs = 0n
   let inFlight: InFlight | undefined = undefined
-  let evicted: ClientEvicted | undefined = undefined
+  /**
+   * What every call gets once the session has stopped: `ClientEvicted` after an eviction, or the
+   * defect of an embedded replica that stopped (`halt`). Undefined while it runs.
+   */
+  let stopped: Effect.Effect<never, ClientEvicted> | undefined = undefined
   let pending: Array<Call> = []
   /** Calls whose results arrived during this step, and their result batches; their callers are resumed at its end. */
   let answered: Array<Call> = []
@@ -219,7 +230,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
 
   /** Sends the next request if none is in flight: the oldest call and the queued calls of its operation that fit. */
   const pump = Effect.fnUntraced(function* () {
-    if (inFlight !== undefined || evicted !== undefined || session === 0n) return
+    if (inFlight !== undefined || stopped !== undefined || session === 0n) return
     // Each pass sends a request, or fails the oldest call as too large for the server's budget.
     while (true) {
       const oldest = pending.find((call) => !call.abandoned)
@@ -276,16 +287,18 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     return chosen
   }
 
-  const evict = Effect.fnUntraced(function* (reason: number) {
-    evicted = new ClientEvicted({ reason: evictionReasonNames.get(reason) ?? `reason ${reason}` })
-    const failed = evicted
+  /** Ends the session: the calls in flight and queued, and every later one, get `outcome`. */
+  const stop = Effect.fnUntraced(function* (outcome: Effect.Effect<never, ClientEvicted>) {
+    assert(stopped === undefined, () => "a session stops once")
+    stopped = outcome
     if (inFlight !== undefined) {
       yield* Fiber.interrupt(inFlight.timer)
-      for (const call of inFlight.calls) call.resume(Effect.fail(failed))
+      for (const call of inFlight.calls) call.resume(outcome)
       inFlight = undefined
     }
-    for (const call of pending) call.resume(Effect.fail(failed))
+    for (const call of pending) call.resume(outcome)
     pending = []
+    assert(inFlight === undefined && pending.length === 0, () => "a stopped session holds no calls")
   })
 
   /** §11: what is accepted from a reply; everything else is dropped (the official client aborts on some of it). */
@@ -329,9 +342,9 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
       case Command.reply:
         return yield* receiveReply(message)
       case Command.eviction:
-        if (evicted !== undefined || u128FromBytes(message, EvictionLayout.client.offset) !== clientId) return
+        if (stopped !== undefined || u128FromBytes(message, EvictionLayout.client.offset) !== clientId) return
         if (readU32(message, FrameLayout.view.offset) < view) return
-        return yield* evict(message[EvictionLayout.reason.offset]!)
+        return yield* stop(Effect.fail(new ClientEvicted({ reason: evictionReasonNames.get(message[EvictionLayout.reason.offset]!) ?? `reason ${message[EvictionLayout.reason.offset]}` })))
       case Command.pong_client:
         view = Math.max(view, readU32(message, FrameLayout.view.offset))
         return
@@ -345,8 +358,11 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
     for (const input of inputs) {
       switch (input._tag) {
         case "Call":
-          if (evicted !== undefined) input.resume(Effect.fail(evicted))
+          if (stopped !== undefined) input.resume(stopped)
           else pending.push(input)
+          break
+        case "Halt":
+          if (stopped === undefined) yield* stop(Effect.die(input.defect))
           break
         case "Message":
           yield* receive(input.message)
@@ -438,8 +454,8 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
    * about 400 bytes, a third of what it allocates, so calls without a deadline do without.)
    */
   const enqueue = (operation: ClientOperation, body: Uint8Array, decode: Decode<unknown>, resume: Call["resume"]): Call | undefined => {
-    if (evicted !== undefined) {
-      resume(Effect.fail(evicted))
+    if (stopped !== undefined) {
+      resume(stopped)
       return undefined
     }
     const entry: Call = { _tag: "Call", operation, body, decode, resume, abandoned: false }
@@ -466,7 +482,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
    * itself first: that half goes out now, and the rest of the burst is merged while the cluster
    * executes it. (The official clients get the same overlap from their own I/O thread.)
    */
-  const burstSending = () => inFlight === undefined && session !== 0n && evicted === undefined &&
+  const burstSending = () => inFlight === undefined && session !== 0n && stopped === undefined &&
     queuedBytes >= (options.burstBytes ?? batchSizeLimit / 2)
 
   const call: Send = <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>): Effect.Effect<A, LedgerError> =>
@@ -483,6 +499,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   return {
     clientId,
     call,
+    halt: (defect) => Effect.sync(() => post({ _tag: "Halt", defect })),
     stats: Effect.sync(() => ({ ...stats, session }))
   } satisfies Session
 })

@@ -8,14 +8,14 @@
  * chain around it rolls back.
  */
 import { assert } from "../assert.ts"
-import { batchEventsMax } from "../protocol/operation.ts"
+import { eventsPerBatchMax } from "../protocol/operation.ts"
 import type { LedgerStore } from "./store.ts"
 import { AccountWord, TransferWord } from "./store.ts"
 import type { Totals } from "./totals.ts"
 
 // A transfer changes at most two accounts and one pending transfer.
-const accountImagesMax = 2 * batchEventsMax
-const statusImagesMax = batchEventsMax
+const accountImagesMax = 2 * eventsPerBatchMax
+const statusImagesMax = eventsPerBatchMax
 const accountImageWords = 18 // row, balances (16 words), code_flags
 
 export class ChainScope {

@@ -8,7 +8,7 @@
 import type { Effect } from "effect"
 import { assert } from "../assert.ts"
 import { decodeMultiBatch, encodeMultiBatch, MultiBatchDecoder, trailerSize, writeTrailer } from "../protocol/multi_batch.ts"
-import { batchEventsMax, createResultSize, eventSize, isQuery, Operation, resultSize, type ClientOperation } from "../protocol/operation.ts"
+import { createResultSize, eventsPerBatchMax, eventSize, isQuery, Operation, resultSize, type ClientOperation } from "../protocol/operation.ts"
 import { Slab } from "../slab.ts"
 import { LedgerContext } from "./context.ts"
 import { executeCreateBatch } from "./create_batch.ts"
@@ -34,11 +34,18 @@ export interface LedgerOperations {
    */
   prefetch(operation: ClientOperation, eventCount: number): Effect.Effect<void, StoreFull>
   /**
+   * Whether `eventCount` more events of `operation` fit the store, over one batch or several:
+   * the primary asks before it prepares a create, counting the creates already prepared, so
+   * that no op in the journal can fail to execute for want of room.
+   */
+  fits(operation: ClientOperation, eventCount: number): boolean
+  /**
    * Executes one batch (not multi-batch framed: the events back to back) of `operation` whose
    * batch end timestamp is `timestamp` (spec §6.2: event i of n owns slot T - n + i + 1), and
    * returns the reply body of that batch. Reads ignore `timestamp`. Queries take exactly one
-   * filter. The caller validated the body's size (a multiple of the event size, at most 8189
-   * events); the ledger asserts it.
+   * filter. The caller validated the body's size (a multiple of the event size, at most 8190
+   * events: a deprecated unbatched request holds one more than a multi-batch batch); the ledger
+   * asserts it.
    */
   execute(operation: ClientOperation, events: Uint8Array, timestamp: bigint): Uint8Array
   /**
@@ -94,7 +101,7 @@ export function ledgerOver(store: LedgerStore): Ledger {
   /** One create batch of `n` events at `words[evBase ..]` ending at (endHi, endLo), results into `reply[replyBase ..]`. */
   const executeCreate = (operation: ClientOperation, words: Uint32Array, evBase: number, n: number, endHi: number, endLo: number,
     reply: Uint32Array, replyBase: number): void => {
-    assert(n <= batchEventsMax, () => `${n} events exceed the batch limit`)
+    assert(n <= eventsPerBatchMax, () => `${n} events exceed the batch limit`)
     assert(store.fits(operation, n), () => "execute without a successful prefetch: the store is full")
     sub64Small(endHi, endLo, n)
     add64Small(u64Result[0]!, u64Result[1]!, 1)
@@ -107,7 +114,7 @@ export function ledgerOver(store: LedgerStore): Ledger {
     const size = eventSize(operation)
     assert(events.length % size === 0, () => `body of ${events.length} bytes is not a multiple of ${size}`)
     const n = events.length / size
-    assert(n <= batchEventsMax, () => `${n} events exceed the batch limit`)
+    assert(n <= eventsPerBatchMax, () => `${n} events exceed the batch limit`)
     assert(!isQuery(operation) || n === 1, () => "a query batch holds exactly one filter")
     assert(store.fits(operation, n), () => "execute without a successful prefetch: the store is full")
     const words = wordsOf(events)
@@ -173,6 +180,7 @@ export function ledgerOver(store: LedgerStore): Ledger {
 
   return {
     prefetch: store.prefetch,
+    fits: store.fits,
     execute,
     executeBatches,
     pulse: (timestamp) => {

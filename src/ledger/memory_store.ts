@@ -3,7 +3,8 @@
  * indexes, all bounded by the limits it is built with.
  */
 import { Effect } from "effect"
-import { batchEventsMax, Operation, type ClientOperation } from "../protocol/operation.ts"
+import { assert } from "../assert.ts"
+import { Operation, type ClientOperation } from "../protocol/operation.ts"
 import { ExpiryQueue } from "./expiry_queue.ts"
 import { IdIndex } from "./id_index.ts"
 import { PostingLists } from "./posting_lists.ts"
@@ -22,10 +23,15 @@ export function makeMemoryStore(limits: MemoryStoreLimits = defaultLimits): Ledg
   const { accountsMax, transfersMax } = limits
   const accounts = new RecordTable(accountRowWords, accountsMax)
   const transfers = new RecordTable(transferRowWords, transfersMax)
+  const orphans = new RecordTable(orphanRowWords, transfersMax)
+  // A created transfer takes a row; a transfer that fails transiently takes an orphan row
+  // (never rolled back), so each event may take one of either.
   const fits = (operation: ClientOperation, eventCount: number): boolean => {
-    if (eventCount > batchEventsMax) return false
+    assert(Number.isInteger(eventCount) && eventCount >= 0, () => `event count ${eventCount}`)
     if (operation === Operation.create_accounts) return accounts.count + eventCount <= accountsMax
-    if (operation === Operation.create_transfers) return transfers.count + eventCount <= transfersMax
+    if (operation === Operation.create_transfers) {
+      return transfers.count + eventCount <= transfersMax && orphans.count + eventCount <= transfersMax
+    }
     return true
   }
   return {
@@ -42,7 +48,7 @@ export function makeMemoryStore(limits: MemoryStoreLimits = defaultLimits): Ledg
     accountIds: new IdIndex(accountsMax),
     transferIds: new IdIndex(transfersMax),
     orphanIds: new IdIndex(transfersMax),
-    orphans: new RecordTable(orphanRowWords, transfersMax),
+    orphans,
     postings: new PostingLists(2 * transfersMax),
     expiries: new ExpiryQueue(transfersMax)
   }

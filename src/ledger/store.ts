@@ -82,7 +82,10 @@ export class StoreFull extends Schema.TaggedError<StoreFull>()("StoreFull", {
 export interface LedgerStore {
   /** Makes the batch's data resident, or fails before anything changes. */
   readonly prefetch: (operation: ClientOperation, eventCount: number) => Effect.Effect<void, StoreFull>
-  /** Whether a batch of `eventCount` events of `operation` fits (the synchronous twin of prefetch). */
+  /**
+   * Whether `eventCount` more events of `operation` fit, in one batch or several (the synchronous
+   * twin of prefetch). The primary asks it of a whole request plus the creates already prepared.
+   */
   readonly fits: (operation: ClientOperation, eventCount: number) => boolean
   readonly accounts: RecordTable
   readonly transfers: RecordTable

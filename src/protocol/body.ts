@@ -11,6 +11,7 @@ import { assert } from "../assert.ts"
 import {
   EvictionReason, FrameLayout, headerSize, readU32, registerRequestSize, RequestLayout, VsrOperation
 } from "./header.ts"
+import { isDeprecatedExecuted, sparseResultSize } from "./deprecated.ts"
 import { MultiBatchDecoder, trailerSize } from "./multi_batch.ts"
 import {
   accountBalanceSize, accountFilterSize, accountSize, bodySizeMax, createResultSize, idSize, Operation, queryFilterSize,
@@ -18,27 +19,11 @@ import {
 } from "./operation.ts"
 import { AccountFilterLayout, QueryFilterLayout } from "./records.ts"
 
-/** State machine operations older clients may send (wire-protocol.md §8). */
-export const DeprecatedOperation = {
-  create_accounts_unbatched: 129,
-  create_transfers_unbatched: 130,
-  lookup_accounts_unbatched: 131,
-  lookup_transfers_unbatched: 132,
-  get_account_transfers_unbatched: 133,
-  get_account_balances_unbatched: 134,
-  query_accounts_unbatched: 135,
-  query_transfers_unbatched: 136,
-  get_change_events: 137,
-  create_accounts_sparse: 138,
-  create_transfers_sparse: 139
-} as const
-
 /** The state machine's operation numbers: 128 (pulse) to 147 (create_transfers). */
 export const stateMachineOperationMin = Operation.pulse
 export const stateMachineOperationMax = Operation.create_transfers
 
-/** Sizes of the records only deprecated or non-Node operations use (§10.4). */
-export const sparseResultSize = 8
+/** Sizes of the records only `get_change_events` uses (§10.4). */
 export const changeEventSize = 384
 export const changeEventsFilterSize = 64
 const changeEventsFilterLimitOffset = 16
@@ -96,6 +81,18 @@ export function operationShape(operation: number): OperationShape {
 export const isKnownOperation = (operation: number): boolean =>
   (operation >= VsrOperation.reserved && operation <= VsrOperation.noop) ||
   (operation >= stateMachineOperationMin && operation <= stateMachineOperationMax)
+
+/**
+ * Whether a client may send `operation`: `register`, the 0.17 operations (140–147) and the
+ * deprecated ones Scarab executes (129–136, 138, 139). TigerBeetle evicts unknown numbers with
+ * `invalid_request_operation`; Scarab evicts the same way for the known operations a client has
+ * no business sending (`reconfigure`, `pulse`, `upgrade`, `noop`, the state machine's pulse 128)
+ * and for `get_change_events` (137), which it does not store the events for (differences.md).
+ * None of them may reach the journal: the replica could not execute it.
+ */
+export const isClientOperation = (operation: number): boolean =>
+  operation === VsrOperation.register || isDeprecatedExecuted(operation) ||
+  (operation >= Operation.lookup_accounts && operation <= Operation.create_transfers)
 
 /** Events one batch may hold with request bodies of at most `batchSizeLimit` bytes (§10.3). */
 export function eventMax(operation: number, batchSizeLimit: number): number {
@@ -197,7 +194,7 @@ export function requestEvictionReason(request: Uint8Array, limits: ReplicaLimits
   assert(size === request.length, () => "a request whose size was checked")
   if (size > headerSize + limits.batchSizeLimit) return EvictionReason.invalid_request_body_size
   const operation = request[RequestLayout.operation.offset]
-  if (!isKnownOperation(operation)) return EvictionReason.invalid_request_operation
+  if (!isClientOperation(operation)) return EvictionReason.invalid_request_operation
   if (operation >= stateMachineOperationMin && requestBodyInvalid(operation, request.subarray(headerSize), limits.batchSizeLimit) !== undefined) {
     return EvictionReason.invalid_request_body
   }

@@ -34,6 +34,12 @@ export const bodySizeMax = messageSizeMax - headerSize
  */
 export const batchEventsMax = 8189
 
+/**
+ * Events one batch of any encoding may hold: a deprecated unbatched create or lookup (129–132)
+ * has no trailer, so one more than `batchEventsMax` (wire-protocol.md §10.3). The ledger's bound.
+ */
+export const eventsPerBatchMax = 8190
+
 /** Results per query reply, and expiries per pulse. */
 export const queryResultsMax = 8189
 export const pulseExpiriesMax = 8189

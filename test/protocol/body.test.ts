@@ -7,12 +7,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import {
-  DeprecatedOperation, eventMax, isKnownOperation, requestBodyInvalid, requestEvictionReason, resultMax
+  eventMax, isKnownOperation, requestBodyInvalid, requestEvictionReason, resultMax
 } from "../../src/protocol/body.ts"
 import { buildMessage } from "../../src/protocol/build.ts"
 import {
   Command, EvictionReason, headerSize, releaseClientMin, releaseScarab, type RequestHeader, VsrOperation, zeroHeader
 } from "../../src/protocol/header.ts"
+import { DeprecatedOperation } from "../../src/protocol/deprecated.ts"
 import { encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
 import { Operation } from "../../src/protocol/operation.ts"
 import { accountFilter, encodeAccountFilter, encodeQueryFilter, queryFilter } from "../../src/protocol/records.ts"
@@ -119,6 +120,22 @@ describe("body: the primary's eviction checks (§12.2 items 3–8, in order)", (
     assert.strictEqual(requestEvictionReason(bodyless, limits), EvictionReason.invalid_request_body_size)
     // Release comes first: an old client without a register body hears that it is too old.
     assert.strictEqual(requestEvictionReason(request(VsrOperation.register, new Uint8Array(0), { release: 1, session: 0n, request: 0 }), limits), EvictionReason.client_release_too_low)
+  })
+
+  it("evicts every operation a client may not send, whatever its body, so none reaches the journal", () => {
+    const refused = [VsrOperation.reconfigure, VsrOperation.pulse, VsrOperation.upgrade, VsrOperation.noop, Operation.pulse, DeprecatedOperation.get_change_events]
+    for (const operation of refused) {
+      for (const body of [new Uint8Array(0), new Uint8Array(64), accounts(1)]) {
+        assert.strictEqual(requestEvictionReason(request(operation, body), limits), EvictionReason.invalid_request_operation, String(operation))
+      }
+    }
+    for (let operation = 148; operation < 256; operation++) {
+      assert.strictEqual(requestEvictionReason(request(operation, new Uint8Array(0)), limits), EvictionReason.invalid_request_operation)
+    }
+    // The operations a client may send pass this check (with a valid body).
+    assert.isUndefined(requestEvictionReason(request(DeprecatedOperation.create_accounts_unbatched, new Uint8Array(8190 * 128)), limits))
+    assert.isUndefined(requestEvictionReason(request(DeprecatedOperation.create_transfers_sparse, accounts(3)), limits))
+    assert.isUndefined(requestEvictionReason(request(DeprecatedOperation.lookup_transfers_unbatched, new Uint8Array(32)), limits))
   })
 })
 

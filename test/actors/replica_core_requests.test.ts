@@ -1,0 +1,169 @@
+/**
+ * What the replica core prepares, and what it refuses before the journal (issue 12): operations a
+ * client may not send are evicted and never written; the deprecated 0.16 encodings (129–136,
+ * 138, 139) execute with their 0.16 reply formats on the same ledger; a create that could
+ * exceed the ledger's capacity, counting the creates already prepared, is dropped before it is
+ * prepared while reads go on; and replay refuses, in words, an op it could not execute.
+ */
+import { describe, expect, it } from "vitest"
+import { type Output, ReplicaCore } from "../../src/actors/replica_core.ts"
+import { createLedger } from "../../src/ledger/ledger.ts"
+import { buildMessage, u128FromBytes } from "../../src/protocol/build.ts"
+import { DeprecatedOperation } from "../../src/protocol/deprecated.ts"
+import {
+  Command, EvictionLayout, EvictionReason, FrameLayout, headerSize, readU32, releaseClientMin, releaseScarab, ReplyLayout,
+  VsrOperation, zeroHeader
+} from "../../src/protocol/header.ts"
+import { decodeMultiBatch, encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
+import { bodySizeMax, Operation } from "../../src/protocol/operation.ts"
+import { account, encodeAccount, encodeBatch, encodeTransfer, transfer } from "../../src/protocol/records.ts"
+import { registerRequestBody } from "../../src/protocol/register.ts"
+
+const cluster = 7n
+const config = {
+  cluster, replica: 0, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax, clientsMax: 8,
+  storage: { journalSlotCount: 1024, checkpointOps: 960, pipelineMax: 8 }
+}
+const now = { realtimeNs: 1_000_000_000_000n }
+
+/** A client of one core: registers, then sends requests numbered and chained to the replies. */
+class Client {
+  private request = 0
+  private parent = 0n
+  session = 0n
+  readonly core: ReplicaCore
+  readonly id: bigint
+  constructor(core: ReplicaCore, id: bigint) {
+    this.core = core
+    this.id = id
+  }
+
+  register(): void {
+    const reply = this.send(VsrOperation.register, registerRequestBody())
+    expect(reply?.[FrameLayout.command.offset]).toBe(Command.reply)
+  }
+
+  /** The message for the next request, not sent. */
+  message(operation: number, body: Uint8Array): Uint8Array {
+    const register = operation === VsrOperation.register
+    return buildMessage({
+      ...zeroHeader(Command.request), cluster, release: releaseScarab, client: this.id, operation,
+      session: register ? 0n : this.session, request: register ? 0 : this.request + 1, parent: register ? 0n : this.parent
+    }, body)
+  }
+
+  /** Sends one request, completes its journal writes, returns the one message sent back (or none). */
+  send(operation: number, body: Uint8Array): Uint8Array | undefined {
+    const sent = complete(this.core, this.core.step(now, { _tag: "Message", connection: 1, message: this.message(operation, body) }))
+    expect(sent.length).toBeLessThanOrEqual(1)
+    const reply = sent[0]
+    if (reply !== undefined && reply[FrameLayout.command.offset] === Command.reply) {
+      this.request = readU32(reply, ReplyLayout.request.offset)
+      this.parent = u128FromBytes(reply, ReplyLayout.context.offset)
+      if (operation === VsrOperation.register) this.session = new DataView(reply.buffer, reply.byteOffset).getBigUint64(ReplyLayout.commit.offset, true)
+    }
+    return reply
+  }
+}
+
+/** Completes every journal write the outputs ask for (and those they lead to); returns what was sent. */
+function complete(core: ReplicaCore, outputs: Array<Output>): Array<Uint8Array> {
+  const sent: Array<Uint8Array> = []
+  let pending = outputs
+  for (let rounds = 0; pending.length > 0 && rounds < 64; rounds++) {
+    const next: Array<Output> = []
+    for (const output of pending) {
+      if (output._tag === "Send") sent.push(output.message)
+      if (output._tag === "JournalWrite") next.push(...core.step(now, { _tag: "JournalWriteDone", op: output.op }))
+    }
+    pending = next
+  }
+  return sent
+}
+
+const accounts = (...ids: Array<bigint>) => encodeBatch(ids.map((id) => account({ id, ledger: 1, code: 1 })), 128, encodeAccount)
+const transfers = (...ids: Array<bigint>) =>
+  encodeBatch(ids.map((id) => transfer({ id, debit_account_id: 1n, credit_account_id: 2n, amount: 1n, ledger: 1, code: 1 })), 128, encodeTransfer)
+const ids = (...values: Array<bigint>) => {
+  const body = new Uint8Array(values.length * 16)
+  values.forEach((value, i) => new DataView(body.buffer).setBigUint64(i * 16, value, true))
+  return body
+}
+const body = (reply: Uint8Array | undefined) => {
+  expect(reply?.[FrameLayout.command.offset], "a reply").toBe(Command.reply)
+  return reply!.subarray(headerSize)
+}
+const sparse = (bytes: Uint8Array) =>
+  Array.from({ length: bytes.length / 8 }, (_, i) => [readU32(bytes, i * 8), readU32(bytes, i * 8 + 4)])
+
+describe("ReplicaCore: what a client may send", () => {
+  it("evicts every operation it does not execute, with invalid_request_operation, and writes nothing to the journal", () => {
+    const refused: Array<[number, Uint8Array]> = [
+      [VsrOperation.noop, new Uint8Array(0)], [Operation.pulse, new Uint8Array(0)], [DeprecatedOperation.get_change_events, new Uint8Array(64)],
+      [VsrOperation.reconfigure, new Uint8Array(256)], [148, new Uint8Array(0)], [255, new Uint8Array(128)]
+    ]
+    for (const [operation, requestBody] of refused) {
+      const core = new ReplicaCore(config, createLedger())
+      const client = new Client(core, 11n)
+      client.register()
+      const outputs = core.step(now, { _tag: "Message", connection: 1, message: client.message(operation, requestBody) })
+      expect(outputs.filter((output) => output._tag === "JournalWrite"), String(operation)).toHaveLength(0)
+      const [eviction] = outputs.flatMap((output) => (output._tag === "Send" ? [output.message] : []))
+      expect(eviction?.[FrameLayout.command.offset], String(operation)).toBe(Command.eviction)
+      expect(eviction?.[EvictionLayout.reason.offset], String(operation)).toBe(EvictionReason.invalid_request_operation)
+    }
+  })
+
+  it("executes the 0.16 encodings on the same ledger, with their reply formats", () => {
+    const core = new ReplicaCore(config, createLedger())
+    const client = new Client(core, 12n)
+    client.register()
+    // Unbatched creates: plain bodies, sparse results (index, result) for the failed events only.
+    expect(sparse(body(client.send(DeprecatedOperation.create_accounts_unbatched, accounts(1n, 2n, 1n))))).toEqual([[2, 21]]) // exists
+    expect(sparse(body(client.send(DeprecatedOperation.create_transfers_unbatched, transfers(10n, 11n))))).toEqual([])
+    // Sparse multi-batch creates: one sparse result batch per batch.
+    const replies = decodeMultiBatch(body(client.send(DeprecatedOperation.create_transfers_sparse, encodeMultiBatch([transfers(12n), transfers(10n, 13n)], 128))), 8)
+    expect(Array.isArray(replies) && replies.map(sparse)).toEqual([[], [[0, 46]]]) // 46: exists
+    // Unbatched reads: plain bodies in, plain records out.
+    const found = body(client.send(DeprecatedOperation.lookup_transfers_unbatched, ids(10n, 99n, 13n)))
+    expect([found.length, u128FromBytes(found, 0), u128FromBytes(found, 128)]).toEqual([256, 10n, 13n])
+    const [debit] = [body(client.send(DeprecatedOperation.lookup_accounts_unbatched, ids(1n)))]
+    expect(new DataView(debit.buffer, debit.byteOffset).getBigUint64(32, true)).toBe(4n) // debits_posted: transfers 10 to 13
+    // The same ledger answers the 0.17 operations.
+    const current = decodeMultiBatch(body(client.send(Operation.lookup_transfers, encodeMultiBatch([ids(11n, 12n)], 16))), 128)
+    expect(Array.isArray(current) && current[0]!.length).toBe(256)
+  })
+
+  it("refuses before the journal a create that could exceed the ledger's capacity, and goes on serving reads", () => {
+    const core = new ReplicaCore(config, createLedger({ accountsMax: 4, transfersMax: 3 }))
+    const client = new Client(core, 13n)
+    client.register()
+    expect(sparse(body(client.send(DeprecatedOperation.create_accounts_unbatched, accounts(1n, 2n))))).toEqual([])
+    const tooMany = core.step(now, { _tag: "Message", connection: 1, message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n, 3n, 4n)], 128)) })
+    expect(tooMany.map((output) => output._tag)).toEqual(["StoreFull"])
+    // Two creates in flight at once: the second counts the first's events.
+    const other = new Client(core, 14n)
+    other.register()
+    const first = core.step(now, { _tag: "Message", connection: 1, message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n)], 128)) })
+    const second = core.step(now, { _tag: "Message", connection: 2, message: other.message(Operation.create_transfers, encodeMultiBatch([transfers(3n, 4n)], 128)) })
+    expect(first.map((output) => output._tag)).toEqual(["JournalWrite"])
+    expect(second.map((output) => output._tag)).toEqual(["StoreFull"])
+    complete(core, first)
+    // Reads and creates that fit are still served.
+    expect(body(other.send(Operation.lookup_accounts, encodeMultiBatch([ids(1n, 2n)], 16))).length).toBe(256 + 128)
+    expect(body(other.send(Operation.create_transfers, encodeMultiBatch([transfers(3n)], 128))).length).toBe(16 + 16)
+  })
+
+  it("names an op it cannot replay instead of failing an assertion", () => {
+    const core = new ReplicaCore(config, createLedger({ transfersMax: 1 }))
+    const prepare = (operation: number, requestBody: Uint8Array) => buildMessage({
+      ...zeroHeader(Command.prepare), cluster, release: releaseScarab, client: 5n, op: 1n, operation, timestamp: 1n
+    }, requestBody)
+    expect(core.replayRefusal(prepare(VsrOperation.noop, new Uint8Array(0)))).toMatch(/operation 6, which this replica does not execute/)
+    expect(core.replayRefusal(prepare(Operation.pulse, new Uint8Array(0)))).toMatch(/operation 128/)
+    expect(core.replayRefusal(prepare(Operation.create_transfers, new Uint8Array(128)))).toMatch(/invalid body/)
+    expect(core.replayRefusal(prepare(DeprecatedOperation.create_transfers_unbatched, transfers(1n, 2n)))).toMatch(/beyond the ledger's capacity/)
+    expect(core.replayRefusal(prepare(DeprecatedOperation.create_transfers_unbatched, transfers(1n)))).toBeUndefined()
+    expect(core.replayRefusal(prepare(VsrOperation.pulse, new Uint8Array(0)))).toBeUndefined()
+  })
+})

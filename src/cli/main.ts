@@ -15,7 +15,7 @@
 import { existsSync } from "node:fs"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Context, Effect, Layer } from "effect"
-import { layerReplica, Replica } from "../actors/replica.ts"
+import { layerReplica, Replica, ReplicaOpenError } from "../actors/replica.ts"
 import { layerStorageFile } from "../layers/disk.ts"
 import { layerMessageBusTcp } from "../layers/network_tcp.ts"
 import { releaseFormat, releaseScarab } from "../protocol/header.ts"
@@ -125,16 +125,23 @@ const start = (options: StartOptions) => Effect.gen(function* () {
   if (options.formatCluster !== undefined && !existsSync(options.path)) {
     yield* format({ path: options.path, cluster: options.formatCluster, replica: 0, replicaCount: 1, profile: "production" })
   }
+  const cluster = yield* clusterOf(options.path)
+  // Started as its own cluster, the file would leave every client of --cluster waiting forever.
+  if (options.formatCluster !== undefined && cluster !== undefined && cluster !== options.formatCluster) {
+    return yield* new ReplicaOpenError({ path: options.path, reason: `the data file belongs to cluster ${cluster}, not to --cluster=${options.formatCluster}; refusing to start it` })
+  }
   const storage = layerStorageFile({ path: options.path })
-  const bus = layerMessageBusTcp({ host: options.host, port: options.port, cluster: yield* clusterOf(options.path) })
+  const bus = layerMessageBusTcp({ host: options.host, port: options.port, cluster: cluster ?? 0n })
   const replica = Context.get(yield* Layer.build(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)))), Replica)
   return yield* replica.stopped
 }).pipe(Effect.scoped)
 
-/** The cluster named by the file's superblock, which the bus needs before the replica opens. */
+/**
+ * The cluster named by the file's superblock, which the bus needs before the replica opens;
+ * undefined when the superblock is unreadable (the replica then refuses to open and says why).
+ */
 const clusterOf = (path: string) => Effect.gen(function* () {
-  // An unreadable superblock: the replica refuses to open and says why.
-  return (yield* peekSuperblock(yield* Storage))?.cluster ?? 0n
+  return (yield* peekSuperblock(yield* Storage))?.cluster
 }).pipe(Effect.provide(layerStorageFile({ path })))
 
 main(process.argv.slice(2))

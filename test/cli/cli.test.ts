@@ -54,6 +54,15 @@ describe("scarab CLI", () => {
     expect(again.stderr).toContain("EEXIST")
   })
 
+  it("refuses to start --format-if-missing on an existing file of another cluster, naming both clusters", async () => {
+    data = temporaryDataFile()
+    format(data.path, 5n)
+    const result = scarabSync(["start", `--addresses=${await freePort()}`, "--format-if-missing", "--cluster=0", data.path])
+    expect(result.status).toBe(1)
+    const errors = result.stderr.split("\n").filter((line) => line.startsWith("scarab:"))
+    expect(errors).toEqual([`scarab: ${data.path}: the data file belongs to cluster 5, not to --cluster=0; refusing to start it`])
+  })
+
   it("names an address already in use", async () => {
     data = temporaryDataFile()
     format(data.path)

@@ -1,7 +1,9 @@
 /**
- * Scarab against TigerBeetle's official Node client, unmodified (`tigerbeetle-node@0.17.9`):
- * its own test suite (`dist/test.js`, 27 tests) against a fresh replica process, then
- * acknowledged data surviving a SIGKILL and a restart, and a retried request's identical reply.
+ * Scarab against TigerBeetle's official Node clients, unmodified: the test suites of
+ * `tigerbeetle-node@0.17.9` (`dist/test.js`, 27 tests) and of the newest 0.16 release,
+ * `tigerbeetle-node@0.16.66` (24 tests; it sends the deprecated sparse creates 138 and 139),
+ * each against a fresh replica process; then acknowledged data surviving a SIGKILL and a
+ * restart, and a retried request's identical reply.
  */
 import { spawn } from "node:child_process"
 import { createRequire } from "node:module"
@@ -9,7 +11,11 @@ import { afterEach, describe, expect, it } from "vitest"
 import { format, freePort, type RunningReplica, startReplica, temporaryDataFile, type DataDirectory } from "./replica_process.ts"
 
 const require = createRequire(import.meta.url)
-const officialTests = require.resolve("tigerbeetle-node/dist/test.js")
+/** Each client release's own test suite, and how many tests it runs. */
+const officialSuites: Array<[string, string, number]> = [
+  ["tigerbeetle-node@0.17.9", require.resolve("tigerbeetle-node/dist/test.js"), 27],
+  ["tigerbeetle-node@0.16.66", require.resolve("tigerbeetle-node-0.16/dist/test.js"), 24]
+]
 type TigerBeetle = typeof import("tigerbeetle-node")
 const tb: TigerBeetle = require("tigerbeetle-node")
 
@@ -30,8 +36,8 @@ async function freshReplica(): Promise<RunningReplica> {
   return replica
 }
 
-describe("tigerbeetle-node@0.17.9 against a Scarab replica", () => {
-  it("passes the official client's own test suite", async () => {
+describe("the official clients' own test suites against a Scarab replica", () => {
+  it.each(officialSuites)("%s passes its own test suite", async (_, officialTests, testCount) => {
     const { port } = await freshReplica()
     const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawn(process.execPath, [officialTests], { env: { ...process.env, TB_ADDRESS: String(port) } })
@@ -43,9 +49,12 @@ describe("tigerbeetle-node@0.17.9 against a Scarab replica", () => {
     })
     const passed = result.output.split("\n").filter((line) => line.endsWith(": PASSED"))
     expect(result.code, `${result.output}\n--- replica ---\n${replica?.output()}`).toBe(0)
-    expect(passed, result.output).toHaveLength(27)
+    expect(passed, result.output).toHaveLength(testCount)
     expect(result.output).toContain("Time taken")
   }, 180_000)
+})
+
+describe("tigerbeetle-node@0.17.9 against a Scarab replica", () => {
 
   it("keeps every acknowledged transfer across a SIGKILL and a restart", async () => {
     const { port } = await freshReplica()

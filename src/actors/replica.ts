@@ -21,7 +21,7 @@ import { u128ToBytes } from "../protocol/build.ts"
 import { type Checkpointer, type CheckpointError, openCheckpoint } from "../storage/checkpoint.ts"
 import { Grid, type GridReadError } from "../storage/grid.ts"
 import { type Journal, JournalRecoveryError, recoverJournal } from "../storage/journal.ts"
-import { type Layout, layoutOf, productionConfig } from "../storage/layout.ts"
+import { dataFileSizeNeeded, type Layout, layoutOf, productionConfig } from "../storage/layout.ts"
 import { Storage, type StorageError } from "../storage/storage.ts"
 import { configOf, openSuperblock, replicaIndexOf, type SuperblockError } from "../storage/superblock.ts"
 import type { GridFullError } from "../storage/trailer.ts"
@@ -193,6 +193,11 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   const state = working.vsrState.checkpoint
   if (state.storageSize > layout.grid.start + layout.grid.sizeBytes) {
     return yield* new ReplicaOpenError({ path: storage.path, reason: `the checkpoint needs ${state.storageSize} bytes, beyond the storage limit` })
+  }
+  // Before any block is read: past a cut, every block would look like a checksum failure.
+  const sizeNeeded = dataFileSizeNeeded(layout, state.storageSize)
+  if (size < sizeNeeded) {
+    return yield* new ReplicaOpenError({ path: storage.path, reason: `truncated: the file has ${size} bytes, but its checkpoint's grid needs at least ${sizeNeeded} (storage_size ${state.storageSize})` })
   }
   const cluster = u128ToBytes(working.cluster)
   const capacity = yield* LedgerCapacity

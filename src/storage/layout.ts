@@ -82,6 +82,21 @@ export function layoutOf(config: StorageConfig): Layout {
   return { config, superblock, walHeaders, walPrepares, clientReplies, grid, dataFileSizeMin: gridStart, gridBlocksMax }
 }
 
+/**
+ * The smallest file that can hold a checkpoint whose grid ends at `storageSize` (storage.md
+ * §2.2): the fixed zones, then every block up to the newest. A block is written only up to its
+ * last sector, and the file only grows, so the newest block's slot need not be whole, but its
+ * first sector (the block's header) must be there. A shorter file was cut.
+ */
+export function dataFileSizeNeeded(layout: Layout, storageSize: number): number {
+  // The superblock's validation refuses a storage_size below the zones' size before this runs.
+  assert(Number.isSafeInteger(storageSize) && storageSize >= layout.dataFileSizeMin, () => `storage_size ${storageSize} below the zones' size`)
+  if (storageSize === layout.dataFileSizeMin) return layout.dataFileSizeMin
+  const needed = Math.max(layout.dataFileSizeMin, storageSize - layout.config.blockSize + sectorSize)
+  assert(needed >= layout.dataFileSizeMin && needed <= storageSize, () => `size needed ${needed} outside the grid`)
+  return needed
+}
+
 // --- the checkpoint schedule (storage.md §7.1, vsr.md §7.1) --------------------------------------
 //
 // Scarab's checkpoints (rung R1) are snapshots of the whole state taken right after committing

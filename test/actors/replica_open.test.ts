@@ -2,7 +2,8 @@
  * Opening a replica on a data file cut short inside its grid: the file is still longer than its
  * fixed zones, but shorter than what its checkpoint's blocks need. The replica must say the file
  * is truncated, with its size and the size needed, before it reads a block, rather than report
- * the first missing block as a checksum error.
+ * the first missing block as a checksum error; and a whole file, whose newest block may end
+ * well before the checkpoint's storage_size, must still open.
  */
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
@@ -16,15 +17,18 @@ import { accountInput } from "../client/conformance.ts"
 import { temporaryPath } from "../client/temporary.ts"
 
 const layout = layoutOf(storageConfigs.test)
-/** Two checkpoints' worth of ops (one op per call), so the durable checkpoint holds grid blocks. */
-const calls = 2 * layout.config.checkpointOps + layout.config.pipelineMax
 
-/** The checkpoint's storage size once `calls` ops have committed on a fresh test-profile file. */
-const fileWithCheckpoint = (path: string) => Effect.gen(function* () {
+/**
+ * The checkpoint's storage size once a checkpoint (with grid blocks) is durable on a fresh file:
+ * one op per call, past the second checkpoint and its durability op.
+ */
+const fileWithCheckpoint = (path: string, profile: "production" | "test") => Effect.gen(function* () {
+  const config = storageConfigs[profile]
+  const calls = 2 * config.checkpointOps + config.pipelineMax
   yield* Effect.gen(function* () {
     const ledger = yield* Ledger
     for (let id = 1; id <= calls; id++) yield* ledger.createAccounts([accountInput(BigInt(id))])
-  }).pipe(Effect.provide(layerEmbedded({ path, profile: "test" })))
+  }).pipe(Effect.provide(layerEmbedded({ path, profile })))
   const superblock = yield* Effect.scoped(Effect.flatMap(acquireStorageFile({ path }), peekSuperblock))
   assert.isDefined(superblock)
   return superblock!.vsrState.checkpoint.storageSize
@@ -34,7 +38,7 @@ describe("opening a replica", () => {
   it.effect("a file truncated inside the grid is named truncated, with its size and the size its checkpoint needs", () =>
     Effect.gen(function* () {
       const path = yield* temporaryPath
-      const storageSize = yield* fileWithCheckpoint(path)
+      const storageSize = yield* fileWithCheckpoint(path, "test")
       assert.isAbove(storageSize, layout.dataFileSizeMin + layout.config.blockSize, "the checkpoint holds grid blocks")
       // Cut inside the grid: the fixed zones stay whole, the newest blocks are gone.
       const truncatedSize = layout.dataFileSizeMin + layout.config.blockSize
@@ -46,4 +50,16 @@ describe("opening a replica", () => {
       assert.include(error.message, `${truncatedSize} bytes`)
       assert.include(error.message, `${storageSize}`)
     }), 60_000)
+
+  it.effect("a whole file whose newest block ends before storage_size opens: blocks are written only up to their last sector", () =>
+    Effect.gen(function* () {
+      const path = yield* temporaryPath
+      const storageSize = yield* fileWithCheckpoint(path, "production")
+      // 512 KiB production blocks: the newest (a small trailer) leaves most of its slot unwritten.
+      assert.isBelow(fs.statSync(path).size, storageSize, "the case this test is about")
+      const accounts = yield* Effect.gen(function* () {
+        return yield* (yield* Ledger).lookupAccounts([1n])
+      }).pipe(Effect.provide(layerEmbedded({ path, profile: "production" })))
+      assert.strictEqual(accounts.length, 1)
+    }), 120_000)
 })

@@ -132,7 +132,7 @@ describe("a failed format", () => {
   it.effect("removes the file it created when it is interrupted half-way", () =>
     Effect.gen(function* () {
       const path = nodePath.join(plainDirectory(), "0_0.scarab")
-      // Runs synchronously up to its first write's completion: by then the file exists.
+      // Runs synchronously until it first waits for the disk: by then the file exists.
       const fiber = yield* Effect.forkChild(formatDataFile(formatOptions(path, "test")), { startImmediately: true })
       assert.isTrue(fs.existsSync(path), "the format is under way")
       yield* Fiber.interrupt(fiber)

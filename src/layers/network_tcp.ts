@@ -1,13 +1,23 @@
 /**
  * The MessageBus over TCP (`node:net`): one listening server, one `MessageFramer` per connection,
  * socket callbacks feeding the bounded `events` queue with `Queue.offerUnsafe`. Nothing here runs
- * an Effect per byte or a fiber per message or per connection: the only fibers are the layer's two
- * helpers, one that moves events past a full queue (and resumes reading), one that writes log
- * lines.
+ * an Effect per byte or a fiber per message or per connection: the only fibers are the layer's
+ * three helpers, one that moves events past a full queue (and resumes reading), one that writes
+ * log lines, one that sweeps silent connections.
  *
  * Bounds (vsr.md §12.5), all options with defaults below:
- * - `connectionsMax` (128) open connections; one more is accepted by the kernel and destroyed at
- *   once, with a warning (at most one line a second, counting the refusals it stands for).
+ * - `connectionsMax` (128) open connections. A connection is *silent* until it delivers its first
+ *   valid message (one that reaches `events`). When one more arrives at the limit, the oldest
+ *   silent connection is closed to make room, so silent sockets, however many, never lock out a
+ *   client that speaks; only when none is silent is the newcomer destroyed at once. Both are
+ *   warnings, at most one line a second each, counting the others.
+ * - Deadlines, checked by one sweep every quarter of the shorter deadline (so a connection is
+ *   closed between one and one and a half deadlines after it went quiet, never before): a silent
+ *   connection is closed `handshakeTimeoutMs` (45 s) after it was accepted, one that has spoken
+ *   after `idleTimeoutMs` (60 s) without a valid message. Both exceed the 30 s at which clients
+ *   ping (TigerBeetle's and ours), so a live client is never closed: one that reconnects with
+ *   nothing to send speaks with its next ping. While the bus is paused by backpressure no socket
+ *   can deliver, so nobody's silence is counted. Time is Effect's `Clock` (tests use TestClock).
  * - Receive: at most one message (≤ 1 MiB) assembled per connection, by the framer.
  * - `eventsMax` (256) events in the queue. When an event does not fit, it and every later one go to
  *   an ordered backlog and every socket is paused. A paused socket delivers no more data, so the
@@ -28,7 +38,7 @@
  * full send queue are logged at debug level.
  */
 import * as net from "node:net"
-import { Effect, Latch, Layer, Queue, Schema, type Scope } from "effect"
+import { Clock, Effect, Latch, Layer, Queue, Schema, type Scope } from "effect"
 // A cycle with message_bus.ts (its `layerTcp` calls `makeTcpBus`), safe because neither module
 // touches the other's exports while it is being evaluated: only inside functions.
 import { type BusEvent, MessageBus, type MessageBusShape } from "../actors/message_bus.ts"
@@ -48,13 +58,27 @@ export interface TcpBusOptions {
   readonly sendQueueMax?: number | undefined
   /** After `close`, how long a peer that does not read may hold the socket before it is destroyed. */
   readonly closeLingerMs?: number | undefined
+  /** A connection that has delivered no valid message this long after being accepted is closed. */
+  readonly handshakeTimeoutMs?: number | undefined
+  /** A connection that has delivered valid messages, but none for this long, is closed. */
+  readonly idleTimeoutMs?: number | undefined
 }
 
 export const connectionsMaxDefault = 128
 export const eventsMaxDefault = 256
 export const sendQueueMaxDefault = 2
 export const closeLingerMsDefault = 1000
-/** Refused connections are logged at most once per this interval (with a count of the others). */
+/**
+ * Clients ping every 30 s (TigerBeetle's `ping_timeout`, src/client/session.ts) and may reconnect
+ * with nothing else to say, so a silent connection gets one and a half ping intervals (TigerBeetle's
+ * own TTL for peers of unknown type, `message_bus_unknown_time_to_live`, is the same 45 s).
+ */
+export const handshakeTimeoutMsDefault = 45_000
+/** Two ping intervals: one late ping under load does not close a live client. */
+export const idleTimeoutMsDefault = 60_000
+/** Sweeps per (shorter) deadline: a connection outlives its deadline by at most this fraction of it, doubled. */
+export const sweepsPerTimeout = 4
+/** Refused, evicted and timed-out connections are logged at most once per this interval each (with a count of the others). */
 export const refusalLogIntervalMs = 1000
 /** Log lines waiting for the log fiber; beyond it lines are dropped (a flood of bad peers must not grow memory). */
 export const logLinesMax = 1024
@@ -80,24 +104,18 @@ export function layerMessageBusTcp(options: TcpBusOptions): Layer.Layer<MessageB
 export const makeTcpBus = Effect.fnUntraced(function* (
   options: TcpBusOptions
 ): Effect.fn.Return<MessageBusShape, MessageBusListenError, Scope.Scope> {
-  const limits = {
-    connectionsMax: options.connectionsMax ?? connectionsMaxDefault,
-    eventsMax: options.eventsMax ?? eventsMaxDefault,
-    sendQueueMax: options.sendQueueMax ?? sendQueueMaxDefault,
-    closeLingerMs: options.closeLingerMs ?? closeLingerMsDefault
-  }
-  assert(Number.isInteger(limits.connectionsMax) && limits.connectionsMax >= 1, () => "connectionsMax must be a positive integer")
-  assert(Number.isInteger(limits.eventsMax) && limits.eventsMax >= 1, () => "eventsMax must be a positive integer")
-  assert(Number.isInteger(limits.sendQueueMax) && limits.sendQueueMax >= 1, () => "sendQueueMax must be a positive integer")
-  assert(limits.closeLingerMs >= 0, () => "closeLingerMs must not be negative")
-
+  const limits = checkedLimits(options)
   const events = yield* Queue.bounded<BusEvent>(limits.eventsMax)
   const logs = yield* Queue.dropping<LogLine>(logLinesMax)
   const backlogReady = yield* Latch.make(false)
-  const bus = new TcpBus(u128ToBytes(options.cluster), limits, events, logs, backlogReady)
+  const clock = yield* Clock.Clock
+  const nowMs = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+  const bus = new TcpBus(u128ToBytes(options.cluster), limits, events, logs, backlogReady, nowMs)
 
   yield* Effect.forkScoped(Effect.forever(writeLogs(logs)))
   yield* Effect.forkScoped(Effect.forever(moveBacklog(bus, events, backlogReady)))
+  const sweepIntervalMs = Math.max(1, Math.floor(Math.min(limits.handshakeTimeoutMs, limits.idleTimeoutMs) / sweepsPerTimeout))
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(sweepIntervalMs), Effect.sync(() => bus.sweep()))))
   // Finalizers run in reverse: the server and its connections close first, then the queue, then
   // the lines logged meanwhile are written before the log fiber stops.
   yield* Effect.addFinalizer(() => Effect.flatMap(Queue.clear(logs), writeLines))
@@ -119,6 +137,26 @@ interface Limits {
   readonly eventsMax: number
   readonly sendQueueMax: number
   readonly closeLingerMs: number
+  readonly handshakeTimeoutMs: number
+  readonly idleTimeoutMs: number
+}
+
+function checkedLimits(options: TcpBusOptions): Limits {
+  const limits: Limits = {
+    connectionsMax: options.connectionsMax ?? connectionsMaxDefault,
+    eventsMax: options.eventsMax ?? eventsMaxDefault,
+    sendQueueMax: options.sendQueueMax ?? sendQueueMaxDefault,
+    closeLingerMs: options.closeLingerMs ?? closeLingerMsDefault,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? handshakeTimeoutMsDefault,
+    idleTimeoutMs: options.idleTimeoutMs ?? idleTimeoutMsDefault
+  }
+  assert(Number.isInteger(limits.connectionsMax) && limits.connectionsMax >= 1, () => "connectionsMax must be a positive integer")
+  assert(Number.isInteger(limits.eventsMax) && limits.eventsMax >= 1, () => "eventsMax must be a positive integer")
+  assert(Number.isInteger(limits.sendQueueMax) && limits.sendQueueMax >= 1, () => "sendQueueMax must be a positive integer")
+  assert(limits.closeLingerMs >= 0, () => "closeLingerMs must not be negative")
+  assert(Number.isFinite(limits.handshakeTimeoutMs) && limits.handshakeTimeoutMs > 0, () => "handshakeTimeoutMs must be positive")
+  assert(Number.isFinite(limits.idleTimeoutMs) && limits.idleTimeoutMs > 0, () => "idleTimeoutMs must be positive")
+  return limits
 }
 
 type LogLine = { readonly level: "warning" | "debug"; readonly text: string }
@@ -137,13 +175,41 @@ class Connection {
   /** "closing": `close` was called; queued messages are still written, nothing more is read. */
   state: "open" | "closing" | "closed" = "open"
   lingerTimer: ReturnType<typeof setTimeout> | undefined = undefined
+  /** Has delivered a valid message: no longer silent, so never evicted to make room. */
+  spoken = false
+  /** A valid message arrived since the last sweep (a flag, so that the hot path reads no clock). */
+  spokeSinceSweep = false
+  /** When the connection was accepted, or the last sweep that saw it deliver (`Clock` ms). */
+  quietSinceMs: number
 
-  constructor(id: number, socket: net.Socket, framer: MessageFramer, sink: FrameSink) {
+  constructor(id: number, socket: net.Socket, framer: MessageFramer, sink: FrameSink, acceptedMs: number) {
     this.id = id
     this.socket = socket
     this.remote = formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)
     this.framer = framer
     this.sink = sink
+    this.quietSinceMs = acceptedMs
+  }
+}
+
+/** A warning a flood of peers can cause, written at most once per `refusalLogIntervalMs`, counting the others. */
+class FloodLog {
+  private loggedAtMs = -Infinity
+  private unlogged = 0
+  private readonly bus: TcpBus
+
+  constructor(bus: TcpBus) {
+    this.bus = bus
+  }
+
+  note(text: () => string): void {
+    this.unlogged++
+    const now = this.bus.nowMs()
+    if (now - this.loggedAtMs < refusalLogIntervalMs) return
+    const others = this.unlogged > 1 ? ` (and ${this.unlogged - 1} more since the last such line)` : ""
+    this.bus.log("warning", text() + others)
+    this.loggedAtMs = now
+    this.unlogged = 0
   }
 }
 
@@ -154,25 +220,32 @@ class Connection {
 class TcpBus {
   readonly server: net.Server
   readonly connections = new Map<number, Connection>()
+  /** The connections that have not spoken yet, oldest accepted first: the candidates for eviction. */
+  readonly silent = new Set<Connection>()
   /** Events that did not fit in the queue, oldest first; while non-empty every socket is paused. */
   readonly backlog: Array<BusEvent> = []
   backlogHead = 0
   paused = false
   stopped = false
-  private refusedLoggedAt = -Infinity
-  private refusedUnlogged = 0
+  /** Monotonic milliseconds from the layer's `Clock`. */
+  readonly nowMs: () => number
+  private readonly refusals = new FloodLog(this)
+  private readonly evictions = new FloodLog(this)
+  private readonly timeouts = new FloodLog(this)
   private readonly cluster: Uint8Array
   private readonly limits: Limits
   private readonly events: Queue.Queue<BusEvent>
   private readonly logs: Queue.Queue<LogLine>
   private readonly backlogReady: Latch.Latch
 
-  constructor(cluster: Uint8Array, limits: Limits, events: Queue.Queue<BusEvent>, logs: Queue.Queue<LogLine>, backlogReady: Latch.Latch) {
+  constructor(cluster: Uint8Array, limits: Limits, events: Queue.Queue<BusEvent>, logs: Queue.Queue<LogLine>, backlogReady: Latch.Latch,
+    nowMs: () => number) {
     this.cluster = cluster
     this.limits = limits
     this.events = events
     this.logs = logs
     this.backlogReady = backlogReady
+    this.nowMs = nowMs
     this.server = net.createServer({ noDelay: true, keepAlive: true }, (socket) => this.accept(socket))
   }
 
@@ -187,28 +260,22 @@ class TcpBus {
       socket.destroy()
       return
     }
-    if (this.connections.size >= this.limits.connectionsMax) {
-      // A flood of connections must not become a flood of log lines: one line per second at most.
-      this.refusedUnlogged++
-      const now = performance.now()
-      if (now - this.refusedLoggedAt >= refusalLogIntervalMs) {
-        const others = this.refusedUnlogged > 1 ? ` (and ${this.refusedUnlogged - 1} more since the last such line)` : ""
-        this.log("warning", `refused a connection from ${formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)}: ` +
-          `${this.limits.connectionsMax} connections open (connectionsMax)${others}`)
-        this.refusedLoggedAt = now
-        this.refusedUnlogged = 0
-      }
+    if (this.connections.size >= this.limits.connectionsMax && !this.evictSilent()) {
+      this.refusals.note(() => `refused a connection from ${formatAddress(socket.remoteAddress ?? "?", socket.remotePort ?? 0)}: ` +
+        `${this.limits.connectionsMax} connections open (connectionsMax) and none of them silent`)
       socket.on("error", () => {})
       socket.destroy()
       return
     }
+    assert(this.connections.size < this.limits.connectionsMax, () => `accept: ${this.connections.size} connections open`)
     const id = ++connectionIdLast
     const sink: FrameSink = {
-      message: (message) => this.emit({ _tag: "Message", connection: id, message }),
+      message: (message) => this.deliver(connection, message),
       dropped: (_message, rejection) => this.log("debug", `dropped a message on connection ${id}: ${describeRejection(rejection)}`)
     }
-    const connection = new Connection(id, socket, new MessageFramer(this.cluster), sink)
+    const connection: Connection = new Connection(id, socket, new MessageFramer(this.cluster), sink, this.nowMs())
     this.connections.set(id, connection)
+    this.silent.add(connection)
     socket.setNoDelay(true)
     if (this.paused) socket.pause()
     socket.on("data", (chunk: Buffer) => this.receive(connection, chunk))
@@ -216,6 +283,31 @@ class TcpBus {
     socket.on("error", (error: NodeJS.ErrnoException) =>
       this.log("debug", `connection ${id} from ${connection.remote}: ${error.code ?? error.message}`))
     socket.on("close", () => this.closed(connection))
+  }
+
+  /**
+   * At the limit, makes room by closing the oldest connection that has not spoken (its peer has
+   * had the longest to say something); false when every open connection has spoken.
+   */
+  private evictSilent(): boolean {
+    for (const connection of this.silent) {
+      if (connection.state !== "open") continue
+      this.evictions.note(() => `closed connection ${connection.id} from ${connection.remote} to make room for a new one: ` +
+        `${this.limits.connectionsMax} connections open (connectionsMax) and it has sent no valid message`)
+      this.drop(connection)
+      return true
+    }
+    return false
+  }
+
+  /** A valid message: the connection has spoken (it is no longer evictable nor silent for the sweep). */
+  private deliver(connection: Connection, message: Uint8Array): void {
+    connection.spokeSinceSweep = true
+    if (!connection.spoken) {
+      connection.spoken = true
+      this.silent.delete(connection)
+    }
+    this.emit({ _tag: "Message", connection: connection.id, message })
   }
 
   private receive(connection: Connection, chunk: Buffer): void {
@@ -239,7 +331,44 @@ class TcpBus {
     connection.sendQueue.length = 0
     if (connection.lingerTimer !== undefined) clearTimeout(connection.lingerTimer)
     this.connections.delete(connection.id)
+    this.silent.delete(connection)
+    assert(this.silent.size <= this.connections.size, () => `${this.silent.size} silent of ${this.connections.size} connections`)
     this.emit({ _tag: "Closed", connection: connection.id })
+  }
+
+  /**
+   * Destroys a connection and frees its slot now rather than at the socket's "close" event, so
+   * that an eviction makes room for the newcomer at once; that event then finds it closed.
+   */
+  private drop(connection: Connection): void {
+    connection.state = "closing"
+    connection.socket.destroy()
+    this.closed(connection)
+  }
+
+  /**
+   * Closes every open connection silent for longer than its deadline. While the bus is paused by
+   * backpressure no socket can deliver, so every connection's quiet time starts over instead.
+   */
+  sweep(): void {
+    const now = this.nowMs()
+    for (const connection of this.connections.values()) {
+      if (connection.state !== "open") continue
+      if (this.paused || connection.spokeSinceSweep) {
+        connection.spokeSinceSweep = false
+        connection.quietSinceMs = now
+        continue
+      }
+      const [timeoutMs, bound] = connection.spoken
+        ? [this.limits.idleTimeoutMs, "idleTimeoutMs"]
+        : [this.limits.handshakeTimeoutMs, "handshakeTimeoutMs"]
+      const quietMs = now - connection.quietSinceMs
+      if (quietMs < timeoutMs) continue
+      const silence = connection.spoken ? "no valid message" : "no valid message since it was accepted,"
+      this.timeouts.note(() => `closed connection ${connection.id} from ${connection.remote}: ` +
+        `${silence} quiet for ${quietMs} ms (${bound} is ${timeoutMs})`)
+      this.drop(connection) // deleting the current entry does not disturb the Map's iteration
+    }
   }
 
   /** Events keep arrival order: once one waits in the backlog, every later one queues behind it. */

@@ -4,11 +4,13 @@
  * input (garbage, truncation, bad checksums, wrong cluster, sizes out of range, unknown commands)
  * closes only the offending connection, with one log line naming the reason and the address,
  * never produces a `Message`, and never disturbs a well-behaved client; the bounds (connections,
- * events, send queue) hold without losing or tearing messages; a port in use is a typed error.
+ * events, send queue) hold without losing or tearing messages; silent connections make room for
+ * new ones at the limit and time out, clients that speak do not; a port in use is a typed error.
  */
 import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Logger, Queue, type Scope } from "effect"
+import { TestClock } from "effect/testing"
 import fc from "fast-check"
 import { type BusEvent, MessageBus, type MessageBusShape, type TcpBusOptions } from "../../src/actors/message_bus.ts"
 import { MessageBusListenError } from "../../src/layers/network_tcp.ts"
@@ -21,6 +23,7 @@ const c2s = vectors.filter((v) => /^session\/\d+_c2s_/.test(v.file)).map((v) => 
 const register = readVectorFile("session/01_c2s_request_register.bin")
 const createAccounts = readVectorFile("session/03_c2s_request_create_accounts.bin")
 const replyRegister = readVectorFile("session/02_s2c_reply_register.bin")
+const ping = readVectorFile("session/23_c2s_ping_client.bin")
 const streamC2s = readVectorFile("session/stream_c2s.raw")
 
 // --- helpers ------------------------------------------------------------------------------------
@@ -515,3 +518,148 @@ describe("MessageBus over TCP: bounds", () => {
     }))
 })
 
+
+// --- silent connections -------------------------------------------------------------------------
+
+/** Under TestClock: yields to the other fibers (the log writer) until `condition` holds; no clock involved. */
+const yieldUntil = Effect.fnUntraced(function* (condition: () => boolean, what: string) {
+  for (let i = 0; i < 10_000; i++) {
+    if (condition()) return
+    yield* Effect.yieldNow
+  }
+  assert.fail(`${what} never happened`)
+})
+
+/**
+ * Under TestClock: `speaker` (if any) sends a ping, which the test takes from `events`; then
+ * virtual time moves by `stepMs`. Repeats until a `Closed` event appears or `untilMs` have passed;
+ * the sweep runs inside `adjust`, so its `Closed` is already queued when `adjust` returns. Returns
+ * the closed connection and the virtual time it took.
+ */
+const stepUntilClosed = Effect.fnUntraced(function* (bus: MessageBusShape, stepMs: number, untilMs: number,
+  speaker?: { readonly client: Client; readonly id: number }) {
+  for (let elapsedMs = 0; elapsedMs < untilMs;) {
+    if (speaker !== undefined) {
+      yield* speaker.client.write(ping)
+      const event = yield* Queue.take(bus.events)
+      assert.deepStrictEqual(event, { _tag: "Message", connection: speaker.id, message: ping })
+    }
+    yield* TestClock.adjust(stepMs)
+    elapsedMs += stepMs
+    const queued = yield* Queue.clear(bus.events)
+    if (queued.length === 0) continue
+    assert.strictEqual(queued.length, 1)
+    assert.strictEqual(queued[0]._tag, "Closed")
+    return { connection: queued[0].connection, elapsedMs }
+  }
+  return undefined
+})
+
+describe("MessageBus over TCP: silent connections", () => {
+  it.live("at the limit a newcomer evicts the oldest silent connection; one that has spoken is never evicted", () =>
+    Effect.gen(function* () {
+      const { bus, lines } = yield* startBus({ connectionsMax: 3 })
+      const talker = yield* connect(bus.port)
+      const talkerId = yield* identify(bus, talker)
+      // The kernel's accept queue is first in, first out: the bus accepts these in this order.
+      const oldest = yield* connect(bus.port)
+      const younger = yield* connect(bus.port)
+      const newcomer = yield* connect(bus.port)
+      yield* awaitClosed(oldest)
+      const evicted = yield* nextEvent(bus)
+      assert.strictEqual(evicted._tag, "Closed")
+      const newcomerId = yield* identify(bus, newcomer)
+      assert.isAbove(newcomerId, evicted.connection)
+      const youngerId = yield* identify(bus, younger) // still open: it speaks and is heard
+      assert.isBelow(youngerId, newcomerId)
+      // All three have spoken: one more is refused, and none of them is closed for it.
+      yield* awaitClosed(yield* connect(bus.port))
+      for (const [client, id] of [[talker, talkerId], [younger, youngerId], [newcomer, newcomerId]] as const) {
+        yield* client.write(createAccounts)
+        assert.deepStrictEqual(yield* nextEvent(bus), { _tag: "Message", connection: id, message: createAccounts })
+      }
+      yield* waitUntil(() => lines.length === 2, "the eviction's and the refusal's log lines")
+      assert.include(lines[0], "to make room")
+      assert.include(lines[0], `127.0.0.1:${oldest.localPort}`)
+      assert.include(lines[1], "refused")
+    }))
+
+  it.live("200 silent connections against a limit of 8: the newest 8 stay, a client that speaks is heard", () =>
+    Effect.gen(function* () {
+      const connectionsMax = 8
+      const { bus, lines } = yield* startBus({ connectionsMax })
+      const silent = yield* Effect.forEach(Array.from({ length: 200 }), () => connect(bus.port))
+      yield* Effect.forEach(silent.slice(0, 200 - connectionsMax), awaitClosed, { discard: true })
+      const client = yield* connect(bus.port)
+      yield* awaitClosed(silent[200 - connectionsMax])
+      const closed: Array<BusEvent> = []
+      for (let event = yield* nextEvent(bus); ; event = yield* nextEvent(bus)) {
+        if (event._tag === "Message") {
+          assert.deepStrictEqual(event.message, register)
+          break
+        }
+        closed.push(event)
+        if (closed.length === 200 - connectionsMax + 1) yield* client.write(register)
+      }
+      assert.strictEqual(closed.length, 200 - connectionsMax + 1)
+      assert.isTrue(silent.slice(200 - connectionsMax + 1).every((socket) => !socket.socket.destroyed))
+      // One line a second, not one per eviction.
+      yield* waitUntil(() => lines.length > 0, "the eviction's log line")
+      assert.isBelow(lines.length, 10)
+      assert.match(lines[0], /to make room/)
+    }))
+
+  it.effect("a connection silent since it was accepted is closed after handshakeTimeoutMs, not before; a speaking one stays", () =>
+    Effect.gen(function* () {
+      const handshakeTimeoutMs = 1000
+      const idleTimeoutMs = 2000
+      const sweepMs = handshakeTimeoutMs / 4
+      const { bus, lines } = yield* startBus({ handshakeTimeoutMs, idleTimeoutMs })
+      // Accepted in this order (first in, first out), so both are accepted once the talker's message is in.
+      const silent = yield* connect(bus.port)
+      const talker = yield* connect(bus.port)
+      yield* talker.write(register)
+      const first = yield* Queue.take(bus.events)
+      assert.strictEqual(first._tag, "Message")
+      const speaker = { client: talker, id: first.connection }
+      const closing = yield* stepUntilClosed(bus, sweepMs / 2, 10 * handshakeTimeoutMs, speaker)
+      assert.isDefined(closing)
+      assert.notStrictEqual(closing!.connection, speaker.id)
+      assert.isAtLeast(closing!.elapsedMs, handshakeTimeoutMs)
+      assert.isAtMost(closing!.elapsedMs, handshakeTimeoutMs + 2 * sweepMs)
+      yield* Deferred.await(silent.closed)
+      // The talker keeps speaking for many idle deadlines and stays open.
+      assert.isUndefined(yield* stepUntilClosed(bus, sweepMs / 2, 5 * idleTimeoutMs, speaker))
+      assert.isFalse(talker.socket.destroyed)
+      yield* yieldUntil(() => lines.length === 1, "the timeout's log line")
+      assert.include(lines[0], "handshakeTimeoutMs")
+      assert.include(lines[0], `127.0.0.1:${silent.localPort}`)
+    }))
+
+  it.effect("a connection that has spoken, then falls silent, is closed after idleTimeoutMs, not before", () =>
+    Effect.gen(function* () {
+      const handshakeTimeoutMs = 1000
+      const idleTimeoutMs = 3000
+      const sweepMs = handshakeTimeoutMs / 4
+      const { bus, lines } = yield* startBus({ handshakeTimeoutMs, idleTimeoutMs })
+      const talker = yield* connect(bus.port)
+      const talkerId = yield* identifyUnder(bus, talker)
+      // It spoke at time 0; from now on it says nothing.
+      const closing = yield* stepUntilClosed(bus, sweepMs / 2, 10 * idleTimeoutMs)
+      assert.deepStrictEqual(closing?.connection, talkerId)
+      assert.isAtLeast(closing!.elapsedMs, idleTimeoutMs)
+      assert.isAtMost(closing!.elapsedMs, idleTimeoutMs + 2 * sweepMs)
+      yield* Deferred.await(talker.closed)
+      yield* yieldUntil(() => lines.length === 1, "the timeout's log line")
+      assert.include(lines[0], "idleTimeoutMs")
+      assert.include(lines[0], `127.0.0.1:${talker.localPort}`)
+    }))
+})
+
+/** `identify` without its 3 s timeout, which under TestClock would be virtual time. */
+const identifyUnder = Effect.fnUntraced(function* (bus: MessageBusShape, client: Client) {
+  yield* client.write(register)
+  const event = yield* Queue.take(bus.events)
+  assert.deepStrictEqual(event._tag === "Message" ? event.message : undefined, register)
+  return event.connection
+})

@@ -8,7 +8,8 @@
 import { existsSync } from "node:fs"
 import { Cause, Context, Effect, Layer } from "effect"
 import { MessageBus } from "../actors/message_bus.ts"
-import { layerReplica, Replica, type ReplicaOpenFailure } from "../actors/replica.ts"
+import { LedgerCapacity, layerReplica, Replica, type ReplicaOpenFailure } from "../actors/replica.ts"
+import type { LedgerOptions } from "../ledger/ledger.ts"
 import { acquireStorageFile } from "../layers/disk.ts"
 import { makeMemoryBus, type MemoryBus } from "../layers/bus_memory.ts"
 import { formatDataFile } from "../storage/format.ts"
@@ -24,6 +25,13 @@ export interface EmbeddedOptions {
   readonly cluster?: bigint
   /** The storage profile of a new file: "production" (default, 1024 WAL slots) or "test" (64 slots, a checkpoint every 32 ops, for tests). */
   readonly profile?: "production" | "test"
+  /**
+   * How many accounts and transfers the ledger holds (defaults: 4 Mi accounts, 16 Mi transfers,
+   * about 4 GiB of memory at the transfer limit). A create that could exceed it is not executed:
+   * its call waits (set a `RequestDeadline`) and the replica logs which limit is reached. Reopen
+   * a file with at least the capacity its data takes.
+   */
+  readonly capacity?: LedgerOptions
 }
 
 /** The replica of `options.path`, opened (and formatted if missing) for the current scope, with its in-process bus. */
@@ -37,7 +45,8 @@ export const makeEmbeddedReplica = Effect.fnUntraced(function* (options: Embedde
   const memory = yield* makeMemoryBus(cluster)
   const context = yield* Layer.build(layerReplica).pipe(
     Effect.provideService(Storage, storage),
-    Effect.provideService(MessageBus, memory.bus)
+    Effect.provideService(MessageBus, memory.bus),
+    Effect.provideService(LedgerCapacity, options.capacity ?? {})
   )
   const replica = Context.get(context, Replica)
   return { cluster: replica.cluster, memory, stopped: replica.stopped }

@@ -25,7 +25,8 @@ import { assert } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, releaseScarab } from "../protocol/header.ts"
 import type { Ledger } from "../ledger/ledger.ts"
-import { type SnapshotSectionId, snapshotRowWords } from "../ledger/snapshot.ts"
+import { SnapshotSectionId, snapshotRowWords } from "../ledger/snapshot.ts"
+import { Operation } from "../protocol/operation.ts"
 import { blockTypeOf, BlockType, sealBlock, ValueMetadata } from "./block.ts"
 import { checkpointId, type CheckpointState, trailerEmpty } from "./checkpoint_state.ts"
 import {
@@ -229,6 +230,8 @@ export const openCheckpoint = Effect.fnUntraced(function* (storage: Storage["Ser
   for (const address of [...directoryTrailer.blocks, ...sessionsTrailer.blocks, ...directory.flatMap((s) => s.addresses)]) {
     if (!freeSet.isAcquired(address) || freeSet.isReleased(address)) return yield* refuse(`block ${address} is named by the checkpoint but free in its free set`)
   }
+  const tooLarge = sectionBeyondCapacity(directory, ledger)
+  if (tooLarge !== undefined) return yield* refuse(tooLarge)
   yield* restoreSnapshot(grid, directory, ledger, readU64(state.header, PrepareLayout.timestamp.offset), path)
 
   const stored = state.clientSessions.size === 0 ? [] : decodeClientSessions(sessionsTrailer.bytes, layout.config.clientsMax)
@@ -339,6 +342,23 @@ function writeSnapshot(grid: Grid, freeSet: FreeSet, previous: ReadonlyArray<Dir
     }
     return { directory, written: plans.length, reused }
   })
+}
+
+/**
+ * A section with more rows than the ledger holds (a restart with a smaller capacity than the
+ * data takes): why it cannot be restored, or `undefined`. Checked before any row is read.
+ */
+function sectionBeyondCapacity(directory: ReadonlyArray<DirectorySection>, ledger: Ledger): string | undefined {
+  for (const section of directory) {
+    const operation = section.id === SnapshotSectionId.accounts ? Operation.create_accounts
+      : section.id === SnapshotSectionId.transfers || section.id === SnapshotSectionId.orphans ? Operation.create_transfers : undefined
+    if (operation === undefined || ledger.fits(operation, section.rowCount)) continue
+    const what = operation === Operation.create_accounts ? "accounts" : "transfers"
+    return `it holds ${section.rowCount} ${section.id === SnapshotSectionId.orphans ? "failed transfer ids" : what}, ` +
+      `more than the ledger's capacity for ${what}: start the replica with a capacity at least that large`
+  }
+  assert(directory.length <= Object.keys(snapshotRowWords).length, () => `${directory.length} snapshot sections`)
+  return undefined
 }
 
 function restoreSnapshot(grid: Grid, directory: ReadonlyArray<DirectorySection>, ledger: Ledger, timestamp: bigint, path: string) {

@@ -4,7 +4,7 @@
  * the version, benchmark.
  *
  *   scarab format --cluster=<u128> --replica=<i> --replica-count=<n> [--profile=production|test] <path>
- *   scarab start --addresses=<address>[,…] [--format-if-missing --cluster=<u128>] <path>
+ *   scarab start --addresses=<address>[,…] [--format-if-missing --cluster=<u128>] [--accounts-max=<n>] [--transfers-max=<n>] <path>
  *   scarab repl --cluster=<u128> --addresses=<address>[,…] [--command='<statements>']
  *   scarab version
  *   scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<dir>]
@@ -15,7 +15,8 @@
 import { existsSync } from "node:fs"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Context, Effect, Layer } from "effect"
-import { layerReplica, Replica, ReplicaOpenError } from "../actors/replica.ts"
+import { LedgerCapacity, layerReplica, Replica, ReplicaOpenError } from "../actors/replica.ts"
+import type { LedgerOptions } from "../ledger/ledger.ts"
 import { layerStorageFile } from "../layers/disk.ts"
 import { layerMessageBusTcp } from "../layers/network_tcp.ts"
 import { releaseFormat, releaseScarab } from "../protocol/header.ts"
@@ -29,12 +30,19 @@ import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Pa
 
 const usage = `Usage:
   scarab format --cluster=<u128> --replica=<index> --replica-count=<n> [--profile=production|test] <path>
-  scarab start --addresses=<address>[,<address>...] [--format-if-missing --cluster=<u128>] <path>
+  scarab start --addresses=<address>[,<address>...] [--format-if-missing --cluster=<u128>]
+               [--accounts-max=<n>] [--transfers-max=<n>] <path>
   scarab repl --cluster=<u128> --addresses=<address>[,<address>...] [--command='<statements>']
   scarab version
   scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<directory>]
 
-An address is a port (3000), host:port (127.0.0.1:3000) or a host (port 3001).`
+An address is a port (3000), host:port (127.0.0.1:3000) or a host (port 3001).
+--accounts-max and --transfers-max bound what the ledger holds in memory (defaults 4194304 and
+16777216, about 4 GiB at the transfer limit); a create beyond them is refused, and logged.`
+
+/** The largest capacities `start` accepts: what a 24 GiB machine can hold in memory, and more. */
+const accountsMaxLimit = 1 << 24
+const transfersMaxLimit = 1 << 26
 
 function main(argv: ReadonlyArray<string>): void {
   let parsed: Parsed
@@ -109,16 +117,25 @@ interface StartOptions {
   readonly host: string
   readonly port: number
   readonly formatCluster: bigint | undefined
+  readonly capacity: LedgerOptions
 }
 
 function startOptions(parsed: Parsed): StartOptions {
-  parsed.allowOnly(["addresses", "format-if-missing", "cluster"])
+  parsed.allowOnly(["addresses", "format-if-missing", "cluster", "accounts-max", "transfers-max"])
   const addresses = parsed.required("addresses").split(",")
   if (addresses.length !== 1) throw new UsageError(`--addresses names ${addresses.length} replicas; only single-replica clusters run yet`)
   const { host, port } = parseAddress(addresses[0]!)
   const formatIfMissing = parsed.flags.has("format-if-missing")
   if (formatIfMissing !== parsed.flags.has("cluster")) throw new UsageError("--format-if-missing and --cluster go together")
-  return { path: parsed.path(), host, port, formatCluster: formatIfMissing ? parseU128(parsed.required("cluster"), "--cluster") : undefined }
+  const accountsMax = parsed.flags.get("accounts-max")
+  const transfersMax = parsed.flags.get("transfers-max")
+  return {
+    path: parsed.path(), host, port, formatCluster: formatIfMissing ? parseU128(parsed.required("cluster"), "--cluster") : undefined,
+    capacity: {
+      ...(accountsMax === undefined ? {} : { accountsMax: parseUint(accountsMax, "--accounts-max", 1, accountsMaxLimit) }),
+      ...(transfersMax === undefined ? {} : { transfersMax: parseUint(transfersMax, "--transfers-max", 1, transfersMaxLimit) })
+    }
+  }
 }
 
 const start = (options: StartOptions) => Effect.gen(function* () {
@@ -132,7 +149,8 @@ const start = (options: StartOptions) => Effect.gen(function* () {
   }
   const storage = layerStorageFile({ path: options.path })
   const bus = layerMessageBusTcp({ host: options.host, port: options.port, cluster: cluster ?? 0n })
-  const replica = Context.get(yield* Layer.build(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)))), Replica)
+  const layer = layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)), Layer.provide(Layer.succeed(LedgerCapacity, options.capacity)))
+  const replica = Context.get(yield* Layer.build(layer), Replica)
   return yield* replica.stopped
 }).pipe(Effect.scoped)
 

@@ -24,7 +24,9 @@ describe("scarab CLI", () => {
     [["format", `--cluster=${1n << 128n}`, "--replica=0", "--replica-count=1", "x"], "--cluster must be below 2^128"],
     [["start", "--addresses=99999", "x"], "between 1 and 65535"],
     [["start", "--addresses=3000", "--bogus", "x"], "unknown flag --bogus"],
-    [["start", "--addresses=3000,3001", "x"], "only single-replica clusters"]
+    [["start", "--addresses=3000,3001", "x"], "only single-replica clusters"],
+    [["start", "--addresses=3000", "--transfers-max=0", "x"], "--transfers-max must be between 1 and 67108864, not 0"],
+    [["start", "--addresses=3000", "--accounts-max=many", "x"], "--accounts-max must be a whole number, not 'many'"]
   ])("refuses %j with a usage error", (args, message) => {
     const result = scarabSync(args)
     expect(result.status).toBe(2)

@@ -11,7 +11,7 @@
  * exactly (a retry after the restart gets the identical reply). A failed write stops the
  * replica: it must not go on with a disk it cannot trust.
  */
-import { Cause, Clock, Context, Deferred, Effect, Layer, Queue, Schema } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Layer, Queue, Schema, Scope } from "effect"
 import { assert } from "../assert.ts"
 import { createLedger, type Ledger, type LedgerOptions } from "../ledger/ledger.ts"
 import { defaultLimits } from "../ledger/memory_store.ts"
@@ -78,7 +78,8 @@ export const LedgerCapacity = Context.Reference<LedgerOptions>("scarab/LedgerCap
 const capacityOf = (capacity: LedgerOptions, what: "accounts" | "transfers"): number =>
   what === "accounts" ? capacity.accountsMax ?? defaultLimits.accountsMax : capacity.transfersMax ?? defaultLimits.transfersMax
 
-type ShellInput = Input | { readonly _tag: "Fatal"; readonly error: StorageError }
+/** The core's inputs, and a failure of the shell's own fibers (a journal write, a checkpoint) that stops the replica. */
+type ShellInput = Input | { readonly _tag: "Fatal"; readonly cause: Cause.Cause<never> }
 
 /** Opens the data file's replica, recovers it, and serves clients until the layer closes. */
 export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
@@ -103,17 +104,25 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
     const prepare = yield* Queue.take(writes)
     yield* journal.writePrepare(prepare).pipe(
       Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op: readOp(prepare) } as const)),
-      Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", error } as const))
+      Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", cause: Cause.die(error) } as const))
     )
   })))
+
+  // A checkpoint is written off the loop (issue 13): ticks, pings, requests and reads go on while
+  // its I/O runs, and it completes through the inbox. The core commits no write meanwhile, so the
+  // ledger state the checkpoint reads in place does not change under it.
+  const scope = yield* Scope.Scope
+  const checkpointInBackground = (output: Extract<Output, { _tag: "Checkpoint" }>) =>
+    Effect.forkIn(storeCheckpoint(checkpointer, ledger, output).pipe(
+      Effect.flatMap((checkpoint) => Queue.offer(inbox, { _tag: "CheckpointDone", checkpoint } as const)),
+      Effect.catchCause((cause) => Queue.offer(inbox, { _tag: "Fatal", cause } as const))
+    ), scope)
 
   let ticks = 0
   let journalFullLoggedAt = -refusalLogTicks
   let storeFullLoggedAt = -refusalLogTicks
-  const handle = Effect.fnUntraced(function* (outputs: Array<Output>) {
-    // A checkpoint's CheckpointDone step adds its outputs to the same worklist.
-    for (let i = 0; i < outputs.length; i++) {
-      const output = outputs[i]!
+  const handle = Effect.fnUntraced(function* (outputs: ReadonlyArray<Output>) {
+    for (const output of outputs) {
       switch (output._tag) {
         case "Send":
           yield* bus.send(output.connection, output.message)
@@ -124,11 +133,9 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
         case "Committed":
           checkpointer.onCommit(Number(output.op))
           break
-        case "Checkpoint": {
-          const position = yield* storeCheckpoint(checkpointer, ledger, output)
-          outputs.push(...core.step({ realtimeNs: yield* Clock.currentTimeNanos }, { _tag: "CheckpointDone", checkpoint: position }))
+        case "Checkpoint":
+          yield* checkpointInBackground(output)
           break
-        }
         case "JournalFull":
           if (ticks - journalFullLoggedAt >= refusalLogTicks) {
             journalFullLoggedAt = ticks
@@ -149,7 +156,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   const loop = Effect.gen(function* () {
     const inputs = yield* Queue.takeAll(inbox)
     for (const input of inputs) {
-      if (input._tag === "Fatal") return yield* Effect.die(input.error)
+      if (input._tag === "Fatal") return yield* Effect.failCause(input.cause)
       if (input._tag === "Tick") ticks++
       const realtimeNs = yield* Clock.currentTimeNanos
       yield* handle(core.step({ realtimeNs }, input))

@@ -24,7 +24,7 @@ import { currentOperation } from "../protocol/deprecated.ts"
 import { type ClientOperation, pulseExpiriesMax } from "../protocol/operation.ts"
 import { registerRequestBatchSizeLimit, registerResultBody, setRegisterRequestBatchSizeLimit } from "../protocol/register.ts"
 import type { Ledger } from "../ledger/ledger.ts"
-import { createEventCount, executeRequest } from "../ledger/request.ts"
+import { createEventCount, executeRequest, isReadOperation } from "../ledger/request.ts"
 import type { SessionEntry } from "../storage/client_sessions.ts"
 import { checkpointAfter, type CheckpointSchedule, isCheckpointOp, prepareMax } from "../storage/layout.ts"
 
@@ -119,9 +119,10 @@ export class ReplicaCore {
   private readonly connections = new Map<bigint, number>()
   private ticks = 0
   private outputs: Array<Output> = []
-  /** The durable checkpoint; `checkpointing` while the next one is being stored. */
+  /** The durable checkpoint; `checkpointing` while the next one (of op `checkpointingOp`) is being stored. */
   private checkpoint: CheckpointPosition = { op: 0, id: zeroChecksum, parentId: zeroChecksum }
   private checkpointing = false
+  private checkpointingOp = 0n
   private opMax: number
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
@@ -392,9 +393,14 @@ export class ReplicaCore {
     this.commitDurable(now)
   }
 
-  /** Commits the durable prefix of the pipeline, stopping after a checkpoint op until it is stored. */
+  /**
+   * Commits the durable prefix of the pipeline. While a checkpoint is being stored only reads
+   * commit: the checkpoint reads the ledger's state in place, and a read changes nothing there
+   * (nor the client table the checkpoint took), so lookups are answered during a checkpoint.
+   */
   private commitDurable(now: Now): void {
-    while (!this.checkpointing && this.pipeline.length > 0 && this.pipeline[0]!.durable) {
+    while (this.pipeline.length > 0 && this.pipeline[0]!.durable) {
+      if (this.checkpointing && !isReadOperation(this.pipeline[0]!.prepare[PrepareLayout.operation.offset]!)) break
       const { prepare } = this.pipeline.shift()!
       assert(readU64(prepare, PrepareLayout.op.offset) === this.commit + 1n, () => "commits must follow op order")
       this.commitPrepare(prepare)
@@ -407,7 +413,10 @@ export class ReplicaCore {
     this.commit += 1n
     this.execute(prepare)
     if (isCheckpointOp(this.config.storage, Number(this.commit))) {
+      // The journal holds too few ops past the durable checkpoint to reach the next checkpoint op.
+      assert(!this.checkpointing, () => `checkpoint op ${this.commit} while the previous checkpoint is being stored`)
       this.checkpointing = true
+      this.checkpointingOp = this.commit
       this.outputs.push({ _tag: "Checkpoint", op: this.commit, header: prepare.slice(0, headerSize), sessions: this.sessionEntries() })
     }
   }
@@ -439,7 +448,8 @@ export class ReplicaCore {
    * the `CheckpointDone` input, and commits resume.
    */
   checkpointStored(checkpoint: CheckpointPosition): void {
-    assert(this.checkpointing && BigInt(checkpoint.op) === this.commit, () => "a checkpoint that was not asked for")
+    assert(this.checkpointing && BigInt(checkpoint.op) === this.checkpointingOp, () => "a checkpoint that was not asked for")
+    assert(this.commit >= this.checkpointingOp, () => "commits never go back")
     this.checkpointing = false
     this.checkpointed(checkpoint)
   }

@@ -8,7 +8,7 @@
  * refuses an op it cannot execute before it gets here.
  */
 import { assert } from "../assert.ts"
-import { currentOperation, isSparseCreate, isUnbatched, sparseBody, sparseMultiBatch } from "../protocol/deprecated.ts"
+import { currentOperation, isDeprecatedExecuted, isSparseCreate, isUnbatched, sparseBody, sparseMultiBatch } from "../protocol/deprecated.ts"
 import { MultiBatchDecoder } from "../protocol/multi_batch.ts"
 import { type ClientOperation, createResultSize, eventSize, Operation } from "../protocol/operation.ts"
 import type { LedgerOperations } from "./ledger.ts"
@@ -31,6 +31,17 @@ export function createEventCount(operation: number, body: Uint8Array): number {
   assert(decoder.decode(body, size) === undefined, () => "a create body that does not decode")
   assert(decoder.payloadSize % size === 0, () => "a create payload of partial events")
   return decoder.payloadSize / size
+}
+
+/**
+ * Whether a client operation only reads the ledger (lookups, queries, in either encoding): it
+ * may commit while a checkpoint reads the ledger's state in place, since it changes nothing there.
+ */
+export function isReadOperation(operation: number): boolean {
+  const executed = isDeprecatedExecuted(operation) || (operation >= Operation.lookup_accounts && operation <= Operation.create_transfers)
+  if (!executed) return false
+  const current = currentOperation(operation)
+  return current !== Operation.create_accounts && current !== Operation.create_transfers
 }
 
 /** Executes a validated request body of `operation` ending at `timestamp`; returns the reply body. */

@@ -70,12 +70,15 @@ export function parseUint(text: string, what: string, min: number, max: number):
   return value
 }
 
-/** `3000`, `host:3000`, or `host` (port 3001, TigerBeetle's default). */
-export function parseAddress(text: string): { readonly host: string; readonly port: number } {
-  if (/^[0-9]+$/.test(text)) return { host: "127.0.0.1", port: parseUint(text, "a port", 1, 65535) }
+/**
+ * `3000`, `host:3000`, or `host` (port 3001, TigerBeetle's default). `portMin` 0 lets a listener
+ * take port 0: the kernel picks a free port, which the listener then names.
+ */
+export function parseAddress(text: string, portMin: 0 | 1 = 1): { readonly host: string; readonly port: number } {
+  if (/^[0-9]+$/.test(text)) return { host: "127.0.0.1", port: parseUint(text, "a port", portMin, 65535) }
   const colon = text.lastIndexOf(":")
   if (colon < 0) return { host: text, port: 3001 }
   const host = text.slice(0, colon)
   if (host === "") throw new UsageError(`address '${text}' has no host`)
-  return { host, port: parseUint(text.slice(colon + 1), `the port of '${text}'`, 1, 65535) }
+  return { host, port: parseUint(text.slice(colon + 1), `the port of '${text}'`, portMin, 65535) }
 }

@@ -36,7 +36,8 @@ const usage = `Usage:
   scarab version
   scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<directory>]
 
-An address is a port (3000), host:port (127.0.0.1:3000) or a host (port 3001).
+An address is a port (3000), host:port (127.0.0.1:3000) or a host (port 3001). start takes
+port 0 for a port the kernel picks, which it names when it serves.
 --accounts-max and --transfers-max bound what the ledger holds in memory (defaults 4194304 and
 16777216, about 4 GiB at the transfer limit); a create beyond them is refused, and logged.`
 
@@ -124,7 +125,9 @@ function startOptions(parsed: Parsed): StartOptions {
   parsed.allowOnly(["addresses", "format-if-missing", "cluster", "accounts-max", "transfers-max"])
   const addresses = parsed.required("addresses").split(",")
   if (addresses.length !== 1) throw new UsageError(`--addresses names ${addresses.length} replicas; only single-replica clusters run yet`)
-  const { host, port } = parseAddress(addresses[0]!)
+  // Port 0 listens on a port the kernel picks, named in the "serving on port" log line (as
+  // TigerBeetle's --addresses=0): a test then never races another process for a port.
+  const { host, port } = parseAddress(addresses[0]!, 0)
   const formatIfMissing = parsed.flags.has("format-if-missing")
   if (formatIfMissing !== parsed.flags.has("cluster")) throw new UsageError("--format-if-missing and --cluster go together")
   const accountsMax = parsed.flags.get("accounts-max")

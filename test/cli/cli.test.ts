@@ -3,9 +3,9 @@
  * failures at run time exit 1 naming the file or address, and nothing is overwritten.
  */
 import { writeFileSync } from "node:fs"
-import { createServer } from "node:net"
+import { type AddressInfo, createServer } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
-import { format, freePort, scarabSync, temporaryDataFile, type DataDirectory } from "../integration/replica_process.ts"
+import { format, scarabSync, temporaryDataFile, type DataDirectory } from "../integration/replica_process.ts"
 
 let data: DataDirectory | undefined
 afterEach(() => {
@@ -22,7 +22,7 @@ describe("scarab CLI", () => {
     [["format", "--cluster=0", "--replica=0", "x"], "--replica-count=<value> is required"],
     [["format", "--cluster=0", "--replica=0", "--replica-count=3", "x"], "only single-replica clusters"],
     [["format", `--cluster=${1n << 128n}`, "--replica=0", "--replica-count=1", "x"], "--cluster must be below 2^128"],
-    [["start", "--addresses=99999", "x"], "between 1 and 65535"],
+    [["start", "--addresses=99999", "x"], "between 0 and 65535"],
     [["start", "--addresses=3000", "--bogus", "x"], "unknown flag --bogus"],
     [["start", "--addresses=3000,3001", "x"], "only single-replica clusters"],
     [["start", "--addresses=3000", "--transfers-max=0", "x"], "--transfers-max must be between 1 and 67108864, not 0"],
@@ -56,10 +56,10 @@ describe("scarab CLI", () => {
     expect(again.stderr).toContain("EEXIST")
   })
 
-  it("refuses to start --format-if-missing on an existing file of another cluster, naming both clusters", async () => {
+  it("refuses to start --format-if-missing on an existing file of another cluster, naming both clusters", () => {
     data = temporaryDataFile()
     format(data.path, 5n)
-    const result = scarabSync(["start", `--addresses=${await freePort()}`, "--format-if-missing", "--cluster=0", data.path])
+    const result = scarabSync(["start", "--addresses=0", "--format-if-missing", "--cluster=0", data.path])
     expect(result.status).toBe(1)
     const errors = result.stderr.split("\n").filter((line) => line.startsWith("scarab:"))
     expect(errors).toEqual([`scarab: ${data.path}: the data file belongs to cluster 5, not to --cluster=0; refusing to start it`])
@@ -68,9 +68,10 @@ describe("scarab CLI", () => {
   it("names an address already in use", async () => {
     data = temporaryDataFile()
     format(data.path)
-    const port = await freePort()
+    // The blocker takes a port the kernel picks: a port chosen first and bound later could be taken meanwhile.
     const blocker = createServer()
-    await new Promise<void>((resolve) => blocker.listen(port, "127.0.0.1", resolve))
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve))
+    const port = (blocker.address() as AddressInfo).port
     try {
       const result = scarabSync(["start", `--addresses=${port}`, data.path])
       expect(result.status).toBe(1)

@@ -212,7 +212,7 @@ const openWallets = Effect.gen(function* () {
 
 for (const target of targets) {
   const provided = <A, E>(effect: Effect.Effect<A, E, Wallet | Ledger>) => Effect.provide(effect, target.layer())
-  const options = { timeout: 60_000, arbitrary: { runs: target.runs } }
+  const options = { arbitrary: { runs: target.runs } }
 
   describe(`wallet on ${target.name}`, () => {
     it.effect.prop("every operation answers what a model of the books says; money is conserved and no wallet goes below zero after each",

@@ -49,7 +49,7 @@ describe("opening a replica", () => {
       assert.include(error.message, "truncated")
       assert.include(error.message, `${truncatedSize} bytes`)
       assert.include(error.message, `${storageSize}`)
-    }), 60_000)
+    }))
 
   it.effect("a whole file whose newest block ends before storage_size opens: blocks are written only up to their last sector", () =>
     Effect.gen(function* () {
@@ -61,5 +61,5 @@ describe("opening a replica", () => {
         return yield* (yield* Ledger).lookupAccounts([1n])
       }).pipe(Effect.provide(layerEmbedded({ path, profile: "production" })))
       assert.strictEqual(accounts.length, 1)
-    }), 120_000)
+    }))
 })

@@ -53,8 +53,8 @@ let namespaces = 0
 beforeAll(async () => {
   const file = temporaryDataFile()
   formatProduction(file.path)
-  shared = { file, replica: await startReplica(file.path, await freePort()) }
-}, 60_000)
+  shared = { file, replica: await startReplica(file.path) }
+})
 afterAll(async () => {
   await shared?.replica.kill()
   shared?.file.remove()
@@ -75,7 +75,7 @@ describe("layerClient with several addresses", () => {
     yield* ledger.createAccounts([accountInput(1n)])
     assert.strictEqual((yield* ledger.lookupAccounts([1n])).length, 1)
     assert.strictEqual((yield* session.stats).retransmissions, 0, "the primary answered the first transmission")
-  }), 30_000)
+  }))
 })
 
 function formatProduction(path: string): void {
@@ -88,7 +88,7 @@ const replicaProcess = Effect.acquireRelease(
   Effect.promise(async () => {
     const file = temporaryDataFile()
     format(file.path)
-    const replica = await startReplica(file.path, await freePort())
+    const replica = await startReplica(file.path)
     return { file, replica }
   }),
   ({ file, replica }) => Effect.promise(async () => {
@@ -111,7 +111,7 @@ describe("layerClient against a replica process", () => {
     assert.strictEqual(a!.debits_posted, BigInt((500 * 501) / 2))
     const stats = yield* session.stats
     assert.isAtMost(stats.requests, 10, `500 calls in ${stats.requests} requests`)
-  }), 30_000)
+  }))
 
   it.live("a call survives a replica restart: retried after reconnecting, executed once; a deadline gives OutcomeUnknown", () => Effect.gen(function* () {
     const { file, replica } = yield* replicaProcess
@@ -133,5 +133,5 @@ describe("layerClient against a replica process", () => {
     const [a] = yield* ledger.lookupAccounts([1n])
     assert.strictEqual(a!.debits_posted, transfers.reduce((sum, t) => sum + t.amount, 0n))
     assert.isTrue(transfers.some((t) => t.id === 8n))
-  }), 30_000)
+  }))
 })

@@ -79,5 +79,5 @@ describe("a replica at its ledger's capacity", () => {
     const third = await withReplica(path, { accountsMax: 4, transfersMax: 10 }, () => Effect.void)
     expect(third.exit._tag).toBe("Failure")
     expect(String(third.exit)).toMatch(/more than the ledger's capacity for transfers|beyond the ledger's capacity/)
-  }, 120_000)
+  })
 })

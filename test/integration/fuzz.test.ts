@@ -7,8 +7,10 @@
  * spec says, every call of the good client succeeds, and the final balances are exactly what the
  * good client created: nothing lost, nothing applied twice, nothing from the attackers applied.
  *
- * The run is bounded (a few seconds, at most `goodRoundsMax` rounds so that the test profile's
- * 256-op journal is never reached) and seeded: a failure names its seed.
+ * The run is bounded by what happens, not by time: every attacker sends every kind of hostile
+ * input `cycles` times (in a shuffled order each time) while the good client goes on, for at least
+ * `goodRoundsMin` and at most `goodRoundsMax` rounds (so that the test profile's 256-op journal is
+ * never reached). It is seeded: a failure names its seed.
  */
 import { createRequire } from "node:module"
 import { connect, type Socket } from "node:net"
@@ -17,16 +19,26 @@ import { buildMessage, setChecksum } from "../../src/protocol/build.ts"
 import { Command, EvictionReason, FrameLayout, headerSize, messageSizeMax, releaseScarab, writeU32, zeroHeader } from "../../src/protocol/header.ts"
 import { encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
 import { Operation } from "../../src/protocol/operation.ts"
-import { format, freePort, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
+import { format, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
 
 const require = createRequire(import.meta.url)
 type TigerBeetle = typeof import("tigerbeetle-node")
 const tb: TigerBeetle = require("tigerbeetle-node")
 
-const runMs = 4000
 /** Two ops per round (create, lookup): 2 + 2·100 ops, several checkpoints of the test profile. */
 const goodRoundsMax = 100
+const goodRoundsMin = 20
 const attackers = 3
+/** How many times each attacker sends each kind of hostile input. */
+const cycles = 2
+/**
+ * How long an attacker waits for the replica's answer (a close, an eviction, a pong): a bound for
+ * a replica that never answers, far beyond what a loaded machine takes. Silence, where it is the
+ * right answer, is watched for `silenceMs` only: a late wrong answer could then go unseen, a
+ * right one is never failed.
+ */
+const replyMs = 120_000
+const silenceMs = 30
 const accountCount = 4
 
 let replica: RunningReplica | undefined
@@ -58,7 +70,7 @@ describe("hostile input against a replica process", () => {
     const random = prng(seed)
     data = temporaryDataFile()
     format(data.path)
-    replica = await startReplica(data.path, await freePort())
+    replica = await startReplica(data.path)
     const port = replica.port
     const client = tb.createClient({ cluster_id: 0n, replica_addresses: [String(port)] })
     const seen = new Map<Kind, number>()
@@ -69,21 +81,25 @@ describe("hostile input against a replica process", () => {
       expect(accounts.map((r) => r.status)).toEqual(ids.map(() => tb.CreateAccountStatus.created))
 
       let done = false
+      let covered = 0
       const attack = async (worker: number) => {
         const local = prng(seed + worker + 1)
-        while (!done) {
-          const kind = kinds[Math.floor(local() * kinds.length)]!
-          seen.set(kind, (seen.get(kind) ?? 0) + 1)
-          const failure = await hostileExchange(port, kind, local)
-          if (failure !== undefined) failures.push(`${kind}: ${failure}`)
+        // Every kind, `cycles` times; then on while the good client runs.
+        for (let cycle = 0; cycle < cycles || !done; cycle++) {
+          for (const kind of shuffled(kinds, local)) {
+            if (cycle >= cycles && done) break
+            seen.set(kind, (seen.get(kind) ?? 0) + 1)
+            const failure = await hostileExchange(port, kind, local)
+            if (failure !== undefined) failures.push(`${kind}: ${failure}`)
+          }
+          if (cycle === cycles - 1) covered++
         }
       }
       let rounds = 0
       const expected = new Map<bigint, { debits: bigint; credits: bigint }>(ids.map((id) => [id, { debits: 0n, credits: 0n }]))
       const good = async () => {
-        const deadline = Date.now() + runMs
         let nextId = 1_000_000n
-        for (let round = 0; round < goodRoundsMax && Date.now() < deadline; round++, rounds++) {
+        for (let round = 0; round < goodRoundsMax && (round < goodRoundsMin || covered < attackers); round++, rounds++) {
           const batch = Array.from({ length: 1 + Math.floor(random() * 200) }, () => {
             const debit = ids[Math.floor(random() * accountCount)]!
             let credit = ids[Math.floor(random() * accountCount)]!
@@ -113,12 +129,13 @@ describe("hostile input against a replica process", () => {
       expect(final.map((a) => [a.id, a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending]), `seed ${seed}`)
         .toEqual(ids.map((id) => [id, expected.get(id)!.debits, expected.get(id)!.credits, 0n, 0n]))
       console.info(`seed ${seed}: ${rounds} good rounds; hostile inputs ${JSON.stringify(Object.fromEntries(seen))}`)
-      // Every kind of hostile input was tried during the run.
+      // Every kind of hostile input was tried during the run, by every attacker, `cycles` times.
       expect([...seen.keys()].sort(), `seed ${seed}`).toEqual([...kinds].sort())
+      for (const kind of kinds) expect(seen.get(kind), `${kind}, seed ${seed}`).toBeGreaterThanOrEqual(attackers * cycles)
     } finally {
       client.destroy()
     }
-  }, 60_000)
+  })
 })
 
 // --- hostile exchanges -------------------------------------------------------------------------
@@ -128,7 +145,7 @@ async function hostileExchange(port: number, kind: Kind, random: () => number): 
   const { bytes, expectation } = hostileInput(kind, random)
   const socket = await openSocket(port)
   try {
-    const outcome = observe(socket, expectation._tag === "nothing" ? 30 : 3000)
+    const outcome = observe(socket, expectation._tag === "nothing" ? silenceMs : replyMs)
     // Randomly chunked: framing must not depend on how the bytes arrive.
     for (let offset = 0; offset < bytes.length;) {
       const chunk = Math.min(bytes.length - offset, 1 + Math.floor(random() * 70_000))
@@ -285,6 +302,16 @@ function openSocket(port: number): Promise<Socket> {
     // A reset after the replica closes is expected; it must not become an unhandled error.
     socket.on("error", () => {})
   })
+}
+
+/** A copy of `items` in a random order (Fisher-Yates). */
+function shuffled<T>(items: ReadonlyArray<T>, random: () => number): Array<T> {
+  const copy = [...items]
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[copy[i], copy[j]] = [copy[j]!, copy[i]!]
+  }
+  return copy
 }
 
 function randomBytes(length: number, random: () => number): Uint8Array {

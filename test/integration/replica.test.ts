@@ -18,7 +18,7 @@ import { Command, EvictionReason, releaseScarab, zeroHeader } from "../../src/pr
 import { encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
 import { Operation } from "../../src/protocol/operation.ts"
 import { registerRequestBody } from "../../src/protocol/register.ts"
-import { format, freePort, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
+import { childRunMs, format, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
 
 const require = createRequire(import.meta.url)
 type TigerBeetle = typeof import("tigerbeetle-node")
@@ -41,7 +41,7 @@ afterEach(async () => {
 async function freshReplica(cluster = 0n): Promise<RunningReplica> {
   data = temporaryDataFile()
   format(data.path, cluster)
-  replica = await startReplica(data.path, await freePort())
+  replica = await startReplica(data.path)
   return replica
 }
 
@@ -184,7 +184,7 @@ describe("a Scarab replica through tigerbeetle-node@0.17.9", () => {
       console.log("REPORT " + JSON.stringify(report))
       process.exit(0)
     `
-    const result = await runChild(script, 60_000)
+    const result = await runChild(script, childRunMs)
     const line = result.output.split("\n").find((l) => l.startsWith("REPORT "))
     expect(line, `${result.output}\n--- replica ---\n${replica?.output()}`).toBeDefined()
     const report = JSON.parse(line!.slice("REPORT ".length))
@@ -197,7 +197,7 @@ describe("a Scarab replica through tigerbeetle-node@0.17.9", () => {
       survivor: ["1", "163"]
     })
     expect(result.code).toBe(0)
-  }, 90_000)
+  })
 
   it("completes a request across a replica crash and restart, executing it exactly once", async () => {
     const { port } = await freshReplica()
@@ -233,7 +233,7 @@ describe("a Scarab replica through tigerbeetle-node@0.17.9", () => {
     expect(history).toHaveLength(8000)
     expect(new Set(history.map((t) => t.id)).size).toBe(8000)
     console.info(`crash outcomes: ${outcomes.join("; ")}`)
-  }, 90_000)
+  })
 
   it("answers a retried register with the stored reply, byte for byte, on the same and on a new connection", async () => {
     // The captured session's register request names cluster 0x0f0e…00 (test/vectors/README.md).
@@ -338,7 +338,7 @@ describe("client replies across checkpoints and restarts (raw sockets)", () => {
     } finally {
       socket.destroy()
     }
-  }, 60_000)
+  })
 })
 
 describe("a client that reconnects mid-request (raw sockets)", () => {
@@ -379,8 +379,9 @@ describe("scarab benchmark", () => {
       child.stdout.on("data", (chunk) => (stdout += chunk))
       child.stderr.on("data", (chunk) => (stderr += chunk))
       // Its own process group: a benchmark killed for taking too long takes its replicas with it.
-      const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 100_000)
-      child.once("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+      const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), childRunMs)
+      // "close", not "exit": the output is all read by then.
+      child.once("close", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
     })
     expect(result.code, result.stdout + result.stderr).toBe(0)
     const lines = result.stdout.trim().split("\n")
@@ -400,7 +401,7 @@ describe("scarab benchmark", () => {
     expect(pid).toBeGreaterThan(0)
     expect(() => process.kill(pid, 0)).toThrow()
     expect(temporaries()).toEqual(before)
-  }, 120_000)
+  })
 })
 
 // --- helpers ---------------------------------------------------------------------------------
@@ -486,7 +487,8 @@ function runChild(script: string, timeoutMs: number): Promise<{ code: number | n
     child.stdout.on("data", (chunk) => (output += chunk))
     child.stderr.on("data", (chunk) => (output += chunk))
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
-    child.once("exit", (code) => { clearTimeout(timer); resolve({ code, output }) })
+    // "close", not "exit": the output (its REPORT line) is all read by then.
+    child.once("close", (code) => { clearTimeout(timer); resolve({ code, output }) })
   })
 }
 
@@ -497,8 +499,11 @@ function openSocket(port: number): Promise<Socket> {
   })
 }
 
-/** Writes `message` and resolves with the next whole message read (size from its header). */
-function exchange(socket: Socket, message: Uint8Array, timeoutMs = 10_000): Promise<Buffer> {
+/**
+ * Writes `message` and resolves with the next whole message read (size from its header). The
+ * bound is for a replica that never answers; a loaded machine may take seconds for one reply.
+ */
+function exchange(socket: Socket, message: Uint8Array, timeoutMs = 120_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0)
     const timer = setTimeout(() => { socket.off("data", onData); reject(new Error("no reply in time")) }, timeoutMs)

@@ -21,8 +21,17 @@ export function temporaryDataFile(): DataDirectory {
   return { path: join(directory, "0_0.scarab"), remove: () => rmSync(directory, { recursive: true, force: true }) }
 }
 
+/**
+ * Liveness bounds for a child process: how long a replica may take to serve, or a short command
+ * to finish. Only a hang should reach them: on a loaded machine a start that takes 2 s idle can
+ * take 20 s and more, and a test must not fail for being on a slow machine.
+ */
+export const startMs = 180_000
+/** A child's whole run (a client's test suite, a benchmark): below the test timeout, so a hung child is killed and its output shown. */
+export const childRunMs = 540_000
+
 export function scarabSync(args: ReadonlyArray<string>): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(node, [cli, ...args], { encoding: "utf8", timeout: 60_000 })
+  const result = spawnSync(node, [cli, ...args], { encoding: "utf8", timeout: startMs })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
@@ -36,29 +45,42 @@ export { freePort } from "../../src/cli/free_port.ts"
 export interface RunningReplica {
   readonly process: ChildProcess
   readonly port: number
+  /** Its stdout and stderr so far, as they arrived. */
   output(): string
+  /**
+   * Resolves with its exit code once it has exited and its output is all read: Node emits "exit"
+   * possibly before the last output arrives, so output read at "exit" may lack its last lines.
+   */
+  readonly closed: Promise<number | null>
   kill(signal?: NodeJS.Signals): Promise<void>
 }
 
-/** Starts `scarab start` and resolves once it serves, or rejects with its output. */
-export async function startReplica(path: string, port: number): Promise<RunningReplica> {
+/**
+ * Starts `scarab start` and resolves once it serves, or rejects with its output. Without `port`
+ * it listens on port 0 and the kernel picks a free one, read from its "serving on port" line: a
+ * port chosen here and bound later by the child could be taken meanwhile by another process.
+ * A restart passes the port it served on before (its clients know that address).
+ */
+export async function startReplica(path: string, port = 0): Promise<RunningReplica> {
   const child = spawn(node, [cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stdout!.on("data", (chunk) => (output += chunk))
   child.stderr!.on("data", (chunk) => (output += chunk))
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const closed = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)))
   const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-    await exited
+    await closed
   }
-  await new Promise<void>((resolve, reject) => {
-    const deadline = setTimeout(() => { void kill(); reject(new Error(`replica did not start in time:\n${output}`)) }, 30_000)
+  const served = await new Promise<number>((resolve, reject) => {
+    const deadline = setTimeout(() => { void kill(); reject(new Error(`replica did not start within ${startMs} ms:\n${output}`)) }, startMs)
     const check = () => {
-      if (output.includes("serving on port")) { clearTimeout(deadline); resolve() }
+      const serving = /serving on port (\d+)/.exec(output)
+      if (serving !== null) { clearTimeout(deadline); resolve(Number(serving[1])) }
     }
     child.stdout!.on("data", check)
     child.stderr!.on("data", check)
-    child.once("exit", (code) => { clearTimeout(deadline); reject(new Error(`replica exited with ${code}:\n${output}`)) })
+    void closed.then((code) => { clearTimeout(deadline); reject(new Error(`replica exited with ${code}:\n${output}`)) })
   })
-  return { process: child, port, output: () => output, kill }
+  if (port !== 0 && served !== port) throw new Error(`replica asked for port ${port} serves on ${served}`)
+  return { process: child, port: served, output: () => output, closed, kill }
 }

@@ -18,7 +18,7 @@ import { Cause, Effect, Exit } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { layerEmbedded } from "../../src/client/layer_embedded.ts"
 import { Ledger } from "../../src/client/ledger_service.ts"
-import { format, freePort, type RunningReplica, startReplica } from "./replica_process.ts"
+import { format, type RunningReplica, startReplica } from "./replica_process.ts"
 
 const require = createRequire(import.meta.url)
 type TigerBeetle = typeof import("tigerbeetle-node")
@@ -67,12 +67,9 @@ const accounts = [1n, 2n].map((id) => ({
 describe("a replica that stops for good", () => {
   it("scarab start exits with code 1 and one line when the disk is full, and its port closes", async () => {
     const path = dataFileOnSmallDisk()
-    const replica: RunningReplica = await startReplica(path, await freePort())
+    const replica: RunningReplica = await startReplica(path)
     cleanups.push(() => void replica.kill())
-    const exited = new Promise<number | null>((resolve) => {
-      if (replica.process.exitCode !== null) resolve(replica.process.exitCode)
-      else replica.process.once("exit", (code) => resolve(code))
-    })
+    const exited = replica.closed
     const client = tb.createClient({ cluster_id: 0n, replica_addresses: [String(replica.port)] })
     cleanups.push(() => client.destroy())
     // Load until the replica stops: every batch goes to the journal, and the journal soon finds
@@ -93,7 +90,7 @@ describe("a replica that stops for good", () => {
       socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"))
     })
     expect(refused).toBe("ECONNREFUSED")
-  }, 120_000)
+  })
 
   it("layerEmbedded fails the waiting and later calls with the defect when the disk is full", async () => {
     const path = dataFileOnSmallDisk()
@@ -110,5 +107,5 @@ describe("a replica that stops for good", () => {
       expect(Cause.hasDies(exit.cause), Cause.pretty(exit.cause)).toBe(true)
       expect(Cause.pretty(exit.cause)).toMatch(/no space left on the device/)
     }
-  }, 120_000)
+  })
 })

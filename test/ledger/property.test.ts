@@ -40,7 +40,7 @@ const importedResolveOfTimedPending = "reject"
 const numRuns = Number(process.env["LEDGER_PROPERTY_RUNS"] ?? 100)
 
 describe("ledger properties (fast ledger vs reference model)", () => {
-  it("agrees with the reference model on every reply and every state, batch after batch", { timeout: 120_000 }, () => {
+  it("agrees with the reference model on every reply and every state, batch after batch", () => {
     const seen = new Map<string, number>()
     fc.assert(
       fc.property(workload(40), (steps) => {
@@ -57,7 +57,7 @@ describe("ledger properties (fast ledger vs reference model)", () => {
     }
   })
 
-  it("agrees near the end of time, where timeouts overflow 2^63 - 1 (overflows_timeout)", { timeout: 120_000 }, () => {
+  it("agrees near the end of time, where timeouts overflow 2^63 - 1 (overflows_timeout)", () => {
     fc.assert(
       fc.property(workload(40), (steps) => {
         const clockStart = MAX63 - 1_000_000_000_000n
@@ -69,7 +69,7 @@ describe("ledger properties (fast ledger vs reference model)", () => {
 })
 
 describe("ledger at batch scale (fast ledger vs reference model)", () => {
-  it("agrees on full batches of accounts and transfers, queries capped at 8189 and pulses capped at 8189 expiries", { timeout: 120_000 }, () => {
+  it("agrees on full batches of accounts and transfers, queries capped at 8189 and pulses capped at 8189 expiries", () => {
     const [pool] = fc.sample(poolAccountsStep, { numRuns: 1, seed: 7 })
     // No limit or closed flags on the pool here: the timed pending transfers must all succeed.
     const accounts = pool!.events.map((a) => ({ ...a, flags: a.flags & AF.history }))

@@ -34,12 +34,12 @@ describe("simulator determinism", () => {
     expect(first.trace_hash).toBe(inProcess.traceHash)
     expect(second.trace_hash).toBe(inProcess.traceHash)
     expect(first.verdict).toBe(inProcess.verdict)
-  }, 30_000)
+  })
 
   it("accepts a 40-hex-digit commit hash as the seed (its low 64 bits)", () => {
     const output = spawnSync(process.execPath, ["sim/main.ts", "--seed=00000000000000000000000000000000000000ff", "--ticks=300"], { encoding: "utf8" }).stdout
     expect(resultLine(output).seed).toBe("255")
-  }, 30_000)
+  })
 })
 
 describe("simulator seed budget", () => {
@@ -56,13 +56,13 @@ describe("simulator seed budget", () => {
     for (const name of ["lost", "duplicated", "corrupted", "rejected", "retries", "tornWrites", "checkpoints", "checkpointsCompared", "burstSteps"]) {
       expect(total(name), name).toBeGreaterThan(0)
     }
-  }, 60_000)
+  })
 
   it("passes a run with more clients than sessions: sessions are evicted and replaced", () => {
     const result = runSimulation({ seed: 7n, ticks: 10_000, log: "quiet", overrides: { clientCount: 68 } })
     expect(result.verdict).toBe("ok")
     expect(result.stats.evictions).toBeGreaterThan(0)
-  }, 60_000)
+  })
 })
 
 describe("simulator mutants: deliberately broken variants are caught", () => {

@@ -45,8 +45,10 @@ export { freePort } from "../../src/cli/free_port.ts"
 export interface RunningReplica {
   readonly process: ChildProcess
   readonly port: number
-  /** Its stdout and stderr so far, as they arrived. */
+  /** Its stdout and stderr so far, as they arrived (two pipes: lines written to both may arrive in either order). */
   output(): string
+  /** Its stderr alone, in the order written (warnings, errors and the line it exits with). */
+  errors(): string
   /**
    * Resolves with its exit code once it has exited and its output is all read: Node emits "exit"
    * possibly before the last output arrives, so output read at "exit" may lack its last lines.
@@ -64,8 +66,12 @@ export interface RunningReplica {
 export async function startReplica(path: string, port = 0): Promise<RunningReplica> {
   const child = spawn(node, [cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
+  let errors = ""
   child.stdout!.on("data", (chunk) => (output += chunk))
-  child.stderr!.on("data", (chunk) => (output += chunk))
+  child.stderr!.on("data", (chunk) => {
+    output += chunk
+    errors += chunk
+  })
   const closed = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)))
   const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
@@ -82,5 +88,5 @@ export async function startReplica(path: string, port = 0): Promise<RunningRepli
     void closed.then((code) => { clearTimeout(deadline); reject(new Error(`replica exited with ${code}:\n${output}`)) })
   })
   if (port !== 0 && served !== port) throw new Error(`replica asked for port ${port} serves on ${served}`)
-  return { process: child, port: served, output: () => output, closed, kill }
+  return { process: child, port: served, output: () => output, errors: () => errors, closed, kill }
 }

@@ -82,7 +82,8 @@ describe("a replica that stops for good", () => {
     }
     const code = await exited
     expect(code, replica.output()).toBe(1)
-    const lines = replica.output().trim().split("\n")
+    // The last line on stderr: info lines go to stdout, a pipe of its own, and may arrive after it.
+    const lines = replica.errors().trim().split("\n")
     expect(lines.at(-1), replica.output()).toMatch(/^scarab: the replica stopped: .*no space left on the device/)
     const refused = await new Promise<string>((resolve) => {
       const socket = connect(replica.port, "127.0.0.1")

@@ -42,7 +42,6 @@ import { performance } from "node:perf_hooks"
 import { Effect } from "effect"
 import { layerClient, Ledger, type TransferInput } from "../src/index.ts"
 import { parseArguments, parseUint, UsageError, type Parsed } from "../src/cli/arguments.ts"
-import { freePort } from "../src/cli/free_port.ts"
 import { formatDataFile, startReplica, stopReplica } from "../src/cli/replica_child.ts"
 import { accountBatch, transferBatch, xorshift } from "../src/cli/workload.ts"
 import { accountSize, batchEventsMax, transferSize } from "../src/protocol/operation.ts"
@@ -133,10 +132,9 @@ async function runCase(client: Client, shape: Shape, sizes: Sizes): Promise<void
   try {
     const path = join(directory, "0_0.scarab")
     formatDataFile(path)
-    const port = await freePort()
-    const replica = await startReplica(path, port)
+    const replica = await startReplica(path)
     try {
-      const ms = await (client === "scarab" ? scarab : official)(port, accounts, shape, steps, sizes.warmup)
+      const ms = await (client === "scarab" ? scarab : official)(replica.port, accounts, shape, steps, sizes.warmup)
       const transfers = steps.slice(sizes.warmup).reduce((sum, step) => sum + step.length, 0)
       console.log(`CASE ${JSON.stringify({ client, shape, transfers, ms })}`)
     } finally {

@@ -40,7 +40,6 @@ import { accountFilter, AccountFilterFlags, encodeAccountFilter } from "../proto
 import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
 import { productionConfig } from "../storage/layout.ts"
 import { type Parsed, parseUint, UsageError } from "./arguments.ts"
-import { freePort } from "./free_port.ts"
 import { formatDataFile, type ReplicaProcess, startReplica, stopReplica } from "./replica_child.ts"
 import { accountBatch, transferBatch, xorshift } from "./workload.ts"
 
@@ -91,10 +90,9 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
   try {
     log(`benchmark: ${options.accounts} accounts, ${options.transfers} transfers in batches of ${batchEventsMax}, ${options.queries} queries`)
     formatDataFile(path)
-    const port = await freePort()
-    replica = await startReplica(path, port, options.cpuProfileDirectory)
-    log(`replica started: pid ${replica.child.pid}, port ${port}, data file ${path}`)
-    connection = await LoadClient.connect(port)
+    replica = await startReplica(path, 0, options.cpuProfileDirectory)
+    log(`replica started: pid ${replica.child.pid}, port ${replica.port}, data file ${path}`)
+    connection = await LoadClient.connect(replica.port)
     await connection.register()
     await createAccounts(connection, options.accounts)
     const load = await createTransfers(connection, options, 0, options.transfers)
@@ -107,8 +105,8 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
     const restarts: Array<RestartResult> = []
     if (options.restartPoints.length > 0) {
       formatDataFile(path)
-      replica = await startReplica(path, port, undefined)
-      connection = await LoadClient.connect(port)
+      replica = await startReplica(path)
+      connection = await LoadClient.connect(replica.port)
       await connection.register()
       await createAccounts(connection, options.accounts)
       let loaded = 0
@@ -117,10 +115,10 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
         loaded = point
         const checkpoint = await fillToCheckpoint(connection, replica)
         connection.close()
-        const restart = await restartReplica(replica, path, port)
+        const restart = await restartReplica(replica, path)
         replica = restart.replica
         restarts.push({ transfers: point, checkpoint, restartMs: restart.ms, breakdown: restart.breakdown, fileBytes: allocatedBytes(path) })
-        connection = await LoadClient.connect(port)
+        connection = await LoadClient.connect(replica.port)
         await connection.register()
       }
     }
@@ -246,12 +244,12 @@ async function fillToCheckpoint(client: LoadClient, replica: ReplicaProcess): Pr
   return { op: target, ms: Number(line[1]), blocksWritten: Number(line[2]), blocksReused: Number(line[3]) }
 }
 
-/** SIGKILL, then a new replica process on the same file: the time until it serves. */
-async function restartReplica(replica: ReplicaProcess, path: string, port: number) {
+/** SIGKILL, then a new replica process on the same file (on a port of its own): the time until it serves. */
+async function restartReplica(replica: ReplicaProcess, path: string) {
   replica.child.kill("SIGKILL")
   await replica.exited
   const started = performance.now()
-  const restarted = await startReplica(path, port, undefined)
+  const restarted = await startReplica(path)
   const ms = performance.now() - started
   const breakdown = /replayed \d+ ops from the journal \(([^)]*)\)/.exec(restarted.log())
   return { replica: restarted, ms, breakdown: breakdown === null ? "" : breakdown[0] }

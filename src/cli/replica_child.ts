@@ -6,7 +6,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 
 const cli = new URL("./main.ts", import.meta.url).pathname
-const startTimeoutMs = 60_000
+/** A bound for a replica that never serves (or never logs a line awaited): the tests run these tools on loaded machines. */
+const startTimeoutMs = 300_000
 
 /** Formats `path` as replica 0 of a one-replica cluster 0. */
 export function formatDataFile(path: string, profile: "production" | "test" = "production"): void {
@@ -18,6 +19,8 @@ export function formatDataFile(path: string, profile: "production" | "test" = "p
 /** A replica child process whose log (its last MiB) is kept for the figures it prints. */
 export interface ReplicaProcess {
   readonly child: ChildProcess
+  /** The port it serves on (the one the kernel picked, when started on port 0). */
+  readonly port: number
   readonly exited: Promise<void>
   log(): string
   /** Resolves with the match once the log matches `pattern` (60 s at most). */
@@ -27,21 +30,29 @@ export interface ReplicaProcess {
 const logBytesMax = 1 << 20
 
 /**
- * Starts `scarab start` on `path` and resolves once it serves on `port`. With
- * `cpuProfileDirectory`, the replica runs with `--cpu-prof` and writes its profile there on exit.
+ * Starts `scarab start` on `path` and resolves once it serves on `port`; on port 0 (the default)
+ * the kernel picks a free port, which the replica names as it starts serving, so no other process
+ * can take the port between its choice and its use. With `cpuProfileDirectory`, the replica runs
+ * with `--cpu-prof` and writes its profile there on exit.
  */
-export async function startReplica(path: string, port: number, cpuProfileDirectory?: string): Promise<ReplicaProcess> {
+export async function startReplica(path: string, port = 0, cpuProfileDirectory?: string): Promise<ReplicaProcess> {
   const flags = cpuProfileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDirectory}`]
   // The replica's memory in transparent huge pages, as `npm start` runs it (see docs/decisions.md).
   const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1" }
   const child = spawn(process.execPath, [...flags, cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"], env })
   let output = ""
+  let served = port
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the replica did not start in ${startTimeoutMs} ms:\n${output}`)), startTimeoutMs)
       const onOutput = (chunk: Buffer) => {
         output += chunk
-        if (output.includes("serving on port")) { clearTimeout(timer); resolve() }
+        const serving = /serving on port (\d+)/.exec(output)
+        if (serving !== null) {
+          served = Number(serving[1])
+          clearTimeout(timer)
+          resolve()
+        }
       }
       child.stdout!.on("data", onOutput)
       child.stderr!.on("data", onOutput)
@@ -76,7 +87,7 @@ export async function startReplica(path: string, port: number, cpuProfileDirecto
     waiters.add(check)
     check()
   })
-  return { child, exited, log: () => output, waitFor }
+  return { child, port: served, exited, log: () => output, waitFor }
 }
 
 /** SIGTERM (so that a CPU profile gets written), then SIGKILL if it lingers. */

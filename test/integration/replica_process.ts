@@ -40,8 +40,6 @@ export function format(path: string, cluster = 0n): void {
   if (result.status !== 0) throw new Error(`format failed: ${result.stderr}${result.stdout}`)
 }
 
-export { freePort } from "../../src/cli/free_port.ts"
-
 export interface RunningReplica {
   readonly process: ChildProcess
   readonly port: number

@@ -1,42 +1,41 @@
 /**
  * A client session (wire-protocol.md §9–§11) over any transport: the part of the official client
- * that is neither the API nor the sockets. An actor fiber steps the session state (and, for a
- * burst, a caller does, under the same one permit):
+ * that is neither the API nor the sockets. Its protocol logic is the pure `SessionCore`
+ * (session_core.ts: register, request numbering and the hash chain, which calls go into a
+ * request, reply acceptance, eviction, the view and the target replicas, retransmission); this
+ * file is its Effect shell, which owns what takes time or chance:
  *
- * - register first (request 0, session 0, a zero 256-byte RegisterRequest); calls made meanwhile
- *   wait and go out after the register reply, which names the session and the body budget;
- * - then requests numbered 1, 2, …, each with `parent` = the previous reply's `context` (§9.4),
- *   exactly one in flight (§9.3); a reply is accepted only if it names this client, the in-flight
- *   request number, its checksum and its operation (§11);
- * - calls of one operation are merged into one multi-batch request (§10.2), within the body
- *   budget and the 1 MiB reply bound; each caller gets its own result batch. Calls wait while a
- *   request is in flight, and calls made together (in one turn of the event loop) go out together;
- *   but a burst that has queued half a request while nothing is in flight is sent at once by the
- *   caller that finds it, so the cluster works on it while the burst goes on (see `call`);
- * - the identical bytes are re-sent on a timer (§9.6: first after 600 ms, then 2·rtt + 1 + a
- *   random backoff in ticks), forever: the network never fails a call;
- * - an eviction (§9.9) fails the in-flight and queued calls, and every later one, with
- *   `ClientEvicted`;
- * - a caller may set a deadline (`RequestDeadline`): when it passes, the call fails with
- *   `OutcomeUnknown` carrying its ids; the request may still commit, and the session goes on.
+ * - the inbox: calls, messages from the transport, timeouts and `halt` are posted to a plain
+ *   array, and a doorbell wakes the actor fiber, which steps the core with everything posted
+ *   since (so calls made in one turn of the event loop go out together, merged into one
+ *   multi-batch request) and the time from the Clock;
+ * - the one permit: the core is stepped only while holding it, by the actor or, for a burst, by a
+ *   caller (see `makeCall`): a caller that finds half a request queued and nothing in flight sends it
+ *   at once, so the cluster works on it while the burst goes on;
+ * - the core's outputs, done in order: transmissions to the primary and to one other replica drawn
+ *   from Random (§9.5 hedging), retry timers (§9.6: first after 600 ms, then 2·rtt + 1 + a random
+ *   backoff in ticks, forever: the network never fails a call), callers refused or failed. The core
+ *   has moved on when they are done, so a step interrupted half-way leaves the rest to the next;
+ * - answered callers, resumed with their decoded result batches at the end of a step, after the
+ *   next request went out;
+ * - pings to every replica every 30 s (their pongs, like replies, raise the core's view);
+ * - per-call deadlines (`RequestDeadline`): when one passes, the call fails with `OutcomeUnknown`
+ *   carrying its ids; the request may still commit, and the session goes on.
  *
- * Pings go to every replica every 30 s; their pongs, like replies, raise the view.
- * Requests go to the primary of the latest view seen (`view mod replicaCount`) and to one other
- * replica chosen at random (§9.5 hedging). Time comes from the Clock, randomness from Random.
+ * An eviction (§9.9) fails the in-flight and queued calls, and every later one, with
+ * `ClientEvicted`; `halt` makes them die with the stopped replica's defect.
  */
 import { Clock, Context, Duration, Effect, Fiber, Option, Queue, Random, Scope, Semaphore } from "effect"
-import { assert } from "../assert.ts"
+import { assert, unreachable } from "../assert.ts"
 import { resultCountExpected } from "../protocol/body.ts"
-import { buildMessage, buildMessageWith, u128FromBytes } from "../protocol/build.ts"
-import {
-  Command, EvictionLayout, EvictionReason, FrameLayout, headerSize, readU32, releaseScarab, ReplyLayout, u128Equal,
-  VsrOperation, zeroHeader
-} from "../protocol/header.ts"
-import { batchCountMax, decodeMultiBatch, encodeMultiBatchInto, multiBatchSize, trailerSize } from "../protocol/multi_batch.ts"
-import { bodySizeMax, eventSize, idSize, isQuery, Operation, resultSize, type ClientOperation } from "../protocol/operation.ts"
-import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
-import { ClientEvicted, OutcomeUnknown, TooMuchData, type LedgerError } from "./errors.ts"
+import { u128FromBytes } from "../protocol/build.ts"
+import { eventSize, idSize, isQuery, Operation, type ClientOperation } from "../protocol/operation.ts"
+import { ClientEvicted, OutcomeUnknown, type LedgerError } from "./errors.ts"
 import { operationName, type Decode, type Send } from "./ledger_service.ts"
+import {
+  callsIn, hedgeReplica, requestTimeoutMsDefault, retryJitterTicksMax, retryWaitMs, SessionCore, tickMs, type SessionCall, type SessionInput,
+  type SessionOutput, type SessionStop
+} from "./session_core.ts"
 
 /** How a session reaches the replicas. Messages out are whole; messages in are whole and verified (checksums, cluster). */
 export interface Transport {
@@ -94,290 +93,192 @@ export interface SessionStats {
   readonly session: bigint
 }
 
-/** §9.6: a tick is 10 ms, `rtt` starts at 30 ticks, the backoff's random part is capped at 999 ticks. */
-const tickMs = 10
-const rttTicks = 30
-const backoffTicksMax = 999
-const requestTimeoutMsDefault = 60 * tickMs
 /** §9.7: `ping_client` to every replica every 3000 ticks; pongs tell the view. */
 const pingIntervalMs = 3000 * tickMs
 
 /** A caller's call; it is its own inbox message, so enqueueing allocates nothing more. */
-interface Call {
-  readonly _tag: "Call"
-  readonly operation: ClientOperation
-  readonly body: Uint8Array
+interface Call extends SessionCall {
   /** Applied to the call's result batch just before its caller is resumed. */
   readonly decode: Decode<unknown>
   /** Resumes the waiting caller; once only (later calls, and calls after it stopped waiting, do nothing). */
   readonly resume: (outcome: Effect.Effect<unknown, LedgerError>) => void
-  /** The caller's deadline passed: not sent if still queued. */
-  abandoned: boolean
 }
-
-interface InFlight {
-  readonly request: number
-  readonly operation: number
-  readonly message: Uint8Array
-  readonly calls: ReadonlyArray<Call>
-  readonly timer: Fiber.Fiber<void>
-}
-
-type Input =
-  | Call
-  | { readonly _tag: "Message"; readonly message: Uint8Array }
-  | { readonly _tag: "Timeout"; readonly request: number }
-  /** The replica behind the transport stopped for good (embedded): calls fail with its defect. */
-  | { readonly _tag: "Halt"; readonly defect: unknown }
-
-const evictionReasonNames = new Map<number, string>(Object.entries(EvictionReason).map(([name, value]) => [value, name]))
 
 /** Starts a session (its register goes out at once); it ends with the scope, interrupting waiting callers. */
 export const makeSession = Effect.fnUntraced(function* (options: SessionOptions) {
   const scope = yield* Scope.Scope
-  /**
-   * The inputs not yet applied, in arrival order. A plain array rather than a Queue because
-   * callers' steps take it too (see `call`); the doorbell wakes the actor when it fills.
-   */
-  let inbox: Array<Input> = []
-  const doorbell = yield* Queue.dropping<void>(1)
-  const post = (input: Input) => {
-    inbox.push(input)
-    // A token is left if a caller's step took the inbox since the last ring: the actor's step then finds it empty.
-    if (inbox.length === 1) Queue.offerUnsafe(doorbell, undefined)
-  }
-  const transport = yield* options.transport((message) => post({ _tag: "Message", message }))
-  assert(transport.replicaCount >= 1 && transport.replicaCount <= 6, () => `${transport.replicaCount} replicas`)
-  const clientId = yield* randomU128
-  const cluster = options.cluster
+  const inbox = new Inbox(yield* Queue.dropping<void>(1))
+  const transport = yield* options.transport((message) => inbox.post({ _tag: "Message", message }))
+  const core = new SessionCore<Call>({ cluster: options.cluster, clientId: yield* randomU128, replicaCount: transport.replicaCount })
   const requestTimeoutMs = options.requestTimeoutMs ?? requestTimeoutMsDefault
+  assert(requestTimeoutMs > 0 && (options.burstBytes === undefined || options.burstBytes > 0), () => "positive timeout and burst threshold")
+  const outputs = yield* makeOutputs(core, inbox, transport, scope, requestTimeoutMs)
+  const steps = yield* makeSteps(core, inbox, outputs)
 
-  // Session state, changed only by a step holding `permit`.
-  let session = 0n
-  let batchSizeLimit = 0
-  let requestNext = 0
-  let parent = 0n
-  let view = 0
-  /** §5.1: µs from the previous request's first send to its reply, sent with the next request. */
-  let previousLatencyUs = 0
-  let sentAtNs = 0n
-  let inFlight: InFlight | undefined = undefined
-  /**
-   * What every call gets once the session has stopped: `ClientEvicted` after an eviction, or the
-   * defect of an embedded replica that stopped (`halt`). Undefined while it runs.
-   */
-  let stopped: Effect.Effect<never, ClientEvicted> | undefined = undefined
-  let pending: Array<Call> = []
-  /** Calls whose results arrived during this step, and their result batches; their callers are resumed at its end. */
-  let answered: Array<Call> = []
-  let answers: Array<Uint8Array> = []
-  /** Body bytes of the calls put in the inbox since a step last took it. */
-  let queuedBytes = 0
-  const stats = { requests: 0, retransmissions: 0, calls: 0, burstSteps: 0 }
-  /**
-   * The session state above changes only under this one permit: steps run in the actor fiber and,
-   * for bursts (see `call`), in a caller's fiber; neither may run while the other is suspended
-   * half-way (a transport's send may wait).
-   */
-  const permit = yield* Semaphore.make(1)
-
-  const transmit = Effect.fnUntraced(function* (message: Uint8Array) {
-    const primary = view % transport.replicaCount
-    yield* transport.send(primary, message)
-    if (transport.replicaCount > 1) {
-      const other = (primary + (yield* Random.nextIntBetween(1, transport.replicaCount - 1))) % transport.replicaCount
-      yield* transport.send(other, message)
+  /** Pings go to every replica, so a session learns the view from any of them (§9.7). */
+  const pinger = Effect.gen(function* () {
+    while (true) {
+      yield* Effect.sleep(pingIntervalMs)
+      const ping = core.ping(yield* Clock.currentTimeNanos)
+      for (let replica = 0; replica < transport.replicaCount; replica++) yield* transport.send(replica, ping)
     }
   })
 
-  /** Re-arms forever (§9.6); interrupted when the reply arrives. */
+  // Registered before the actor starts, so it runs after the actor is interrupted: nobody waits forever.
+  yield* Effect.addFinalizer(() => Effect.sync(() => {
+    for (const call of [...core.held(), ...outputs.unfinished()]) call.resume(Effect.interrupt)
+    for (const input of inbox.take()) if (input._tag === "Call") input.resume(Effect.interrupt)
+  }))
+  yield* Effect.forkScoped(Effect.andThen(steps.register, Effect.forever(Effect.andThen(Queue.take(inbox.doorbell), steps.step))))
+  yield* Effect.forkScoped(pinger)
+
+  return {
+    clientId: core.clientId,
+    call: makeCall(core, inbox, steps.burstStep, outputs.outcomeOf, options.burstBytes),
+    halt: (defect) => Effect.sync(() => inbox.post({ _tag: "Halt", defect })),
+    stats: Effect.sync(() => ({ ...core.stats, burstSteps: steps.burstSteps(), session: core.session }))
+  } satisfies Session
+})
+
+/**
+ * The inputs not yet applied, in arrival order. A plain array rather than a Queue because
+ * callers' steps take it too (see `makeCall`); the doorbell wakes the actor when it fills.
+ */
+class Inbox {
+  readonly doorbell: Queue.Queue<void>
+  private inputs: Array<SessionInput<Call>> = []
+  /** Body bytes of the calls posted since a step last took the inputs (see `makeCall`). */
+  queuedBytes = 0
+
+  constructor(doorbell: Queue.Queue<void>) {
+    this.doorbell = doorbell
+  }
+
+  post(input: SessionInput<Call>): void {
+    this.inputs.push(input)
+    // A token is left if a caller's step took the inbox since the last ring: the actor's step then finds it empty.
+    if (this.inputs.length === 1) Queue.offerUnsafe(this.doorbell, undefined)
+  }
+
+  postCall(call: Call): void {
+    this.queuedBytes += call.body.length
+    this.post(call)
+  }
+
+  /** Wakes the actor even with nothing posted: a caller's step left outputs for it to finish. */
+  ring(): void {
+    Queue.offerUnsafe(this.doorbell, undefined)
+  }
+
+  take(): Array<SessionInput<Call>> {
+    const inputs = this.inputs
+    this.inputs = []
+    this.queuedBytes = 0
+    return inputs
+  }
+}
+
+/**
+ * Doing the core's outputs: transmissions (hedged with a replica drawn from Random), retry
+ * timers on the Clock, callers refused or stopped, debug lines; under the permit, in order.
+ *
+ * The core has already moved on when its outputs are done, so none may be lost: a step whose
+ * fiber is interrupted half-way (a caller stepping a burst, while a send waits) leaves the rest
+ * in `todo`, and the next step does them first. A transmission is counted done only once sent,
+ * so an interrupted one is sent again (a duplicate, which replicas expect); the others finish
+ * without suspending or are counted done before they wait.
+ */
+const makeOutputs = Effect.fnUntraced(function* (
+  core: SessionCore<Call>, inbox: Inbox, transport: Transport, scope: Scope.Scope, requestTimeoutMs: number
+) {
+  /** The retry timer of the request in flight (the core's `TimerStart` to its `TimerCancel`). */
+  let timer: Fiber.Fiber<void> | undefined = undefined
+  let timerRequest = -1
+  /** Outputs not yet done, from `head` on, in order. */
+  let todo: ReadonlyArray<SessionOutput<Call>> = []
+  let head = 0
+  /** What every call gets once the session has stopped, built once from the core's `stopped`. */
+  let stoppedWith: Effect.Effect<never, ClientEvicted> | undefined = undefined
+  const outcomeOf = (stop: SessionStop) => stoppedWith ??= stop._tag === "Evicted" ? Effect.fail(stop.error) : Effect.die(stop.defect)
+
+  const transmit = Effect.fnUntraced(function* (primary: number, message: Uint8Array) {
+    yield* transport.send(primary, message)
+    if (transport.replicaCount > 1) {
+      const offset = yield* Random.nextIntBetween(1, transport.replicaCount - 1)
+      yield* transport.send(hedgeReplica(primary, transport.replicaCount, offset), message)
+    }
+  })
+
+  /** Re-arms forever (§9.6); interrupted at the core's `TimerCancel`. */
   const retryTimer = (request: number) => Effect.gen(function* () {
     let waitMs = requestTimeoutMs
     for (let attempt = 1; ; attempt = (attempt + 1) & 0xff) {
       yield* Effect.sleep(waitMs)
-      post({ _tag: "Timeout", request })
-      const jitter = yield* Random.nextIntBetween(0, Math.min(backoffTicksMax, 2 ** attempt))
-      waitMs = (2 * rttTicks + 1 + jitter) * tickMs
+      inbox.post({ _tag: "Timeout", request })
+      waitMs = retryWaitMs(yield* Random.nextIntBetween(0, retryJitterTicksMax(attempt)))
     }
   })
 
-  /** Sends the calls' batches as one request (register: `calls` empty, its fixed body). */
-  const sendRequest = Effect.fnUntraced(function* (operation: number, calls: ReadonlyArray<Call>) {
-    const header = zeroHeader(Command.request)
-    header.cluster = cluster
-    header.release = releaseScarab
-    header.view = view
-    header.parent = parent
-    header.client = clientId
-    header.session = session
-    header.request = requestNext
-    header.operation = operation
-    header.previous_request_latency = previousLatencyUs
-    const bodies = calls.map((call) => call.body)
-    const message = operation === VsrOperation.register
-      ? buildMessage(header, registerRequestBody())
-      : buildMessageWith(header, multiBatchSize(bodies, eventSize(operation as ClientOperation)),
-        (body) => encodeMultiBatchInto(body, bodies, eventSize(operation as ClientOperation)))
-    sentAtNs = yield* Clock.currentTimeNanos
-    // Started at once, so the timeout counts from this instant (and TestClock sees it armed).
-    const timer = yield* Effect.forkIn(retryTimer(requestNext), scope, { startImmediately: true })
-    inFlight = { request: requestNext, operation, message, calls, timer }
-    requestNext++
-    stats.requests++
-    stats.calls += calls.length
-    yield* transmit(message)
-  })
-
-  /** Sends the next request if none is in flight: the oldest call and the queued calls of its operation that fit. */
-  const pump = Effect.fnUntraced(function* () {
-    if (inFlight !== undefined || stopped !== undefined || session === 0n) return
-    // Each pass sends a request, or fails the oldest call as too large for the server's budget.
-    while (true) {
-      const oldest = pending.find((call) => !call.abandoned)
-      if (oldest === undefined) {
-        pending = []
-        return
+  /** Does the outputs left over from an interrupted step, then the core's latest, in order. */
+  const perform = Effect.fnUntraced(function* () {
+    const outputs = core.takeOutputs()
+    todo = head === todo.length ? outputs : [...todo.slice(head), ...outputs]
+    head = 0
+    while (head < todo.length) {
+      const output = todo[head]!
+      switch (output._tag) {
+        case "Transmit":
+          yield* transmit(output.primary, output.message)
+          break
+        case "TimerStart":
+          assert(timer === undefined && output.request === core.inFlightRequest, () => `request ${output.request}: one retry timer, for the request in flight`)
+          // Started at once, so the timeout counts from this instant (and TestClock sees it armed).
+          timer = yield* Effect.forkIn(retryTimer(output.request), scope, { startImmediately: true })
+          timerRequest = output.request
+          break
+        case "TimerCancel": {
+          assert(timer !== undefined && timerRequest === output.request, () => `request ${output.request}: its timer is armed`)
+          const fiber = timer
+          timer = undefined
+          head++
+          yield* Fiber.interrupt(fiber)
+          continue
+        }
+        case "Refuse":
+          output.call.resume(Effect.fail(output.error))
+          break
+        case "Stopped": {
+          assert(output.stop === core.stopped, () => "calls are stopped with the session's one stop")
+          const outcome = outcomeOf(output.stop)
+          for (const call of output.calls) call.resume(outcome)
+          break
+        }
+        case "Drop":
+          yield* Effect.logDebug(`client session: dropped ${output.why}`)
+          break
+        default:
+          unreachable(output)
       }
-      const chosen = choose(oldest.operation)
-      if (chosen.length > 0) return yield* sendRequest(oldest.operation, chosen)
+      head++
     }
+    assert(head === todo.length, () => "every output was done")
   })
+  return { perform, outcomeOf, unfinished: () => callsIn(todo.slice(head)) }
+})
 
+/**
+ * The steps: the core applies whatever the inbox holds, under the one permit, and its outputs
+ * are done; then the callers it answered are resumed. The actor steps on the doorbell; a caller
+ * steps for a burst (see `makeCall`); the register is the first step.
+ */
+const makeSteps = Effect.fnUntraced(function* (core: SessionCore<Call>, inbox: Inbox, outputs: Effect.Success<ReturnType<typeof makeOutputs>>) {
   /**
-   * Takes out of `pending`, in order, the calls of `operation` that fit in one request (and drops
-   * abandoned ones); the rest keep their order. A first call too large even alone is failed. A
-   * plain loop with the request's sizes computed once: under fan-in it runs once per event.
+   * The core changes only under this permit: steps run in the actor fiber and, for bursts, in a
+   * caller's fiber; neither may run while the other is suspended half-way through its outputs
+   * (a transport's send may wait).
    */
-  const choose = (operation: ClientOperation): Array<Call> => {
-    const event = eventSize(operation)
-    const result = resultSize(operation)
-    const query = isQuery(operation)
-    const chosen: Array<Call> = []
-    let kept = 0
-    let events = 0
-    let results = 0
-    let closed = false
-    for (let i = 0; i < pending.length; i++) {
-      const call = pending[i]!
-      if (call.abandoned) continue
-      if (call.operation !== operation || closed) {
-        pending[kept++] = call
-        continue
-      }
-      const eventsNext = events + call.body.length / event
-      const resultsNext = results + (query ? resultCountExpected(operation, call.body) : call.body.length / event)
-      const batches = chosen.length + 1
-      if (eventsNext * event + trailerSize(event, batches) <= batchSizeLimit && resultsNext * result + trailerSize(result, batches) <= bodySizeMax) {
-        chosen.push(call)
-        events = eventsNext
-        results = resultsNext
-        closed = chosen.length === batchCountMax
-      } else if (chosen.length === 0) {
-        // Only a server with a smaller budget than TigerBeetle's default refuses a single checked batch.
-        call.resume(Effect.fail(new TooMuchData({
-          operation: operationName(operation), count: call.body.length / event, max: Math.floor((batchSizeLimit - trailerSize(event, 1)) / event)
-        })))
-      } else {
-        // Later calls of this operation wait too, so calls go out in the order they were made.
-        closed = true
-        pending[kept++] = call
-      }
-    }
-    pending.length = kept
-    return chosen
-  }
-
-  /** Ends the session: the calls in flight and queued, and every later one, get `outcome`. */
-  const stop = Effect.fnUntraced(function* (outcome: Effect.Effect<never, ClientEvicted>) {
-    assert(stopped === undefined, () => "a session stops once")
-    stopped = outcome
-    if (inFlight !== undefined) {
-      yield* Fiber.interrupt(inFlight.timer)
-      for (const call of inFlight.calls) call.resume(outcome)
-      inFlight = undefined
-    }
-    for (const call of pending) call.resume(outcome)
-    pending = []
-    assert(inFlight === undefined && pending.length === 0, () => "a stopped session holds no calls")
-  })
-
-  /** §11: what is accepted from a reply; everything else is dropped (the official client aborts on some of it). */
-  const receiveReply = Effect.fnUntraced(function* (message: Uint8Array) {
-    const current = inFlight
-    if (current === undefined) return
-    if (readU32(message, FrameLayout.release.offset) !== releaseScarab) return yield* dropped("a reply of another release")
-    if (u128FromBytes(message, ReplyLayout.client.offset) !== clientId) return
-    if (readU32(message, ReplyLayout.request.offset) !== current.request) return // a stale duplicate
-    if (!u128Equal(message, ReplyLayout.request_checksum.offset, current.message, FrameLayout.checksum.offset)) {
-      return yield* dropped(`a reply to request ${current.request} names another request's checksum`)
-    }
-    if (message[ReplyLayout.operation.offset] !== current.operation) return yield* dropped("a reply with another operation")
-    const body = message.subarray(headerSize)
-    if (current.operation === VsrOperation.register) {
-      const limit = registerResultBatchSizeLimit(body)
-      const commit = u64FromBytes(message, ReplyLayout.commit.offset)
-      if (limit === undefined || commit === 0n) return yield* dropped("an invalid register reply")
-      session = commit
-      batchSizeLimit = Math.min(limit, bodySizeMax)
-    } else {
-      const batches = decodeMultiBatch(body, resultSize(current.operation as ClientOperation))
-      if (!Array.isArray(batches) || batches.length !== current.calls.length) {
-        return yield* dropped(`a reply whose body does not hold ${current.calls.length} result batches`)
-      }
-      for (let i = 0; i < batches.length; i++) {
-        answered.push(current.calls[i]!)
-        answers.push(batches[i]!)
-      }
-    }
-    view = Math.max(view, readU32(message, FrameLayout.view.offset))
-    parent = u128FromBytes(message, ReplyLayout.context.offset)
-    inFlight = undefined
-    const latencyUs = ((yield* Clock.currentTimeNanos) - sentAtNs) / 1000n
-    previousLatencyUs = latencyUs > 0xffff_ffffn ? 0xffff_ffff : Number(latencyUs)
-    yield* Fiber.interrupt(current.timer)
-  })
-
-  const receive = Effect.fnUntraced(function* (message: Uint8Array) {
-    switch (message[FrameLayout.command.offset]) {
-      case Command.reply:
-        return yield* receiveReply(message)
-      case Command.eviction:
-        if (stopped !== undefined || u128FromBytes(message, EvictionLayout.client.offset) !== clientId) return
-        if (readU32(message, FrameLayout.view.offset) < view) return
-        return yield* stop(Effect.fail(new ClientEvicted({ reason: evictionReasonNames.get(message[EvictionLayout.reason.offset]!) ?? `reason ${message[EvictionLayout.reason.offset]}` })))
-      case Command.pong_client:
-        view = Math.max(view, readU32(message, FrameLayout.view.offset))
-        return
-      default:
-        return
-    }
-  })
-
-  /** Applies the inputs to the state and sends the next request if it can; holds the permit. */
-  const apply = Effect.fnUntraced(function* (inputs: ReadonlyArray<Input>) {
-    for (const input of inputs) {
-      switch (input._tag) {
-        case "Call":
-          if (stopped !== undefined) input.resume(stopped)
-          else pending.push(input)
-          break
-        case "Halt":
-          if (stopped === undefined) yield* stop(Effect.die(input.defect))
-          break
-        case "Message":
-          yield* receive(input.message)
-          break
-        case "Timeout":
-          if (inFlight !== undefined && inFlight.request === input.request) {
-            stats.retransmissions++
-            yield* transmit(inFlight.message)
-          }
-          break
-      }
-    }
-    // After every input: the calls that arrived together go out together.
-    yield* pump()
-  })
+  const permit = yield* Semaphore.make(1)
+  let burstSteps = 0
 
   /**
    * The callers whose results arrived, resumed at the end of a step, after the next request went
@@ -385,11 +286,11 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
    * user code), and that work overlaps the cluster's on the next request instead of delaying it.
    */
   const resumeAnswered = () => {
-    const [resumed, results] = [answered, answers]
-    answered = []
-    answers = []
-    for (let i = 0; i < resumed.length; i++) {
-      const call = resumed[i]!
+    const answered = core.takeAnswered()
+    if (answered === undefined) return
+    const { calls, results } = answered
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i]!
       let value: unknown
       try {
         value = call.decode(results[i]!, resultCountExpected(call.operation, call.body))
@@ -401,66 +302,58 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
       call.resume(Effect.succeed(value))
     }
   }
-  const takeInbox = Effect.suspend(() => {
-    const inputs = inbox
-    inbox = []
-    queuedBytes = 0
-    return apply(inputs)
+  /** The core applies the inbox at the Clock's time, and its outputs are done; holds the permit. */
+  const takeInbox = Effect.flatMap(Clock.currentTimeNanos, (nowNs) => {
+    core.apply(inbox.take(), nowNs)
+    return outputs.perform()
   })
-  /** One step: whatever the inbox holds, applied under the permit, then the answered callers resumed. */
-  const step = Effect.andThen(Semaphore.withPermit(permit, takeInbox), Effect.sync(resumeAnswered))
-  /** A caller's step (see `call`): skipped if a step is under way, which will see the same inbox and resume its callers. */
-  const burstStep = Effect.flatMap(
-    Semaphore.withPermitsIfAvailable(permit, 1)(Effect.suspend(() => {
-      stats.burstSteps++
-      return takeInbox
+  return {
+    register: Semaphore.withPermit(permit, Effect.flatMap(Clock.currentTimeNanos, (nowNs) => {
+      core.start(nowNs)
+      return outputs.perform()
     })),
-    (ran) => Option.isSome(ran) ? Effect.sync(resumeAnswered) : Effect.void)
+    /** One step: whatever the inbox holds, applied under the permit, then the answered callers resumed. */
+    step: Effect.andThen(Semaphore.withPermit(permit, takeInbox), Effect.sync(resumeAnswered)),
+    /**
+     * A caller's step: skipped if a step is under way, which will see the same inbox and resume
+     * its callers. If the caller is interrupted half-way, the actor is woken to finish the outputs.
+     */
+    burstStep: Effect.flatMap(
+      Semaphore.withPermitsIfAvailable(permit, 1)(Effect.suspend(() => {
+        burstSteps++
+        return Effect.onInterrupt(takeInbox, () => Effect.sync(() => inbox.ring()))
+      })),
+      (ran) => Option.isSome(ran) ? Effect.sync(resumeAnswered) : Effect.void),
+    burstSteps: () => burstSteps
+  }
+})
 
-  /** Pings go to every replica, so a session learns the view from any of them (§9.7). */
-  const pinger = Effect.gen(function* () {
-    while (true) {
-      yield* Effect.sleep(pingIntervalMs)
-      const header = zeroHeader(Command.ping_client)
-      header.cluster = cluster
-      header.release = releaseScarab
-      header.client = clientId
-      header.session = session
-      header.ping_timestamp_monotonic = yield* Clock.currentTimeNanos
-      const ping = buildMessage(header, new Uint8Array(0))
-      for (let replica = 0; replica < transport.replicaCount; replica++) yield* transport.send(replica, ping)
-    }
-  })
-
-  // Registered before the actor starts, so it runs after the actor is interrupted: nobody waits forever.
-  yield* Effect.addFinalizer(() => Effect.gen(function* () {
-    const waiting = [...(inFlight?.calls ?? []), ...pending]
-    for (const call of waiting) call.resume(Effect.interrupt)
-    for (const input of inbox) if (input._tag === "Call") input.resume(Effect.interrupt)
-    inbox = []
-  }))
-  yield* Effect.forkScoped(Effect.andThen(
-    sendRequest(VsrOperation.register, []),
-    Effect.forever(Effect.andThen(Queue.take(doorbell), step))
-  ))
-  yield* Effect.forkScoped(pinger)
-
-  /**
-   * The caller's side: hand the call to the actor and wait to be resumed with its decoded result.
-   * A callback rather than a Deferred and a generator: under fan-in this runs once per event, and
-   * the actor's synchronous `resume` continues the caller without a scheduler hop. An interrupted
-   * caller's call may still be sent, and commit, as with any cluster; only a call whose deadline
-   * passed while it was still queued is withdrawn. (Registering that cleanup costs each call
-   * about 400 bytes, a third of what it allocates, so calls without a deadline do without.)
-   */
+/**
+ * The caller's side: hand the call to the actor and wait to be resumed with its decoded result.
+ * A callback rather than a Deferred and a generator: under fan-in this runs once per event, and
+ * the actor's synchronous `resume` continues the caller without a scheduler hop. An interrupted
+ * caller's call may still be sent, and commit, as with any cluster; only a call whose deadline
+ * passed while it was still queued is withdrawn. (Registering that cleanup costs each call
+ * about 400 bytes, a third of what it allocates, so calls without a deadline do without.)
+ *
+ * The actor runs only between turns of the event loop, so calls made in one synchronous burst
+ * (10,000 fibers forked at once) would all wait for the burst to end, with the cluster idle
+ * meanwhile. So a caller that finds half a request queued (`burstBytes`, by default half the
+ * server's budget) and nothing in flight runs the step itself first: that half goes out now, and
+ * the rest of the burst is merged while the cluster executes it. (The official clients get the
+ * same overlap from their own I/O thread.)
+ */
+function makeCall(
+  core: SessionCore<Call>, inbox: Inbox, burstStep: Effect.Effect<void>, outcomeOf: (stop: SessionStop) => Effect.Effect<never, ClientEvicted>,
+  burstBytes: number | undefined
+): Send {
   const enqueue = (operation: ClientOperation, body: Uint8Array, decode: Decode<unknown>, resume: Call["resume"]): Call | undefined => {
-    if (stopped !== undefined) {
-      resume(stopped)
+    if (core.stopped !== undefined) {
+      resume(outcomeOf(core.stopped))
       return undefined
     }
     const entry: Call = { _tag: "Call", operation, body, decode, resume, abandoned: false }
-    queuedBytes += body.length
-    post(entry)
+    inbox.postCall(entry)
     return entry
   }
   const awaitCall = <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>) => Effect.callback<A, LedgerError>((resume) => {
@@ -474,18 +367,9 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
       entry.abandoned = true
     })
   })
+  const burstSending = () => core.readyToSend && inbox.queuedBytes >= (burstBytes ?? core.batchSizeLimit / 2)
 
-  /**
-   * The actor runs only between turns of the event loop, so calls made in one synchronous burst
-   * (10,000 fibers forked at once) would all wait for the burst to end, with the cluster idle
-   * meanwhile. So a caller that finds half a request queued and nothing in flight runs the step
-   * itself first: that half goes out now, and the rest of the burst is merged while the cluster
-   * executes it. (The official clients get the same overlap from their own I/O thread.)
-   */
-  const burstSending = () => inFlight === undefined && session !== 0n && stopped === undefined &&
-    queuedBytes >= (options.burstBytes ?? batchSizeLimit / 2)
-
-  const call: Send = <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>): Effect.Effect<A, LedgerError> =>
+  return <A>(operation: ClientOperation, body: Uint8Array, decode: Decode<A>): Effect.Effect<A, LedgerError> =>
     Effect.withFiber((fiber) => {
       const deadline = fiber.getRef(RequestDeadline)
       const waiting = deadline === undefined
@@ -495,14 +379,7 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
           : Effect.fail(new OutcomeUnknown({ operation: operationName(operation), ids: idsOf(operation, body) })))
       return burstSending() ? Effect.andThen(burstStep, waiting) : waiting
     })
-
-  return {
-    clientId,
-    call,
-    halt: (defect) => Effect.sync(() => post({ _tag: "Halt", defect })),
-    stats: Effect.sync(() => ({ ...stats, session }))
-  } satisfies Session
-})
+}
 
 /** The ids a batch names: its events' ids (creates), or the ids looked up; none for queries. */
 export function idsOf(operation: ClientOperation, body: Uint8Array): Array<bigint> {
@@ -513,8 +390,6 @@ export function idsOf(operation: ClientOperation, body: Uint8Array): Array<bigin
   return ids
 }
 
-const dropped = (why: string) => Effect.logDebug(`client session: dropped ${why}`)
-
 /** A random non-zero u128 client id (§9.1), from Effect's Random. */
 const randomU128 = Effect.gen(function* () {
   while (true) {
@@ -523,9 +398,3 @@ const randomU128 = Effect.gen(function* () {
     if (value !== 0n) return value
   }
 })
-
-function u64FromBytes(bytes: Uint8Array, offset: number): bigint {
-  let value = 0n
-  for (let i = 7; i >= 0; i--) value = (value << 8n) | BigInt(bytes[offset + i]!)
-  return value
-}

@@ -4,7 +4,7 @@
  * reply, eviction and the per-call deadline. TestClock drives the retry timer.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { makeEmbeddedReplica, memoryTransport } from "../../src/client/layer_embedded.ts"
 import { makeSession, RequestDeadline, type TransportFactory } from "../../src/client/session.ts"
@@ -145,6 +145,33 @@ describe("client session", () => {
     }
     const [account] = yield* ledger.lookupAccounts([2n])
     assert.strictEqual(account!.credits_posted, 300n)
+  }))
+
+  it.effect("a caller interrupted while its burst step's send waits: the actor finishes that step's outputs, no retry timer needed", () => Effect.gen(function* () {
+    const embedded = yield* replica
+    const gate = yield* Deferred.make<void>()
+    let waiting = 0
+    // Request 2 waits at the gate: the caller stepping the session is suspended in its send.
+    const gated: TransportFactory = (deliver) => Effect.map(memoryTransport(embedded.memory)(deliver), (transport) => ({
+      ...transport,
+      send: (replica: number, message: Uint8Array) => message[FrameLayout.command.offset] === Command.request && requestNumber(message) === 2
+        ? Effect.andThen(Effect.andThen(Effect.sync(() => waiting++), Deferred.await(gate)), transport.send(replica, message))
+        : transport.send(replica, message)
+    }))
+    const session = yield* makeSession({ cluster: embedded.cluster, transport: gated, burstBytes: 128 })
+    const ledger = makeLedger(session.call)
+    yield* ledger.createAccounts([accountInput(1n), accountInput(2n)])
+    // A's call is queued; B finds it queued with nothing in flight and steps the session itself.
+    const a = yield* Effect.forkChild(ledger.createTransfers([transferInput(1n, 1n, 2n, 1n)]), { startImmediately: true })
+    const b = yield* Effect.forkChild(ledger.createTransfers([transferInput(2n, 1n, 2n, 1n)]), { startImmediately: true })
+    assert.strictEqual(waiting, 1, "B's step is sending request 2")
+    yield* Fiber.interrupt(b)
+    for (let turn = 0; turn < 100 && waiting < 2; turn++) yield* Effect.yieldNow
+    assert.strictEqual(waiting, 2, "the actor sends request 2 again")
+    yield* Deferred.succeed(gate, undefined)
+    const [result] = yield* Fiber.join(a)
+    assert.strictEqual(result!.status, "created")
+    assert.strictEqual((yield* session.stats).retransmissions, 0, "TestClock did not move: no retry timer fired")
   }))
 
   it.effect("a decoder that throws is its caller's defect; the session and the other callers go on", () => Effect.gen(function* () {

@@ -56,13 +56,17 @@ class Client {
   send(operation: number, body: Uint8Array): Uint8Array | undefined {
     const sent = complete(this.core, this.core.step(now, { _tag: "Message", connection: 1, message: this.message(operation, body) }))
     expect(sent.length).toBeLessThanOrEqual(1)
-    const reply = sent[0]
-    if (reply !== undefined && reply[FrameLayout.command.offset] === Command.reply) {
-      this.request = readU32(reply, ReplyLayout.request.offset)
-      this.parent = u128FromBytes(reply, ReplyLayout.context.offset)
-      if (operation === VsrOperation.register) this.session = new DataView(reply.buffer, reply.byteOffset).getBigUint64(ReplyLayout.commit.offset, true)
-    }
-    return reply
+    if (sent[0] !== undefined) this.accept(operation, sent[0])
+    return sent[0]
+  }
+
+  /** Takes a reply to this client's latest request: the next one is numbered and chained after it. */
+  accept(operation: number, reply: Uint8Array): void {
+    if (reply[FrameLayout.command.offset] !== Command.reply) return
+    expect(u128FromBytes(reply, ReplyLayout.client.offset)).toBe(this.id)
+    this.request = readU32(reply, ReplyLayout.request.offset)
+    this.parent = u128FromBytes(reply, ReplyLayout.context.offset)
+    if (operation === VsrOperation.register) this.session = new DataView(reply.buffer, reply.byteOffset).getBigUint64(ReplyLayout.commit.offset, true)
   }
 }
 
@@ -152,6 +156,41 @@ describe("ReplicaCore: what a client may send", () => {
     // Reads and creates that fit are still served.
     expect(body(other.send(Operation.lookup_accounts, encodeMultiBatch([ids(1n, 2n)], 16))).length).toBe(256 + 128)
     expect(body(other.send(Operation.create_transfers, encodeMultiBatch([transfers(3n)], 128))).length).toBe(16 + 16)
+  })
+
+  it("while a checkpoint is stored, commits reads and holds writes (and what follows them) until it is done", () => {
+    const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 64, checkpointOps: 4, pipelineMax: 4 } }, createLedger())
+    const [reader, writer] = [new Client(core, 21n), new Client(core, 22n)]
+    reader.register() // op 1
+    writer.register() // op 2
+    /** Sends a request, completes its journal writes; returns the outputs (replies and the checkpoint request). */
+    const post = (client: Client, operation: number, requestBody: Uint8Array): Array<Output> => {
+      const outputs: Array<Output> = []
+      for (const output of core.step(now, { _tag: "Message", connection: 1, message: client.message(operation, requestBody) })) {
+        outputs.push(output)
+        if (output._tag === "JournalWrite") outputs.push(...core.step(now, { _tag: "JournalWriteDone", op: output.op }))
+      }
+      return outputs
+    }
+    const replies = (outputs: Array<Output>) =>
+      outputs.flatMap((output) => (output._tag === "Send" && output.message[FrameLayout.command.offset] === Command.reply ? [output.message] : []))
+    // Op 3, the checkpoint op: its commit asks for a checkpoint.
+    const atCheckpoint = post(reader, Operation.create_accounts, encodeMultiBatch([accounts(1n, 2n)], 128))
+    const checkpoint = atCheckpoint.find((output) => output._tag === "Checkpoint")
+    expect(checkpoint?._tag === "Checkpoint" && checkpoint.op).toBe(3n)
+    reader.accept(Operation.create_accounts, replies(atCheckpoint)[0]!)
+    // A read commits during the checkpoint (op 4)...
+    const read = replies(post(writer, Operation.lookup_accounts, encodeMultiBatch([ids(1n)], 16)))
+    expect(read).toHaveLength(1)
+    writer.accept(Operation.lookup_accounts, read[0]!)
+    // ...a write is prepared and written but not committed (op 5), and a read behind it (op 6) waits too.
+    expect(replies(post(writer, Operation.create_transfers, encodeMultiBatch([transfers(1n)], 128)))).toHaveLength(0)
+    expect(replies(post(reader, Operation.lookup_transfers, encodeMultiBatch([ids(1n)], 16)))).toHaveLength(0)
+    expect(core.commitOp).toBe(4n)
+    // Once stored, both commit, in op order.
+    const done = core.step(now, { _tag: "CheckpointDone", checkpoint: { op: 3, id: new Uint8Array(16).fill(1), parentId: new Uint8Array(16) } })
+    expect(replies(done).map((reply) => u128FromBytes(reply, ReplyLayout.client.offset))).toEqual([22n, 21n])
+    expect(core.commitOp).toBe(6n)
   })
 
   it("names an op it cannot replay instead of failing an assertion", () => {

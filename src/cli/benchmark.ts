@@ -25,6 +25,10 @@
  * the restart time (spawn to serving: open the superblock, load the checkpoint, recover the WAL,
  * replay the ops after the checkpoint, with the replica's own breakdown), and the data file's
  * allocated bytes per transfer at the last point.
+ *
+ * Throughout the load and the durability phase (so through its checkpoints) a probe pings the
+ * replica every 10 ms on a connection of its own (src/cli/pinger.ts): `ping_latency_max_ms` is
+ * the slowest answer, the longest the replica's loop was busy elsewhere.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { connect, type Socket } from "node:net"
@@ -40,6 +44,7 @@ import { accountFilter, AccountFilterFlags, encodeAccountFilter } from "../proto
 import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
 import { productionConfig } from "../storage/layout.ts"
 import { type Parsed, parseUint, UsageError } from "./arguments.ts"
+import { Pinger } from "./pinger.ts"
 import { formatDataFile, type ReplicaProcess, startReplica, stopReplica } from "./replica_child.ts"
 import { accountBatch, transferBatch, xorshift } from "./workload.ts"
 
@@ -79,8 +84,12 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
   const path = join(directory, "0_0.scarab")
   let replica: ReplicaProcess | undefined
   let connection: LoadClient | undefined
+  // Pings every 10 ms through the load and the checkpoints (src/cli/pinger.ts).
+  let pinger: Pinger | undefined
+  const pings: Array<{ readonly slowestMs: number; readonly answered: number }> = []
   const interrupt = () => { void cleanup().then(() => process.exit(130)) }
   const cleanup = async () => {
+    pinger?.stop()
     connection?.close()
     if (replica !== undefined) await stopReplica(replica)
     rmSync(directory, { recursive: true, force: true })
@@ -95,9 +104,12 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
     connection = await LoadClient.connect(replica.port)
     await connection.register()
     await createAccounts(connection, options.accounts)
+    pinger = await Pinger.start(replica.port, randomClientId())
     const load = await createTransfers(connection, options, 0, options.transfers)
     const queries = await runQueries(connection, options)
     const rss = residentBytes(replica.child.pid!)
+    pings.push(pinger.stop())
+    pinger = undefined
     connection.close()
     await stopReplica(replica)
     replica = undefined
@@ -111,9 +123,12 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
       await createAccounts(connection, options.accounts)
       let loaded = 0
       for (const point of options.restartPoints) {
+        pinger = await Pinger.start(replica.port, randomClientId())
         await createTransfers(connection, options, loaded, point)
         loaded = point
         const checkpoint = await fillToCheckpoint(connection, replica)
+        pings.push(pinger.stop())
+        pinger = undefined
         connection.close()
         const restart = await restartReplica(replica, path)
         replica = restart.replica
@@ -122,7 +137,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
         await connection.register()
       }
     }
-    report(options, load, queries, rss, restarts)
+    report(options, load, queries, rss, restarts, pings)
   } finally {
     process.off("SIGINT", interrupt)
     process.off("SIGTERM", interrupt)
@@ -255,7 +270,10 @@ async function restartReplica(replica: ReplicaProcess, path: string) {
   return { replica: restarted, ms, breakdown: breakdown === null ? "" : breakdown[0] }
 }
 
-function report(options: BenchmarkOptions, load: LoadResult, queries: QueryResult, rssBytes: number, restarts: ReadonlyArray<RestartResult>): void {
+function report(
+  options: BenchmarkOptions, load: LoadResult, queries: QueryResult, rssBytes: number, restarts: ReadonlyArray<RestartResult>,
+  pings: ReadonlyArray<{ readonly slowestMs: number; readonly answered: number }>
+): void {
   const tps = Math.round(options.transfers / load.seconds)
   const batch = quantiles(load.latenciesMs)
   const query = quantiles(queries.accountTransfersMs)
@@ -266,6 +284,9 @@ function report(options: BenchmarkOptions, load: LoadResult, queries: QueryResul
   for (const p of percentiles) console.log(`query latency (lookup_accounts, ${batchEventsMax} ids) p${p} = ${lookup.get(p)!.toFixed(2)} ms`)
   console.log(`get_account_transfers found ${(queries.transfersFound / options.queries).toFixed(0)} transfers per account on average`)
   console.log(`replica rss = ${(rssBytes / (1024 * 1024)).toFixed(0)} MiB`)
+  const pingLatencyMaxMs = Math.max(...pings.map((probe) => probe.slowestMs))
+  console.log(`ping latency max = ${pingLatencyMaxMs.toFixed(1)} ms (${pings.reduce((sum, probe) => sum + probe.answered, 0)} pings every 10 ms, ` +
+    `through the load${restarts.length > 0 ? " and the checkpoints" : ""})`)
   const durability: Record<string, number> = {}
   for (const r of restarts) {
     const millions = r.transfers % 1_000_000 === 0 ? `${r.transfers / 1_000_000}m` : String(r.transfers)
@@ -291,6 +312,7 @@ function report(options: BenchmarkOptions, load: LoadResult, queries: QueryResul
     lookup_latency_p50_ms: round(lookup.get(50)!),
     lookup_latency_p99_ms: round(lookup.get(99)!),
     rss_bytes: rssBytes,
+    ping_latency_max_ms: round(pingLatencyMaxMs),
     ...durability
   })}`)
 }

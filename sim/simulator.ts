@@ -445,7 +445,7 @@ class Simulation {
     const program = Effect.gen(function* () {
       const replica = yield* Replica
       const commitOp = yield* replica.commitOp
-      simulation.onUp(commitOp)
+      simulation.onUp(BigInt(commitOp))
       return yield* Effect.never
     }).pipe(
       Effect.provide(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)))),

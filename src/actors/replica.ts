@@ -48,7 +48,7 @@ export type ReplicaOpenFailure = ReplicaOpenError | SuperblockError | Checkpoint
 
 export class Replica extends Context.Service<Replica, {
   /** The newest committed op. */
-  readonly commitOp: Effect.Effect<bigint>
+  readonly commitOp: Effect.Effect<number>
   /** The op of the durable checkpoint. */
   readonly checkpointOp: Effect.Effect<number>
   readonly cluster: bigint
@@ -262,7 +262,7 @@ const replay = Effect.fnUntraced(function* (
     }
     yield* replayPrepare(core, checkpointer, ledger, prepare)
   }
-  assert(core.commitOp === BigInt(ops.at(-1)?.op ?? checkpointer.op), () => "replay must end at the newest recovered op")
+  assert(core.commitOp === (ops.at(-1)?.op ?? checkpointer.op), () => "replay must end at the newest recovered op")
 })
 
 /**
@@ -279,4 +279,4 @@ export const replayPrepare = Effect.fnUntraced(function* (core: ReplicaCore, che
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
 
-const readOp = (prepare: Uint8Array): bigint => BigInt(readU64Number(prepare, PrepareLayout.op.offset))
+const readOp = (prepare: Uint8Array): number => readU64Number(prepare, PrepareLayout.op.offset)

@@ -17,8 +17,8 @@ import { isClientOperation, requestBodyInvalid, requestEvictionReason, type Repl
 import { buildEviction, buildMessage, buildPongClient, buildReplyToPrepare, prepareFromRequest, u128FromBytes, u128ToBytes } from "../protocol/build.ts"
 import { rootPrepare } from "../protocol/header_rules.ts"
 import {
-  Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, ReplyLayout, RequestLayout,
-  u128Equal, VsrOperation, zeroHeader
+  Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, readU64Number, ReplyLayout,
+  RequestLayout, u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { currentOperation } from "../protocol/deprecated.ts"
 import { type ClientOperation, pulseExpiriesMax } from "../protocol/operation.ts"
@@ -64,18 +64,18 @@ export type Input =
   | { readonly _tag: "Message"; readonly connection: number; readonly message: Uint8Array }
   | { readonly _tag: "Closed"; readonly connection: number }
   | { readonly _tag: "Tick" }
-  | { readonly _tag: "JournalWriteDone"; readonly op: bigint }
+  | { readonly _tag: "JournalWriteDone"; readonly op: number }
   /** The checkpoint asked for by a `Checkpoint` output is durable: commits resume. */
   | { readonly _tag: "CheckpointDone"; readonly checkpoint: CheckpointPosition }
 
 export type Output =
   | { readonly _tag: "Send"; readonly connection: number; readonly message: Uint8Array }
-  | { readonly _tag: "JournalWrite"; readonly op: bigint; readonly prepare: Uint8Array }
-  | { readonly _tag: "Committed"; readonly op: bigint; readonly operation: number; readonly timestamp: bigint }
+  | { readonly _tag: "JournalWrite"; readonly op: number; readonly prepare: Uint8Array }
+  | { readonly _tag: "Committed"; readonly op: number; readonly operation: number; readonly timestamp: bigint }
   /** Store the state as it is now, just after committing `op`, then send `CheckpointDone`. */
-  | { readonly _tag: "Checkpoint"; readonly op: bigint; readonly header: Uint8Array; readonly sessions: ReadonlyArray<SessionEntry> }
+  | { readonly _tag: "Checkpoint"; readonly op: number; readonly header: Uint8Array; readonly sessions: ReadonlyArray<SessionEntry> }
   /** The WAL holds ops up to `opMax` until the next checkpoint: new requests wait (they are retried). */
-  | { readonly _tag: "JournalFull"; readonly opMax: bigint }
+  | { readonly _tag: "JournalFull"; readonly opMax: number }
   /**
    * A create of `operation` could exceed the ledger's capacity, counting the creates already
    * prepared: the request was dropped before it was prepared (the client retries; reads and
@@ -90,11 +90,11 @@ interface Session {
   readonly slot: number
   reply: Uint8Array
   /** Op of the latest reply: the eviction order. */
-  commitOp: bigint
+  commitOp: number
 }
 
 interface PipelineEntry {
-  readonly op: bigint
+  readonly op: number
   readonly prepare: Uint8Array
   /** The 0.17 create operation the op runs (0 for anything else), and how many events it creates. */
   readonly creates: number
@@ -109,8 +109,8 @@ export class ReplicaCore {
   private readonly ledger: Ledger
   private readonly view = 0
   /** The newest prepared op, the newest committed op, and the newest prepare's checksum. */
-  private op = 0n
-  private commit = 0n
+  private op = 0
+  private commit = 0
   private parent: Uint8Array
   /** The newest prepare's timestamp: cluster time never goes back (state-machine.md §6.1). */
   private timestamp = 0n
@@ -122,7 +122,7 @@ export class ReplicaCore {
   /** The durable checkpoint; `checkpointing` while the next one (of op `checkpointingOp`) is being stored. */
   private checkpoint: CheckpointPosition = { op: 0, id: zeroChecksum, parentId: zeroChecksum }
   private checkpointing = false
-  private checkpointingOp = 0n
+  private checkpointingOp = 0
   private opMax: number
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
@@ -139,17 +139,17 @@ export class ReplicaCore {
    * the parent of the next op, and its sessions are the client table.
    */
   restore(restored: Restored): void {
-    assert(this.op === 0n && this.sessions.size === 0 && this.commit === 0n, () => "restore into a fresh core")
+    assert(this.op === 0 && this.sessions.size === 0 && this.commit === 0, () => "restore into a fresh core")
     const view = new DataView(restored.header.buffer, restored.header.byteOffset, headerSize)
-    const op = view.getBigUint64(PrepareLayout.op.offset, true)
-    assert(Number(op) === restored.checkpoint.op, () => "the checkpoint header names another op")
+    const op = readU64Number(restored.header, PrepareLayout.op.offset)
+    assert(op === restored.checkpoint.op, () => "the checkpoint header names another op")
     this.op = op
     this.commit = op
     this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
     this.parent = restored.header.slice(0, checksumSize)
     for (const entry of restored.sessions) {
       this.sessions.set(entry.client, {
-        client: entry.client, session: entry.session, slot: entry.slot, reply: entry.reply, commitOp: readU64(entry.reply, ReplyLayout.op.offset)
+        client: entry.client, session: entry.session, slot: entry.slot, reply: entry.reply, commitOp: readU64Number(entry.reply, ReplyLayout.op.offset)
       })
     }
     assert(this.sessions.size <= this.config.clientsMax, () => "a checkpoint with more sessions than the table holds")
@@ -186,11 +186,11 @@ export class ReplicaCore {
    */
   replay(prepare: Uint8Array): Array<Output> {
     const view = new DataView(prepare.buffer, prepare.byteOffset, headerSize)
-    const op = view.getBigUint64(PrepareLayout.op.offset, true)
-    assert(op === this.op + 1n && this.pipeline.length === 0 && !this.checkpointing, () => `replay of op ${op} after op ${this.op}`)
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    assert(op === this.op + 1 && this.pipeline.length === 0 && !this.checkpointing, () => `replay of op ${op} after op ${this.op}`)
     assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => `op ${op} does not chain to op ${this.op}`)
     // A replica that reached different state than the one that prepared the op stops here (vsr.md §7.2).
-    assert(u128Equal(prepare, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(Number(op)), 0),
+    assert(u128Equal(prepare, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(op), 0),
       () => `op ${op} was prepared on another checkpoint than the one it replays on`)
     this.op = op
     this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
@@ -207,7 +207,7 @@ export class ReplicaCore {
    */
   replayRefusal(prepare: Uint8Array): string | undefined {
     const operation = prepare[PrepareLayout.operation.offset]!
-    assert(prepare.length >= headerSize && readU64(prepare, PrepareLayout.op.offset) > this.commit, () => "a prepare after the commit")
+    assert(prepare.length >= headerSize && readU64Number(prepare, PrepareLayout.op.offset) > this.commit, () => "a prepare after the commit")
     if (operation === VsrOperation.pulse) return prepare.length === headerSize ? undefined : "is a pulse with a body"
     if (operation === VsrOperation.register) return undefined
     if (!isClientOperation(operation)) return `has operation ${operation}, which this replica does not execute`
@@ -222,7 +222,7 @@ export class ReplicaCore {
     return undefined
   }
 
-  get commitOp(): bigint {
+  get commitOp(): number {
     return this.commit
   }
 
@@ -277,7 +277,7 @@ export class ReplicaCore {
     const client = u128FromBytes(ping, PingClientLayout.client.offset)
     this.connections.set(client, connection)
     const session = readU64(ping, PingClientLayout.session.offset)
-    if (!this.sessions.has(client) && session !== 0n && this.commit >= session) {
+    if (!this.sessions.has(client) && session !== 0n && BigInt(this.commit) >= session) {
       return this.evict(connection, ping, EvictionReason.no_session)
     }
     const release = readU32(ping, FrameLayout.release.offset)
@@ -310,10 +310,10 @@ export class ReplicaCore {
     }
     // Cluster time a request consumes (state-machine.md §6.1): one nanosecond per created event.
     const timestamp = this.nextTimestamp(now, createEvents)
-    this.op += 1n
+    this.op += 1
     prepareFromRequest(request, {
       view: this.view, replica: this.config.replica, parent: this.parent, parentOffset: 0,
-      checkpointId: this.checkpointIdFor(Number(this.op)), op: this.op, commit: this.commit, timestamp
+      checkpointId: this.checkpointIdFor(this.op), op: BigInt(this.op), commit: BigInt(this.commit), timestamp
     }, bodyChanged)
     this.appendToPipeline(request, creates, createEvents)
   }
@@ -340,19 +340,19 @@ export class ReplicaCore {
     header.size = headerSize
     header.release = this.config.release
     header.parent = u128FromBytes(this.parent, 0)
-    header.op = this.op + 1n
-    header.commit = this.commit
+    header.op = BigInt(this.op + 1)
+    header.commit = BigInt(this.commit)
     header.timestamp = this.nextTimestamp(now, pulseExpiriesMax)
     // A prepare names the protocol's pulse (4); the state machine's own number (128) is internal.
     header.operation = VsrOperation.pulse
-    header.checkpoint_id = u128FromBytes(this.checkpointIdFor(Number(header.op)), 0)
-    this.op += 1n
+    header.checkpoint_id = u128FromBytes(this.checkpointIdFor(this.op + 1), 0)
+    this.op += 1
     this.appendToPipeline(buildMessage(header, new Uint8Array(0)), 0, 0)
   }
 
   private journalFull(): boolean {
-    if (this.op < BigInt(this.opMax)) return false
-    this.outputs.push({ _tag: "JournalFull", opMax: BigInt(this.opMax) })
+    if (this.op < this.opMax) return false
+    this.outputs.push({ _tag: "JournalFull", opMax: this.opMax })
     return true
   }
 
@@ -386,7 +386,7 @@ export class ReplicaCore {
   }
 
   /** Commits, in op order, every prepare whose journal write is done: a reply only after that. */
-  private onJournalWriteDone(now: Now, op: bigint): void {
+  private onJournalWriteDone(now: Now, op: number): void {
     const entry = this.pipeline.find((candidate) => candidate.op === op)
     assert(entry !== undefined && !entry.durable, () => `journal completion for op ${op} not in the pipeline`)
     entry.durable = true
@@ -402,7 +402,7 @@ export class ReplicaCore {
     while (this.pipeline.length > 0 && this.pipeline[0]!.durable) {
       if (this.checkpointing && !isReadOperation(this.pipeline[0]!.prepare[PrepareLayout.operation.offset]!)) break
       const { prepare } = this.pipeline.shift()!
-      assert(readU64(prepare, PrepareLayout.op.offset) === this.commit + 1n, () => "commits must follow op order")
+      assert(readU64Number(prepare, PrepareLayout.op.offset) === this.commit + 1, () => "commits must follow op order")
       this.commitPrepare(prepare)
     }
     this.pulseIfDue(now)
@@ -410,9 +410,9 @@ export class ReplicaCore {
 
   /** Commits the next op: executes it, and asks for a checkpoint when it is a checkpoint op. */
   private commitPrepare(prepare: Uint8Array): void {
-    this.commit += 1n
+    this.commit += 1
     this.execute(prepare)
-    if (isCheckpointOp(this.config.storage, Number(this.commit))) {
+    if (isCheckpointOp(this.config.storage, this.commit)) {
       // The journal holds too few ops past the durable checkpoint to reach the next checkpoint op.
       assert(!this.checkpointing, () => `checkpoint op ${this.commit} while the previous checkpoint is being stored`)
       this.checkpointing = true
@@ -428,7 +428,7 @@ export class ReplicaCore {
   endSessionsWithReplyBefore(slots: ReadonlyArray<number>, op: number): Array<bigint> {
     const ended: Array<bigint> = []
     for (const session of [...this.sessions.values()]) {
-      if (!slots.includes(session.slot) || session.commitOp > BigInt(op)) continue
+      if (!slots.includes(session.slot) || session.commitOp > op) continue
       this.sessions.delete(session.client)
       ended.push(session.client)
     }
@@ -448,7 +448,7 @@ export class ReplicaCore {
    * the `CheckpointDone` input, and commits resume.
    */
   checkpointStored(checkpoint: CheckpointPosition): void {
-    assert(this.checkpointing && BigInt(checkpoint.op) === this.checkpointingOp, () => "a checkpoint that was not asked for")
+    assert(this.checkpointing && checkpoint.op === this.checkpointingOp, () => "a checkpoint that was not asked for")
     assert(this.commit >= this.checkpointingOp, () => "commits never go back")
     this.checkpointing = false
     this.checkpointed(checkpoint)
@@ -456,7 +456,7 @@ export class ReplicaCore {
 
   /** Applies a committed prepare: the ledger, the client table, and the reply. */
   private execute(prepare: Uint8Array): void {
-    const op = readU64(prepare, PrepareLayout.op.offset)
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
     const timestamp = readU64(prepare, PrepareLayout.timestamp.offset)
     const operation = prepare[PrepareLayout.operation.offset]!
     this.outputs.push({ _tag: "Committed", op, operation, timestamp })
@@ -467,7 +467,7 @@ export class ReplicaCore {
     const body = operation === VsrOperation.register
       ? registerResultBody(registerRequestBatchSizeLimit(prepare.subarray(headerSize)))
       : executeRequest(this.ledger, operation, prepare.subarray(headerSize), timestamp)
-    const reply = buildReplyToPrepare(prepare, body, { view: this.view, replica: this.config.replica })
+    const reply = buildReplyToPrepare(prepare, body)
     const client = u128FromBytes(prepare, PrepareLayout.client.offset)
     if (operation === VsrOperation.register) this.openSession(client, op, reply)
     else {
@@ -489,7 +489,7 @@ export class ReplicaCore {
    * §9.3). It takes the evicted session's slot, or the lowest free one: slots are where the
    * checkpoint stores replies, and must be the same on every replica.
    */
-  private openSession(client: bigint, op: bigint, reply: Uint8Array): void {
+  private openSession(client: bigint, op: number, reply: Uint8Array): void {
     let slot = -1
     if (this.sessions.size >= this.config.clientsMax) {
       let oldest: Session | undefined
@@ -501,7 +501,7 @@ export class ReplicaCore {
       for (slot = 0; taken.has(slot); slot++);
     }
     assert(slot >= 0 && slot < this.config.clientsMax, () => `session slot ${slot}`)
-    this.sessions.set(client, { client, session: op, slot, reply, commitOp: op })
+    this.sessions.set(client, { client, session: BigInt(op), slot, reply, commitOp: op })
     assert(this.sessions.size <= this.config.clientsMax, () => "client table over its bound")
   }
 

@@ -119,17 +119,21 @@ export function buildReply(request: Uint8Array, body: Uint8Array, fields: ReplyF
 
 /**
  * The reply to a committed `prepare`, with `body`: the prepare carries every echo the client
- * checks (its `request_checksum`, `client`, `request`, `operation`, `release`), and its op and
- * timestamp are the reply's. A replica replaying its journal rebuilds replies this way without
- * the original requests.
+ * checks (its `request_checksum`, `client`, `request`, `operation`, `release`), and its view,
+ * replica, op and timestamp are the reply's. So every replica that commits the prepare builds the
+ * same reply, byte for byte, whichever view it is in now: the client-sessions trailer, and so the
+ * checkpoint id, is the same on every replica (vsr.md §9). A replica replaying its journal
+ * rebuilds replies this way without the original requests.
  */
-export function buildReplyToPrepare(prepare: Uint8Array, body: Uint8Array, fields: Pick<ReplyFields, "view" | "replica">): Uint8Array {
+export function buildReplyToPrepare(prepare: Uint8Array, body: Uint8Array): Uint8Array {
   assert(prepare[FrameLayout.command.offset] === Command.prepare, () => "buildReplyToPrepare: not a prepare")
+  assert(prepare.length >= headerSize, () => "buildReplyToPrepare: a prepare is at least a header")
   const header = new DataView(prepare.buffer, prepare.byteOffset, headerSize)
   const target = new Uint8Array(headerSize + body.length)
   target.set(body, headerSize)
   return writeReply(target, prepare, fromPrepare, body.length, {
-    ...fields,
+    view: header.getUint32(FrameLayout.view.offset, true),
+    replica: prepare[FrameLayout.replica.offset]!,
     op: header.getBigUint64(PrepareLayout.op.offset, true),
     timestamp: header.getBigUint64(PrepareLayout.timestamp.offset, true)
   })

@@ -88,7 +88,7 @@ describe("ReplicaCore, captured session", () => {
     const retry = run(core, 1_700_000_000_000_009_000n, request)
     expect(retry).toHaveLength(1)
     expect(retry[0]).toEqual(first[0])
-    expect(core.commitOp).toBe(2n)
+    expect(core.commitOp).toBe(2)
   })
 })
 
@@ -135,7 +135,7 @@ describe("ReplicaCore, evictions", () => {
     expect(run(core, 1_700_000_000_000_002_000n, loadEviction("c1_c2s_request_register.bin"))).toHaveLength(1)
     const evicted = run(core, 1_700_000_000_000_003_000n, loadEviction("b3_c2s_request_create_accounts.bin"))
     expect(evicted.map(hex)).toEqual([hex(loadEviction("b4_s2c_eviction_no_session.bin"))])
-    expect(core.commitOp).toBe(2n)
+    expect(core.commitOp).toBe(2)
   })
 })
 
@@ -146,7 +146,7 @@ describe("ReplicaCore, checkpoints", () => {
     const outputs = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "Message", connection: 1, message: load("03_c2s_request_create_accounts.bin") })
     const write = outputs.find((output) => output._tag === "JournalWrite")
     expect(write).toBeDefined()
-    const committed = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "JournalWriteDone", op: 2n })
+    const committed = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "JournalWriteDone", op: 2 })
     const reply = committed.find((output) => output._tag === "Send")
     expect(reply?._tag).toBe("Send")
     const next = load("05_c2s_request_create_transfers.bin")
@@ -160,21 +160,21 @@ describe("ReplicaCore, checkpoints", () => {
     const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 8, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
     const { committed, next } = session(core)
     const checkpoint = committed.find((output) => output._tag === "Checkpoint")
-    expect(checkpoint).toMatchObject({ _tag: "Checkpoint", op: 2n })
+    expect(checkpoint).toMatchObject({ _tag: "Checkpoint", op: 2 })
     const asked = checkpoint as Extract<Output, { _tag: "Checkpoint" }>
     expect(u64At(asked.header, 224)).toBe(2n)
     expect(asked.sessions.map((entry) => entry.slot)).toEqual([0])
     // Op 3 is written while the checkpoint is stored, but does not commit before it is.
     const written = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", connection: 1, message: next })
     const prepare = written.find((output) => output._tag === "JournalWrite") as Extract<Output, { _tag: "JournalWrite" }>
-    expect(prepare.op).toBe(3n)
+    expect(prepare.op).toBe(3)
     // Prepared on top of the root checkpoint, beyond the next one: it carries the root's id (zero in this core).
     expect(Buffer.from(prepare.prepare.subarray(192, 208)).toString("hex")).toBe("00".repeat(16))
-    expect(core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "JournalWriteDone", op: 3n }).some((o) => o._tag === "Send")).toBe(false)
-    expect(core.commitOp).toBe(2n)
+    expect(core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "JournalWriteDone", op: 3 }).some((o) => o._tag === "Send")).toBe(false)
+    expect(core.commitOp).toBe(2)
     const resumed = core.step({ realtimeNs: 1_700_000_000_000_004_000n }, { _tag: "CheckpointDone", checkpoint: position(2) })
     expect(resumed.some((o) => o._tag === "Send")).toBe(true)
-    expect(core.commitOp).toBe(3n)
+    expect(core.commitOp).toBe(3)
   })
 
   it("refuses to prepare past prepareMax while the next checkpoint is not stored, rather than overwriting history", () => {
@@ -187,7 +187,7 @@ describe("ReplicaCore, checkpoints", () => {
     const prepare = accepted.find((output) => output._tag === "JournalWrite") as Extract<Output, { _tag: "JournalWrite" }>
     // Op 3 lies in (C_1, C_2] with C_1 = 2: it carries the id of C_0, the parent of checkpoint 2.
     expect([...prepare.prepare.subarray(192, 208)]).toEqual([...position(2).parentId])
-    expect(core.commitOp).toBe(2n)
+    expect(core.commitOp).toBe(2)
   })
 })
 

@@ -177,7 +177,7 @@ describe("ReplicaCore: what a client may send", () => {
     // Op 3, the checkpoint op: its commit asks for a checkpoint.
     const atCheckpoint = post(reader, Operation.create_accounts, encodeMultiBatch([accounts(1n, 2n)], 128))
     const checkpoint = atCheckpoint.find((output) => output._tag === "Checkpoint")
-    expect(checkpoint?._tag === "Checkpoint" && checkpoint.op).toBe(3n)
+    expect(checkpoint?._tag === "Checkpoint" && checkpoint.op).toBe(3)
     reader.accept(Operation.create_accounts, replies(atCheckpoint)[0]!)
     // A read commits during the checkpoint (op 4)...
     const read = replies(post(writer, Operation.lookup_accounts, encodeMultiBatch([ids(1n)], 16)))
@@ -186,11 +186,11 @@ describe("ReplicaCore: what a client may send", () => {
     // ...a write is prepared and written but not committed (op 5), and a read behind it (op 6) waits too.
     expect(replies(post(writer, Operation.create_transfers, encodeMultiBatch([transfers(1n)], 128)))).toHaveLength(0)
     expect(replies(post(reader, Operation.lookup_transfers, encodeMultiBatch([ids(1n)], 16)))).toHaveLength(0)
-    expect(core.commitOp).toBe(4n)
+    expect(core.commitOp).toBe(4)
     // Once stored, both commit, in op order.
     const done = core.step(now, { _tag: "CheckpointDone", checkpoint: { op: 3, id: new Uint8Array(16).fill(1), parentId: new Uint8Array(16) } })
     expect(replies(done).map((reply) => u128FromBytes(reply, ReplyLayout.client.offset))).toEqual([22n, 21n])
-    expect(core.commitOp).toBe(6n)
+    expect(core.commitOp).toBe(6)
   })
 
   it("names an op it cannot replay instead of failing an assertion", () => {

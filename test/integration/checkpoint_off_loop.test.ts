@@ -18,12 +18,11 @@ import { memoryTransport } from "../../src/client/layer_embedded.ts"
 import { makeLedger } from "../../src/client/ledger_service.ts"
 import { makeSession } from "../../src/client/session.ts"
 import { makeMemoryBus } from "../../src/layers/bus_memory.ts"
-import { acquireStorageFile } from "../../src/layers/disk.ts"
+import { acquireStorageFile, formatDataFile } from "../../src/layers/disk.ts"
 import { buildMessage } from "../../src/protocol/build.ts"
 import { Command, FrameLayout, releaseScarab, zeroHeader } from "../../src/protocol/header.ts"
 import { batchEventsMax, Operation } from "../../src/protocol/operation.ts"
 import { encodeBatch, encodeTransfer, transfer } from "../../src/protocol/records.ts"
-import { formatDataFile } from "../../src/storage/format.ts"
 import { layoutOf, productionConfig } from "../../src/storage/layout.ts"
 import { Storage } from "../../src/storage/storage.ts"
 
@@ -79,7 +78,7 @@ describe("a checkpoint off the replica's loop", () => {
       yield* prober.lookupAccounts([1n])
       // Cheap ops up to the checkpoint op (959): lookups are ops too.
       const checkpointOp = productionConfig.checkpointOps - 1
-      while ((yield* replica.commitOp) < BigInt(checkpointOp)) yield* loader.lookupAccounts([1n])
+      while ((yield* replica.commitOp) < checkpointOp) yield* loader.lookupAccounts([1n])
       yield* Deferred.await(entered)
       expect(yield* replica.checkpointOp).toBe(0)
 
@@ -100,7 +99,7 @@ describe("a checkpoint off the replica's loop", () => {
       const write = yield* Effect.forkChild(writer.createTransfers([{ id: 5_000_001n, debit_account_id: 1n, credit_account_id: 2n, amount: 1n, ledger: 1, code: 1 }]))
       yield* Effect.sleep("50 millis")
       expect(write.pollUnsafe(), "a write does not commit during the checkpoint").toBeUndefined()
-      expect(yield* replica.commitOp, "the lookup committed during the checkpoint, the write did not").toBe(BigInt(checkpointOp + 1))
+      expect(yield* replica.commitOp, "the lookup committed during the checkpoint, the write did not").toBe(checkpointOp + 1)
 
       yield* Deferred.succeed(gate, undefined)
       const [result] = yield* Fiber.join(write)

@@ -26,6 +26,8 @@ import { registerRequestBatchSizeLimit, registerResultBody, setRegisterRequestBa
 import type { Ledger } from "../ledger/ledger.ts"
 import { createEventCount, executeRequest, isReadOperation } from "../ledger/request.ts"
 import type { SessionEntry } from "../storage/client_sessions.ts"
+import { ClientTable, type Session } from "./client_table.ts"
+import { Pipeline } from "./pipeline.ts"
 import { checkpointAfter, type CheckpointSchedule, isCheckpointOp, prepareMax } from "../storage/layout.ts"
 
 export interface ReplicaConfig {
@@ -83,25 +85,6 @@ export type Output =
    */
   | { readonly _tag: "StoreFull"; readonly operation: ClientOperation }
 
-/** A client session (vsr.md §9.1): its number, its slot in the table and its latest committed reply. */
-interface Session {
-  readonly client: bigint
-  readonly session: bigint
-  readonly slot: number
-  reply: Uint8Array
-  /** Op of the latest reply: the eviction order. */
-  commitOp: number
-}
-
-interface PipelineEntry {
-  readonly op: number
-  readonly prepare: Uint8Array
-  /** The 0.17 create operation the op runs (0 for anything else), and how many events it creates. */
-  readonly creates: number
-  readonly createEvents: number
-  durable: boolean
-}
-
 const ticksPerPulseCheck = 10 // 100 ms at 10 ms per tick (state-machine.md §10.5)
 
 export class ReplicaCore {
@@ -114,8 +97,8 @@ export class ReplicaCore {
   private parent: Uint8Array
   /** The newest prepare's timestamp: cluster time never goes back (state-machine.md §6.1). */
   private timestamp = 0n
-  private readonly pipeline: Array<PipelineEntry> = []
-  private readonly sessions = new Map<bigint, Session>()
+  private readonly pipeline: Pipeline
+  private readonly sessions: ClientTable
   private readonly connections = new Map<bigint, number>()
   private ticks = 0
   private outputs: Array<Output> = []
@@ -132,6 +115,9 @@ export class ReplicaCore {
     this.ledger = ledger
     this.parent = rootPrepare(u128ToBytes(config.cluster)).slice(0, checksumSize)
     this.opMax = prepareMax(config.storage, 0)
+    // Every client has at most one request in the pipeline, so clientsMax bounds the queue.
+    this.pipeline = new Pipeline(config.storage.pipelineMax, config.clientsMax)
+    this.sessions = new ClientTable(config.clientsMax)
   }
 
   /**
@@ -147,12 +133,7 @@ export class ReplicaCore {
     this.commit = op
     this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
     this.parent = restored.header.slice(0, checksumSize)
-    for (const entry of restored.sessions) {
-      this.sessions.set(entry.client, {
-        client: entry.client, session: entry.session, slot: entry.slot, reply: entry.reply, commitOp: readU64Number(entry.reply, ReplyLayout.op.offset)
-      })
-    }
-    assert(this.sessions.size <= this.config.clientsMax, () => "a checkpoint with more sessions than the table holds")
+    this.sessions.restore(restored.sessions)
     this.checkpointed(restored.checkpoint)
   }
 
@@ -177,7 +158,17 @@ export class ReplicaCore {
         this.commitDurable(now)
         break
     }
+    this.assertInvariants()
     return this.outputs
+  }
+
+  /** What holds between any two steps. */
+  private assertInvariants(): void {
+    assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op} != commit ${this.commit} + ${this.pipeline.length} prepares`)
+    assert(this.checkpoint.op <= this.commit && this.commit <= this.op, () => `checkpoint ${this.checkpoint.op}, commit ${this.commit}, op ${this.op}`)
+    assert(this.op <= this.opMax, () => `op ${this.op} beyond the journal's ${this.opMax}`)
+    assert(this.sessions.size <= this.config.clientsMax, () => `${this.sessions.size} sessions`)
+    assert(this.pipeline.queued === 0 || this.pipeline.full, () => "a request queued while the pipeline has room")
   }
 
   /**
@@ -247,8 +238,8 @@ export class ReplicaCore {
     const session = this.sessions.get(client)
     if (session === undefined) {
       if (operation !== VsrOperation.register) return this.evict(connection, request, EvictionReason.no_session)
-      if (this.pipeline.some((entry) => u128FromBytes(entry.prepare, PrepareLayout.client.offset) === client)) return // still committing
-      return this.prepare(now, request)
+      if (this.pipeline.hasClient(client)) return // still committing
+      return this.prepareOrQueue(now, request)
     }
     if (operation === VsrOperation.register) return this.resendIfDuplicate(connection, request, session, 0)
     const requestSession = readU64(request, RequestLayout.session.offset)
@@ -262,8 +253,15 @@ export class ReplicaCore {
     if (number <= latest) return this.resendIfDuplicate(connection, request, session, number)
     if (number !== latest + 1) return
     if (!u128Equal(request, RequestLayout.parent.offset, session.reply, ReplyLayout.context.offset)) return
-    if (this.pipeline.some((entry) => u128FromBytes(entry.prepare, PrepareLayout.client.offset) === client)) return
-    this.prepare(now, request)
+    if (this.pipeline.hasClient(client)) return
+    this.prepareOrQueue(now, request)
+  }
+
+  /** Prepares the request, or queues it while the pipeline's prepares are full (vsr.md §12.5). */
+  private prepareOrQueue(now: Now, request: Uint8Array): void {
+    if (!this.pipeline.full) return this.prepare(now, request)
+    // A full queue drops the request: its client resends it.
+    this.pipeline.queue(request)
   }
 
   /** A retry of the latest request gets the stored reply; anything older or different is dropped. */
@@ -290,13 +288,13 @@ export class ReplicaCore {
 
   /** Turns an accepted request into the next op (vsr.md §3.3) and writes it to the journal. */
   private prepare(now: Now, request: Uint8Array): void {
-    if (this.pipeline.length >= this.config.storage.pipelineMax) return // the client retries
+    assert(!this.pipeline.full, () => "prepare with the pipeline full")
     if (this.journalFull()) return
     const operation = request[RequestLayout.operation.offset]!
     const body = request.subarray(headerSize)
     const createEvents = operation === VsrOperation.register ? 0 : createEventCount(operation, body)
     const creates = createEvents > 0 ? currentOperation(operation) : 0
-    if (creates !== 0 && !this.ledger.fits(creates, this.preparedCreates(creates) + createEvents)) {
+    if (creates !== 0 && !this.ledger.fits(creates, this.pipeline.preparedCreates(creates) + createEvents)) {
       this.outputs.push({ _tag: "StoreFull", operation: creates })
       return
     }
@@ -318,18 +316,9 @@ export class ReplicaCore {
     this.appendToPipeline(request, creates, createEvents)
   }
 
-  /** Events of the create `operation` prepared and not yet committed. */
-  private preparedCreates(operation: ClientOperation): number {
-    let events = 0
-    for (const entry of this.pipeline) if (entry.creates === operation) events += entry.createEvents
-    assert(events >= 0 && this.pipeline.length <= this.config.storage.pipelineMax, () => "pipeline over its bound")
-    return events
-  }
-
   /** Injects a pulse when a pending transfer is due (state-machine.md §10.5). */
   private pulseIfDue(now: Now): void {
-    if (this.pipeline.length >= this.config.storage.pipelineMax) return
-    if (this.pipeline.some((entry) => entry.prepare[PrepareLayout.operation.offset] === VsrOperation.pulse)) return
+    if (this.pipeline.full || this.pipeline.hasOperation(VsrOperation.pulse)) return
     if (this.ledger.nextExpiry() === undefined || this.journalFull()) return
     const expiry = this.ledger.nextExpiry()
     if (expiry === undefined) return
@@ -375,6 +364,7 @@ export class ReplicaCore {
   private appendToPipeline(prepare: Uint8Array, creates: number, createEvents: number): void {
     this.parent = prepare.slice(0, checksumSize)
     this.pipeline.push({ op: this.op, prepare, creates, createEvents, durable: false })
+    assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op}, commit ${this.commit}, ${this.pipeline.length} in the pipeline`)
     this.outputs.push({ _tag: "JournalWrite", op: this.op, prepare })
   }
 
@@ -387,7 +377,7 @@ export class ReplicaCore {
 
   /** Commits, in op order, every prepare whose journal write is done: a reply only after that. */
   private onJournalWriteDone(now: Now, op: number): void {
-    const entry = this.pipeline.find((candidate) => candidate.op === op)
+    const entry = this.pipeline.find(op)
     assert(entry !== undefined && !entry.durable, () => `journal completion for op ${op} not in the pipeline`)
     entry.durable = true
     this.commitDurable(now)
@@ -399,12 +389,14 @@ export class ReplicaCore {
    * (nor the client table the checkpoint took), so lookups are answered during a checkpoint.
    */
   private commitDurable(now: Now): void {
-    while (this.pipeline.length > 0 && this.pipeline[0]!.durable) {
-      if (this.checkpointing && !isReadOperation(this.pipeline[0]!.prepare[PrepareLayout.operation.offset]!)) break
-      const { prepare } = this.pipeline.shift()!
+    for (let head = this.pipeline.head(); head !== undefined && head.durable; head = this.pipeline.head()) {
+      if (this.checkpointing && !isReadOperation(head.prepare[PrepareLayout.operation.offset]!)) break
+      const { prepare } = this.pipeline.shift()
       assert(readU64Number(prepare, PrepareLayout.op.offset) === this.commit + 1, () => "commits must follow op order")
       this.commitPrepare(prepare)
     }
+    // Commits made room: the requests that waited for it go first, then a due pulse.
+    for (let request = this.pipeline.dequeue(); request !== undefined; request = this.pipeline.dequeue()) this.prepare(now, request)
     this.pulseIfDue(now)
   }
 
@@ -426,20 +418,12 @@ export class ReplicaCore {
    * (restored from a checkpoint whose reply body is lost); returns their clients.
    */
   endSessionsWithReplyBefore(slots: ReadonlyArray<number>, op: number): Array<bigint> {
-    const ended: Array<bigint> = []
-    for (const session of [...this.sessions.values()]) {
-      if (!slots.includes(session.slot) || session.commitOp > op) continue
-      this.sessions.delete(session.client)
-      ended.push(session.client)
-    }
-    return ended
+    return this.sessions.endWithReplyBefore(slots, op)
   }
 
   /** The client table as a checkpoint stores it, by slot. */
   sessionEntries(): Array<SessionEntry> {
-    return [...this.sessions.values()]
-      .map((session) => ({ slot: session.slot, client: session.client, session: session.session, reply: session.reply }))
-      .sort((a, b) => a.slot - b.slot)
+    return this.sessions.entries()
   }
 
   /**
@@ -469,40 +453,13 @@ export class ReplicaCore {
       : executeRequest(this.ledger, operation, prepare.subarray(headerSize), timestamp)
     const reply = buildReplyToPrepare(prepare, body)
     const client = u128FromBytes(prepare, PrepareLayout.client.offset)
-    if (operation === VsrOperation.register) this.openSession(client, op, reply)
-    else {
-      // A register that committed after this request was prepared may have evicted its session.
-      // The op is committed and executed all the same; the client gets this reply if it is
-      // still listening, and `no_session` on its next request.
-      const session = this.sessions.get(client)
-      if (session !== undefined) {
-        session.reply = reply
-        session.commitOp = op
-      }
-    }
+    // A register that committed after a request was prepared may have evicted its session: the
+    // op is committed and executed all the same; the client gets this reply if it is still
+    // listening, and `no_session` on its next request.
+    if (operation === VsrOperation.register) this.sessions.open(client, op, reply)
+    else this.sessions.update(client, op, reply)
     const connection = this.connections.get(client)
     if (connection !== undefined) this.send(connection, reply)
-  }
-
-  /**
-   * Registers a session at `op`, evicting the least recently committed one when full (vsr.md
-   * §9.3). It takes the evicted session's slot, or the lowest free one: slots are where the
-   * checkpoint stores replies, and must be the same on every replica.
-   */
-  private openSession(client: bigint, op: number, reply: Uint8Array): void {
-    let slot = -1
-    if (this.sessions.size >= this.config.clientsMax) {
-      let oldest: Session | undefined
-      for (const session of this.sessions.values()) if (oldest === undefined || session.commitOp < oldest.commitOp) oldest = session
-      this.sessions.delete(oldest!.client)
-      slot = oldest!.slot
-    } else {
-      const taken = new Set([...this.sessions.values()].map((session) => session.slot))
-      for (slot = 0; taken.has(slot); slot++);
-    }
-    assert(slot >= 0 && slot < this.config.clientsMax, () => `session slot ${slot}`)
-    this.sessions.set(client, { client, session: BigInt(op), slot, reply, commitOp: op })
-    assert(this.sessions.size <= this.config.clientsMax, () => "client table over its bound")
   }
 
   private evict(connection: number, message: Uint8Array, reason: EvictionReason): void {

@@ -193,6 +193,24 @@ describe("ReplicaCore: what a client may send", () => {
     expect(core.commitOp).toBe(6)
   })
 
+  it("queues a request that finds the pipeline full and prepares it as soon as a prepare commits", () => {
+    const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 64, checkpointOps: 32, pipelineMax: 1 } }, createLedger())
+    const [first, second] = [new Client(core, 31n), new Client(core, 32n)]
+    first.register()
+    second.register()
+    const held = core.step(now, { _tag: "Message", connection: 1, message: first.message(Operation.create_accounts, encodeMultiBatch([accounts(1n)], 128)) })
+    const write = held.find((output) => output._tag === "JournalWrite")
+    expect(write?._tag).toBe("JournalWrite")
+    // The pipeline (one prepare) is full: the second request waits in the queue, not dropped.
+    const queued = core.step(now, { _tag: "Message", connection: 2, message: second.message(Operation.create_accounts, encodeMultiBatch([accounts(2n)], 128)) })
+    expect(queued).toEqual([])
+    // The first commits; the queued one is prepared in the same step.
+    const after = core.step(now, { _tag: "JournalWriteDone", op: write?._tag === "JournalWrite" ? write.op : -1 })
+    expect(after.map((output) => output._tag)).toEqual(["Committed", "Send", "JournalWrite"])
+    const sent = complete(core, after.filter((output) => output._tag === "JournalWrite"))
+    expect(sent.map((reply) => u128FromBytes(reply, ReplyLayout.client.offset))).toEqual([32n])
+  })
+
   it("names an op it cannot replay instead of failing an assertion", () => {
     const core = new ReplicaCore(config, createLedger({ transfersMax: 1 }))
     const prepare = (operation: number, requestBody: Uint8Array) => buildMessage({

@@ -1,0 +1,109 @@
+/**
+ * The client table (vsr.md §9.1, §9.3): one session per registered client, with its session
+ * number, its slot, and its latest committed reply, which a retry of that request gets again.
+ * At most `clientsMax` sessions; registering one more evicts the session committed least
+ * recently, and the newcomer takes its slot (otherwise the lowest free one). Slots are where a
+ * checkpoint stores the replies, so they must come out the same on every replica: everything
+ * here is decided by committed ops alone.
+ */
+import { assert } from "../assert.ts"
+import { ReplyLayout, readU64Number } from "../protocol/header.ts"
+import type { SessionEntry } from "../storage/client_sessions.ts"
+
+/** A client session: its number, its slot in the table and its latest committed reply. */
+export interface Session {
+  readonly client: bigint
+  readonly session: bigint
+  readonly slot: number
+  reply: Uint8Array
+  /** Op of the latest reply: the eviction order. */
+  commitOp: number
+}
+
+export class ClientTable {
+  private readonly clientsMax: number
+  private readonly sessions = new Map<bigint, Session>()
+
+  constructor(clientsMax: number) {
+    assert(Number.isInteger(clientsMax) && clientsMax > 0, () => `clientsMax ${clientsMax}`)
+    this.clientsMax = clientsMax
+  }
+
+  get size(): number {
+    return this.sessions.size
+  }
+
+  get(client: bigint): Session | undefined {
+    return this.sessions.get(client)
+  }
+
+  has(client: bigint): boolean {
+    return this.sessions.has(client)
+  }
+
+  /** Loads the sessions of a checkpoint into an empty table. */
+  restore(entries: ReadonlyArray<SessionEntry>): void {
+    assert(this.sessions.size === 0, () => "restore into an empty client table")
+    assert(entries.length <= this.clientsMax, () => `a checkpoint with ${entries.length} sessions, more than ${this.clientsMax}`)
+    for (const entry of entries) {
+      assert(!this.sessions.has(entry.client) && entry.slot < this.clientsMax, () => `client ${entry.client} in slot ${entry.slot}`)
+      this.sessions.set(entry.client, {
+        client: entry.client, session: entry.session, slot: entry.slot, reply: entry.reply, commitOp: readU64Number(entry.reply, ReplyLayout.op.offset)
+      })
+    }
+  }
+
+  /**
+   * Registers `client` at `op`, with the register's `reply`: evicts the least recently
+   * committed session when the table is full and takes its slot, else the lowest free slot.
+   */
+  open(client: bigint, op: number, reply: Uint8Array): void {
+    assert(!this.sessions.has(client), () => `client ${client} registers twice`)
+    let slot = -1
+    if (this.sessions.size >= this.clientsMax) {
+      let oldest: Session | undefined
+      for (const session of this.sessions.values()) if (oldest === undefined || session.commitOp < oldest.commitOp) oldest = session
+      this.sessions.delete(oldest!.client)
+      slot = oldest!.slot
+    } else {
+      const taken = new Set([...this.sessions.values()].map((session) => session.slot))
+      for (slot = 0; taken.has(slot); slot++);
+    }
+    assert(slot >= 0 && slot < this.clientsMax, () => `session slot ${slot}`)
+    this.sessions.set(client, { client, session: BigInt(op), slot, reply, commitOp: op })
+    assert(this.sessions.size <= this.clientsMax, () => "client table over its bound")
+  }
+
+  /** The client's latest reply is `reply`, committed at `op` (a session evicted meanwhile has none). */
+  update(client: bigint, op: number, reply: Uint8Array): void {
+    const session = this.sessions.get(client)
+    if (session === undefined) return
+    assert(op > session.commitOp, () => `client ${client}: a reply at op ${op} after one at ${session.commitOp}`)
+    session.reply = reply
+    session.commitOp = op
+  }
+
+  /**
+   * Ends the sessions in `slots` whose latest reply is still one committed at or before `op`
+   * (restored from a checkpoint whose reply body is lost); returns their clients.
+   */
+  endWithReplyBefore(slots: ReadonlyArray<number>, op: number): Array<bigint> {
+    const ended: Array<bigint> = []
+    for (const session of [...this.sessions.values()]) {
+      if (!slots.includes(session.slot) || session.commitOp > op) continue
+      this.sessions.delete(session.client)
+      ended.push(session.client)
+    }
+    assert(ended.length <= slots.length, () => "ended more sessions than slots named")
+    return ended
+  }
+
+  /** The table as a checkpoint stores it, by slot. */
+  entries(): Array<SessionEntry> {
+    const entries = [...this.sessions.values()]
+      .map((session) => ({ slot: session.slot, client: session.client, session: session.session, reply: session.reply }))
+      .sort((a, b) => a.slot - b.slot)
+    assert(entries.length <= this.clientsMax, () => "client table over its bound")
+    return entries
+  }
+}

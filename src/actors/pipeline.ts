@@ -1,0 +1,103 @@
+/**
+ * The primary's pipeline (vsr.md §3.3, §12.5): the prepares in flight, in op order, each waiting
+ * for its journal write (and, in a cluster, its quorum) before it commits; and behind them a
+ * bounded queue of requests that arrived while the prepares were at their bound. A queued request
+ * is prepared as soon as a prepare commits, instead of being dropped for the client to resend
+ * 600 ms later. Each client has at most one request in the pipeline, prepared or queued.
+ */
+import { assert } from "../assert.ts"
+import { u128FromBytes } from "../protocol/build.ts"
+import { PrepareLayout, RequestLayout } from "../protocol/header.ts"
+
+export interface Prepared {
+  readonly op: number
+  readonly prepare: Uint8Array
+  /** The 0.17 create operation the op runs (0 for anything else), and how many events it creates. */
+  readonly creates: number
+  readonly createEvents: number
+  durable: boolean
+}
+
+export class Pipeline {
+  readonly prepareMax: number
+  readonly requestMax: number
+  private readonly prepares: Array<Prepared> = []
+  private readonly requests: Array<Uint8Array> = []
+
+  constructor(prepareMax: number, requestMax: number) {
+    assert(Number.isInteger(prepareMax) && prepareMax > 0, () => `prepareMax ${prepareMax}`)
+    assert(Number.isInteger(requestMax) && requestMax >= 0, () => `requestMax ${requestMax}`)
+    this.prepareMax = prepareMax
+    this.requestMax = requestMax
+  }
+
+  get length(): number {
+    return this.prepares.length
+  }
+
+  get full(): boolean {
+    return this.prepares.length >= this.prepareMax
+  }
+
+  get queued(): number {
+    return this.requests.length
+  }
+
+  /** The oldest prepare, the next to commit. */
+  head(): Prepared | undefined {
+    return this.prepares[0]
+  }
+
+  push(prepared: Prepared): void {
+    assert(!this.full, () => `a prepare beyond the pipeline's ${this.prepareMax}`)
+    const last = this.prepares.at(-1)
+    assert(last === undefined || prepared.op === last.op + 1, () => `op ${prepared.op} after op ${last?.op}`)
+    this.prepares.push(prepared)
+  }
+
+  /** Removes the head, which has just committed. */
+  shift(): Prepared {
+    const head = this.prepares.shift()
+    assert(head !== undefined && head.durable, () => "only a durable head commits")
+    return head
+  }
+
+  find(op: number): Prepared | undefined {
+    return this.prepares.find((prepared) => prepared.op === op)
+  }
+
+  /** Whether `client` has a request in the pipeline, prepared or queued. */
+  hasClient(client: bigint): boolean {
+    if (this.prepares.some((prepared) => u128FromBytes(prepared.prepare, PrepareLayout.client.offset) === client)) return true
+    return this.requests.some((request) => u128FromBytes(request, RequestLayout.client.offset) === client)
+  }
+
+  /** Whether any prepare in flight has `operation`. */
+  hasOperation(operation: number): boolean {
+    return this.prepares.some((prepared) => prepared.prepare[PrepareLayout.operation.offset] === operation)
+  }
+
+  /** Events of the create `operation` prepared and not yet committed. */
+  preparedCreates(operation: number): number {
+    let events = 0
+    for (const prepared of this.prepares) if (prepared.creates === operation) events += prepared.createEvents
+    assert(events >= 0 && this.prepares.length <= this.prepareMax, () => "pipeline over its bound")
+    return events
+  }
+
+  /** Queues a request while the prepares are full; false when the queue is full too (it is dropped: the client resends). */
+  queue(request: Uint8Array): boolean {
+    assert(this.full, () => "a request is queued only while the prepares are full")
+    if (this.requests.length >= this.requestMax) return false
+    this.requests.push(request)
+    return true
+  }
+
+  /** The oldest queued request, once a prepare has room for it. */
+  dequeue(): Uint8Array | undefined {
+    if (this.full) return undefined
+    const request = this.requests.shift()
+    assert(this.requests.length < this.requestMax || this.requestMax === 0, () => "request queue over its bound")
+    return request
+  }
+}

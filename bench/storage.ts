@@ -22,9 +22,9 @@ import * as os from "node:os"
 import * as nodePath from "node:path"
 import { Effect } from "effect"
 import { layerStorageFile } from "../src/layers/disk.ts"
-import { native } from "../src/layers/native.ts"
-import { checksumInto as checksumIntoTypeScript } from "../src/protocol/checksum.ts"
 import { Prng } from "../src/layers/prng.ts"
+import { native } from "../src/native.ts"
+import { checksumInto as checksumIntoTypeScript } from "../src/protocol/checksum.ts"
 import { sectorSize, Storage, type Zone } from "../src/storage/storage.ts"
 
 const fileSizeBytes = 256 * 1024 * 1024

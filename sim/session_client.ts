@@ -6,7 +6,7 @@
  * `SimClock` as its Clock (so its retry and ping timers are simulated time) and Effect's Random
  * seeded from the run's seed by name (so its client id and its retry jitter are too).
  *
- * The transport plays the part of the TCP transport (src/layers/client_tcp.ts): it opens a
+ * The transport plays the part of the TCP transport (src/client/transport_tcp.ts): it opens a
  * connection when it has none, frames what arrives with the production `MessageFramer` (a
  * corrupted message closes the connection, which the next send reopens) and closes its
  * connection when the session ends. It also watches every verified message on its way to the
@@ -227,7 +227,7 @@ class SimTransport {
     const framer = this.framers.get(connection)
     if (framer === undefined || this.closed) return
     if (framer.feed(bytes, this.sink) !== undefined) {
-      // The production rule (client_tcp.ts): a peer that breaks the framing is disconnected.
+      // The production rule (transport_tcp.ts): a peer that breaks the framing is disconnected.
       this.options.network.stats.rejected++
       this.disconnect(connection)
     }

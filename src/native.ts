@@ -3,6 +3,9 @@
  * Everything that can use it also works without it: `native` is undefined when the addon was not
  * built (SCARAB_NATIVE=skip), failed to load, or is turned off with SCARAB_NATIVE=off (tests of
  * the fallbacks); `nativeUnavailableReason` then says why.
+ *
+ * A shared utility at the bottom of src/, beside assert.ts and slab.ts: the protocol's checksum
+ * and the storage layers both call the addon, and this module imports nothing of ours.
  */
 import { createRequire } from "node:module"
 
@@ -50,7 +53,7 @@ function load(): { addon: NativeAddon | undefined; reason: string | undefined } 
   if (process.env.SCARAB_NATIVE === "off") return { addon: undefined, reason: "SCARAB_NATIVE=off" }
   const require = createRequire(import.meta.url)
   try {
-    return { addon: require("../../build/Release/scarab.node") as NativeAddon, reason: undefined }
+    return { addon: require("../build/Release/scarab.node") as NativeAddon, reason: undefined }
   } catch (error) {
     return { addon: undefined, reason: `native addon not loaded: ${(error as Error).message.split("\n")[0]}` }
   }

@@ -5,8 +5,10 @@
  * ordered stream of events. The replica answers with `send` and `close`, addressing connections
  * by small integer ids.
  *
- * Two layers implement it: TCP over `node:net` (`MessageBus.layerTcp`, src/layers/network_tcp.ts)
- * and, later, the simulated network of simulation.md §2. Both keep the same contract:
+ * Layers implement it: TCP over `node:net` (`layerMessageBusTcp` in src/layers/network_tcp.ts),
+ * in memory (src/layers/bus_memory.ts) and the simulated network of simulation.md §2
+ * (sim/network.ts). This module imports none of them: imports point down the architecture
+ * (docs/decisions.md). All keep the same contract:
  *
  * - `events` is bounded. When it is full the bus stops reading from sockets (TCP backpressure)
  *   and loses nothing: what was already read waits, in order, until there is room.
@@ -16,10 +18,7 @@
  * - `send` never blocks and never fails: a message for a closed connection, or for a connection
  *   whose send queue is full, is dropped, and the protocol's retries recover it (vsr.md §12.5).
  */
-import { Context, type Effect, type Layer, type Queue, type Scope } from "effect"
-import { layerMessageBusTcp, makeTcpBus, type MessageBusListenError, type TcpBusOptions } from "../layers/network_tcp.ts"
-
-export { MessageBusListenError, type TcpBusOptions } from "../layers/network_tcp.ts"
+import { Context, type Effect, type Queue } from "effect"
 
 export type BusEvent =
   /** Header and body checksums verified, cluster checked, header rules passed, `length == size`. */
@@ -43,18 +42,4 @@ export interface MessageBusShape {
   readonly port: number
 }
 
-export class MessageBus extends Context.Service<MessageBus, MessageBusShape>()("scarab/MessageBus") {
-  /**
-   * The bus over TCP, listening on `options.host:options.port` for the layer's lifetime; closing
-   * the layer closes the listener and every connection. Fails with `MessageBusListenError`
-   * (naming the address) when the port cannot be bound.
-   */
-  static layerTcp(options: TcpBusOptions): Layer.Layer<MessageBus, MessageBusListenError> {
-    return layerMessageBusTcp(options)
-  }
-
-  /** The same as a scoped effect, for callers that manage the scope themselves. */
-  static makeTcp(options: TcpBusOptions): Effect.Effect<MessageBusShape, MessageBusListenError, Scope.Scope> {
-    return makeTcpBus(options)
-  }
-}
+export class MessageBus extends Context.Service<MessageBus, MessageBusShape>()("scarab/MessageBus") {}

@@ -1,12 +1,12 @@
 /**
  * `layerClient({ cluster, addresses })`: the Ledger service over the network, speaking
  * TigerBeetle's client protocol to a Scarab or TigerBeetle 0.17 cluster through a session
- * (session.ts) over TCP (src/layers/client_tcp.ts).
+ * (session.ts) over TCP (transport_tcp.ts).
  */
 import { Effect, Layer, Schema } from "effect"
-import { tcpTransport, type TcpAddress } from "../layers/client_tcp.ts"
 import { Ledger, makeLedger } from "./ledger_service.ts"
 import { makeSession } from "./session.ts"
+import { tcpTransport, type TcpAddress } from "./transport_tcp.ts"
 
 export interface ClientOptions {
   /** The cluster id the replicas were formatted with. */

@@ -14,7 +14,7 @@ import * as net from "node:net"
 import { Effect, Random } from "effect"
 import { u128ToBytes } from "../protocol/build.ts"
 import { type FrameSink, MessageFramer } from "../protocol/framing.ts"
-import type { TransportFactory } from "../client/session.ts"
+import type { TransportFactory } from "./session.ts"
 
 export interface TcpAddress {
   readonly host: string

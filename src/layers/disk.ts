@@ -6,15 +6,22 @@
  * The choice can be forced with the `implementation` option or the SCARAB_STORAGE environment
  * variable (`io_uring`, `thread_pool`, `auto`); CI uses the latter to run the whole suite on the
  * fallback.
+ *
+ * A new data file is created here too (`formatDataFile`): at the layout's size, never over an
+ * existing file, and removed when the format fails in a way the process survives (no space, a
+ * failed write, an interrupt), so that the retry is not blocked by it.
  */
 import { Effect, Layer } from "effect"
-import { Storage, StorageOpenError } from "../storage/storage.ts"
+import { assert } from "../assert.ts"
+import { native, type NativeAddon, nativeUnavailableReason } from "../native.ts"
+import { type FormatOptions, formatStorage } from "../storage/format.ts"
+import { layoutOf, storageConfigs } from "../storage/layout.ts"
+import { sectorSize, Storage, StorageOpenError } from "../storage/storage.ts"
 import { makeStorage } from "./disk_engine.ts"
 import { type DataFileOptions, openDataFile } from "./disk_file.ts"
 import { alignedMemoryAvailable } from "./disk_memory.ts"
 import { makePoolDriver } from "./disk_pool.ts"
 import { makeUringDriver } from "./disk_uring.ts"
-import { native, type NativeAddon, nativeUnavailableReason } from "./native.ts"
 
 export type StorageFileImplementation = "auto" | "io_uring" | "thread_pool"
 
@@ -66,6 +73,18 @@ export const acquireStorageFile = Effect.fnUntraced(function* (options: StorageF
   yield* Effect.logWarning(`storage: thread-pool fallback (${fallbackReason}), ${durability(directIo)}, ${options.path}`)
   return makeStorage(makePoolDriver(file, inFlightMax))
 })
+
+/** Creates the file (never over an existing one, its space reserved) and formats it; removes it on failure. */
+export const formatDataFile = (options: FormatOptions) => Effect.scoped(Effect.gen(function* () {
+  const createSizeBytes = layoutOf(storageConfigs[options.profile]).dataFileSizeMin
+  assert(createSizeBytes > 0 && createSizeBytes % sectorSize === 0, () => `data file size ${createSizeBytes}`)
+  // The scope closes with this effect's exit: a failure removes the file (removeIfFailed).
+  const storage = yield* acquireStorageFile({ path: options.path, createSizeBytes, removeIfFailed: true })
+  yield* formatStorage(options).pipe(Effect.provideService(Storage, storage))
+  // Format writes inside the fixed zones only: the grid starts empty, the file at its reserved size.
+  const sizeBytes = yield* storage.sizeBytes
+  assert(sizeBytes === createSizeBytes, () => `${options.path}: formatted file has ${sizeBytes} bytes, not ${createSizeBytes}`)
+}))
 
 function implementationFromEnvironment(): StorageFileImplementation {
   const value = process.env.SCARAB_STORAGE

@@ -12,9 +12,9 @@ import * as nodePath from "node:path"
 import { constants as osConstants } from "node:os"
 import { Duration, Effect, Exit, type Scope } from "effect"
 import { assert } from "../assert.ts"
+import { native, type NativeAddon } from "../native.ts"
 import { sectorSize, StorageOpenError } from "../storage/storage.ts"
 import { errnoName } from "./disk_engine.ts"
-import { native, type NativeAddon } from "./native.ts"
 
 export interface DataFileOptions {
   readonly path: string

@@ -4,8 +4,8 @@
  * (posix_memalign) and hands it over as an external ArrayBuffer. Without the addon, memory is
  * ordinary (and the layers then refuse Direct I/O, see disk.ts).
  */
+import { native } from "../native.ts"
 import { sectorSize } from "../storage/storage.ts"
-import { native } from "./native.ts"
 
 /** Whether `allocateSectorAligned` really returns aligned memory in this process. */
 export const alignedMemoryAvailable = native !== undefined

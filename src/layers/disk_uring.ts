@@ -8,10 +8,10 @@
 import { fstatSync } from "node:fs"
 import { Effect, type Scope } from "effect"
 import { assert } from "../assert.ts"
+import { type NativeAddon, type RingHandle, RingOp } from "../native.ts"
 import type { DiskDriver } from "./disk_engine.ts"
 import type { DataFile } from "./disk_file.ts"
 import { allocateSectorAligned } from "./disk_memory.ts"
-import { type NativeAddon, type RingHandle, RingOp } from "./native.ts"
 
 /** Why io_uring could not be used; the layer logs it and falls back to the thread pool. */
 export interface RingUnavailable {

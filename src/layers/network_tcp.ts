@@ -95,12 +95,16 @@ export class MessageBusListenError extends Schema.TaggedError<MessageBusListenEr
   }
 }
 
-/** The MessageBus over TCP for the layer's lifetime (the same as `MessageBus.layerTcp`). */
+/**
+ * The MessageBus over TCP, listening on `options.host:options.port` for the layer's lifetime;
+ * closing the layer closes the listener and every connection. Fails with `MessageBusListenError`
+ * (naming the address) when the port cannot be bound.
+ */
 export function layerMessageBusTcp(options: TcpBusOptions): Layer.Layer<MessageBus, MessageBusListenError> {
   return Layer.effect(MessageBus, makeTcpBus(options))
 }
 
-/** The bus over TCP, listening for the lifetime of the current scope. */
+/** The same as a scoped effect, for callers that manage the scope themselves. */
 export const makeTcpBus = Effect.fnUntraced(function* (
   options: TcpBusOptions
 ): Effect.fn.Return<MessageBusShape, MessageBusListenError, Scope.Scope> {

@@ -4,7 +4,7 @@
  * Both produce identical bytes (test/native/checksum_native.test.ts checks them against the
  * shared vectors and against each other).
  */
-import { native } from "../layers/native.ts"
+import { native } from "../native.ts"
 import { checksumInto as checksumIntoTypeScript, checksumSize } from "./checksum.ts"
 
 /** Which implementation `checksum` below uses in this process. */

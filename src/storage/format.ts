@@ -1,14 +1,12 @@
 /**
- * Formatting a data file (storage.md §2.1): create it at the layout's size (never over an
- * existing file), write the WAL (every prepare slot's header sector, then the headers ring),
- * then the first superblock, naming the root checkpoint (op 0, nothing in the grid), then sync.
- * A crash during format leaves no valid superblock: format again. A failure that the process
- * survives (no space, a failed write, an interrupt) removes the new file, so that the retry is
- * not blocked by it. Shared by `scarab format`, `layerEmbedded` and the simulator.
+ * Formatting a data file (storage.md §2.1): write the WAL (every prepare slot's header sector,
+ * then the headers ring), then the first superblock, naming the root checkpoint (op 0, nothing in
+ * the grid), then sync. A crash during format leaves no valid superblock: format again. It
+ * formats the Storage in context; creating the file for it is the disk layer's part
+ * (`formatDataFile` in src/layers/disk.ts). Shared by `scarab format`, `layerEmbedded` and the
+ * simulator.
  */
 import { Effect } from "effect"
-import { assert } from "../assert.ts"
-import { acquireStorageFile } from "../layers/disk.ts"
 import { u128ToBytes } from "../protocol/build.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { releaseScarab } from "../protocol/header.ts"
@@ -16,7 +14,7 @@ import { rootPrepare } from "../protocol/header_rules.ts"
 import { rootCheckpointState } from "./checkpoint.ts"
 import { formatJournal } from "./journal.ts"
 import { layoutOf, storageConfigs } from "./layout.ts"
-import { sectorSize, Storage } from "./storage.ts"
+import { Storage } from "./storage.ts"
 import { membersMax, replicaIdOf, sealSuperblock, writeSuperblock } from "./superblock.ts"
 
 export interface FormatOptions {
@@ -26,18 +24,6 @@ export interface FormatOptions {
   readonly replicaCount: number
   readonly profile: "production" | "test"
 }
-
-/** Creates the file (never over an existing one, its space reserved) and formats it; removes it on failure. */
-export const formatDataFile = (options: FormatOptions) => Effect.scoped(Effect.gen(function* () {
-  const createSizeBytes = layoutOf(storageConfigs[options.profile]).dataFileSizeMin
-  assert(createSizeBytes > 0 && createSizeBytes % sectorSize === 0, () => `data file size ${createSizeBytes}`)
-  // The scope closes with this effect's exit: a failure removes the file (removeIfFailed).
-  const storage = yield* acquireStorageFile({ path: options.path, createSizeBytes, removeIfFailed: true })
-  yield* formatStorage(options).pipe(Effect.provideService(Storage, storage))
-  // Format writes inside the fixed zones only: the grid starts empty, the file at its reserved size.
-  const sizeBytes = yield* storage.sizeBytes
-  assert(sizeBytes === createSizeBytes, () => `${options.path}: formatted file has ${sizeBytes} bytes, not ${createSizeBytes}`)
-}))
 
 /** Formats the Storage in context (a new file, or a simulated disk). */
 export const formatStorage = (options: Omit<FormatOptions, "path">) => Effect.gen(function* () {

@@ -12,8 +12,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Exit, Logger, Queue, type Scope } from "effect"
 import { TestClock } from "effect/testing"
 import fc from "fast-check"
-import { type BusEvent, MessageBus, type MessageBusShape, type TcpBusOptions } from "../../src/actors/message_bus.ts"
-import { MessageBusListenError } from "../../src/layers/network_tcp.ts"
+import { type BusEvent, MessageBus, type MessageBusShape } from "../../src/actors/message_bus.ts"
+import { layerMessageBusTcp, makeTcpBus, MessageBusListenError, type TcpBusOptions } from "../../src/layers/network_tcp.ts"
 import { sealMessage, setChecksum, u128ToBytes } from "../../src/protocol/build.ts"
 import { FrameLayout, headerSize, messageSizeMax, writeU32 } from "../../src/protocol/header.ts"
 import { loadWireVectors, readVectorFile, sessionCluster } from "../protocol/wire_vectors.ts"
@@ -61,7 +61,7 @@ const startBus = (options: Partial<TcpBusOptions> = {}, time: "stopped" | "test 
     const logger = Logger.make<unknown, void>(({ message }) => {
       lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
     })
-    const make = MessageBus.makeTcp({ host: "127.0.0.1", port: 0, cluster: sessionCluster, ...options })
+    const make = makeTcpBus({ host: "127.0.0.1", port: 0, cluster: sessionCluster, ...options })
     const bus = yield* (time === "stopped" ? Effect.provideService(make, Clock.Clock, stoppedClock) : make).pipe(
       Effect.provide(Logger.layer([logger]))
     )
@@ -528,7 +528,7 @@ describe("MessageBus over TCP: bounds", () => {
   it.live("a port in use fails the layer with a typed error naming the address", () =>
     Effect.gen(function* () {
       const { bus } = yield* startBus()
-      const exit = yield* Effect.exit(Effect.scoped(MessageBus.makeTcp({ host: "127.0.0.1", port: bus.port, cluster: sessionCluster })))
+      const exit = yield* Effect.exit(Effect.scoped(makeTcpBus({ host: "127.0.0.1", port: bus.port, cluster: sessionCluster })))
       assert.isTrue(Exit.isFailure(exit))
       const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
       assert.instanceOf(error, MessageBusListenError)
@@ -539,13 +539,13 @@ describe("MessageBus over TCP: bounds", () => {
       assert.include(error.message, `127.0.0.1:${bus.port}`)
       assert.include(error.message, "address already in use")
       // An invalid port is refused the same way, not thrown.
-      const badPort = yield* Effect.flip(Effect.scoped(MessageBus.makeTcp({ host: "127.0.0.1", port: 70000, cluster: sessionCluster })))
+      const badPort = yield* Effect.flip(Effect.scoped(makeTcpBus({ host: "127.0.0.1", port: 70000, cluster: sessionCluster })))
       assert.strictEqual(badPort._tag, "MessageBusListenError")
       assert.strictEqual(badPort.code, "ERR_SOCKET_BAD_PORT")
       assert.include(badPort.message, "127.0.0.1:70000")
       // The layer form fails the same way.
       const layerExit = yield* Effect.exit(Effect.scoped(Effect.asVoid(Effect.provide(Effect.gen(function* () { return yield* MessageBus }),
-        MessageBus.layerTcp({ host: "127.0.0.1", port: bus.port, cluster: sessionCluster })))))
+        layerMessageBusTcp({ host: "127.0.0.1", port: bus.port, cluster: sessionCluster })))))
       assert.isTrue(Exit.isFailure(layerExit))
     }))
 })

@@ -17,10 +17,10 @@ import { MessageBus } from "../../src/actors/message_bus.ts"
 import { layerReplica } from "../../src/actors/replica.ts"
 import { makeClientSession } from "../../src/client/layer_client.ts"
 import { RequestDeadline } from "../../src/client/session.ts"
-import { acquireStorageFile } from "../../src/layers/disk.ts"
+import { acquireStorageFile, formatDataFile } from "../../src/layers/disk.ts"
+import { makeTcpBus } from "../../src/layers/network_tcp.ts"
 import { Storage } from "../../src/storage/storage.ts"
 import { layerClient, Ledger, makeLedger } from "../../src/index.ts"
-import { formatDataFile } from "../../src/storage/format.ts"
 import { format, scarabSync, startReplica, temporaryDataFile, type RunningReplica } from "../integration/replica_process.ts"
 import { afterAll, beforeAll } from "vitest"
 import { accountInput, conformance, transferInput } from "./conformance.ts"
@@ -31,7 +31,7 @@ import { temporaryPath } from "./temporary.ts"
 const inProcessReplica = Effect.gen(function* () {
   const path = yield* temporaryPath
   yield* formatDataFile({ path, cluster: 0n, replica: 0, replicaCount: 1, profile: "test" })
-  const bus = yield* MessageBus.makeTcp({ host: "127.0.0.1", port: 0, cluster: 0n })
+  const bus = yield* makeTcpBus({ host: "127.0.0.1", port: 0, cluster: 0n })
   const storage = yield* acquireStorageFile({ path })
   yield* Layer.build(layerReplica).pipe(
     Effect.provideService(MessageBus, bus),

@@ -34,7 +34,7 @@ import { Cause, Context, Data, Deferred, Duration, Effect, Exit, Layer, Logger, 
 import { MessageBus } from "../../src/actors/message_bus.ts"
 import { LedgerCapacity, layerReplica, Replica, ReplicaLedger } from "../../src/actors/replica.ts"
 import { makeMemoryBus, type MemoryBus, type MemoryConnection } from "../../src/layers/bus_memory.ts"
-import { acquireStorageFile } from "../../src/layers/disk.ts"
+import { acquireStorageFile, formatDataFile } from "../../src/layers/disk.ts"
 import { Prng } from "../../src/layers/prng.ts"
 import { createLedger, type Ledger, type LedgerOptions } from "../../src/ledger/ledger.ts"
 import { buildMessage, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
@@ -47,7 +47,6 @@ import { decodeMultiBatch, encodeMultiBatch } from "../../src/protocol/multi_bat
 import { AccountFilterFlags, AccountFlags, AccountLayout, QueryFilterFlags, TransferFlags, TransferLayout } from "../../src/protocol/records.ts"
 import { registerRequestBody } from "../../src/protocol/register.ts"
 import { created } from "../../src/protocol/status.ts"
-import { formatDataFile } from "../../src/storage/format.ts"
 import { Storage } from "../../src/storage/storage.ts"
 
 export interface FuzzOptions {

@@ -11,7 +11,7 @@ import { Effect, Fiber, Layer } from "effect"
 import { layerStorageFile } from "../../src/layers/disk.ts"
 import { SimulatedDisk } from "../../src/layers/disk_sim.ts"
 import { ioUringUnavailableReason } from "../../src/layers/disk_uring.ts"
-import { native } from "../../src/layers/native.ts"
+import { native } from "../../src/native.ts"
 import { sectorSize, Storage, StorageRangeError, type Zone } from "../../src/storage/storage.ts"
 
 const fileSizeBytes = 1024 * 1024

@@ -10,7 +10,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
 import { acquireStorageFile, type StorageFileOptions } from "../../src/layers/disk.ts"
 import { ioUringUnavailableReason } from "../../src/layers/disk_uring.ts"
-import { native, type NativeAddon } from "../../src/layers/native.ts"
+import { native, type NativeAddon } from "../../src/native.ts"
 import { StorageOpenError } from "../../src/storage/storage.ts"
 
 const directory = fs.mkdtempSync(nodePath.join(os.tmpdir(), "scarab-disk-file-"))

@@ -11,7 +11,7 @@ import * as nodePath from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { acquireStorageFile } from "../../src/layers/disk.ts"
-import { native, type NativeAddon, type RingHandle, RingOp } from "../../src/layers/native.ts"
+import { native, type NativeAddon, type RingHandle, RingOp } from "../../src/native.ts"
 import { sectorSize, StorageFatalError, type Zone } from "../../src/storage/storage.ts"
 
 const directory = fs.mkdtempSync(nodePath.join(os.tmpdir(), "scarab-uring-"))

@@ -25,7 +25,8 @@ import { dataFileSizeNeeded, type Layout, layoutOf, productionConfig } from "../
 import { Storage, type StorageError } from "../storage/storage.ts"
 import { configOf, openSuperblock, replicaIndexOf, type SuperblockError } from "../storage/superblock.ts"
 import type { GridFullError } from "../storage/trailer.ts"
-import { MessageBus } from "./message_bus.ts"
+import { ClientConnections } from "./client_connections.ts"
+import { type BusEvent, MessageBus } from "./message_bus.ts"
 import { type CheckpointPosition, type Input, type Output, ReplicaCore, type ReplicaConfig } from "./replica_core.ts"
 
 /** Inputs waiting for the core; the bus stops reading sockets while its own queue is full. */
@@ -79,7 +80,7 @@ const capacityOf = (capacity: LedgerOptions, what: "accounts" | "transfers"): nu
   what === "accounts" ? capacity.accountsMax ?? defaultLimits.accountsMax : capacity.transfersMax ?? defaultLimits.transfersMax
 
 /** The core's inputs, and a failure of the shell's own fibers (a journal write, a checkpoint) that stops the replica. */
-type ShellInput = Input | { readonly _tag: "Fatal"; readonly cause: Cause.Cause<never> }
+type ShellInput = Exclude<Input, { readonly _tag: "Message" }> | BusEvent | { readonly _tag: "Fatal"; readonly cause: Cause.Cause<never> }
 
 /** Opens the data file's replica, recovers it, and serves clients until the layer closes. */
 export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
@@ -118,15 +119,19 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
       Effect.catchCause((cause) => Queue.offer(inbox, { _tag: "Fatal", cause } as const))
     ), scope)
 
+  const clients = new ClientConnections()
   let ticks = 0
   let journalFullLoggedAt = -refusalLogTicks
   let storeFullLoggedAt = -refusalLogTicks
   const handle = Effect.fnUntraced(function* (outputs: ReadonlyArray<Output>) {
     for (const output of outputs) {
       switch (output._tag) {
-        case "Send":
-          yield* bus.send(output.connection, output.message)
+        case "SendToClient": {
+          // A client with no open connection gets nothing: it resends, and its retry gets the reply.
+          const connection = clients.connectionOf(output.client)
+          if (connection !== undefined) yield* bus.send(connection, output.message)
           break
+        }
         case "JournalWrite":
           assert(Queue.offerUnsafe(writes, output.prepare), () => "journal writes beyond the pipeline bound")
           break
@@ -157,9 +162,14 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
     const inputs = yield* Queue.takeAll(inbox)
     for (const input of inputs) {
       if (input._tag === "Fatal") return yield* Effect.failCause(input.cause)
+      if (input._tag === "Closed") {
+        clients.forget(input.connection)
+        continue
+      }
       if (input._tag === "Tick") ticks++
+      if (input._tag === "Message") clients.learn(input.connection, input.message)
       const realtimeNs = yield* Clock.currentTimeNanos
-      yield* handle(core.step({ realtimeNs }, input))
+      yield* handle(core.step({ realtimeNs }, input._tag === "Message" ? { _tag: "Message", message: input.message } : input))
     }
   })
   yield* Effect.forkScoped(Effect.forever(loop).pipe(

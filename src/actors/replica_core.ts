@@ -63,15 +63,19 @@ export interface Now {
 }
 
 export type Input =
-  | { readonly _tag: "Message"; readonly connection: number; readonly message: Uint8Array }
-  | { readonly _tag: "Closed"; readonly connection: number }
+  /** A client's message, verified by the bus (checksums, cluster, header rules). */
+  | { readonly _tag: "Message"; readonly message: Uint8Array }
   | { readonly _tag: "Tick" }
   | { readonly _tag: "JournalWriteDone"; readonly op: number }
   /** The checkpoint asked for by a `Checkpoint` output is durable: commits resume. */
   | { readonly _tag: "CheckpointDone"; readonly checkpoint: CheckpointPosition }
 
 export type Output =
-  | { readonly _tag: "Send"; readonly connection: number; readonly message: Uint8Array }
+  /**
+   * A message for client `client` (a reply, pong or eviction). The core knows clients, not
+   * connections: the shell sends it on the connection the client last spoke on, if any.
+   */
+  | { readonly _tag: "SendToClient"; readonly client: bigint; readonly message: Uint8Array }
   | { readonly _tag: "JournalWrite"; readonly op: number; readonly prepare: Uint8Array }
   | { readonly _tag: "Committed"; readonly op: number; readonly operation: number; readonly timestamp: bigint }
   /** Store the state as it is now, just after committing `op`, then send `CheckpointDone`. */
@@ -99,7 +103,6 @@ export class ReplicaCore {
   private timestamp = 0n
   private readonly pipeline: Pipeline
   private readonly sessions: ClientTable
-  private readonly connections = new Map<bigint, number>()
   private ticks = 0
   private outputs: Array<Output> = []
   /** The durable checkpoint; `checkpointing` while the next one (of op `checkpointingOp`) is being stored. */
@@ -142,10 +145,7 @@ export class ReplicaCore {
     this.outputs = []
     switch (input._tag) {
       case "Message":
-        this.onMessage(now, input.connection, input.message)
-        break
-      case "Closed":
-        for (const [client, connection] of this.connections) if (connection === input.connection) this.connections.delete(client)
+        this.onMessage(now, input.message)
         break
       case "Tick":
         if (++this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
@@ -219,38 +219,37 @@ export class ReplicaCore {
 
   // --- requests (wire-protocol.md §12.2) ------------------------------------------------------
 
-  private onMessage(now: Now, connection: number, message: Uint8Array): void {
+  private onMessage(now: Now, message: Uint8Array): void {
     const command = message[FrameLayout.command.offset]
-    if (command === Command.request) this.onRequest(now, connection, message)
-    else if (command === Command.ping_client) this.onPingClient(connection, message)
+    if (command === Command.request) this.onRequest(now, message)
+    else if (command === Command.ping_client) this.onPingClient(message)
     // Replica-to-replica messages have no meaning in a cluster of one; they are ignored.
   }
 
-  private onRequest(now: Now, connection: number, request: Uint8Array): void {
+  private onRequest(now: Now, request: Uint8Array): void {
     if (readU32(request, FrameLayout.view.offset) > this.view) return
     // Only the primary stamps ops; a client's request naming a timestamp is dropped (§12.1).
     if (!isZero(request, RequestLayout.timestamp.offset, RequestLayout.timestamp.offset + 8)) return
     const client = u128FromBytes(request, RequestLayout.client.offset)
-    this.connections.set(client, connection)
     const eviction = requestEvictionReason(request, this.limits())
-    if (eviction !== undefined) return this.evict(connection, request, eviction)
+    if (eviction !== undefined) return this.evict(client, request, eviction)
     const operation = request[RequestLayout.operation.offset]!
     const session = this.sessions.get(client)
     if (session === undefined) {
-      if (operation !== VsrOperation.register) return this.evict(connection, request, EvictionReason.no_session)
+      if (operation !== VsrOperation.register) return this.evict(client, request, EvictionReason.no_session)
       if (this.pipeline.hasClient(client)) return // still committing
       return this.prepareOrQueue(now, request)
     }
-    if (operation === VsrOperation.register) return this.resendIfDuplicate(connection, request, session, 0)
+    if (operation === VsrOperation.register) return this.resendIfDuplicate(request, session, 0)
     const requestSession = readU64(request, RequestLayout.session.offset)
-    if (session.session > requestSession) return this.evict(connection, request, EvictionReason.session_too_low)
+    if (session.session > requestSession) return this.evict(client, request, EvictionReason.session_too_low)
     if (session.session < requestSession) return
     if (readU32(session.reply, FrameLayout.release.offset) !== readU32(request, FrameLayout.release.offset)) {
-      return this.evict(connection, request, EvictionReason.session_release_mismatch)
+      return this.evict(client, request, EvictionReason.session_release_mismatch)
     }
     const number = readU32(request, RequestLayout.request.offset)
     const latest = readU32(session.reply, ReplyLayout.request.offset)
-    if (number <= latest) return this.resendIfDuplicate(connection, request, session, number)
+    if (number <= latest) return this.resendIfDuplicate(request, session, number)
     if (number !== latest + 1) return
     if (!u128Equal(request, RequestLayout.parent.offset, session.reply, ReplyLayout.context.offset)) return
     if (this.pipeline.hasClient(client)) return
@@ -265,23 +264,22 @@ export class ReplicaCore {
   }
 
   /** A retry of the latest request gets the stored reply; anything older or different is dropped. */
-  private resendIfDuplicate(connection: number, request: Uint8Array, session: Session, number: number): void {
+  private resendIfDuplicate(request: Uint8Array, session: Session, number: number): void {
     if (readU32(session.reply, ReplyLayout.request.offset) !== number) return
     if (!u128Equal(request, FrameLayout.checksum.offset, session.reply, ReplyLayout.request_checksum.offset)) return
-    this.send(connection, session.reply)
+    this.send(session.client, session.reply)
   }
 
-  private onPingClient(connection: number, ping: Uint8Array): void {
+  private onPingClient(ping: Uint8Array): void {
     const client = u128FromBytes(ping, PingClientLayout.client.offset)
-    this.connections.set(client, connection)
     const session = readU64(ping, PingClientLayout.session.offset)
     if (!this.sessions.has(client) && session !== 0n && BigInt(this.commit) >= session) {
-      return this.evict(connection, ping, EvictionReason.no_session)
+      return this.evict(client, ping, EvictionReason.no_session)
     }
     const release = readU32(ping, FrameLayout.release.offset)
-    if (release < this.config.releaseClientMin) return this.evict(connection, ping, EvictionReason.client_release_too_low)
-    if (release > this.config.release) return this.evict(connection, ping, EvictionReason.client_release_too_high)
-    this.send(connection, buildPongClient(ping, this.replicaFields()))
+    if (release < this.config.releaseClientMin) return this.evict(client, ping, EvictionReason.client_release_too_low)
+    if (release > this.config.release) return this.evict(client, ping, EvictionReason.client_release_too_high)
+    this.send(client, buildPongClient(ping, this.replicaFields()))
   }
 
   // --- prepare, journal, commit ---------------------------------------------------------------
@@ -458,16 +456,15 @@ export class ReplicaCore {
     // listening, and `no_session` on its next request.
     if (operation === VsrOperation.register) this.sessions.open(client, op, reply)
     else this.sessions.update(client, op, reply)
-    const connection = this.connections.get(client)
-    if (connection !== undefined) this.send(connection, reply)
+    this.send(client, reply)
   }
 
-  private evict(connection: number, message: Uint8Array, reason: EvictionReason): void {
-    this.send(connection, buildEviction(message, reason, this.replicaFields()))
+  private evict(client: bigint, message: Uint8Array, reason: EvictionReason): void {
+    this.send(client, buildEviction(message, reason, this.replicaFields()))
   }
 
-  private send(connection: number, message: Uint8Array): void {
-    this.outputs.push({ _tag: "Send", connection, message })
+  private send(client: bigint, message: Uint8Array): void {
+    this.outputs.push({ _tag: "SendToClient", client, message })
   }
 
   private limits(): ReplicaLimits {

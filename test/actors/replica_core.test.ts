@@ -33,11 +33,11 @@ const config = {
 /** Runs one input and completes every journal write it asks for; returns what was sent. */
 function run(core: ReplicaCore, realtimeNs: bigint, message: Uint8Array): Array<Uint8Array> {
   const sent: Array<Uint8Array> = []
-  let pending: Array<Output> = core.step({ realtimeNs }, { _tag: "Message", connection: 1, message: message.slice() })
+  let pending: Array<Output> = core.step({ realtimeNs }, { _tag: "Message", message: message.slice() })
   for (let rounds = 0; pending.length > 0 && rounds < 16; rounds++) {
     const next: Array<Output> = []
     for (const output of pending) {
-      if (output._tag === "Send") sent.push(output.message)
+      if (output._tag === "SendToClient") sent.push(output.message)
       if (output._tag === "JournalWrite") next.push(...core.step({ realtimeNs }, { _tag: "JournalWriteDone", op: output.op }))
     }
     pending = next
@@ -143,14 +143,14 @@ describe("ReplicaCore, checkpoints", () => {
   /** Register, create_accounts (op 2), then a create_transfers request chained to the second reply. */
   function session(core: ReplicaCore) {
     expect(run(core, 1_700_000_000_000_001_000n, load("01_c2s_request_register.bin"))).toHaveLength(1)
-    const outputs = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "Message", connection: 1, message: load("03_c2s_request_create_accounts.bin") })
+    const outputs = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "Message", message: load("03_c2s_request_create_accounts.bin") })
     const write = outputs.find((output) => output._tag === "JournalWrite")
     expect(write).toBeDefined()
     const committed = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "JournalWriteDone", op: 2 })
-    const reply = committed.find((output) => output._tag === "Send")
-    expect(reply?._tag).toBe("Send")
+    const reply = committed.find((output) => output._tag === "SendToClient")
+    expect(reply?._tag).toBe("SendToClient")
     const next = load("05_c2s_request_create_transfers.bin")
-    next.set((reply as Extract<Output, { _tag: "Send" }>).message.subarray(160, 176), 128) // chain to the reply this core sent
+    next.set((reply as Extract<Output, { _tag: "SendToClient" }>).message.subarray(160, 176), 128) // chain to the reply this core sent
     setChecksum(next)
     return { committed, next }
   }
@@ -165,25 +165,25 @@ describe("ReplicaCore, checkpoints", () => {
     expect(u64At(asked.header, 224)).toBe(2n)
     expect(asked.sessions.map((entry) => entry.slot)).toEqual([0])
     // Op 3 is written while the checkpoint is stored, but does not commit before it is.
-    const written = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", connection: 1, message: next })
+    const written = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", message: next })
     const prepare = written.find((output) => output._tag === "JournalWrite") as Extract<Output, { _tag: "JournalWrite" }>
     expect(prepare.op).toBe(3)
     // Prepared on top of the root checkpoint, beyond the next one: it carries the root's id (zero in this core).
     expect(Buffer.from(prepare.prepare.subarray(192, 208)).toString("hex")).toBe("00".repeat(16))
-    expect(core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "JournalWriteDone", op: 3 }).some((o) => o._tag === "Send")).toBe(false)
+    expect(core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "JournalWriteDone", op: 3 }).some((o) => o._tag === "SendToClient")).toBe(false)
     expect(core.commitOp).toBe(2)
     const resumed = core.step({ realtimeNs: 1_700_000_000_000_004_000n }, { _tag: "CheckpointDone", checkpoint: position(2) })
-    expect(resumed.some((o) => o._tag === "Send")).toBe(true)
+    expect(resumed.some((o) => o._tag === "SendToClient")).toBe(true)
     expect(core.commitOp).toBe(3)
   })
 
   it("refuses to prepare past prepareMax while the next checkpoint is not stored, rather than overwriting history", () => {
     const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 3, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
     const { next } = session(core)
-    const refused = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", connection: 1, message: next })
+    const refused = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", message: next })
     expect(refused.map((output) => output._tag)).toEqual(["JournalFull"])
     core.step({ realtimeNs: 1_700_000_000_000_004_000n }, { _tag: "CheckpointDone", checkpoint: position(2) })
-    const accepted = core.step({ realtimeNs: 1_700_000_000_000_005_000n }, { _tag: "Message", connection: 1, message: next })
+    const accepted = core.step({ realtimeNs: 1_700_000_000_000_005_000n }, { _tag: "Message", message: next })
     const prepare = accepted.find((output) => output._tag === "JournalWrite") as Extract<Output, { _tag: "JournalWrite" }>
     // Op 3 lies in (C_1, C_2] with C_1 = 2: it carries the id of C_0, the parent of checkpoint 2.
     expect([...prepare.prepare.subarray(192, 208)]).toEqual([...position(2).parentId])

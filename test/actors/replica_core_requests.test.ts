@@ -54,7 +54,7 @@ class Client {
 
   /** Sends one request, completes its journal writes, returns the one message sent back (or none). */
   send(operation: number, body: Uint8Array): Uint8Array | undefined {
-    const sent = complete(this.core, this.core.step(now, { _tag: "Message", connection: 1, message: this.message(operation, body) }))
+    const sent = complete(this.core, this.core.step(now, { _tag: "Message", message: this.message(operation, body) }))
     expect(sent.length).toBeLessThanOrEqual(1)
     if (sent[0] !== undefined) this.accept(operation, sent[0])
     return sent[0]
@@ -77,7 +77,7 @@ function complete(core: ReplicaCore, outputs: Array<Output>): Array<Uint8Array> 
   for (let rounds = 0; pending.length > 0 && rounds < 64; rounds++) {
     const next: Array<Output> = []
     for (const output of pending) {
-      if (output._tag === "Send") sent.push(output.message)
+      if (output._tag === "SendToClient") sent.push(output.message)
       if (output._tag === "JournalWrite") next.push(...core.step(now, { _tag: "JournalWriteDone", op: output.op }))
     }
     pending = next
@@ -110,9 +110,9 @@ describe("ReplicaCore: what a client may send", () => {
       const core = new ReplicaCore(config, createLedger())
       const client = new Client(core, 11n)
       client.register()
-      const outputs = core.step(now, { _tag: "Message", connection: 1, message: client.message(operation, requestBody) })
+      const outputs = core.step(now, { _tag: "Message", message: client.message(operation, requestBody) })
       expect(outputs.filter((output) => output._tag === "JournalWrite"), String(operation)).toHaveLength(0)
-      const [eviction] = outputs.flatMap((output) => (output._tag === "Send" ? [output.message] : []))
+      const [eviction] = outputs.flatMap((output) => (output._tag === "SendToClient" ? [output.message] : []))
       expect(eviction?.[FrameLayout.command.offset], String(operation)).toBe(Command.eviction)
       expect(eviction?.[EvictionLayout.reason.offset], String(operation)).toBe(EvictionReason.invalid_request_operation)
     }
@@ -143,13 +143,13 @@ describe("ReplicaCore: what a client may send", () => {
     const client = new Client(core, 13n)
     client.register()
     expect(sparse(body(client.send(DeprecatedOperation.create_accounts_unbatched, accounts(1n, 2n))))).toEqual([])
-    const tooMany = core.step(now, { _tag: "Message", connection: 1, message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n, 3n, 4n)], 128)) })
+    const tooMany = core.step(now, { _tag: "Message", message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n, 3n, 4n)], 128)) })
     expect(tooMany.map((output) => output._tag)).toEqual(["StoreFull"])
     // Two creates in flight at once: the second counts the first's events.
     const other = new Client(core, 14n)
     other.register()
-    const first = core.step(now, { _tag: "Message", connection: 1, message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n)], 128)) })
-    const second = core.step(now, { _tag: "Message", connection: 2, message: other.message(Operation.create_transfers, encodeMultiBatch([transfers(3n, 4n)], 128)) })
+    const first = core.step(now, { _tag: "Message", message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n)], 128)) })
+    const second = core.step(now, { _tag: "Message", message: other.message(Operation.create_transfers, encodeMultiBatch([transfers(3n, 4n)], 128)) })
     expect(first.map((output) => output._tag)).toEqual(["JournalWrite"])
     expect(second.map((output) => output._tag)).toEqual(["StoreFull"])
     complete(core, first)
@@ -166,14 +166,14 @@ describe("ReplicaCore: what a client may send", () => {
     /** Sends a request, completes its journal writes; returns the outputs (replies and the checkpoint request). */
     const post = (client: Client, operation: number, requestBody: Uint8Array): Array<Output> => {
       const outputs: Array<Output> = []
-      for (const output of core.step(now, { _tag: "Message", connection: 1, message: client.message(operation, requestBody) })) {
+      for (const output of core.step(now, { _tag: "Message", message: client.message(operation, requestBody) })) {
         outputs.push(output)
         if (output._tag === "JournalWrite") outputs.push(...core.step(now, { _tag: "JournalWriteDone", op: output.op }))
       }
       return outputs
     }
     const replies = (outputs: Array<Output>) =>
-      outputs.flatMap((output) => (output._tag === "Send" && output.message[FrameLayout.command.offset] === Command.reply ? [output.message] : []))
+      outputs.flatMap((output) => (output._tag === "SendToClient" && output.message[FrameLayout.command.offset] === Command.reply ? [output.message] : []))
     // Op 3, the checkpoint op: its commit asks for a checkpoint.
     const atCheckpoint = post(reader, Operation.create_accounts, encodeMultiBatch([accounts(1n, 2n)], 128))
     const checkpoint = atCheckpoint.find((output) => output._tag === "Checkpoint")
@@ -198,15 +198,15 @@ describe("ReplicaCore: what a client may send", () => {
     const [first, second] = [new Client(core, 31n), new Client(core, 32n)]
     first.register()
     second.register()
-    const held = core.step(now, { _tag: "Message", connection: 1, message: first.message(Operation.create_accounts, encodeMultiBatch([accounts(1n)], 128)) })
+    const held = core.step(now, { _tag: "Message", message: first.message(Operation.create_accounts, encodeMultiBatch([accounts(1n)], 128)) })
     const write = held.find((output) => output._tag === "JournalWrite")
     expect(write?._tag).toBe("JournalWrite")
     // The pipeline (one prepare) is full: the second request waits in the queue, not dropped.
-    const queued = core.step(now, { _tag: "Message", connection: 2, message: second.message(Operation.create_accounts, encodeMultiBatch([accounts(2n)], 128)) })
+    const queued = core.step(now, { _tag: "Message", message: second.message(Operation.create_accounts, encodeMultiBatch([accounts(2n)], 128)) })
     expect(queued).toEqual([])
     // The first commits; the queued one is prepared in the same step.
     const after = core.step(now, { _tag: "JournalWriteDone", op: write?._tag === "JournalWrite" ? write.op : -1 })
-    expect(after.map((output) => output._tag)).toEqual(["Committed", "Send", "JournalWrite"])
+    expect(after.map((output) => output._tag)).toEqual(["Committed", "SendToClient", "JournalWrite"])
     const sent = complete(core, after.filter((output) => output._tag === "JournalWrite"))
     expect(sent.map((reply) => u128FromBytes(reply, ReplyLayout.client.offset))).toEqual([32n])
   })

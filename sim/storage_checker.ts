@@ -10,7 +10,8 @@
  * fault-free simulated disk of its own, after the run, on the simulator's scheduler.
  */
 import { Cause, Clock, Effect, Exit, References } from "effect"
-import { coreConfig, replayPrepare } from "../src/actors/replica.ts"
+import { coreConfig, recoveryStep, replayPrepare } from "../src/actors/replica.ts"
+import { assert } from "../src/assert.ts"
 import { ReplicaCore } from "../src/actors/replica_core.ts"
 import { SimulatedDisk } from "../src/layers/disk_sim.ts"
 import type { Ledger } from "../src/ledger/ledger.ts"
@@ -44,10 +45,12 @@ export function shadowCheckpoints(
     const { checkpointer } = yield* openCheckpoint(storage, layout, new Grid(storage, layout, u128ToBytes(cluster)), working, fresh)
     const core = new ReplicaCore(coreConfig(cluster, layout), fresh)
     const root = checkpointer.ids
-    core.restore({ header: working.vsrState.checkpoint.header, checkpoint: { op: 0, id: root.current, parentId: root.parent }, sessions: [] })
+    const restored = { header: working.vsrState.checkpoint.header, checkpoint: { op: 0, id: root.current, parentId: root.parent }, sessions: [] }
+    yield* recoveryStep(core, checkpointer, fresh, { _tag: "Restore", restored })
     for (const prepare of prepares) {
       const before = checkpointer.op
-      yield* replayPrepare(core, checkpointer, fresh, prepare)
+      const refused = yield* replayPrepare(core, checkpointer, fresh, prepare)
+      assert(refused === undefined, () => `the shadow replica refused a committed op: ${refused}`)
       if (checkpointer.op !== before) ids.set(checkpointer.op, Buffer.from(checkpointer.ids.current).toString("hex"))
     }
   }).pipe(Effect.provide(disk.layer()), Effect.provideService(Clock.Clock, clock), Effect.provideService(References.MinimumLogLevel, "None"))

@@ -235,13 +235,16 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   }
   const core = new ReplicaCore(coreConfig(working.cluster, layout), ledger)
   const ids = checkpointer.ids
-  core.restore({ header: state.header, checkpoint: { op: checkpointer.op, id: ids.current, parentId: ids.parent }, sessions: checkpoint.sessions })
+  const restored = { header: state.header, checkpoint: { op: checkpointer.op, id: ids.current, parentId: ids.parent }, sessions: checkpoint.sessions }
+  yield* recoveryStep(core, checkpointer, ledger, { _tag: "Restore", restored })
   const checkpointOp = checkpointer.op
   yield* replay(core, journal, checkpointer, ledger, recovered.replay, storage.path)
   // A reply the zone lost and replay did not supersede cannot be resent: that session ends.
-  for (const client of core.endSessionsWithReplyBefore(checkpoint.repliesLost, checkpointOp)) {
-    yield* Effect.logWarning(`${storage.path}: the latest reply of client ${client} is lost from the client-replies zone; its session ends (it will be evicted)`)
+  for (const output of yield* recoveryStep(core, checkpointer, ledger, { _tag: "RecoveryDone", repliesLost: checkpoint.repliesLost })) {
+    if (output._tag !== "SessionEnded") continue
+    yield* Effect.logWarning(`${storage.path}: the latest reply of client ${output.client} is lost from the client-replies zone; its session ends (it will be evicted)`)
   }
+  assert(core.status === "normal", () => "the replica serves once recovered")
   const replayed = yield* Clock.currentTimeMillis
   yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointOp} and replayed ${recovered.replay.length} ops from the journal ` +
     `(open ${replayed - started} ms: checkpoint ${loaded - started} ms, WAL recovery ${journalRecovered - loaded} ms, replay ${replayed - journalRecovered} ms)`)
@@ -266,25 +269,43 @@ const replay = Effect.fnUntraced(function* (
     if (prepare === undefined) {
       return yield* new JournalRecoveryError({ path, op: `op ${op}`, reason: "the prepare changed on disk between recovery and replay" })
     }
-    const refusal = core.replayRefusal(prepare)
+    const refusal = yield* replayPrepare(core, checkpointer, ledger, prepare)
     if (refusal !== undefined) {
       return yield* new ReplicaOpenError({ path, reason: `op ${op} in the journal ${refusal}; the replica cannot replay it, and will not start` })
     }
-    yield* replayPrepare(core, checkpointer, ledger, prepare)
   }
   assert(core.commitOp === (ops.at(-1)?.op ?? checkpointer.op), () => "replay must end at the newest recovered op")
 })
 
 /**
- * Re-executes one committed prepare and stores the checkpoint it completes, if any. Replay at
- * startup uses it; so does the simulator's storage checker, which replays the committed ops on
- * a replica that never crashed and compares checkpoints.
+ * Re-executes one committed prepare and stores the checkpoint it completes, if any; returns why
+ * the core refused it, if it did. Replay at startup uses it; so does the simulator's storage
+ * checker, which replays the committed ops on a replica that never crashed and compares
+ * checkpoints.
  */
 export const replayPrepare = Effect.fnUntraced(function* (core: ReplicaCore, checkpointer: Checkpointer, ledger: Ledger, prepare: Uint8Array) {
-  for (const output of core.replay(prepare)) {
-    if (output._tag === "Committed") checkpointer.onCommit(Number(output.op))
-    else if (output._tag === "Checkpoint") core.checkpointStored(yield* storeCheckpoint(checkpointer, ledger, output))
+  const outputs = yield* recoveryStep(core, checkpointer, ledger, { _tag: "Replay", prepare })
+  const refused = outputs.find((output) => output._tag === "ReplayRefused")
+  return refused?._tag === "ReplayRefused" ? refused.reason : undefined
+})
+
+/**
+ * One input to a recovering core, and what it asks done: a commit is noted, a checkpoint is
+ * stored at once and reported back (nothing else runs while recovering). Returns every output.
+ */
+export const recoveryStep = Effect.fnUntraced(function* (core: ReplicaCore, checkpointer: Checkpointer, ledger: Ledger, input: Input) {
+  assert(core.status === "recovering", () => "recovery steps only while recovering")
+  const outputs = core.step({ realtimeNs: yield* Clock.currentTimeNanos }, input)
+  for (let i = 0; i < outputs.length; i++) {
+    const output = outputs[i]!
+    assert(output._tag !== "JournalWrite" && output._tag !== "SendToClient", () => `a recovering core asked for ${output._tag}`)
+    if (output._tag === "Committed") checkpointer.onCommit(output.op)
+    else if (output._tag === "Checkpoint") {
+      const checkpoint = yield* storeCheckpoint(checkpointer, ledger, output)
+      outputs.push(...core.step({ realtimeNs: yield* Clock.currentTimeNanos }, { _tag: "CheckpointDone", checkpoint }))
+    }
   }
+  return outputs
 })
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")

@@ -62,7 +62,23 @@ export interface Now {
   readonly realtimeNs: bigint
 }
 
+/**
+ * Where the replica stands (vsr.md §6): `recovering` from its data file until the shell has fed
+ * it the checkpoint and the journal's ops, then `normal`. The cluster issues add `view_change`
+ * and `recovering_head`.
+ */
+export type Status = "recovering" | "normal"
+
 export type Input =
+  /** Startup (recovering): the checkpoint the superblock names is loaded; resume from it. */
+  | { readonly _tag: "Restore"; readonly restored: Restored }
+  /** Startup (recovering): the next op recovered from the journal, to commit again. */
+  | { readonly _tag: "Replay"; readonly prepare: Uint8Array }
+  /**
+   * Startup: every recovered op is replayed. The sessions whose latest reply the client-replies
+   * zone lost (by slot) and that replay did not supersede end; the replica turns normal.
+   */
+  | { readonly _tag: "RecoveryDone"; readonly repliesLost: ReadonlyArray<number> }
   /** A client's message, verified by the bus (checksums, cluster, header rules). */
   | { readonly _tag: "Message"; readonly message: Uint8Array }
   | { readonly _tag: "Tick" }
@@ -80,6 +96,10 @@ export type Output =
   | { readonly _tag: "Committed"; readonly op: number; readonly operation: number; readonly timestamp: bigint }
   /** Store the state as it is now, just after committing `op`, then send `CheckpointDone`. */
   | { readonly _tag: "Checkpoint"; readonly op: number; readonly header: Uint8Array; readonly sessions: ReadonlyArray<SessionEntry> }
+  /** A recovered op this replica cannot execute (why, in words): it must not start. */
+  | { readonly _tag: "ReplayRefused"; readonly op: number; readonly reason: string }
+  /** A session ended at startup: its latest reply was lost from the client-replies zone. */
+  | { readonly _tag: "SessionEnded"; readonly client: bigint }
   /** The WAL holds ops up to `opMax` until the next checkpoint: new requests wait (they are retried). */
   | { readonly _tag: "JournalFull"; readonly opMax: number }
   /**
@@ -110,6 +130,7 @@ export class ReplicaCore {
   private checkpointing = false
   private checkpointingOp = 0
   private opMax: number
+  private statusNow: Status = "recovering"
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
     assert(config.replica === 0, () => "this core runs a cluster of one replica")
@@ -123,11 +144,16 @@ export class ReplicaCore {
     this.sessions = new ClientTable(config.clientsMax)
   }
 
+  get status(): Status {
+    return this.statusNow
+  }
+
   /**
    * Resumes from a checkpoint (before any replay): its op is committed, its prepare header is
    * the parent of the next op, and its sessions are the client table.
    */
-  restore(restored: Restored): void {
+  private restore(restored: Restored): void {
+    assert(this.statusNow === "recovering", () => "restore while recovering only")
     assert(this.op === 0 && this.sessions.size === 0 && this.commit === 0, () => "restore into a fresh core")
     const view = new DataView(restored.header.buffer, restored.header.byteOffset, headerSize)
     const op = readU64Number(restored.header, PrepareLayout.op.offset)
@@ -144,18 +170,29 @@ export class ReplicaCore {
   step(now: Now, input: Input): Array<Output> {
     this.outputs = []
     switch (input._tag) {
+      case "Restore":
+        this.restore(input.restored)
+        break
+      case "Replay":
+        this.replay(input.prepare)
+        break
+      case "RecoveryDone":
+        this.recoveryDone(input.repliesLost)
+        break
       case "Message":
-        this.onMessage(now, input.message)
+        // Clients wait until the replica has recovered; they resend.
+        if (this.statusNow === "normal") this.onMessage(now, input.message)
         break
       case "Tick":
-        if (++this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
+        if (this.statusNow === "normal" && ++this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
         break
       case "JournalWriteDone":
         this.onJournalWriteDone(now, input.op)
         break
       case "CheckpointDone":
         this.checkpointStored(input.checkpoint)
-        this.commitDurable(now)
+        // While recovering nothing is prepared (not even a due pulse): replay goes on.
+        if (this.statusNow === "normal") this.commitDurable(now)
         break
     }
     this.assertInvariants()
@@ -173,12 +210,19 @@ export class ReplicaCore {
 
   /**
    * Re-executes a prepare recovered from the journal at startup, rebuilding the ledger and the
-   * client table exactly as the original commit did; nothing is sent.
+   * client table exactly as the original commit did; nothing is sent. An op it cannot execute
+   * is refused in words (`ReplayRefused`) rather than failing an assertion in a restart loop.
    */
-  replay(prepare: Uint8Array): Array<Output> {
+  private replay(prepare: Uint8Array): void {
     const view = new DataView(prepare.buffer, prepare.byteOffset, headerSize)
     const op = readU64Number(prepare, PrepareLayout.op.offset)
+    assert(this.statusNow === "recovering", () => "replay while recovering only")
     assert(op === this.op + 1 && this.pipeline.length === 0 && !this.checkpointing, () => `replay of op ${op} after op ${this.op}`)
+    const refusal = this.replayRefusal(prepare)
+    if (refusal !== undefined) {
+      this.outputs.push({ _tag: "ReplayRefused", op, reason: refusal })
+      return
+    }
     assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => `op ${op} does not chain to op ${this.op}`)
     // A replica that reached different state than the one that prepared the op stops here (vsr.md §7.2).
     assert(u128Equal(prepare, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(op), 0),
@@ -186,9 +230,15 @@ export class ReplicaCore {
     this.op = op
     this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
     this.parent = prepare.slice(0, checksumSize)
-    this.outputs = []
     this.commitPrepare(prepare)
-    return this.outputs
+  }
+
+  /** Recovery is over: sessions whose reply was lost end, and the replica serves. */
+  private recoveryDone(repliesLost: ReadonlyArray<number>): void {
+    assert(this.statusNow === "recovering" && !this.checkpointing, () => "recovery ends once, with no checkpoint being stored")
+    assert(this.pipeline.length === 0 && this.op === this.commit, () => "recovery ends with every replayed op committed")
+    for (const client of this.sessions.endWithReplyBefore(repliesLost, this.checkpoint.op)) this.outputs.push({ _tag: "SessionEnded", client })
+    this.statusNow = "normal"
   }
 
   /**
@@ -196,7 +246,7 @@ export class ReplicaCore {
    * this replica does not execute, a body it would not have accepted, or creates beyond the
    * ledger's capacity (a restart with a smaller capacity). Replay would stop on an assertion.
    */
-  replayRefusal(prepare: Uint8Array): string | undefined {
+  private replayRefusal(prepare: Uint8Array): string | undefined {
     const operation = prepare[PrepareLayout.operation.offset]!
     assert(prepare.length >= headerSize && readU64Number(prepare, PrepareLayout.op.offset) > this.commit, () => "a prepare after the commit")
     if (operation === VsrOperation.pulse) return prepare.length === headerSize ? undefined : "is a pulse with a body"
@@ -407,29 +457,12 @@ export class ReplicaCore {
       assert(!this.checkpointing, () => `checkpoint op ${this.commit} while the previous checkpoint is being stored`)
       this.checkpointing = true
       this.checkpointingOp = this.commit
-      this.outputs.push({ _tag: "Checkpoint", op: this.commit, header: prepare.slice(0, headerSize), sessions: this.sessionEntries() })
+      this.outputs.push({ _tag: "Checkpoint", op: this.commit, header: prepare.slice(0, headerSize), sessions: this.sessions.entries() })
     }
   }
 
-  /**
-   * Ends the sessions in `slots` whose latest reply is still one committed at or before `op`
-   * (restored from a checkpoint whose reply body is lost); returns their clients.
-   */
-  endSessionsWithReplyBefore(slots: ReadonlyArray<number>, op: number): Array<bigint> {
-    return this.sessions.endWithReplyBefore(slots, op)
-  }
-
-  /** The client table as a checkpoint stores it, by slot. */
-  sessionEntries(): Array<SessionEntry> {
-    return this.sessions.entries()
-  }
-
-  /**
-   * The checkpoint a `Checkpoint` output asked for is stored. During replay the shell calls
-   * this directly (nothing is committed or prepared until replay ends); otherwise it arrives as
-   * the `CheckpointDone` input, and commits resume.
-   */
-  checkpointStored(checkpoint: CheckpointPosition): void {
+  /** The checkpoint a `Checkpoint` output asked for is stored (the `CheckpointDone` input). */
+  private checkpointStored(checkpoint: CheckpointPosition): void {
     assert(this.checkpointing && checkpoint.op === this.checkpointingOp, () => "a checkpoint that was not asked for")
     assert(this.commit >= this.checkpointingOp, () => "commits never go back")
     this.checkpointing = false
@@ -456,7 +489,8 @@ export class ReplicaCore {
     // listening, and `no_session` on its next request.
     if (operation === VsrOperation.register) this.sessions.open(client, op, reply)
     else this.sessions.update(client, op, reply)
-    this.send(client, reply)
+    // Replay rebuilds replies without sending them: nobody asked yet.
+    if (this.statusNow === "normal") this.send(client, reply)
   }
 
   private evict(client: bigint, message: Uint8Array, reason: EvictionReason): void {

@@ -131,9 +131,14 @@ export class Checkpointer {
     return this.freeSet.count
   }
 
-  /** After every commit: at the durability op the blocks released before it are freed. */
+  /**
+   * After every commit: once commits pass the durability op the blocks released before it are
+   * freed. At or past it, not at it: reads commit while a checkpoint is being written, so the
+   * durability op may commit before the checkpoint it belongs to is stored.
+   */
   onCommit(op: number): void {
-    if (!this.freeSet.checkpointDurable && op === durableOp(this.layout.config, this.op)) {
+    assert(op > 0, () => `commit of op ${op}`)
+    if (!this.freeSet.checkpointDurable && op >= durableOp(this.layout.config, this.op)) {
       for (const address of this.freeSet.freedAtDurable()) this.grid.evict(address)
       this.freeSet.markCheckpointDurable()
     }
@@ -211,7 +216,9 @@ export interface OpenedCheckpoint {
  * snapshot restored into `ledger` (which must be fresh). Anything that does not add up is a
  * refusal naming the block; a single replica has no peer to repair a block from.
  */
-export const openCheckpoint = Effect.fnUntraced(function* (storage: Storage["Service"], layout: Layout, grid: Grid, superblock: Superblock, ledger: Ledger) {
+export const openCheckpoint = Effect.fnUntraced(function* (
+  storage: Storage["Service"], layout: Layout, grid: Grid, superblock: Superblock, ledger: Ledger
+): Effect.fn.Return<OpenedCheckpoint, StorageError | GridReadError | CheckpointError> {
   const state = superblock.vsrState.checkpoint
   const op = checkpointOp(state)
   const refuse = (reason: string) => new CheckpointError({ path: storage.path, op, reason })
@@ -248,8 +255,7 @@ export const openCheckpoint = Effect.fnUntraced(function* (storage: Storage["Ser
   const checkpointer = new Checkpointer(storage, layout, grid, superblock, freeSet, directory,
     { directory: directoryTrailer.blocks, sessions: sessionsTrailer.blocks }, repliesWritten)
   return { checkpointer, sessions, repliesLost } satisfies OpenedCheckpoint
-}) as (storage: Storage["Service"], layout: Layout, grid: Grid, superblock: Superblock, ledger: Ledger) =>
-  Effect.Effect<OpenedCheckpoint, StorageError | GridReadError | CheckpointError>
+})
 
 /** The root checkpoint's state (op 0): nothing in the grid. */
 export function rootCheckpointState(root: Uint8Array, dataFileSizeMin: number): CheckpointState {

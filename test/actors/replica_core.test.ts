@@ -13,7 +13,8 @@
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { ReplicaCore, type Output } from "../../src/actors/replica_core.ts"
+import type { Output, ReplicaCore } from "../../src/actors/replica_core.ts"
+import { startedCore } from "./core_harness.ts"
 import { createLedger } from "../../src/ledger/ledger.ts"
 import { bodySizeMax } from "../../src/protocol/operation.ts"
 import { setChecksum } from "../../src/protocol/build.ts"
@@ -47,7 +48,7 @@ function run(core: ReplicaCore, realtimeNs: bigint, message: Uint8Array): Array<
 
 describe("ReplicaCore, captured session", () => {
   it("answers every captured request with the captured reply", () => {
-    const core = new ReplicaCore(config, createLedger())
+    const core = startedCore(config, createLedger())
     let compared = 0
     let context: Uint8Array | undefined
     for (let i = 0; i < files.length; i += 2) {
@@ -81,7 +82,7 @@ describe("ReplicaCore, captured session", () => {
   })
 
   it("answers a retried request with the identical stored reply and executes it once", () => {
-    const core = new ReplicaCore(config, createLedger())
+    const core = startedCore(config, createLedger())
     run(core, 1_700_000_000_000_001_000n, load("01_c2s_request_register.bin"))
     const request = load("03_c2s_request_create_accounts.bin")
     const first = run(core, 1_700_000_000_000_002_000n, request)
@@ -122,13 +123,13 @@ describe("ReplicaCore, evictions", () => {
 
   it("evicts a client below the oldest supported release with the captured eviction", () => {
     // The captured client runs 0.17.9; a replica whose oldest supported client is newer evicts it.
-    const core = new ReplicaCore({ ...config, cluster: 0n, releaseClientMin: releaseScarab + 1 }, createLedger())
+    const core = startedCore({ ...config, cluster: 0n, releaseClientMin: releaseScarab + 1 }, createLedger())
     const sent = run(core, 1_700_000_000_000_001_000n, loadEviction("a1_c2s_request_register.bin"))
     expect(sent.map(hex)).toEqual([hex(loadEviction("a2_s2c_eviction_client_release_too_low.bin"))])
   })
 
   it("displaces the least recently committed session at clientsMax; its next request gets no_session", () => {
-    const core = new ReplicaCore({ ...config, cluster: 0n, clientsMax: 1 }, createLedger())
+    const core = startedCore({ ...config, cluster: 0n, clientsMax: 1 }, createLedger())
     const registered = run(core, 1_700_000_000_000_001_000n, loadEviction("b1_c2s_request_register.bin"))
     expect(registered.map(hex)).toEqual([hex(loadEviction("b2_s2c_reply_register.bin"))])
     // Another client registers: with one session slot, client b's session is displaced.
@@ -157,7 +158,7 @@ describe("ReplicaCore, checkpoints", () => {
   const position = (op: number) => ({ op, id: new Uint8Array(16).fill(op), parentId: new Uint8Array(16).fill(100 + op) })
 
   it("asks for a checkpoint right after committing a checkpoint op, and commits nothing more until it is stored", () => {
-    const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 8, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
+    const core = startedCore({ ...config, storage: { journalSlotCount: 8, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
     const { committed, next } = session(core)
     const checkpoint = committed.find((output) => output._tag === "Checkpoint")
     expect(checkpoint).toMatchObject({ _tag: "Checkpoint", op: 2 })
@@ -178,7 +179,7 @@ describe("ReplicaCore, checkpoints", () => {
   })
 
   it("refuses to prepare past prepareMax while the next checkpoint is not stored, rather than overwriting history", () => {
-    const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 3, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
+    const core = startedCore({ ...config, storage: { journalSlotCount: 3, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
     const { next } = session(core)
     const refused = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", message: next })
     expect(refused.map((output) => output._tag)).toEqual(["JournalFull"])

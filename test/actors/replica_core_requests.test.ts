@@ -7,8 +7,10 @@
  */
 import { describe, expect, it } from "vitest"
 import { type Output, ReplicaCore } from "../../src/actors/replica_core.ts"
+import { startedCore } from "./core_harness.ts"
 import { createLedger } from "../../src/ledger/ledger.ts"
-import { buildMessage, u128FromBytes } from "../../src/protocol/build.ts"
+import { buildMessage, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
+import { rootPrepare } from "../../src/protocol/header_rules.ts"
 import { DeprecatedOperation } from "../../src/protocol/deprecated.ts"
 import {
   Command, EvictionLayout, EvictionReason, FrameLayout, headerSize, readU32, releaseClientMin, releaseScarab, ReplyLayout,
@@ -107,7 +109,7 @@ describe("ReplicaCore: what a client may send", () => {
       [VsrOperation.reconfigure, new Uint8Array(256)], [148, new Uint8Array(0)], [255, new Uint8Array(128)]
     ]
     for (const [operation, requestBody] of refused) {
-      const core = new ReplicaCore(config, createLedger())
+      const core = startedCore(config, createLedger())
       const client = new Client(core, 11n)
       client.register()
       const outputs = core.step(now, { _tag: "Message", message: client.message(operation, requestBody) })
@@ -119,7 +121,7 @@ describe("ReplicaCore: what a client may send", () => {
   })
 
   it("executes the 0.16 encodings on the same ledger, with their reply formats", () => {
-    const core = new ReplicaCore(config, createLedger())
+    const core = startedCore(config, createLedger())
     const client = new Client(core, 12n)
     client.register()
     // Unbatched creates: plain bodies, sparse results (index, result) for the failed events only.
@@ -139,7 +141,7 @@ describe("ReplicaCore: what a client may send", () => {
   })
 
   it("refuses before the journal a create that could exceed the ledger's capacity, and goes on serving reads", () => {
-    const core = new ReplicaCore(config, createLedger({ accountsMax: 4, transfersMax: 3 }))
+    const core = startedCore(config, createLedger({ accountsMax: 4, transfersMax: 3 }))
     const client = new Client(core, 13n)
     client.register()
     expect(sparse(body(client.send(DeprecatedOperation.create_accounts_unbatched, accounts(1n, 2n))))).toEqual([])
@@ -159,7 +161,7 @@ describe("ReplicaCore: what a client may send", () => {
   })
 
   it("while a checkpoint is stored, commits reads and holds writes (and what follows them) until it is done", () => {
-    const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 64, checkpointOps: 4, pipelineMax: 4 } }, createLedger())
+    const core = startedCore({ ...config, storage: { journalSlotCount: 64, checkpointOps: 4, pipelineMax: 4 } }, createLedger())
     const [reader, writer] = [new Client(core, 21n), new Client(core, 22n)]
     reader.register() // op 1
     writer.register() // op 2
@@ -194,7 +196,7 @@ describe("ReplicaCore: what a client may send", () => {
   })
 
   it("queues a request that finds the pipeline full and prepares it as soon as a prepare commits", () => {
-    const core = new ReplicaCore({ ...config, storage: { journalSlotCount: 64, checkpointOps: 32, pipelineMax: 1 } }, createLedger())
+    const core = startedCore({ ...config, storage: { journalSlotCount: 64, checkpointOps: 32, pipelineMax: 1 } }, createLedger())
     const [first, second] = [new Client(core, 31n), new Client(core, 32n)]
     first.register()
     second.register()
@@ -211,16 +213,25 @@ describe("ReplicaCore: what a client may send", () => {
     expect(sent.map((reply) => u128FromBytes(reply, ReplyLayout.client.offset))).toEqual([32n])
   })
 
-  it("names an op it cannot replay instead of failing an assertion", () => {
-    const core = new ReplicaCore(config, createLedger({ transfersMax: 1 }))
-    const prepare = (operation: number, requestBody: Uint8Array) => buildMessage({
-      ...zeroHeader(Command.prepare), cluster, release: releaseScarab, client: 5n, op: 1n, operation, timestamp: 1n
-    }, requestBody)
-    expect(core.replayRefusal(prepare(VsrOperation.noop, new Uint8Array(0)))).toMatch(/operation 6, which this replica does not execute/)
-    expect(core.replayRefusal(prepare(Operation.pulse, new Uint8Array(0)))).toMatch(/operation 128/)
-    expect(core.replayRefusal(prepare(Operation.create_transfers, new Uint8Array(128)))).toMatch(/invalid body/)
-    expect(core.replayRefusal(prepare(DeprecatedOperation.create_transfers_unbatched, transfers(1n, 2n)))).toMatch(/beyond the ledger's capacity/)
-    expect(core.replayRefusal(prepare(DeprecatedOperation.create_transfers_unbatched, transfers(1n)))).toBeUndefined()
-    expect(core.replayRefusal(prepare(VsrOperation.pulse, new Uint8Array(0)))).toBeUndefined()
+  it("names an op it cannot replay instead of failing an assertion, and replays one it can", () => {
+    /** A recovering core restored at the root checkpoint, replaying `operation` as op 1. */
+    const replay = (operation: number, requestBody: Uint8Array): Array<Output> => {
+      const core = new ReplicaCore(config, createLedger({ transfersMax: 1 }))
+      const zero = new Uint8Array(16)
+      const root = rootPrepare(u128ToBytes(cluster))
+      core.step(now, { _tag: "Restore", restored: { header: root, checkpoint: { op: 0, id: zero, parentId: zero }, sessions: [] } })
+      const prepare = buildMessage({
+        ...zeroHeader(Command.prepare), cluster, release: releaseScarab, client: operation === VsrOperation.pulse ? 0n : 5n, op: 1n, operation,
+        request: operation === VsrOperation.pulse ? 0 : 1, timestamp: 1n, parent: u128FromBytes(root, 0)
+      }, requestBody)
+      return core.step(now, { _tag: "Replay", prepare })
+    }
+    const refusal = (outputs: Array<Output>) => outputs.find((output) => output._tag === "ReplayRefused")
+    expect(refusal(replay(VsrOperation.noop, new Uint8Array(0)))).toMatchObject({ op: 1, reason: expect.stringMatching(/operation 6, which this replica does not execute/) })
+    expect(refusal(replay(Operation.pulse, new Uint8Array(0)))).toMatchObject({ reason: expect.stringMatching(/operation 128/) })
+    expect(refusal(replay(Operation.create_transfers, new Uint8Array(128)))).toMatchObject({ reason: expect.stringMatching(/invalid body/) })
+    expect(refusal(replay(DeprecatedOperation.create_transfers_unbatched, transfers(1n, 2n)))).toMatchObject({ reason: expect.stringMatching(/beyond the ledger's capacity/) })
+    expect(replay(DeprecatedOperation.create_transfers_unbatched, transfers(1n)).map((output) => output._tag)).toEqual(["Committed"])
+    expect(replay(VsrOperation.pulse, new Uint8Array(0)).map((output) => output._tag)).toEqual(["Committed"])
   })
 })

@@ -7,13 +7,16 @@
  * header). The long run is `npm run fuzz:requests`.
  *
  * The run is bounded by its request count, not by time. Its seed comes from
- * SCARAB_REQUEST_FUZZ_SEED, or from the clock; a failure names it and how to replay it.
+ * SCARAB_REQUEST_FUZZ_SEED, or is fixed, so that CI runs the same requests every time; a failure
+ * names it and how to replay it. The default seed is the one that found reads committing during
+ * a checkpoint past the durability op unnoticed (Checkpointer.onCommit); other seeds run in the
+ * long runs (`npm run fuzz:requests`).
  */
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { failureText, runRequestFuzz } from "./request_fuzzer.ts"
 
-const seed = Number(process.env.SCARAB_REQUEST_FUZZ_SEED ?? Date.now() % 0x7fffffff)
+const seed = Number(process.env.SCARAB_REQUEST_FUZZ_SEED ?? 1369452435)
 const requests = 2000
 const restartEvery = 400
 const replay = (failed: number) => `SCARAB_REQUEST_FUZZ_SEED=${failed} npx vitest run test/integration/request_fuzz.test.ts`

@@ -59,113 +59,10 @@ const alignedMemory = new WeakSet<ArrayBufferLike>()
 /** Builds the Storage service over a driver. */
 export function makeStorage(driver: DiskDriver): Storage["Service"] {
   assert(driver.inFlightMax >= 1 && driver.inFlightMax <= 4096, () => "inFlightMax must be in 1..4096")
-  const permits = Semaphore.makeUnsafe(driver.inFlightMax)
-  // Uninterruptible: the kernel (or a pool thread) owns the buffer until the completion, so the
-  // permit, the buffer and the caller all wait for it even when the caller is interrupted.
-  const bounded = <A>(effect: Effect.Effect<A>): Effect.Effect<A> =>
-    permits.withPermits(1)(Effect.uninterruptible(effect))
-  const path = driver.path
-  let poisoned: StorageFatalError | undefined
-
-  const poison = (operation: "read" | "write" | "sync", offset: number, result: number, reason: string) => {
-    poisoned ??= new StorageFatalError({ path, operation, offset, code: errnoName(result), reason })
-    return Effect.fail(poisoned)
-  }
-
-  /** Why a request may not run, or undefined: checked synchronously, no Effect on the hot path. */
-  const rejection = (zone: Zone, offset: number, buffer: Uint8Array): StorageError | undefined => {
-    const reason = ioRuleBroken(zone, offset, buffer.length, isAllocated(buffer))
-    if (reason !== undefined) return new StorageRangeError({ path, zone: zone.name, offset, length: buffer.length, reason })
-    return poisoned
-  }
-
-  const read = Effect.fnUntraced(function* (zone: Zone, offset: number, buffer: Uint8Array) {
-    const rejected = rejection(zone, offset, buffer)
-    if (rejected !== undefined) return yield* Effect.fail(rejected)
-    const start = zone.start + offset
-    const length = buffer.length
-    let sectorsZeroed: Array<number> | undefined
-    // §5.3: halve the request on EIO down to one sector, zero-fill that sector, then walk on
-    // one or two sectors per read. Each step advances or halves, so this bounds the loop.
-    const stepsMax = (length / sectorSize) * 34 + interruptedRetriesMax
-    let done = 0
-    let targetMax = length
-    let retries = 0
-    for (let step = 0; done < length; step++) {
-      assert(step < stepsMax, () => "read loop exceeded its bound")
-      const target = Math.min(length - done, targetMax)
-      const result = yield* bounded(driver.read(buffer.subarray(done, done + target), start + done))
-      if (result === -errnoEio) {
-        if (target > sectorSize) {
-          targetMax = Math.ceil(target / 2 / sectorSize) * sectorSize
-        } else {
-          buffer.fill(0, done, done + sectorSize)
-          sectorsZeroed ??= []
-          sectorsZeroed.push(start + done)
-          done += sectorSize
-        }
-      } else if (result === -errnoEintr || result === -errnoEagain) {
-        retries++
-        if (retries > interruptedRetriesMax) return yield* poison("read", start + done, result, "retried too often")
-      } else if (result < 0) {
-        return yield* poison("read", start + done, result, "read failed")
-      } else if (result === 0) {
-        // Past the end of the file: nothing was ever written there.
-        buffer.fill(0, done)
-        done = length
-      } else {
-        assert(result <= target, () => "read returned more bytes than requested")
-        done += result
-        // A read that ends inside a sector can only be the end of the file: the rest of that
-        // sector is zeroes, and the next read must start on a sector again.
-        const sectorEnd = Math.ceil(done / sectorSize) * sectorSize
-        buffer.fill(0, done, sectorEnd)
-        done = sectorEnd
-        if (targetMax === sectorSize) targetMax = 2 * sectorSize
-      }
-    }
-    assert(done === length, () => "read loop overran its buffer")
-    return sectorsZeroed === undefined ? readClean : ({ sectorsZeroed } satisfies ReadReport)
-  })
-
-  const write = Effect.fnUntraced(function* (zone: Zone, offset: number, buffer: Uint8Array) {
-    const rejected = rejection(zone, offset, buffer)
-    if (rejected !== undefined) return yield* Effect.fail(rejected)
-    const start = zone.start + offset
-    let done = 0
-    let retries = 0
-    // Each pass writes at least one byte or counts a retry, so this terminates.
-    while (done < buffer.length) {
-      const result = yield* bounded(driver.write(buffer.subarray(done), start + done))
-      if (result === -errnoEintr || result === -errnoEagain) {
-        retries++
-        if (retries > interruptedRetriesMax) return yield* poison("write", start + done, result, "retried too often")
-      } else if (result < 0) {
-        return yield* poison("write", start + done, result, failureReason(result, "write failed; the device cannot be trusted"))
-      } else if (result === 0) {
-        return yield* poison("write", start + done, result, "write made no progress")
-      } else {
-        assert(result <= buffer.length - done, () => "write returned more bytes than requested")
-        done += result
-      }
-    }
-  })
-
-  const sync = Effect.gen(function* () {
-    if (poisoned !== undefined) return yield* Effect.fail(poisoned)
-    const result = yield* bounded(driver.sync)
-    if (result < 0) return yield* poison("sync", 0, result, failureReason(result, "fsync failed"))
-  })
-
-  const sizeBytes = Effect.gen(function* () {
-    const result = yield* driver.sizeBytes
-    if (result < 0) return yield* poison("read", 0, result, "fstat failed")
-    return result
-  })
-
+  const engine: Engine = { driver, permits: Semaphore.makeUnsafe(driver.inFlightMax), poisoned: undefined }
   return Storage.of({
     implementation: driver.implementation,
-    path,
+    path: driver.path,
     directIo: driver.directIo,
     inFlightMax: driver.inFlightMax,
     allocate(sizeBytes) {
@@ -177,10 +74,18 @@ export function makeStorage(driver: DiskDriver): Storage["Service"] {
       alignedMemory.add(memory.buffer)
       return memory
     },
-    read,
-    write,
-    sync,
-    sizeBytes
+    read: (zone, offset, buffer) => readZone(engine, zone, offset, buffer),
+    write: (zone, offset, buffer) => writeZone(engine, zone, offset, buffer),
+    sync: Effect.gen(function* () {
+      if (engine.poisoned !== undefined) return yield* Effect.fail(engine.poisoned)
+      const result = yield* bounded(engine, driver.sync)
+      if (result < 0) return yield* poison(engine, "sync", 0, result, failureReason(result, "fsync failed"))
+    }),
+    sizeBytes: Effect.gen(function* () {
+      const result = yield* driver.sizeBytes
+      if (result < 0) return yield* poison(engine, "read", 0, result, "fstat failed")
+      return result
+    })
   })
 }
 
@@ -205,3 +110,106 @@ function failureReason(result: number, otherwise: string): string {
 function isAllocated(buffer: Uint8Array): boolean {
   return alignedMemory.has(buffer.buffer) && buffer.byteOffset % sectorSize === 0 && buffer.length <= ioSizeMax
 }
+
+/** What the operations of one Storage share: its driver, the bound on operations in flight, and the poison once set. */
+interface Engine {
+  readonly driver: DiskDriver
+  readonly permits: Semaphore.Semaphore
+  poisoned: StorageFatalError | undefined
+}
+
+/**
+ * Runs a driver operation under the in-flight bound. Uninterruptible: the kernel (or a pool
+ * thread) owns the buffer until the completion, so the permit, the buffer and the caller all
+ * wait for it even when the caller is interrupted.
+ */
+function bounded<A>(engine: Engine, effect: Effect.Effect<A>): Effect.Effect<A> {
+  return engine.permits.withPermits(1)(Effect.uninterruptible(effect))
+}
+
+/** Fails with the first fatal error, which every later request gets too. */
+function poison(engine: Engine, operation: "read" | "write" | "sync", offset: number, result: number, reason: string) {
+  engine.poisoned ??= new StorageFatalError({ path: engine.driver.path, operation, offset, code: errnoName(result), reason })
+  return Effect.fail(engine.poisoned)
+}
+
+/** Why a request may not run, or undefined: checked synchronously, no Effect on the hot path. */
+function rejection(engine: Engine, zone: Zone, offset: number, buffer: Uint8Array): StorageError | undefined {
+  const reason = ioRuleBroken(zone, offset, buffer.length, isAllocated(buffer))
+  if (reason !== undefined) return new StorageRangeError({ path: engine.driver.path, zone: zone.name, offset, length: buffer.length, reason })
+  return engine.poisoned
+}
+
+/** `Storage.read`: a read that survives latent sector errors by zeroing exactly the sectors that fail (§5.3). */
+const readZone = Effect.fnUntraced(function* (engine: Engine, zone: Zone, offset: number, buffer: Uint8Array) {
+  const rejected = rejection(engine, zone, offset, buffer)
+  if (rejected !== undefined) return yield* Effect.fail(rejected)
+  const start = zone.start + offset
+  const length = buffer.length
+  let sectorsZeroed: Array<number> | undefined
+  // §5.3: halve the request on EIO down to one sector, zero-fill that sector, then walk on
+  // one or two sectors per read. Each step advances or halves, so this bounds the loop.
+  const stepsMax = (length / sectorSize) * 34 + interruptedRetriesMax
+  let done = 0
+  let targetMax = length
+  let retries = 0
+  for (let step = 0; done < length; step++) {
+    assert(step < stepsMax, () => "read loop exceeded its bound")
+    const target = Math.min(length - done, targetMax)
+    const result = yield* bounded(engine, engine.driver.read(buffer.subarray(done, done + target), start + done))
+    if (result === -errnoEio) {
+      if (target > sectorSize) {
+        targetMax = Math.ceil(target / 2 / sectorSize) * sectorSize
+      } else {
+        buffer.fill(0, done, done + sectorSize)
+        sectorsZeroed ??= []
+        sectorsZeroed.push(start + done)
+        done += sectorSize
+      }
+    } else if (result === -errnoEintr || result === -errnoEagain) {
+      retries++
+      if (retries > interruptedRetriesMax) return yield* poison(engine, "read", start + done, result, "retried too often")
+    } else if (result < 0) {
+      return yield* poison(engine, "read", start + done, result, "read failed")
+    } else if (result === 0) {
+      // Past the end of the file: nothing was ever written there.
+      buffer.fill(0, done)
+      done = length
+    } else {
+      assert(result <= target, () => "read returned more bytes than requested")
+      done += result
+      // A read that ends inside a sector can only be the end of the file: the rest of that
+      // sector is zeroes, and the next read must start on a sector again.
+      const sectorEnd = Math.ceil(done / sectorSize) * sectorSize
+      buffer.fill(0, done, sectorEnd)
+      done = sectorEnd
+      if (targetMax === sectorSize) targetMax = 2 * sectorSize
+    }
+  }
+  assert(done === length, () => "read loop overran its buffer")
+  return sectorsZeroed === undefined ? readClean : ({ sectorsZeroed } satisfies ReadReport)
+})
+
+/** `Storage.write`: a write continued past short writes (§5.4); any failure poisons the Storage. */
+const writeZone = Effect.fnUntraced(function* (engine: Engine, zone: Zone, offset: number, buffer: Uint8Array) {
+  const rejected = rejection(engine, zone, offset, buffer)
+  if (rejected !== undefined) return yield* Effect.fail(rejected)
+  const start = zone.start + offset
+  let done = 0
+  let retries = 0
+  // Each pass writes at least one byte or counts a retry, so this terminates.
+  while (done < buffer.length) {
+    const result = yield* bounded(engine, engine.driver.write(buffer.subarray(done), start + done))
+    if (result === -errnoEintr || result === -errnoEagain) {
+      retries++
+      if (retries > interruptedRetriesMax) return yield* poison(engine, "write", start + done, result, "retried too often")
+    } else if (result < 0) {
+      return yield* poison(engine, "write", start + done, result, failureReason(result, "write failed; the device cannot be trusted"))
+    } else if (result === 0) {
+      return yield* poison(engine, "write", start + done, result, "write made no progress")
+    } else {
+      assert(result <= buffer.length - done, () => "write returned more bytes than requested")
+      done += result
+    }
+  }
+})

@@ -132,7 +132,23 @@ function createSinglePhaseOrPending(
   if ((crFlags & AccountFlags.credits_must_not_exceed_debits) !== 0 && compare128(s, sum, cr, c + A.debits_posted) > 0) {
     return Status.exceeds_debits
   }
+  insertSinglePhaseOrPending(ctx, ev, e, flags, drRow, crRow, timestampHi, timestampLo, expiresHi, expiresLo)
+  return Status.created
+}
 
+/**
+ * The effects of a single-phase or pending transfer that passed every check: the transfer row
+ * (its amount from `ctx.scratch`, balancing applied), both accounts' balances, the totals, the
+ * expiry of a pending transfer with a timeout, closing flags.
+ */
+function insertSinglePhaseOrPending(
+  ctx: LedgerContext, ev: Uint32Array, e: number, flags: number, drRow: number, crRow: number,
+  timestampHi: number, timestampLo: number, expiresHi: number, expiresLo: number
+): void {
+  const { accounts, transfers } = ctx.store
+  const dr = accounts.array(drRow), d = accounts.offset(drRow)
+  const cr = accounts.array(crRow), c = accounts.offset(crRow)
+  const s = ctx.scratch
   const row = transfers.append()
   const t = transfers.array(row), o = transfers.offset(row)
   copyWords(t, o, ev, e, 32)
@@ -144,13 +160,13 @@ function createSinglePhaseOrPending(
   ctx.scope.saveAccount(drRow)
   ctx.scope.saveAccount(crRow)
   const totals = ctx.totals
-  if (pending) {
+  if ((flags & TransferFlags.pending) !== 0) {
     add128(dr, d + A.debits_pending, dr, d + A.debits_pending, s, amount)
     add128(cr, c + A.credits_pending, cr, c + A.credits_pending, s, amount)
     totals.add(TotalsWord.debits_pending, s, amount)
     totals.add(TotalsWord.credits_pending, s, amount)
     t[o + T.pending_status] = PendingStatus.pending
-    if (timeout !== 0) ctx.store.expiries.push(expiresHi, expiresLo, timestampHi, timestampLo, row)
+    if (ev[e + T.timeout] !== 0) ctx.store.expiries.push(expiresHi, expiresLo, timestampHi, timestampLo, row)
   } else {
     add128(dr, d + A.debits_posted, dr, d + A.debits_posted, s, amount)
     add128(cr, c + A.credits_posted, cr, c + A.credits_posted, s, amount)
@@ -162,7 +178,6 @@ function createSinglePhaseOrPending(
   recordTransfer(ctx, row, drRow, crRow)
   ctx.resultHi = timestampHi
   ctx.resultLo = timestampLo
-  return Status.created
 }
 
 function createPostOrVoid(
@@ -231,7 +246,25 @@ function createPostOrVoid(
     if (((dr[d + A.code_flags]! >>> 16) & AccountFlags.closed) !== 0) return Status.debit_account_already_closed
     if (((cr[c + A.code_flags]! >>> 16) & AccountFlags.closed) !== 0) return Status.credit_account_already_closed
   }
+  insertPostOrVoid(ctx, ev, e, flags, pRow, drRow, crRow, timestampHi, timestampLo)
+  return Status.created
+}
 
+/**
+ * The effects of a post or void that passed every check: the transfer row (the pending
+ * transfer's fields where the event leaves them zero, its amount from `ctx.scratch`), the
+ * pending amounts released from both accounts and the totals, then either the posted amounts
+ * added or the closing flags cleared, and the pending transfer's new status.
+ */
+function insertPostOrVoid(
+  ctx: LedgerContext, ev: Uint32Array, e: number, flags: number, pRow: number, drRow: number, crRow: number,
+  timestampHi: number, timestampLo: number
+): void {
+  const { accounts, transfers, transferIds } = ctx.store
+  const p = transfers.array(pRow), q = transfers.offset(pRow)
+  const dr = accounts.array(drRow), d = accounts.offset(drRow)
+  const cr = accounts.array(crRow), c = accounts.offset(crRow)
+  const s = ctx.scratch
   const row = transfers.append()
   const t = transfers.array(row), o = transfers.offset(row)
   copy128(t, o + T.id, ev, e + T.id)
@@ -260,7 +293,7 @@ function createPostOrVoid(
   sub128(cr, c + A.credits_pending, cr, c + A.credits_pending, p, q + T.amount)
   totals.sub(TotalsWord.debits_pending, p, q + T.amount)
   totals.sub(TotalsWord.credits_pending, p, q + T.amount)
-  if (isVoid) {
+  if ((flags & TransferFlags.void_pending_transfer) !== 0) {
     reopen(dr, d, cr, c, p[q + T.code_flags]! >>> 16)
     p[q + T.pending_status] = PendingStatus.voided
   } else {
@@ -273,7 +306,6 @@ function createPostOrVoid(
   recordTransfer(ctx, row, drRow, crRow)
   ctx.resultHi = timestampHi
   ctx.resultLo = timestampLo
-  return Status.created
 }
 
 /** Clears the `closed` flags that a closing pending transfer set (its void or its expiry). */

@@ -98,9 +98,7 @@ export function ledgerOver(store: LedgerStore): Ledger {
     lastLo = endLo
   }
 
-  /** One create batch of `n` events at `words[evBase ..]` ending at (endHi, endLo), results into `reply[replyBase ..]`. */
-  const executeCreate = (operation: ClientOperation, words: Uint32Array, evBase: number, n: number, endHi: number, endLo: number,
-    reply: Uint32Array, replyBase: number): void => {
+  const executeCreate: ExecuteCreate = (operation, words, evBase, n, endHi, endLo, reply, replyBase) => {
     assert(n <= eventsPerBatchMax, () => `${n} events exceed the batch limit`)
     assert(store.fits(operation, n), () => "execute without a successful prefetch: the store is full")
     sub64Small(endHi, endLo, n)
@@ -118,64 +116,19 @@ export function ledgerOver(store: LedgerStore): Ledger {
     assert(!isQuery(operation) || n === 1, () => "a query batch holds exactly one filter")
     assert(store.fits(operation, n), () => "execute without a successful prefetch: the store is full")
     const words = wordsOf(events)
-    switch (operation) {
-      case Operation.create_accounts:
-      case Operation.create_transfers: {
-        const reply = results.take(n * createResultSize)
-        executeCreate(operation, words, 0, n, hiOf(timestamp), loOf(timestamp), new Uint32Array(reply.buffer, reply.byteOffset, n * 4), 0)
-        return reply
-      }
-      case Operation.lookup_accounts:
-        return lookup(store.accounts, store.accountIds, words, n)
-      case Operation.lookup_transfers:
-        return lookup(store.transfers, store.transferIds, words, n)
-      case Operation.get_account_transfers:
-        return accountTransfers(ctx, words, false)
-      case Operation.get_account_balances:
-        return accountTransfers(ctx, words, true)
-      case Operation.query_accounts:
-        return query(store.accounts, words)
-      case Operation.query_transfers:
-        return query(store.transfers, words)
-    }
+    if (operation !== Operation.create_accounts && operation !== Operation.create_transfers) return executeRead(ctx, operation, words, n)
+    const reply = results.take(n * createResultSize)
+    executeCreate(operation, words, 0, n, hiOf(timestamp), loOf(timestamp), new Uint32Array(reply.buffer, reply.byteOffset, n * 4), 0)
+    return reply
   }
 
-  /**
-   * Creates run in place: one view of the body, one reply buffer, timestamps as u32 pairs. Under
-   * fan-in a request holds thousands of one-event batches, and a buffer and BigInt arithmetic
-   * per batch cost as much as executing its event. Reads take the general path.
-   */
   const decoder = new MultiBatchDecoder()
   const executeBatches = (operation: ClientOperation, body: Uint8Array, timestamp: bigint): Uint8Array => {
     if (operation !== Operation.create_accounts && operation !== Operation.create_transfers) {
       return executeBatchesVia(execute, operation, body, timestamp)
     }
     restorable = false
-    const size = eventSize(operation)
-    assert(decoder.decode(body, size) === undefined, () => "a multi-batch body that does not decode")
-    const batchCount = decoder.batchCount
-    const eventCount = decoder.payloadSize / size
-    const words = wordsOf(body.subarray(0, decoder.payloadSize))
-    const reply = new Uint8Array(eventCount * createResultSize + trailerSize(createResultSize, batchCount))
-    const replyWords = new Uint32Array(reply.buffer, 0, eventCount * 4)
-    const counts = new Uint16Array(batchCount)
-    // Batch i ends where the events before it, and its own, take the slots after T - eventCount.
-    sub64Small(hiOf(timestamp), loOf(timestamp), eventCount)
-    let endHi = u64Result[0]!
-    let endLo = u64Result[1]!
-    let event = 0
-    for (let batch = 0; batch < batchCount; batch++) {
-      const n = decoder.elementCount(batch)
-      add64Small(endHi, endLo, n)
-      endHi = u64Result[0]!
-      endLo = u64Result[1]!
-      executeCreate(operation, words, event * (size / 4), n, endHi, endLo, replyWords, event * (createResultSize / 4))
-      counts[batch] = n
-      event += n
-    }
-    assert(event === eventCount && endHi === hiOf(timestamp) && endLo === loOf(timestamp), () => "the batches end at the request's timestamp")
-    writeTrailer(reply, eventCount * createResultSize, counts, batchCount, createResultSize)
-    return reply
+    return executeCreateBatches(decoder, operation, body, timestamp, executeCreate)
   }
 
   return {
@@ -225,6 +178,67 @@ export function executeBatchesVia(execute: LedgerOperations["execute"], operatio
     results.push(execute(operation, batch, end))
   }
   return encodeMultiBatch(results, resultSize(operation))
+}
+
+/** The operations that create (the rest read). */
+type CreateOperation = typeof Operation.create_accounts | typeof Operation.create_transfers
+
+/** One create batch of `n` events at `words[evBase ..]` ending at (endHi, endLo), results into `reply[replyBase ..]`. */
+type ExecuteCreate = (operation: CreateOperation, words: Uint32Array, evBase: number, n: number, endHi: number, endLo: number,
+  reply: Uint32Array, replyBase: number) => void
+
+/**
+ * `Ledger.executeBatches` for creates, which run in place: one view of the body, one reply
+ * buffer, timestamps as u32 pairs. Under fan-in a request holds thousands of one-event batches,
+ * and a buffer and BigInt arithmetic per batch cost as much as executing its event. Reads take
+ * the general path (`executeBatchesVia`).
+ */
+function executeCreateBatches(decoder: MultiBatchDecoder, operation: CreateOperation, body: Uint8Array, timestamp: bigint,
+  executeCreate: ExecuteCreate): Uint8Array {
+  const size = eventSize(operation)
+  assert(decoder.decode(body, size) === undefined, () => "a multi-batch body that does not decode")
+  const batchCount = decoder.batchCount
+  const eventCount = decoder.payloadSize / size
+  const words = wordsOf(body.subarray(0, decoder.payloadSize))
+  const reply = new Uint8Array(eventCount * createResultSize + trailerSize(createResultSize, batchCount))
+  const replyWords = new Uint32Array(reply.buffer, 0, eventCount * 4)
+  const counts = new Uint16Array(batchCount)
+  // Batch i ends where the events before it, and its own, take the slots after T - eventCount.
+  sub64Small(hiOf(timestamp), loOf(timestamp), eventCount)
+  let endHi = u64Result[0]!
+  let endLo = u64Result[1]!
+  let event = 0
+  for (let batch = 0; batch < batchCount; batch++) {
+    const n = decoder.elementCount(batch)
+    add64Small(endHi, endLo, n)
+    endHi = u64Result[0]!
+    endLo = u64Result[1]!
+    executeCreate(operation, words, event * (size / 4), n, endHi, endLo, replyWords, event * (createResultSize / 4))
+    counts[batch] = n
+    event += n
+  }
+  assert(event === eventCount && endHi === hiOf(timestamp) && endLo === loOf(timestamp), () => "the batches end at the request's timestamp")
+  writeTrailer(reply, eventCount * createResultSize, counts, batchCount, createResultSize)
+  return reply
+}
+
+/** A read: lookups of `n` ids, or one filter (the others), at `words`. */
+function executeRead(ctx: LedgerContext, operation: Exclude<ClientOperation, CreateOperation>, words: Uint32Array, n: number): Uint8Array {
+  const store = ctx.store
+  switch (operation) {
+    case Operation.lookup_accounts:
+      return lookup(store.accounts, store.accountIds, words, n)
+    case Operation.lookup_transfers:
+      return lookup(store.transfers, store.transferIds, words, n)
+    case Operation.get_account_transfers:
+      return accountTransfers(ctx, words, false)
+    case Operation.get_account_balances:
+      return accountTransfers(ctx, words, true)
+    case Operation.query_accounts:
+      return query(store.accounts, words)
+    case Operation.query_transfers:
+      return query(store.transfers, words)
+  }
 }
 
 /**

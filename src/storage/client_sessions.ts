@@ -81,7 +81,7 @@ export const replyWritesMax = 8
 export const writeClientReplies = Effect.fnUntraced(function* (
   storage: Storage["Service"], layout: Layout, entries: ReadonlyArray<SessionEntry>, written: Array<Uint8Array | undefined>,
   buffers: ReadonlyArray<Uint8Array>
-) {
+): Effect.fn.Return<void, StorageError> {
   const changed = entries.filter((entry) => {
     if (readU32(entry.reply, FrameLayout.size.offset) === headerSize) return false // a reply without a body is whole in the trailer
     const last = written[entry.slot]
@@ -99,13 +99,12 @@ export const writeClientReplies = Effect.fnUntraced(function* (
     }, { concurrency: "unbounded", discard: true })
   }
   for (const entry of changed) written[entry.slot] = entry.reply.slice(0, checksumSize)
-}) as (
-  storage: Storage["Service"], layout: Layout, entries: ReadonlyArray<SessionEntry>, written: Array<Uint8Array | undefined>,
-  buffers: ReadonlyArray<Uint8Array>
-) => Effect.Effect<void, StorageError>
+})
 
 /** The reply of a stored session: its header from the trailer, its body from the zone, or undefined if the zone lost it. */
-export const readClientReply = Effect.fnUntraced(function* (storage: Storage["Service"], layout: Layout, stored: StoredSession) {
+export const readClientReply = Effect.fnUntraced(function* (
+  storage: Storage["Service"], layout: Layout, stored: StoredSession
+): Effect.fn.Return<Uint8Array | undefined, StorageError> {
   const size = readU32(stored.replyHeader, FrameLayout.size.offset)
   if (size === headerSize) return stored.replyHeader.slice()
   if (size > layout.config.messageSizeMax) return undefined
@@ -117,4 +116,4 @@ export const readClientReply = Effect.fnUntraced(function* (storage: Storage["Se
   checksumInto(buffer.subarray(headerSize, size), body, 0)
   if (!u128Equal(body, 0, buffer, FrameLayout.checksum_body.offset) || !isZero(buffer, size, end)) return undefined
   return buffer.slice(0, size)
-}) as (storage: Storage["Service"], layout: Layout, stored: StoredSession) => Effect.Effect<Uint8Array | undefined, StorageError>
+})

@@ -174,7 +174,9 @@ export interface SuperblockOpened {
  * Reads every copy, selects the working version by quorum and repairs damaged copies (§3.4,
  * §3.5). Both profiles keep the copies at the same place, so any layout can open any file.
  */
-export const openSuperblock = Effect.fnUntraced(function* (storage: Storage["Service"], layout: Layout) {
+export const openSuperblock = Effect.fnUntraced(function* (
+  storage: Storage["Service"], layout: Layout
+): Effect.fn.Return<SuperblockOpened, StorageError | SuperblockError> {
   const copies = yield* readCopies(storage, layout)
   const selected = selectQuorum(copies, quorumOpen, monotonic)
   if (selected._tag === "Failure") return yield* new SuperblockError({ path: storage.path, reason: selected.reason })
@@ -182,18 +184,18 @@ export const openSuperblock = Effect.fnUntraced(function* (storage: Storage["Ser
   const repairs = repairOrder(copies, working.checksum)
   for (const copy of repairs) yield* writeCopy(storage, layout, working, copy)
   return { working, repairedCopies: repairs } satisfies SuperblockOpened
-}) as (storage: Storage["Service"], layout: Layout) => Effect.Effect<SuperblockOpened, StorageError | SuperblockError>
+})
 
 /**
  * The working superblock as open would select it, without repairing anything: for tools that
  * only need the file's identity (its cluster) before the replica opens it. Undefined when open
  * would refuse (the replica then says why).
  */
-export const peekSuperblock = Effect.fnUntraced(function* (storage: Storage["Service"]) {
+export const peekSuperblock = Effect.fnUntraced(function* (storage: Storage["Service"]): Effect.fn.Return<Superblock | undefined, StorageError> {
   const copies = yield* readCopies(storage, layouts.production)
   const selected = selectQuorum(copies, quorumOpen, monotonic)
   return selected._tag === "Success" ? selected.value : undefined
-}) as (storage: Storage["Service"]) => Effect.Effect<Superblock | undefined, StorageError>
+})
 
 /**
  * Writes `staging` (a superblock sealed with sequence working + 1 and parent working's checksum)
@@ -201,7 +203,9 @@ export const peekSuperblock = Effect.fnUntraced(function* (storage: Storage["Ser
  * select exactly `staging` (§3.3). A failure to do so is a defect: the disk lost a write it
  * acknowledged, and the replica must stop.
  */
-export const writeSuperblock = Effect.fnUntraced(function* (storage: Storage["Service"], layout: Layout, working: Superblock | undefined, staging: Superblock) {
+export const writeSuperblock = Effect.fnUntraced(function* (
+  storage: Storage["Service"], layout: Layout, working: Superblock | undefined, staging: Superblock
+): Effect.fn.Return<Superblock, StorageError> {
   if (working === undefined) assert(staging.sequence === 1, () => "a first superblock has sequence 1")
   else {
     assert(staging.sequence === working.sequence + 1 && equalBytes(staging.parent, working.checksum), () => "staging must follow working")
@@ -213,7 +217,7 @@ export const writeSuperblock = Effect.fnUntraced(function* (storage: Storage["Se
   assert(selected._tag === "Success" && equalBytes(selected.value.checksum, staging.checksum),
     () => `${storage.path}: the superblock read back is not the one just written (${selected._tag === "Failure" ? selected.reason : "another version"})`)
   return staging
-}) as (storage: Storage["Service"], layout: Layout, working: Superblock | undefined, staging: Superblock) => Effect.Effect<Superblock, StorageError>
+})
 
 /** The next version: `working` with `change` applied, sequence + 1, chained to it. */
 export function nextSuperblock(

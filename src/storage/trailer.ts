@@ -37,7 +37,9 @@ export interface TrailerWritten {
 export const trailerBlockCount = (size: number, blockSize: number): number => Math.ceil(size / (blockSize - headerSize))
 
 /** Writes `bytes` as a chain of `blockType` blocks acquired from `freeSet`. */
-export const writeTrailer = Effect.fnUntraced(function* (grid: Grid, freeSet: FreeSet, blockType: BlockType, bytes: Uint8Array, path: string) {
+export const writeTrailer = Effect.fnUntraced(function* (
+  grid: Grid, freeSet: FreeSet, blockType: BlockType, bytes: Uint8Array, path: string
+): Effect.fn.Return<TrailerWritten, StorageError | GridFullError> {
   if (bytes.length === 0) return { reference: trailerEmpty, blocks: [] } satisfies TrailerWritten
   const bodyMax = grid.blockSize - headerSize
   const count = trailerBlockCount(bytes.length, grid.blockSize)
@@ -67,11 +69,13 @@ export const writeTrailer = Effect.fnUntraced(function* (grid: Grid, freeSet: Fr
     reference: { checksum, lastBlockAddress: previousAddress, lastBlockChecksum: previousChecksum.slice(), size: bytes.length },
     blocks
   } satisfies TrailerWritten
-}) as (grid: Grid, freeSet: FreeSet, blockType: BlockType, bytes: Uint8Array, path: string) => Effect.Effect<TrailerWritten, StorageError | GridFullError>
+})
 
 /** Reads the trailer `reference` names: its bytes and its blocks (first to last). */
-export const readTrailer = Effect.fnUntraced(function* (grid: Grid, reference: TrailerReference, blockType: BlockType, what: string, path: string) {
-  if (reference.size === 0) return { bytes: new Uint8Array(0), blocks: [] as Array<number> }
+export const readTrailer = Effect.fnUntraced(function* (
+  grid: Grid, reference: TrailerReference, blockType: BlockType, what: string, path: string
+): Effect.fn.Return<{ bytes: Uint8Array; blocks: Array<number> }, StorageError | GridReadError> {
+  if (reference.size === 0) return { bytes: new Uint8Array(0), blocks: [] }
   const bodyMax = grid.blockSize - headerSize
   const count = trailerBlockCount(reference.size, grid.blockSize)
   const bytes = new Uint8Array(reference.size)
@@ -98,4 +102,4 @@ export const readTrailer = Effect.fnUntraced(function* (grid: Grid, reference: T
   blocks.reverse()
   assert(blocks.length === count, () => "trailer block count")
   return { bytes, blocks }
-}) as (grid: Grid, reference: TrailerReference, blockType: BlockType, what: string, path: string) => Effect.Effect<{ bytes: Uint8Array; blocks: Array<number> }, StorageError | GridReadError>
+})

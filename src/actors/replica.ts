@@ -193,7 +193,17 @@ const storeCheckpoint = Effect.fnUntraced(function* (checkpointer: Checkpointer,
 })
 
 /** Opens the superblock, loads its checkpoint, recovers the journal and replays it into a fresh core. */
-const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
+/** What `openReplica` hands the shell: a recovered core and what it works with. */
+interface OpenedReplica {
+  readonly core: ReplicaCore
+  readonly cluster: bigint
+  readonly journal: Journal
+  readonly checkpointer: Checkpointer
+  readonly ledger: Ledger
+  readonly capacity: LedgerOptions
+}
+
+const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]): Effect.fn.Return<OpenedReplica, ReplicaOpenFailure> {
   const started = yield* Clock.currentTimeMillis
   // Both profiles keep the superblock at the same place, so either layout can read it.
   const { working, repairedCopies } = yield* openSuperblock(storage, layoutOf(productionConfig))
@@ -249,9 +259,7 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]) {
   yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointOp} and replayed ${recovered.replay.length} ops from the journal ` +
     `(open ${replayed - started} ms: checkpoint ${loaded - started} ms, WAL recovery ${journalRecovered - loaded} ms, replay ${replayed - journalRecovered} ms)`)
   return { core, cluster: working.cluster, journal, checkpointer, ledger, capacity }
-}) as (storage: Storage["Service"]) => Effect.Effect<{
-  core: ReplicaCore; cluster: bigint; journal: Journal; checkpointer: Checkpointer; ledger: Ledger; capacity: LedgerOptions
-}, ReplicaOpenFailure>
+})
 
 /** The core's configuration for a replica of `cluster` on a data file of `layout`. */
 export const coreConfig = (cluster: bigint, layout: Layout): ReplicaConfig => ({

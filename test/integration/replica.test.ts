@@ -38,10 +38,10 @@ afterEach(async () => {
   data = undefined
 })
 
-async function freshReplica(cluster = 0n): Promise<RunningReplica> {
+async function freshReplica(cluster = 0n, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
   data = temporaryDataFile()
   format(data.path, cluster)
-  replica = await startReplica(data.path)
+  replica = await startReplica(data.path, 0, flags)
   return replica
 }
 
@@ -161,9 +161,17 @@ describe("a Scarab replica through tigerbeetle-node@0.17.9", () => {
   })
 
   it("evicts the least recently committed session when a 65th client registers", async () => {
-    const { port } = await freshReplica()
+    // Room for 100 accounts, so that the victim can have a call in flight that is never answered.
+    const { port } = await freshReplica(0n, ["--accounts-max=100"])
     // In a child process: an evicted 0.17.9 client must not be destroyed (wire-protocol.md §9.9),
     // and one that is never destroyed keeps its thread alive, so the child exits explicitly.
+    //
+    // The victim has a call in flight from before its eviction until after it: a create of 100
+    // accounts, beyond the capacity, which the replica drops and the client retries. An evicted
+    // client fails its call in flight with ERR_CLIENT_EVICTED and every later one with
+    // ERR_CLIENT_CLOSED. An idle victim could learn of its eviction from the answer to the ping it
+    // sends every 30 s and fail its next call CLOSED: whether the 64 registrations outlast a ping
+    // (on a loaded machine they take about 30 s) would decide the outcome.
     const script = `
       import { createRequire } from "node:module"
       const tb = createRequire(process.cwd() + "/")("tigerbeetle-node")
@@ -173,11 +181,12 @@ describe("a Scarab replica through tigerbeetle-node@0.17.9", () => {
       const report = {}
       const victim = make()
       report.victimFirst = (await victim.createAccounts([account(1n)])).map((r) => r.status)
+      const inFlight = victim.createAccounts(Array.from({ length: 100 }, (_, i) => account(BigInt(1000 + i)))).then(() => "ok", (e) => e.code)
       const others = Array.from({ length: 64 }, make)
       const results = await Promise.allSettled(others.map((c, i) => c.createAccounts([account(BigInt(100 + i))])))
       report.othersCreated = results.filter((r) => r.status === "fulfilled" && r.value[0].status === tb.CreateAccountStatus.created).length
       report.othersFailed = results.filter((r) => r.status === "rejected").map((r) => String(r.reason?.code ?? r.reason))
-      report.victimAfter = await victim.lookupAccounts([1n]).then(() => "ok", (e) => e.code)
+      report.victimAfter = await inFlight
       report.victimLater = await victim.lookupAccounts([1n]).then(() => "ok", (e) => e.code)
       report.survivor = (await others[0].lookupAccounts([1n, 163n])).map((a) => a.id.toString())
       for (const c of others) c.destroy()

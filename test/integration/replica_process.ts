@@ -56,13 +56,13 @@ export interface RunningReplica {
 }
 
 /**
- * Starts `scarab start` and resolves once it serves, or rejects with its output. Without `port`
- * it listens on port 0 and the kernel picks a free one, read from its "serving on port" line: a
- * port chosen here and bound later by the child could be taken meanwhile by another process.
- * A restart passes the port it served on before (its clients know that address).
+ * Starts `scarab start` (with `flags`) and resolves once it serves, or rejects with its output.
+ * Without `port` it listens on port 0 and the kernel picks a free one, read from its "serving on
+ * port" line: a port chosen here and bound later by the child could be taken meanwhile by another
+ * process. A restart passes the port it served on before (its clients know that address).
  */
-export async function startReplica(path: string, port = 0): Promise<RunningReplica> {
-  const child = spawn(node, [cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"] })
+export async function startReplica(path: string, port = 0, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
+  const child = spawn(node, [cli, "start", `--addresses=${port}`, ...flags, path], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   let errors = ""
   child.stdout!.on("data", (chunk) => (output += chunk))

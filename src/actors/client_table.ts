@@ -7,7 +7,7 @@
  * here is decided by committed ops alone.
  */
 import { assert } from "../assert.ts"
-import { ReplyLayout, readU64Number } from "../protocol/header.ts"
+import { Command, FrameLayout, ReplyLayout, readU64Number } from "../protocol/header.ts"
 import type { SessionEntry } from "../storage/client_sessions.ts"
 
 /** A client session: its number, its slot in the table and its latest committed reply. */
@@ -25,7 +25,8 @@ export class ClientTable {
   private readonly sessions = new Map<bigint, Session>()
 
   constructor(clientsMax: number) {
-    assert(Number.isInteger(clientsMax) && clientsMax > 0, () => `clientsMax ${clientsMax}`)
+    assert(Number.isInteger(clientsMax), () => `clientsMax ${clientsMax} is not an integer`)
+    assert(clientsMax > 0, () => `clientsMax ${clientsMax} is not positive`)
     this.clientsMax = clientsMax
   }
 
@@ -46,11 +47,16 @@ export class ClientTable {
     assert(this.sessions.size === 0, () => "restore into an empty client table")
     assert(entries.length <= this.clientsMax, () => `a checkpoint with ${entries.length} sessions, more than ${this.clientsMax}`)
     for (const entry of entries) {
-      assert(!this.sessions.has(entry.client) && entry.slot < this.clientsMax, () => `client ${entry.client} in slot ${entry.slot}`)
+      assert(!this.sessions.has(entry.client), () => `client ${entry.client} twice in the checkpoint`)
+      assert(entry.slot >= 0, () => `client ${entry.client} in slot ${entry.slot}`)
+      assert(entry.slot < this.clientsMax, () => `client ${entry.client} in slot ${entry.slot}, beyond ${this.clientsMax}`)
+      // Read back what `entries` gave the checkpoint: a reply (or its header alone) of this client.
+      assert(entry.reply[FrameLayout.command.offset] === Command.reply, () => `client ${entry.client}: its stored reply is not a reply`)
       this.sessions.set(entry.client, {
         client: entry.client, session: entry.session, slot: entry.slot, reply: entry.reply, commitOp: readU64Number(entry.reply, ReplyLayout.op.offset)
       })
     }
+    assert(this.sessions.size === entries.length, () => "every session restored once")
   }
 
   /**
@@ -59,6 +65,7 @@ export class ClientTable {
    */
   open(client: bigint, op: number, reply: Uint8Array): void {
     assert(!this.sessions.has(client), () => `client ${client} registers twice`)
+    assertReplyOf(reply, op)
     let slot = -1
     if (this.sessions.size >= this.clientsMax) {
       let oldest: Session | undefined
@@ -69,13 +76,16 @@ export class ClientTable {
       const taken = new Set([...this.sessions.values()].map((session) => session.slot))
       for (slot = 0; taken.has(slot); slot++);
     }
-    assert(slot >= 0 && slot < this.clientsMax, () => `session slot ${slot}`)
+    assert(slot >= 0, () => `session slot ${slot}`)
+    assert(slot < this.clientsMax, () => `session slot ${slot} beyond ${this.clientsMax}`)
     this.sessions.set(client, { client, session: BigInt(op), slot, reply, commitOp: op })
     assert(this.sessions.size <= this.clientsMax, () => "client table over its bound")
   }
 
   /** The client's latest reply is `reply`, committed at `op` (a session evicted meanwhile has none). */
   update(client: bigint, op: number, reply: Uint8Array): void {
+    assert(client !== 0n, () => "a reply of a client's request (a pulse has none)")
+    assertReplyOf(reply, op)
     const session = this.sessions.get(client)
     if (session === undefined) return
     assert(op > session.commitOp, () => `client ${client}: a reply at op ${op} after one at ${session.commitOp}`)
@@ -88,13 +98,16 @@ export class ClientTable {
    * (restored from a checkpoint whose reply body is lost); returns their clients.
    */
   endWithReplyBefore(slots: ReadonlyArray<number>, op: number): Array<bigint> {
+    assert(slots.length <= this.clientsMax, () => `${slots.length} slots of lost replies, more than ${this.clientsMax}`)
     const ended: Array<bigint> = []
+    const before = this.sessions.size
     for (const session of [...this.sessions.values()]) {
       if (!slots.includes(session.slot) || session.commitOp > op) continue
       this.sessions.delete(session.client)
       ended.push(session.client)
     }
     assert(ended.length <= slots.length, () => "ended more sessions than slots named")
+    assert(this.sessions.size === before - ended.length, () => "each session ended is gone")
     return ended
   }
 
@@ -103,7 +116,17 @@ export class ClientTable {
     const entries = [...this.sessions.values()]
       .map((session) => ({ slot: session.slot, client: session.client, session: session.session, reply: session.reply }))
       .sort((a, b) => a.slot - b.slot)
+    assert(entries.length === this.sessions.size, () => "every session is an entry")
     assert(entries.length <= this.clientsMax, () => "client table over its bound")
     return entries
   }
+}
+
+/**
+ * What the table stores as a client's latest reply, checked when it is stored (`open`, `update`);
+ * the replica checks the same fields when it resends it (ReplicaCore.resendIfDuplicate).
+ */
+function assertReplyOf(reply: Uint8Array, op: number): void {
+  assert(reply[FrameLayout.command.offset] === Command.reply, () => "a session stores a reply")
+  assert(readU64Number(reply, ReplyLayout.op.offset) === op, () => "a session's reply names the op it answers")
 }

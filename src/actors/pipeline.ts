@@ -25,8 +25,10 @@ export class Pipeline {
   private readonly requests: Array<Uint8Array> = []
 
   constructor(prepareMax: number, requestMax: number) {
-    assert(Number.isInteger(prepareMax) && prepareMax > 0, () => `prepareMax ${prepareMax}`)
-    assert(Number.isInteger(requestMax) && requestMax >= 0, () => `requestMax ${requestMax}`)
+    assert(Number.isInteger(prepareMax), () => `prepareMax ${prepareMax} is not an integer`)
+    assert(prepareMax > 0, () => `prepareMax ${prepareMax} is not positive`)
+    assert(Number.isInteger(requestMax), () => `requestMax ${requestMax} is not an integer`)
+    assert(requestMax >= 0, () => `requestMax ${requestMax} is negative`)
     this.prepareMax = prepareMax
     this.requestMax = requestMax
   }
@@ -58,7 +60,9 @@ export class Pipeline {
   /** Removes the head, which has just committed. */
   shift(): Prepared {
     const head = this.prepares.shift()
-    assert(head !== undefined && head.durable, () => "only a durable head commits")
+    assert(head !== undefined, () => "a commit from an empty pipeline")
+    assert(head.durable, () => "only a durable head commits")
+    assert(this.prepares.length === 0 || this.prepares[0]!.op === head.op + 1, () => "the next head follows the one committed")
     return head
   }
 
@@ -68,6 +72,8 @@ export class Pipeline {
 
   /** Whether `client` has a request in the pipeline, prepared or queued. */
   hasClient(client: bigint): boolean {
+    assert(client !== 0n, () => "a client id is never zero")
+    assert(this.prepares.length + this.requests.length <= this.prepareMax + this.requestMax, () => "pipeline over its bound")
     if (this.prepares.some((prepared) => u128FromBytes(prepared.prepare, PrepareLayout.client.offset) === client)) return true
     return this.requests.some((request) => u128FromBytes(request, RequestLayout.client.offset) === client)
   }
@@ -80,14 +86,18 @@ export class Pipeline {
   /** Events of the create `operation` prepared and not yet committed. */
   preparedCreates(operation: number): number {
     let events = 0
+    assert(operation !== 0, () => "prepared creates of a create operation")
     for (const prepared of this.prepares) if (prepared.creates === operation) events += prepared.createEvents
-    assert(events >= 0 && this.prepares.length <= this.prepareMax, () => "pipeline over its bound")
+    assert(Number.isSafeInteger(events), () => `${events} events prepared`)
+    assert(events >= 0, () => `${events} events prepared`)
+    assert(this.prepares.length <= this.prepareMax, () => "pipeline over its bound")
     return events
   }
 
   /** Queues a request while the prepares are full; false when the queue is full too (it is dropped: the client resends). */
   queue(request: Uint8Array): boolean {
     assert(this.full, () => "a request is queued only while the prepares are full")
+    assert(this.requests.length <= this.requestMax, () => "request queue over its bound")
     if (this.requests.length >= this.requestMax) return false
     this.requests.push(request)
     return true
@@ -96,8 +106,10 @@ export class Pipeline {
   /** The oldest queued request, once a prepare has room for it. */
   dequeue(): Uint8Array | undefined {
     if (this.full) return undefined
+    const queued = this.requests.length
     const request = this.requests.shift()
     assert(this.requests.length < this.requestMax || this.requestMax === 0, () => "request queue over its bound")
+    assert(request === undefined ? queued === 0 : this.requests.length === queued - 1, () => "a request dequeued once")
     return request
   }
 }

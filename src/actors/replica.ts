@@ -88,6 +88,8 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   const bus = yield* MessageBus
   const opened = yield* openReplica(storage)
   const { core, cluster, journal, checkpointer, ledger, capacity } = opened
+  assert(core.status === "normal", () => "the replica serves once recovered")
+  assert(core.commitOp >= checkpointer.op, () => "the replica commits from its checkpoint on")
   const inbox = yield* Queue.bounded<ShellInput>(inboxMax)
   const stopped = yield* Deferred.make<never>()
 
@@ -121,9 +123,9 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
 
   const clients = new ClientConnections()
   let ticks = 0
-  let journalFullLoggedAt = -refusalLogTicks
-  let storeFullLoggedAt = -refusalLogTicks
+  const refusalLoggedAt = { JournalFull: -refusalLogTicks, StoreFull: -refusalLogTicks }
   const handle = Effect.fnUntraced(function* (outputs: ReadonlyArray<Output>) {
+    assert(core.status === "normal", () => "the serving loop handles a recovered core's outputs")
     for (const output of outputs) {
       switch (output._tag) {
         case "SendToClient": {
@@ -139,20 +141,15 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
           checkpointer.onCommit(Number(output.op))
           break
         case "Checkpoint":
+          // The core asks for a checkpoint only after the previous one is stored (CheckpointDone).
+          assert(output.op > checkpointer.op, () => "a checkpoint after the durable one")
           yield* checkpointInBackground(output)
           break
         case "JournalFull":
-          if (ticks - journalFullLoggedAt >= refusalLogTicks) {
-            journalFullLoggedAt = ticks
-            yield* Effect.logWarning(`replica: the journal holds ops up to ${output.opMax} until the next checkpoint is stored; new requests wait`)
-          }
-          break
         case "StoreFull":
-          if (ticks - storeFullLoggedAt >= refusalLogTicks) {
-            storeFullLoggedAt = ticks
-            const what = output.operation === Operation.create_accounts ? "accounts" : "transfers"
-            yield* Effect.logWarning(`replica: the ledger holds as many ${what} as its capacity allows (${capacityOf(capacity, what)}); ` +
-              `requests that create ${what} are refused before they are prepared (logged once a minute); reads and other requests are served`)
+          if (ticks - refusalLoggedAt[output._tag] >= refusalLogTicks) {
+            refusalLoggedAt[output._tag] = ticks
+            yield* Effect.logWarning(refusalWarning(output, capacity))
           }
           break
       }
@@ -160,6 +157,8 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })
   const loop = Effect.gen(function* () {
     const inputs = yield* Queue.takeAll(inbox)
+    assert(inputs.length > 0, () => "takeAll waits for an input")
+    assert(inputs.length <= inboxMax, () => "the inbox holds at most inboxMax inputs")
     for (const input of inputs) {
       if (input._tag === "Fatal") return yield* Effect.failCause(input.cause)
       if (input._tag === "Closed") {
@@ -183,9 +182,23 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })
 }))
 
+/** Why requests wait or are refused: the journal holds no more ops, or the ledger no more creates (logged once a minute, per kind). */
+function refusalWarning(output: Extract<Output, { _tag: "JournalFull" | "StoreFull" }>, capacity: LedgerOptions): string {
+  assert(output._tag === "StoreFull" || output.opMax > 0, () => "the journal is full at some op")
+  assert(output._tag === "JournalFull" || output.operation === Operation.create_accounts || output.operation === Operation.create_transfers,
+    () => "only creates fill the ledger")
+  if (output._tag === "JournalFull") return `replica: the journal holds ops up to ${output.opMax} until the next checkpoint is stored; new requests wait`
+  const what = output.operation === Operation.create_accounts ? "accounts" : "transfers"
+  return `replica: the ledger holds as many ${what} as its capacity allows (${capacityOf(capacity, what)}); ` +
+    `requests that create ${what} are refused before they are prepared (logged once a minute); reads and other requests are served`
+}
+
 /** Stores the checkpoint a `Checkpoint` output asks for; a failure stops the replica. */
 const storeCheckpoint = Effect.fnUntraced(function* (checkpointer: Checkpointer, ledger: Ledger, output: Extract<Output, { _tag: "Checkpoint" }>) {
+  assert(readOp(output.header) === output.op, () => "the checkpoint header is of the checkpoint op")
   const stats = yield* checkpointer.write({ header: output.header, ledger, sessions: output.sessions }).pipe(Effect.orDie)
+  assert(stats.op === output.op, () => "the checkpoint written is the one asked for")
+  assert(checkpointer.op === output.op, () => "the checkpointer stands on the checkpoint just written")
   const { current, parent } = checkpointer.ids
   yield* Effect.logInfo(`checkpoint at op ${stats.op}: ${stats.durationMs} ms, ${stats.blocksWritten} blocks written, ` +
     `${stats.blocksReused} carried over, ${checkpointer.blocksAcquired} blocks in use (id ${hex(current)})`)
@@ -247,6 +260,7 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]): E
   const ids = checkpointer.ids
   const restored = { header: state.header, checkpoint: { op: checkpointer.op, id: ids.current, parentId: ids.parent }, sessions: checkpoint.sessions }
   yield* recoveryStep(core, checkpointer, ledger, { _tag: "Restore", restored })
+  assert(core.commitOp === checkpointer.op, () => "the core resumes at the checkpoint")
   const checkpointOp = checkpointer.op
   yield* replay(core, journal, checkpointer, ledger, recovered.replay, storage.path)
   // A reply the zone lost and replay did not supersede cannot be resent: that session ends.
@@ -272,11 +286,14 @@ const replay = Effect.fnUntraced(function* (
   core: ReplicaCore, journal: Journal, checkpointer: Checkpointer, ledger: Ledger,
   ops: ReadonlyArray<{ readonly op: number; readonly checksum: Uint8Array }>, path: string
 ) {
+  assert(core.status === "recovering", () => "replay while recovering")
   for (const { op, checksum } of ops) {
     const prepare = yield* journal.readPrepare(op, checksum)
     if (prepare === undefined) {
       return yield* new JournalRecoveryError({ path, op: `op ${op}`, reason: "the prepare changed on disk between recovery and replay" })
     }
+    // Read back what the journal wrote: the prepare of the op asked for.
+    assert(readOp(prepare) === op, () => `the journal returned another op than ${op}`)
     const refusal = yield* replayPrepare(core, checkpointer, ledger, prepare)
     if (refusal !== undefined) {
       return yield* new ReplicaOpenError({ path, reason: `op ${op} in the journal ${refusal}; the replica cannot replay it, and will not start` })
@@ -294,6 +311,8 @@ const replay = Effect.fnUntraced(function* (
 export const replayPrepare = Effect.fnUntraced(function* (core: ReplicaCore, checkpointer: Checkpointer, ledger: Ledger, prepare: Uint8Array) {
   const outputs = yield* recoveryStep(core, checkpointer, ledger, { _tag: "Replay", prepare })
   const refused = outputs.find((output) => output._tag === "ReplayRefused")
+  assert(refused !== undefined || core.commitOp === readOp(prepare), () => "a replayed op is committed")
+  assert(refused === undefined || core.commitOp < readOp(prepare), () => "a refused op is not committed")
   return refused?._tag === "ReplayRefused" ? refused.reason : undefined
 })
 
@@ -306,7 +325,8 @@ export const recoveryStep = Effect.fnUntraced(function* (core: ReplicaCore, chec
   const outputs = core.step({ realtimeNs: yield* Clock.currentTimeNanos }, input)
   for (let i = 0; i < outputs.length; i++) {
     const output = outputs[i]!
-    assert(output._tag !== "JournalWrite" && output._tag !== "SendToClient", () => `a recovering core asked for ${output._tag}`)
+    assert(output._tag !== "JournalWrite", () => "a recovering core writes nothing to the journal")
+    assert(output._tag !== "SendToClient", () => "a recovering core sends nothing")
     if (output._tag === "Committed") checkpointer.onCommit(output.op)
     else if (output._tag === "Checkpoint") {
       const checkpoint = yield* storeCheckpoint(checkpointer, ledger, output)

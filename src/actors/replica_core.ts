@@ -11,7 +11,7 @@
  * commits until it has, so the checkpoint holds exactly the state after that op. Replication to
  * backups, view changes and repair extend this core; they do not replace it.
  */
-import { assert } from "../assert.ts"
+import { assert, unreachable } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { isClientOperation, requestBodyInvalid, requestEvictionReason, type ReplicaLimits } from "../protocol/body.ts"
 import { buildEviction, buildMessage, buildPongClient, buildReplyToPrepare, prepareFromRequest, u128FromBytes, u128ToBytes } from "../protocol/build.ts"
@@ -129,12 +129,15 @@ export class ReplicaCore {
   private checkpoint: CheckpointPosition = { op: 0, id: zeroChecksum, parentId: zeroChecksum }
   private checkpointing = false
   private checkpointingOp = 0
+  /** Within `step`: one input runs to completion before the next (vsr.md §12.1 principle 4). */
+  private stepping = false
   private opMax: number
   private statusNow: Status = "recovering"
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
     assert(config.replica === 0, () => "this core runs a cluster of one replica")
-    assert(config.clientsMax > 0 && config.storage.pipelineMax > 0, () => "clientsMax and pipelineMax must be positive")
+    assert(config.clientsMax > 0, () => "clientsMax must be positive")
+    assert(config.storage.pipelineMax > 0, () => "pipelineMax must be positive")
     this.config = config
     this.ledger = ledger
     this.parent = rootPrepare(u128ToBytes(config.cluster)).slice(0, checksumSize)
@@ -154,7 +157,9 @@ export class ReplicaCore {
    */
   private restore(restored: Restored): void {
     assert(this.statusNow === "recovering", () => "restore while recovering only")
-    assert(this.op === 0 && this.sessions.size === 0 && this.commit === 0, () => "restore into a fresh core")
+    assert(this.op === 0, () => "restore into a fresh core: no op prepared")
+    assert(this.commit === 0, () => "restore into a fresh core: no op committed")
+    assert(this.sessions.size === 0, () => "restore into a fresh core: no session")
     const view = new DataView(restored.header.buffer, restored.header.byteOffset, headerSize)
     const op = readU64Number(restored.header, PrepareLayout.op.offset)
     assert(op === restored.checkpoint.op, () => "the checkpoint header names another op")
@@ -164,10 +169,14 @@ export class ReplicaCore {
     this.parent = restored.header.slice(0, checksumSize)
     this.sessions.restore(restored.sessions)
     this.checkpointed(restored.checkpoint)
+    assert(this.sessions.size === restored.sessions.length, () => "every session of the checkpoint restored")
   }
 
   /** Runs one input to completion and returns what to do (vsr.md §12.1 principle 4). */
   step(now: Now, input: Input): Array<Output> {
+    // Run to completion: the shell takes a step's outputs before it feeds the next input.
+    assert(!this.stepping, () => "a step runs to completion before the next")
+    this.stepping = true
     this.outputs = []
     switch (input._tag) {
       case "Restore":
@@ -194,18 +203,27 @@ export class ReplicaCore {
         // While recovering nothing is prepared (not even a due pulse): replay goes on.
         if (this.statusNow === "normal") this.commitDurable(now)
         break
+      default:
+        unreachable(input)
     }
     this.assertInvariants()
+    // Clients wait while the replica recovers: a message then changes nothing and answers nothing.
+    assert(input._tag !== "Message" || this.statusNow === "normal" || this.outputs.length === 0, () => "a recovering core answers no client")
+    this.stepping = false
     return this.outputs
   }
 
   /** What holds between any two steps. */
   private assertInvariants(): void {
     assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op} != commit ${this.commit} + ${this.pipeline.length} prepares`)
-    assert(this.checkpoint.op <= this.commit && this.commit <= this.op, () => `checkpoint ${this.checkpoint.op}, commit ${this.commit}, op ${this.op}`)
+    assert(this.checkpoint.op <= this.commit, () => `checkpoint ${this.checkpoint.op} beyond commit ${this.commit}`)
+    assert(this.commit <= this.op, () => `commit ${this.commit} beyond op ${this.op}`)
     assert(this.op <= this.opMax, () => `op ${this.op} beyond the journal's ${this.opMax}`)
     assert(this.sessions.size <= this.config.clientsMax, () => `${this.sessions.size} sessions`)
     assert(this.pipeline.queued === 0 || this.pipeline.full, () => "a request queued while the pipeline has room")
+    // While recovering, replay commits each op as it comes: nothing waits in the pipeline.
+    assert(this.statusNow === "normal" || this.pipeline.length === 0, () => "a recovering core prepares nothing")
+    assert(!this.checkpointing || this.checkpointingOp > this.checkpoint.op, () => "the checkpoint being stored is after the durable one")
   }
 
   /**
@@ -217,7 +235,9 @@ export class ReplicaCore {
     const view = new DataView(prepare.buffer, prepare.byteOffset, headerSize)
     const op = readU64Number(prepare, PrepareLayout.op.offset)
     assert(this.statusNow === "recovering", () => "replay while recovering only")
-    assert(op === this.op + 1 && this.pipeline.length === 0 && !this.checkpointing, () => `replay of op ${op} after op ${this.op}`)
+    assert(op === this.op + 1, () => `replay of op ${op} after op ${this.op}`)
+    assert(this.pipeline.length === 0, () => "replay with nothing in the pipeline")
+    assert(!this.checkpointing, () => "replay with no checkpoint being stored")
     const refusal = this.replayRefusal(prepare)
     if (refusal !== undefined) {
       this.outputs.push({ _tag: "ReplayRefused", op, reason: refusal })
@@ -231,12 +251,15 @@ export class ReplicaCore {
     this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
     this.parent = prepare.slice(0, checksumSize)
     this.commitPrepare(prepare)
+    assert(this.commit === op, () => "a replayed op is committed at once")
   }
 
   /** Recovery is over: sessions whose reply was lost end, and the replica serves. */
   private recoveryDone(repliesLost: ReadonlyArray<number>): void {
-    assert(this.statusNow === "recovering" && !this.checkpointing, () => "recovery ends once, with no checkpoint being stored")
-    assert(this.pipeline.length === 0 && this.op === this.commit, () => "recovery ends with every replayed op committed")
+    assert(this.statusNow === "recovering", () => "recovery ends once")
+    assert(!this.checkpointing, () => "recovery ends with no checkpoint being stored")
+    assert(this.pipeline.length === 0, () => "recovery ends with nothing in the pipeline")
+    assert(this.op === this.commit, () => "recovery ends with every replayed op committed")
     for (const client of this.sessions.endWithReplyBefore(repliesLost, this.checkpoint.op)) this.outputs.push({ _tag: "SessionEnded", client })
     this.statusNow = "normal"
   }
@@ -248,7 +271,8 @@ export class ReplicaCore {
    */
   private replayRefusal(prepare: Uint8Array): string | undefined {
     const operation = prepare[PrepareLayout.operation.offset]!
-    assert(prepare.length >= headerSize && readU64Number(prepare, PrepareLayout.op.offset) > this.commit, () => "a prepare after the commit")
+    assert(prepare.length >= headerSize, () => "a prepare is at least a header")
+    assert(readU64Number(prepare, PrepareLayout.op.offset) > this.commit, () => "a prepare after the commit")
     if (operation === VsrOperation.pulse) return prepare.length === headerSize ? undefined : "is a pulse with a body"
     if (operation === VsrOperation.register) return undefined
     if (!isClientOperation(operation)) return `has operation ${operation}, which this replica does not execute`
@@ -270,6 +294,9 @@ export class ReplicaCore {
   // --- requests (wire-protocol.md §12.2) ------------------------------------------------------
 
   private onMessage(now: Now, message: Uint8Array): void {
+    assert(this.statusNow === "normal", () => "messages are handled once recovered")
+    // The bus hands over whole verified messages (message_bus.ts: `length == size`).
+    assert(readU32(message, FrameLayout.size.offset) === message.length, () => "a message is whole")
     const command = message[FrameLayout.command.offset]
     if (command === Command.request) this.onRequest(now, message)
     else if (command === Command.ping_client) this.onPingClient(message)
@@ -277,6 +304,8 @@ export class ReplicaCore {
   }
 
   private onRequest(now: Now, request: Uint8Array): void {
+    assert(request[FrameLayout.command.offset] === Command.request, () => "a request")
+    assert(request.length >= headerSize, () => "a request is at least a header")
     if (readU32(request, FrameLayout.view.offset) > this.view) return
     // Only the primary stamps ops; a client's request naming a timestamp is dropped (§12.1).
     if (!isZero(request, RequestLayout.timestamp.offset, RequestLayout.timestamp.offset + 8)) return
@@ -308,28 +337,38 @@ export class ReplicaCore {
 
   /** Prepares the request, or queues it while the pipeline's prepares are full (vsr.md §12.5). */
   private prepareOrQueue(now: Now, request: Uint8Array): void {
+    assert(request[FrameLayout.command.offset] === Command.request, () => "a request is prepared or queued")
     if (!this.pipeline.full) return this.prepare(now, request)
+    const queued = this.pipeline.queued
     // A full queue drops the request: its client resends it.
-    this.pipeline.queue(request)
+    const accepted = this.pipeline.queue(request)
+    assert(this.pipeline.queued === (accepted ? queued + 1 : queued), () => "a request queued is counted once")
   }
 
   /** A retry of the latest request gets the stored reply; anything older or different is dropped. */
   private resendIfDuplicate(request: Uint8Array, session: Session, number: number): void {
+    assert(number <= readU32(session.reply, ReplyLayout.request.offset), () => "a duplicate is no newer than the latest reply")
     if (readU32(session.reply, ReplyLayout.request.offset) !== number) return
     if (!u128Equal(request, FrameLayout.checksum.offset, session.reply, ReplyLayout.request_checksum.offset)) return
+    // The reply resent is the one the table stored (ClientTable.open and update check the same fields).
+    assert(session.reply[FrameLayout.command.offset] === Command.reply, () => "a stored reply is a reply")
+    assert(u128Equal(session.reply, ReplyLayout.client.offset, request, RequestLayout.client.offset), () => "a stored reply is the client's")
+    assert(readU64Number(session.reply, ReplyLayout.op.offset) === session.commitOp, () => "a stored reply is of the session's latest op")
     this.send(session.client, session.reply)
   }
 
   private onPingClient(ping: Uint8Array): void {
+    // Header rules: a ping is a bare header (message_bus.ts verified them).
+    assert(ping.length === headerSize, () => "a ping is a bare header")
+    const outputs = this.outputs.length
     const client = u128FromBytes(ping, PingClientLayout.client.offset)
     const session = readU64(ping, PingClientLayout.session.offset)
-    if (!this.sessions.has(client) && session !== 0n && BigInt(this.commit) >= session) {
-      return this.evict(client, ping, EvictionReason.no_session)
-    }
     const release = readU32(ping, FrameLayout.release.offset)
-    if (release < this.config.releaseClientMin) return this.evict(client, ping, EvictionReason.client_release_too_low)
-    if (release > this.config.release) return this.evict(client, ping, EvictionReason.client_release_too_high)
-    this.send(client, buildPongClient(ping, this.replicaFields()))
+    if (!this.sessions.has(client) && session !== 0n && BigInt(this.commit) >= session) this.evict(client, ping, EvictionReason.no_session)
+    else if (release < this.config.releaseClientMin) this.evict(client, ping, EvictionReason.client_release_too_low)
+    else if (release > this.config.release) this.evict(client, ping, EvictionReason.client_release_too_high)
+    else this.send(client, buildPongClient(ping, this.replicaFields()))
+    assert(this.outputs.length === outputs + 1, () => "a ping gets one answer: a pong or an eviction")
   }
 
   // --- prepare, journal, commit ---------------------------------------------------------------
@@ -337,6 +376,7 @@ export class ReplicaCore {
   /** Turns an accepted request into the next op (vsr.md §3.3) and writes it to the journal. */
   private prepare(now: Now, request: Uint8Array): void {
     assert(!this.pipeline.full, () => "prepare with the pipeline full")
+    assert(this.statusNow === "normal", () => "prepare once recovered")
     if (this.journalFull()) return
     const operation = request[RequestLayout.operation.offset]!
     const body = request.subarray(headerSize)
@@ -361,15 +401,18 @@ export class ReplicaCore {
       view: this.view, replica: this.config.replica, parent: this.parent, parentOffset: 0,
       checkpointId: this.checkpointIdFor(this.op), op: BigInt(this.op), commit: BigInt(this.commit), timestamp
     }, bodyChanged)
+    // The request is now the prepare, in place: read back what was written.
+    assert(readU64(request, PrepareLayout.timestamp.offset) === timestamp, () => "the prepare carries its timestamp")
     this.appendToPipeline(request, creates, createEvents)
   }
 
   /** Injects a pulse when a pending transfer is due (state-machine.md §10.5). */
   private pulseIfDue(now: Now): void {
+    assert(this.statusNow === "normal", () => "pulses once recovered")
     if (this.pipeline.full || this.pipeline.hasOperation(VsrOperation.pulse)) return
     if (this.ledger.nextExpiry() === undefined || this.journalFull()) return
     const expiry = this.ledger.nextExpiry()
-    if (expiry === undefined) return
+    assert(expiry !== undefined, () => "the expiry seen a moment ago is still there")
     const horizon = this.timestamp > now.realtimeNs ? this.timestamp : now.realtimeNs
     if (expiry > horizon) return
     const header = zeroHeader(Command.prepare)
@@ -383,12 +426,16 @@ export class ReplicaCore {
     // A prepare names the protocol's pulse (4); the state machine's own number (128) is internal.
     header.operation = VsrOperation.pulse
     header.checkpoint_id = u128FromBytes(this.checkpointIdFor(this.op + 1), 0)
+    // The pulse's timestamp reaches the expiry it is for: that transfer expires when it commits.
+    assert(header.timestamp >= expiry, () => "a pulse reaches its expiry")
     this.op += 1
     this.appendToPipeline(buildMessage(header, new Uint8Array(0)), 0, 0)
   }
 
   private journalFull(): boolean {
+    assert(this.op <= this.opMax, () => "op within the journal")
     if (this.op < this.opMax) return false
+    assert(this.op === this.opMax, () => "the journal is full at its last op")
     this.outputs.push({ _tag: "JournalFull", opMax: this.opMax })
     return true
   }
@@ -396,8 +443,12 @@ export class ReplicaCore {
   /** The checkpoint is durable: prepares may reach further, and carry its ids. */
   private checkpointed(checkpoint: CheckpointPosition): void {
     assert(checkpoint.op >= this.checkpoint.op, () => "checkpoints move forward")
+    assert(checkpoint.op <= this.commit, () => "a checkpoint holds committed ops only")
+    assert(checkpoint.id.length === checksumSize, () => "a checkpoint id is a u128")
+    assert(checkpoint.parentId.length === checksumSize, () => "a checkpoint's parent id is a u128")
     this.checkpoint = checkpoint
     this.opMax = prepareMax(this.config.storage, checkpoint.op)
+    assert(this.op <= this.opMax, () => "the journal holds every op prepared")
   }
 
   /**
@@ -406,10 +457,17 @@ export class ReplicaCore {
    */
   private checkpointIdFor(op: number): Uint8Array {
     assert(op > this.checkpoint.op, () => `op ${op} is not after the checkpoint ${this.checkpoint.op}`)
-    return op <= checkpointAfter(this.config.storage, this.checkpoint.op) ? this.checkpoint.parentId : this.checkpoint.id
+    const next = checkpointAfter(this.config.storage, this.checkpoint.op)
+    // No op is prepared beyond the checkpoint after next before the next is durable (prepareMax).
+    assert(op <= checkpointAfter(this.config.storage, next), () => `op ${op} two checkpoints ahead`)
+    return op <= next ? this.checkpoint.parentId : this.checkpoint.id
   }
 
   private appendToPipeline(prepare: Uint8Array, creates: number, createEvents: number): void {
+    // Pair with what prepare() and pulseIfDue() wrote: the bytes are the prepare of the new op.
+    assert(prepare[FrameLayout.command.offset] === Command.prepare, () => "a prepare goes into the pipeline")
+    assert(readU64Number(prepare, PrepareLayout.op.offset) === this.op, () => "the prepare carries the new op")
+    assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => "the prepare chains to the previous one")
     this.parent = prepare.slice(0, checksumSize)
     this.pipeline.push({ op: this.op, prepare, creates, createEvents, durable: false })
     assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op}, commit ${this.commit}, ${this.pipeline.length} in the pipeline`)
@@ -418,15 +476,21 @@ export class ReplicaCore {
 
   /** state-machine.md §6.1: strictly increasing, never behind the wall clock. */
   private nextTimestamp(now: Now, delta: number): bigint {
+    assert(Number.isSafeInteger(delta), () => "a timestamp advances by a whole count of events")
+    assert(delta >= 0, () => "a timestamp never goes back")
+    const previous = this.timestamp
     const base = this.timestamp + 1n > now.realtimeNs ? this.timestamp + 1n : now.realtimeNs
     this.timestamp = base + BigInt(delta)
+    assert(this.timestamp > previous, () => "cluster time strictly increases")
+    assert(this.timestamp >= now.realtimeNs, () => "cluster time is never behind the wall clock")
     return this.timestamp
   }
 
   /** Commits, in op order, every prepare whose journal write is done: a reply only after that. */
   private onJournalWriteDone(now: Now, op: number): void {
     const entry = this.pipeline.find(op)
-    assert(entry !== undefined && !entry.durable, () => `journal completion for op ${op} not in the pipeline`)
+    assert(entry !== undefined, () => `journal completion for op ${op} not in the pipeline`)
+    assert(!entry.durable, () => `journal completion for op ${op} twice`)
     entry.durable = true
     this.commitDurable(now)
   }
@@ -437,12 +501,14 @@ export class ReplicaCore {
    * (nor the client table the checkpoint took), so lookups are answered during a checkpoint.
    */
   private commitDurable(now: Now): void {
+    assert(this.statusNow === "normal", () => "commits from the pipeline once recovered")
     for (let head = this.pipeline.head(); head !== undefined && head.durable; head = this.pipeline.head()) {
       if (this.checkpointing && !isReadOperation(head.prepare[PrepareLayout.operation.offset]!)) break
       const { prepare } = this.pipeline.shift()
-      assert(readU64Number(prepare, PrepareLayout.op.offset) === this.commit + 1, () => "commits must follow op order")
       this.commitPrepare(prepare)
     }
+    const head = this.pipeline.head()
+    assert(head === undefined || !head.durable || this.checkpointing, () => "every durable prepare commits, unless a checkpoint holds it")
     // Commits made room: the requests that waited for it go first, then a due pulse.
     for (let request = this.pipeline.dequeue(); request !== undefined; request = this.pipeline.dequeue()) this.prepare(now, request)
     this.pulseIfDue(now)
@@ -450,6 +516,7 @@ export class ReplicaCore {
 
   /** Commits the next op: executes it, and asks for a checkpoint when it is a checkpoint op. */
   private commitPrepare(prepare: Uint8Array): void {
+    assert(readU64Number(prepare, PrepareLayout.op.offset) === this.commit + 1, () => "commits must follow op order")
     this.commit += 1
     this.execute(prepare)
     if (isCheckpointOp(this.config.storage, this.commit)) {
@@ -459,11 +526,13 @@ export class ReplicaCore {
       this.checkpointingOp = this.commit
       this.outputs.push({ _tag: "Checkpoint", op: this.commit, header: prepare.slice(0, headerSize), sessions: this.sessions.entries() })
     }
+    assert(this.commit <= this.op, () => "commits never pass the prepared op")
   }
 
   /** The checkpoint a `Checkpoint` output asked for is stored (the `CheckpointDone` input). */
   private checkpointStored(checkpoint: CheckpointPosition): void {
-    assert(this.checkpointing && checkpoint.op === this.checkpointingOp, () => "a checkpoint that was not asked for")
+    assert(this.checkpointing, () => "a checkpoint stored while none was asked for")
+    assert(checkpoint.op === this.checkpointingOp, () => "a checkpoint of another op than the one asked for")
     assert(this.commit >= this.checkpointingOp, () => "commits never go back")
     this.checkpointing = false
     this.checkpointed(checkpoint)
@@ -474,6 +543,9 @@ export class ReplicaCore {
     const op = readU64Number(prepare, PrepareLayout.op.offset)
     const timestamp = readU64(prepare, PrepareLayout.timestamp.offset)
     const operation = prepare[PrepareLayout.operation.offset]!
+    assert(op === this.commit, () => "execute the op just committed")
+    // Timestamps increase with op (state-machine.md §6.1): a committed op is no newer than the newest prepared.
+    assert(timestamp <= this.timestamp, () => "a committed op's timestamp is no later than the newest prepare's")
     this.outputs.push({ _tag: "Committed", op, operation, timestamp })
     if (operation === VsrOperation.pulse) {
       this.ledger.pulse(timestamp)
@@ -483,6 +555,7 @@ export class ReplicaCore {
       ? registerResultBody(registerRequestBatchSizeLimit(prepare.subarray(headerSize)))
       : executeRequest(this.ledger, operation, prepare.subarray(headerSize), timestamp)
     const reply = buildReplyToPrepare(prepare, body)
+    assert(readU64Number(reply, ReplyLayout.op.offset) === op, () => "the reply names the op it answers")
     const client = u128FromBytes(prepare, PrepareLayout.client.offset)
     // A register that committed after a request was prepared may have evicted its session: the
     // op is committed and executed all the same; the client gets this reply if it is still

@@ -111,7 +111,8 @@ export const makeSession = Effect.fnUntraced(function* (options: SessionOptions)
   const transport = yield* options.transport((message) => inbox.post({ _tag: "Message", message }))
   const core = new SessionCore<Call>({ cluster: options.cluster, clientId: yield* randomU128, replicaCount: transport.replicaCount })
   const requestTimeoutMs = options.requestTimeoutMs ?? requestTimeoutMsDefault
-  assert(requestTimeoutMs > 0 && (options.burstBytes === undefined || options.burstBytes > 0), () => "positive timeout and burst threshold")
+  assert(requestTimeoutMs > 0, () => "a positive request timeout")
+  assert(options.burstBytes === undefined || options.burstBytes > 0, () => "a positive burst threshold")
   const outputs = yield* makeOutputs(core, inbox, transport, scope, requestTimeoutMs)
   const steps = yield* makeSteps(core, inbox, outputs)
 
@@ -161,8 +162,10 @@ class Inbox {
   }
 
   postCall(call: Call): void {
+    assert(!call.abandoned, () => "a call is posted before its deadline can withdraw it")
     this.queuedBytes += call.body.length
     this.post(call)
+    assert(this.queuedBytes >= call.body.length, () => "the call's bytes count toward a burst")
   }
 
   /** Wakes the actor even with nothing posted: a caller's step left outputs for it to finish. */
@@ -171,6 +174,8 @@ class Inbox {
   }
 
   take(): Array<SessionInput<Call>> {
+    // Bytes are counted only with the calls posted since the last take.
+    assert(this.queuedBytes === 0 || this.inputs.length > 0, () => "bytes queued without calls")
     const inputs = this.inputs
     this.inputs = []
     this.queuedBytes = 0
@@ -191,6 +196,9 @@ class Inbox {
 const makeOutputs = Effect.fnUntraced(function* (
   core: SessionCore<Call>, inbox: Inbox, transport: Transport, scope: Scope.Scope, requestTimeoutMs: number
 ) {
+  // The core addresses the transport's replicas by index.
+  assert(transport.replicaCount === core.replicaCount, () => "the core and the transport agree on the replicas")
+  assert(requestTimeoutMs > 0, () => "a positive request timeout")
   /** The retry timer of the request in flight (the core's `TimerStart` to its `TimerCancel`). */
   let timer: Fiber.Fiber<void> | undefined = undefined
   let timerRequest = -1
@@ -202,6 +210,8 @@ const makeOutputs = Effect.fnUntraced(function* (
   const outcomeOf = (stop: SessionStop) => stoppedWith ??= stop._tag === "Evicted" ? Effect.fail(stop.error) : Effect.die(stop.defect)
 
   const transmit = Effect.fnUntraced(function* (primary: number, message: Uint8Array) {
+    assert(primary >= 0, () => `primary ${primary}`)
+    assert(primary < transport.replicaCount, () => `primary ${primary} of ${transport.replicaCount}`)
     yield* transport.send(primary, message)
     if (transport.replicaCount > 1) {
       const offset = yield* Random.nextIntBetween(1, transport.replicaCount - 1)
@@ -211,8 +221,10 @@ const makeOutputs = Effect.fnUntraced(function* (
 
   /** Re-arms forever (§9.6); interrupted at the core's `TimerCancel`. */
   const retryTimer = (request: number) => Effect.gen(function* () {
+    assert(request >= 0, () => `request ${request}`)
     let waitMs = requestTimeoutMs
     for (let attempt = 1; ; attempt = (attempt + 1) & 0xff) {
+      assert(waitMs > 0, () => "a retry waits")
       yield* Effect.sleep(waitMs)
       inbox.post({ _tag: "Timeout", request })
       waitMs = retryWaitMs(yield* Random.nextIntBetween(0, retryJitterTicksMax(attempt)))
@@ -231,13 +243,15 @@ const makeOutputs = Effect.fnUntraced(function* (
           yield* transmit(output.primary, output.message)
           break
         case "TimerStart":
-          assert(timer === undefined && output.request === core.inFlightRequest, () => `request ${output.request}: one retry timer, for the request in flight`)
+          assert(timer === undefined, () => `request ${output.request}: one retry timer at a time`)
+          assert(output.request === core.inFlightRequest, () => `request ${output.request}: a retry timer for the request in flight`)
           // Started at once, so the timeout counts from this instant (and TestClock sees it armed).
           timer = yield* Effect.forkIn(retryTimer(output.request), scope, { startImmediately: true })
           timerRequest = output.request
           break
         case "TimerCancel": {
-          assert(timer !== undefined && timerRequest === output.request, () => `request ${output.request}: its timer is armed`)
+          assert(timer !== undefined, () => `request ${output.request}: a timer is armed`)
+          assert(timerRequest === output.request, () => `request ${output.request}: its own timer is armed`)
           const fiber = timer
           timer = undefined
           head++
@@ -272,6 +286,9 @@ const makeOutputs = Effect.fnUntraced(function* (
  * steps for a burst (see `makeCall`); the register is the first step.
  */
 const makeSteps = Effect.fnUntraced(function* (core: SessionCore<Call>, inbox: Inbox, outputs: Effect.Success<ReturnType<typeof makeOutputs>>) {
+  // Made before the first step: the register (request 0) is the first thing the core does.
+  assert(core.requestNext === 0, () => "steps are made before the register")
+  assert(core.inFlightRequest === undefined, () => "steps are made with nothing in flight")
   /**
    * The core changes only under this permit: steps run in the actor fiber and, for bursts, in a
    * caller's fiber; neither may run while the other is suspended half-way through its outputs
@@ -289,6 +306,8 @@ const makeSteps = Effect.fnUntraced(function* (core: SessionCore<Call>, inbox: I
     const answered = core.takeAnswered()
     if (answered === undefined) return
     const { calls, results } = answered
+    assert(calls.length > 0, () => "answers hold calls")
+    assert(calls.length === results.length, () => "a result batch per answered call")
     for (let i = 0; i < calls.length; i++) {
       const call = calls[i]!
       let value: unknown
@@ -347,6 +366,8 @@ function makeCall(
   core: SessionCore<Call>, inbox: Inbox, burstStep: Effect.Effect<void>, outcomeOf: (stop: SessionStop) => Effect.Effect<never, ClientEvicted>,
   burstBytes: number | undefined
 ): Send {
+  assert(burstBytes === undefined || burstBytes > 0, () => "a positive burst threshold")
+  assert(core.clientId !== 0n, () => "calls are made by a client with an id")
   const enqueue = (operation: ClientOperation, body: Uint8Array, decode: Decode<unknown>, resume: Call["resume"]): Call | undefined => {
     if (core.stopped !== undefined) {
       resume(outcomeOf(core.stopped))
@@ -364,6 +385,7 @@ function makeCall(
     if (entry === undefined) return
     // Runs when the deadline passes (or the caller is interrupted): a call still queued is then not sent.
     return Effect.sync(() => {
+      assert(!entry.abandoned, () => "a call is withdrawn once")
       entry.abandoned = true
     })
   })
@@ -385,8 +407,11 @@ function makeCall(
 export function idsOf(operation: ClientOperation, body: Uint8Array): Array<bigint> {
   if (isQuery(operation)) return []
   const size = operation === Operation.create_accounts || operation === Operation.create_transfers ? eventSize(operation) : idSize
+  // Each event starts with its id (a u128), or is one.
+  assert(size >= idSize, () => `events of ${size} bytes hold no id`)
   const ids: Array<bigint> = []
   for (let offset = 0; offset + size <= body.length; offset += size) ids.push(u128FromBytes(body, offset))
+  assert(ids.length === Math.floor(body.length / size), () => "an id per event")
   return ids
 }
 
@@ -395,6 +420,8 @@ const randomU128 = Effect.gen(function* () {
   while (true) {
     let value = 0n
     for (let i = 0; i < 4; i++) value = (value << 32n) | BigInt(yield* Random.nextIntBetween(0, 0xffff_ffff))
+    assert(value >= 0n, () => "a client id is unsigned")
+    assert(value < 1n << 128n, () => "a client id is a u128")
     if (value !== 0n) return value
   }
 })

@@ -151,8 +151,10 @@ export class SessionCore<C extends SessionCall> {
   private counters = { requests: 0, retransmissions: 0, calls: 0 }
 
   constructor(options: SessionCoreOptions) {
-    assert(options.replicaCount >= 1 && options.replicaCount <= replicasMax, () => `${options.replicaCount} replicas`)
-    assert(options.clientId > 0n && options.clientId < 1n << 128n, () => "a client id is a non-zero u128")
+    assert(options.replicaCount >= 1, () => `${options.replicaCount} replicas`)
+    assert(options.replicaCount <= replicasMax, () => `${options.replicaCount} replicas, beyond ${replicasMax}`)
+    assert(options.clientId > 0n, () => "a client id is non-zero")
+    assert(options.clientId < 1n << 128n, () => "a client id is a u128")
     this.cluster = options.cluster
     this.clientId = options.clientId
     this.replicaCount = options.replicaCount
@@ -179,10 +181,12 @@ export class SessionCore<C extends SessionCall> {
 
   /** Sends the register (request 0); once, first. */
   start(nowNs: bigint): void {
-    assert(this.requestNext === 0 && this.inFlight === undefined, () => "a session registers once, first")
+    assert(this.requestNext === 0, () => "a session registers once, first")
+    assert(this.inFlight === undefined, () => "nothing in flight before the register")
     assert(this.stopped === undefined, () => "a stopped session does not register")
     this.sendRequest(VsrOperation.register, [], nowNs)
-    assert(this.inFlightRequest === 0 && this.counters.requests === 1, () => "the register is in flight")
+    assert(this.inFlightRequest === 0, () => "the register is in flight")
+    assert(this.counters.requests === 1, () => "the register is the first request")
   }
 
   /** Applies the inputs in order, then sends the next request if it can: calls that arrived together go out together. */
@@ -208,12 +212,14 @@ export class SessionCore<C extends SessionCall> {
       }
     }
     this.pump(nowNs)
+    assert(this.stopped === undefined || this.pending.length === 0, () => "a stopped session queues nothing")
   }
 
   /** A call is queued; a stopped session fails it at once. Runs once per event under fan-in: a push, no more. */
   call(call: C): void {
     // Cheap checks only: this runs once per event. (Its deadline may already have passed: it is then skipped by `choose`.)
-    assert(call._tag === "Call" && call.body.length <= bodySizeMax, () => "a call holds one checked batch")
+    assert(call._tag === "Call", () => "a call")
+    assert(call.body.length <= bodySizeMax, () => "a call holds one checked batch")
     assert(this.stopped === undefined || this.pending.length === 0, () => "a stopped session queues nothing")
     if (this.stopped !== undefined) {
       this.outputs.push({ _tag: "Stopped", stop: this.stopped, calls: [call] })
@@ -224,7 +230,8 @@ export class SessionCore<C extends SessionCall> {
 
   /** The retry timer of `request` fired: the identical bytes go out again if it is still in flight (§9.6). */
   timeout(request: number): void {
-    assert(request >= 0 && request < this.requestNext, () => `a timeout for request ${request}, never sent`)
+    assert(request >= 0, () => `a timeout for request ${request}`)
+    assert(request < this.requestNext, () => `a timeout for request ${request}, never sent`)
     const current = this.inFlight
     if (current === undefined || current.request !== request) return // answered meanwhile: a stale timeout
     this.counters.retransmissions++
@@ -236,7 +243,8 @@ export class SessionCore<C extends SessionCall> {
   halt(defect: unknown): void {
     assert(this.stopped === undefined || this.inFlight === undefined, () => "a stopped session holds nothing in flight")
     if (this.stopped === undefined) this.stop({ _tag: "Halted", defect })
-    assert(this.stopped !== undefined && this.inFlight === undefined, () => "a halted session holds nothing in flight")
+    assert(this.stopped !== undefined, () => "a halted session is stopped")
+    assert(this.inFlight === undefined, () => "a halted session holds nothing in flight")
   }
 
   /** A verified message from a replica (§11); anything but a reply, an eviction or a pong is ignored. */
@@ -256,7 +264,8 @@ export class SessionCore<C extends SessionCall> {
       default:
         break
     }
-    assert(this.view >= viewBefore && this.view <= u32Max, () => "the view only grows, within a u32")
+    assert(this.view >= viewBefore, () => "the view only grows")
+    assert(this.view <= u32Max, () => "the view is a u32")
   }
 
   /** Sends the next request if none is in flight: the oldest call and the queued calls of its operation that fit. */
@@ -284,7 +293,8 @@ export class SessionCore<C extends SessionCall> {
     if (this.outputs.length === 0) return noOutputs
     const outputs = this.outputs
     this.outputs = []
-    assert(outputs !== this.outputs && outputs.length > 0, () => "outputs are taken once")
+    assert(outputs !== this.outputs, () => "outputs are taken once")
+    assert(outputs.length > 0, () => "a take of outputs holds some")
     return outputs
   }
 
@@ -295,6 +305,7 @@ export class SessionCore<C extends SessionCall> {
     this.answered = []
     this.answers = []
     assert(answers.calls.length === answers.results.length, () => "one result batch per answered call")
+    assert(answers.calls.length > 0, () => "a take of answers holds some")
     return answers
   }
 
@@ -316,6 +327,7 @@ export class SessionCore<C extends SessionCall> {
   held(): Array<C> {
     const calls: Array<C> = [...(this.inFlight?.calls ?? []), ...this.pending, ...this.answered, ...callsIn(this.outputs)]
     assert(this.stopped === undefined || this.inFlight === undefined, () => "a stopped session holds nothing in flight")
+    assert(this.stopped === undefined || this.pending.length === 0, () => "a stopped session queues nothing")
     return calls
   }
 
@@ -355,7 +367,8 @@ export class SessionCore<C extends SessionCall> {
     const latencyUs = (nowNs - this.sentAtNs) / 1000n
     this.previousLatencyUs = latencyUs > BigInt(u32Max) ? u32Max : latencyUs < 0n ? 0 : Number(latencyUs)
     this.outputs.push({ _tag: "TimerCancel", request: current.request })
-    assert(this.session !== 0n && this.requestNext === current.request + 1, () => "an accepted reply answers the latest request of a session")
+    assert(this.session !== 0n, () => "an accepted reply is of a registered session")
+    assert(this.requestNext === current.request + 1, () => "an accepted reply answers the latest request")
   }
 
   /** §9.9: an eviction for this client, in our view or a newer one, stops the session for good. */
@@ -365,7 +378,8 @@ export class SessionCore<C extends SessionCall> {
     if (readU32(message, FrameLayout.view.offset) < this.view) return
     const reason = message[EvictionLayout.reason.offset]!
     this.stop({ _tag: "Evicted", error: new ClientEvicted({ reason: evictionReasonNames.get(reason) ?? `reason ${reason}` }) })
-    assert(this.inFlight === undefined && this.pending.length === 0, () => "an evicted session holds no calls")
+    assert(this.inFlight === undefined, () => "an evicted session holds no call in flight")
+    assert(this.pending.length === 0, () => "an evicted session queues no call")
   }
 
   /** Ends the session: the calls in flight and queued, and every later one, get `stop`. */
@@ -381,15 +395,17 @@ export class SessionCore<C extends SessionCall> {
     calls.push(...this.pending)
     this.pending = []
     if (calls.length > 0) this.outputs.push({ _tag: "Stopped", stop, calls })
-    assert(this.inFlight === undefined && this.pending.length === 0, () => "a stopped session holds no calls")
+    assert(this.inFlight === undefined, () => "a stopped session holds no call in flight")
+    assert(this.pending.length === 0, () => "a stopped session queues no call")
   }
 
   /** Builds the next request from `calls` (register: none, its fixed body) and sends it. */
   private sendRequest(operation: number, calls: ReadonlyArray<C>, nowNs: bigint): void {
-    assert(this.inFlight === undefined && this.stopped === undefined, () => "one request in flight at a time")
+    assert(this.inFlight === undefined, () => "one request in flight at a time")
+    assert(this.stopped === undefined, () => "a stopped session sends nothing")
     assert(this.requestNext <= requestMax, () => "request numbers are u32")
-    assert((operation === VsrOperation.register) === (this.requestNext === 0) && (calls.length === 0) === (this.requestNext === 0),
-      () => `request ${this.requestNext}: register first, calls after`)
+    assert((operation === VsrOperation.register) === (this.requestNext === 0), () => "the register first, and only first")
+    assert((calls.length === 0) === (this.requestNext === 0), () => "calls after the register, in every request after it")
     const header = zeroHeader(Command.request)
     header.cluster = this.cluster
     header.release = releaseScarab
@@ -415,7 +431,8 @@ export class SessionCore<C extends SessionCall> {
   }
 
   private transmit(message: Uint8Array): void {
-    assert(this.inFlight !== undefined && this.inFlight.message === message, () => "only the request in flight is transmitted")
+    assert(this.inFlight !== undefined, () => "a request is transmitted while in flight")
+    assert(this.inFlight.message === message, () => "only the request in flight is transmitted")
     assert(this.primary < this.replicaCount, () => "the primary is one of the replicas")
     this.outputs.push({ _tag: "Transmit", primary: this.primary, message })
   }
@@ -487,8 +504,14 @@ export function callsIn<C extends SessionCall>(outputs: ReadonlyArray<SessionOut
   const calls: Array<C> = []
   for (const output of outputs) {
     if (output._tag === "Refuse") calls.push(output.call)
-    else if (output._tag === "Stopped") calls.push(...output.calls)
+    else if (output._tag === "Stopped") {
+      // stop() and call() output a stop only with calls to fail.
+      assert(output.calls.length > 0, () => "a stop output fails calls")
+      calls.push(...output.calls)
+    }
   }
+  // Each call is answered once: refused, or failed by one stop.
+  assert(new Set(calls).size === calls.length, () => "a call answered twice")
   return calls
 }
 
@@ -497,8 +520,13 @@ export function callsIn<C extends SessionCall>(outputs: ReadonlyArray<SessionOut
  * 1 … replicaCount − 1 by the shell) places after the primary.
  */
 export function hedgeReplica(primary: number, replicaCount: number, offset: number): number {
-  assert(replicaCount > 1 && replicaCount <= replicasMax && primary >= 0 && primary < replicaCount, () => `primary ${primary} of ${replicaCount}`)
-  assert(Number.isInteger(offset) && offset >= 1 && offset < replicaCount, () => `hedge offset ${offset} of ${replicaCount}`)
+  assert(replicaCount > 1, () => "a hedge needs another replica")
+  assert(replicaCount <= replicasMax, () => `${replicaCount} replicas`)
+  assert(primary >= 0, () => `primary ${primary}`)
+  assert(primary < replicaCount, () => `primary ${primary} of ${replicaCount}`)
+  assert(Number.isInteger(offset), () => `hedge offset ${offset}`)
+  assert(offset >= 1, () => `hedge offset ${offset} of ${replicaCount}`)
+  assert(offset < replicaCount, () => `hedge offset ${offset} of ${replicaCount}`)
   const other = (primary + offset) % replicaCount
   assert(other !== primary, () => "a hedged copy goes to another replica")
   return other
@@ -506,15 +534,20 @@ export function hedgeReplica(primary: number, replicaCount: number, offset: numb
 
 /** §9.6: the random part of the wait after firing `attempt` (u8, from 1) is drawn from 0 … this. */
 export function retryJitterTicksMax(attempt: number): number {
-  assert(Number.isInteger(attempt) && attempt >= 0 && attempt <= 0xff, () => `attempt ${attempt} is a u8`)
+  assert(Number.isInteger(attempt), () => `attempt ${attempt} is a u8`)
+  assert(attempt >= 0, () => `attempt ${attempt} is a u8`)
+  assert(attempt <= 0xff, () => `attempt ${attempt} is a u8`)
   const max = Math.min(backoffTicksMax, 2 ** attempt)
-  assert(max >= 1 && max <= backoffTicksMax, () => "the jitter is bounded")
+  assert(max >= 1, () => "the jitter may be positive")
+  assert(max <= backoffTicksMax, () => "the jitter is bounded")
   return max
 }
 
 /** §9.6: the wait, in ms, before the next retransmission: 2·rtt + 1 + the jitter, in ticks. */
 export function retryWaitMs(jitterTicks: number): number {
-  assert(Number.isInteger(jitterTicks) && jitterTicks >= 0 && jitterTicks <= backoffTicksMax, () => `jitter ${jitterTicks} ticks`)
+  assert(Number.isInteger(jitterTicks), () => `jitter ${jitterTicks} ticks`)
+  assert(jitterTicks >= 0, () => `jitter ${jitterTicks} ticks`)
+  assert(jitterTicks <= backoffTicksMax, () => `jitter ${jitterTicks} ticks, beyond ${backoffTicksMax}`)
   const waitMs = (2 * rttTicks + 1 + jitterTicks) * tickMs
   assert(waitMs > 0, () => "a retry waits")
   return waitMs
@@ -522,7 +555,9 @@ export function retryWaitMs(jitterTicks: number): number {
 
 /** The calls' batches as one multi-batch request body (§10.2). */
 function encodeRequest(header: HeaderOf<typeof Command.request>, operation: ClientOperation, calls: ReadonlyArray<SessionCall>): Uint8Array {
-  assert(calls.length > 0 && calls.every((call) => call.operation === operation), () => "a request carries calls of its operation")
+  assert(calls.length > 0, () => "a request carries calls")
+  assert(calls.length <= batchCountMax, () => "a request carries batchCountMax calls at most")
+  assert(calls.every((call) => call.operation === operation), () => "a request carries calls of its operation")
   const bodies = calls.map((call) => call.body)
   const size = eventSize(operation)
   const message = buildMessageWith(header, multiBatchSize(bodies, size), (body) => encodeMultiBatchInto(body, bodies, size))
@@ -531,6 +566,8 @@ function encodeRequest(header: HeaderOf<typeof Command.request>, operation: Clie
 }
 
 function u64FromBytes(bytes: Uint8Array, offset: number): bigint {
+  assert(offset >= 0, () => `offset ${offset}`)
+  assert(offset + 8 <= bytes.length, () => `a u64 at ${offset} beyond ${bytes.length} bytes`)
   let value = 0n
   for (let i = 7; i >= 0; i--) value = (value << 8n) | BigInt(bytes[offset + i]!)
   return value

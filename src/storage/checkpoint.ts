@@ -23,7 +23,7 @@
 import { Clock, Effect, Schema } from "effect"
 import { assert } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
-import { FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, releaseScarab } from "../protocol/header.ts"
+import { Command, FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, releaseScarab, u128Equal } from "../protocol/header.ts"
 import type { Ledger } from "../ledger/ledger.ts"
 import { SnapshotSectionId, snapshotRowWords } from "../ledger/snapshot.ts"
 import { Operation } from "../protocol/operation.ts"
@@ -100,6 +100,8 @@ export class Checkpointer {
     storage: Storage["Service"], layout: Layout, grid: Grid, superblock: Superblock, freeSet: FreeSet, directory: Array<DirectorySection>,
     trailers: { directory: ReadonlyArray<number>; sessions: ReadonlyArray<number> }, repliesWritten: Array<Uint8Array | undefined>
   ) {
+    assert(grid.blockSize === layout.config.blockSize, () => "the grid's blocks are the layout's")
+    assert(repliesWritten.length <= layout.config.clientsMax, () => "a reply written per session slot at most")
     this.storage = storage
     this.layout = layout
     this.grid = grid
@@ -138,10 +140,14 @@ export class Checkpointer {
    */
   onCommit(op: number): void {
     assert(op > 0, () => `commit of op ${op}`)
-    if (!this.freeSet.checkpointDurable && op >= durableOp(this.layout.config, this.op)) {
+    // The checkpoint op itself commits before its checkpoint is stored; nothing at or before it after.
+    assert(op > this.op, () => "a commit after the durable checkpoint")
+    const durable = durableOp(this.layout.config, this.op)
+    if (!this.freeSet.checkpointDurable && op >= durable) {
       for (const address of this.freeSet.freedAtDurable()) this.grid.evict(address)
       this.freeSet.markCheckpointDurable()
     }
+    assert(this.freeSet.checkpointDurable || op < durable, () => "commits past the durability op make the checkpoint durable")
   }
 
   /** Writes the checkpoint of the op just committed, the superblock last. */
@@ -156,7 +162,9 @@ export class Checkpointer {
       const { storage, layout, grid } = self
       const freeSet = self.freeSet
       const op = readOp(input.header)
-      assert(op > self.op && freeSet.checkpointDurable, () => `checkpoint ${op} after ${self.op} before that one is durable`)
+      assert(op > self.op, () => `checkpoint ${op} is not after ${self.op}`)
+      assert(freeSet.checkpointDurable, () => `checkpoint ${op} before the one at ${self.op} is durable`)
+      assert(input.sessions.length <= layout.config.clientsMax, () => `${input.sessions.length} sessions`)
       const snapshot = yield* writeSnapshot(grid, freeSet, self.directory, input.ledger, storage.path)
       const directory = yield* writeTrailer(grid, freeSet, BlockType.manifest, encodeDirectory(snapshot.directory), storage.path)
       const sessions = yield* writeTrailer(grid, freeSet, BlockType.client_sessions,
@@ -180,11 +188,15 @@ export class Checkpointer {
         storageSize: layout.dataFileSizeMin + freeSet.highestAcquired() * layout.config.blockSize,
         release: releaseScarab
       }
+      // What open reads back (openCheckpoint checks the same fields): the header of the checkpoint op.
+      assert(state.header[FrameLayout.command.offset] === Command.prepare, () => "a checkpoint names a prepare header")
+      assert(checkpointOp(state) === op, () => "a checkpoint names the op just committed")
       const staging = nextSuperblock(working, {
         vsrState: { ...working.vsrState, checkpoint: state, commitMax: Math.max(working.vsrState.commitMax, op) },
         viewHeaders: [state.header]
       })
       self.superblockWorking = yield* writeSuperblock(storage, layout, working, staging)
+      assert(self.op === op, () => "the checkpointer stands on the checkpoint just written")
       // The new checkpoint is written, not yet durable: its own free set trailers are needed
       // until the next one is (they were not in the encoding, which had to exist first).
       freeSet.markCheckpointNotDurable()
@@ -221,6 +233,9 @@ export const openCheckpoint = Effect.fnUntraced(function* (
 ): Effect.fn.Return<OpenedCheckpoint, StorageError | GridReadError | CheckpointError> {
   const state = superblock.vsrState.checkpoint
   const op = checkpointOp(state)
+  // Read back what the checkpoint's write asserted (Checkpointer.writeNow); the superblock's decode checked the rest.
+  assert(state.header[FrameLayout.command.offset] === Command.prepare, () => "a checkpoint names a prepare header")
+  assert(op <= superblock.vsrState.commitMax, () => "a checkpoint holds committed ops only")
   const refuse = (reason: string) => new CheckpointError({ path: storage.path, op, reason })
   const path = storage.path
   const acquired = yield* readTrailer(grid, state.freeSetAcquired, BlockType.free_set, "free set: acquired", path)
@@ -248,12 +263,16 @@ export const openCheckpoint = Effect.fnUntraced(function* (
   const repliesWritten: Array<Uint8Array | undefined> = []
   for (const session of stored) {
     const reply = yield* readClientReply(storage, layout, session)
+    // Pair with writeClientReplies: a reply read back is the one its stored header names.
+    assert(reply === undefined || u128Equal(reply, 0, session.replyHeader, 0), () => `slot ${session.slot}: another reply than the stored one`)
     if (reply === undefined) repliesLost.push(session.slot)
     else if (readU32(reply, FrameLayout.size.offset) > headerSize) repliesWritten[session.slot] = reply.slice(0, checksumSize)
     sessions.push({ slot: session.slot, client: session.client, session: session.session, reply: reply ?? session.replyHeader })
   }
   const checkpointer = new Checkpointer(storage, layout, grid, superblock, freeSet, directory,
     { directory: directoryTrailer.blocks, sessions: sessionsTrailer.blocks }, repliesWritten)
+  assert(checkpointer.op === op, () => "the checkpointer stands on the checkpoint opened")
+  assert(sessions.length === stored.length, () => "every stored session is loaded")
   return { checkpointer, sessions, repliesLost } satisfies OpenedCheckpoint
 })
 
@@ -312,6 +331,7 @@ function writeSnapshot(grid: Grid, freeSet: FreeSet, previous: ReadonlyArray<Dir
           toWrite.push({ section: s, block, first, count })
         }
       }
+      assert(entry.addresses.length === blocks, () => `section ${section.id}: a directory entry per block`)
       directory.push(entry)
       if (before !== undefined) {
         for (let block = 0; block < before.addresses.length; block++) {
@@ -326,6 +346,7 @@ function writeSnapshot(grid: Grid, freeSet: FreeSet, previous: ReadonlyArray<Dir
       for (const plan of toWrite) plans.push({ ...plan, address: freeSet.acquire(reservation) })
       freeSet.forfeit(reservation)
     }
+    assert(plans.length === toWrite.length, () => "an address for every block to write")
     const buffers = Array.from({ length: Math.min(blockWritesMax, plans.length) }, () => grid.allocate())
     for (let start = 0; start < plans.length; start += buffers.length) {
       yield* Effect.forEach(plans.slice(start, start + buffers.length), (plan, i) => {
@@ -346,6 +367,9 @@ function writeSnapshot(grid: Grid, freeSet: FreeSet, previous: ReadonlyArray<Dir
         return grid.write(plan.address, sealed)
       }, { concurrency: "unbounded", discard: true })
     }
+    // Every block of the new snapshot is named: carried over, or written at its fresh address.
+    assert(directory.every((section) => section.addresses.every((address) => address > 0)), () => "a snapshot block without an address")
+    assert(plans.length + reused === directory.reduce((sum, section) => sum + section.addresses.length, 0), () => "blocks written + reused = blocks named")
     return { directory, written: plans.length, reused }
   })
 }
@@ -356,6 +380,7 @@ function writeSnapshot(grid: Grid, freeSet: FreeSet, previous: ReadonlyArray<Dir
  */
 function sectionBeyondCapacity(directory: ReadonlyArray<DirectorySection>, ledger: Ledger): string | undefined {
   for (const section of directory) {
+    assert(Number.isSafeInteger(section.rowCount), () => `section ${section.id}: ${section.rowCount} rows`)
     const operation = section.id === SnapshotSectionId.accounts ? Operation.create_accounts
       : section.id === SnapshotSectionId.transfers || section.id === SnapshotSectionId.orphans ? Operation.create_transfers : undefined
     if (operation === undefined || ledger.fits(operation, section.rowCount)) continue
@@ -372,6 +397,8 @@ function restoreSnapshot(grid: Grid, directory: ReadonlyArray<DirectorySection>,
     for (const section of directory) {
       const rpb = rowsPerBlock(section.id, grid.blockSize)
       const rowBytes = snapshotRowWords[section.id] * 4
+      assert(section.addresses.length === section.checksums.length, () => `section ${section.id}: a checksum per block`)
+      let restored = 0
       for (let block = 0; block < section.addresses.length; block++) {
         const address = section.addresses[block]!
         const what = `snapshot section ${section.id} block ${block}`
@@ -384,7 +411,10 @@ function restoreSnapshot(grid: Grid, directory: ReadonlyArray<DirectorySection>,
           return yield* new GridReadError({ path, address, what, reason: "the block does not hold the rows its directory names" })
         }
         ledger.restoreRows(section.id, new Uint32Array(bytes.buffer, bytes.byteOffset + headerSize, count * rowBytes / 4), count, section.rowCount)
+        restored += count
       }
+      // decodeDirectory checked the block count against the rows: the blocks hold them all.
+      assert(restored === section.rowCount, () => `section ${section.id}: ${restored} rows restored of ${section.rowCount}`)
     }
     ledger.restoreEnd(timestamp)
   })
@@ -402,6 +432,7 @@ function encodeDirectory(directory: ReadonlyArray<DirectorySection>): Uint8Array
   view.setUint32(0, directory.length, true)
   let at = 8
   for (const section of directory) {
+    assert(section.addresses.length === section.checksums.length, () => `section ${section.id}: a checksum per block`)
     view.setUint32(at, section.id, true)
     view.setUint32(at + 4, snapshotRowWords[section.id] * 4, true)
     view.setBigUint64(at + 8, BigInt(section.rowCount), true)
@@ -414,10 +445,13 @@ function encodeDirectory(directory: ReadonlyArray<DirectorySection>): Uint8Array
       at += entrySize
     }
   }
+  // decodeDirectory refuses trailing bytes: the encoding fills the buffer exactly.
+  assert(at === bytes.length, () => "the directory fills its encoding")
   return bytes
 }
 
 function decodeDirectory(bytes: Uint8Array, blockSize: number): Array<DirectorySection> | string {
+  assert(blockSize > headerSize, () => "a block holds more than its header")
   if (bytes.length === 0) return []
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
   if (bytes.length < 8) return "snapshot directory: truncated"
@@ -443,6 +477,7 @@ function decodeDirectory(bytes: Uint8Array, blockSize: number): Array<DirectoryS
     sections.push(section)
   }
   if (at !== bytes.length) return "snapshot directory: trailing bytes"
+  assert(sections.length === count, () => "a section per count")
   return sections
 }
 

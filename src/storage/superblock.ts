@@ -111,13 +111,23 @@ const profileCodes: Readonly<Record<StorageConfig["name"], number>> = { producti
 /** Encodes `superblock` as copy `copy` into `target` (8 KiB); its checksum must be `checksumOf` it. */
 export function encodeSuperblockCopy(superblock: Superblock, copy: number, target: Uint8Array): void {
   assert(target.length === superblockCopySize, () => "a superblock copy is 8 KiB")
+  assert(Number.isInteger(copy), () => `copy ${copy} is not a u16`)
+  assert(copy >= 0, () => `copy ${copy} is not a u16`)
+  assert(copy <= 0xffff, () => `copy ${copy} is not a u16`)
   encodeUnsealed(superblock, target)
   target.set(superblock.checksum, Offset.checksum)
   new DataView(target.buffer, target.byteOffset, target.length).setUint16(Offset.copy, copy, true)
+  // Pair with decodeSuperblockCopy's check: the bytes written carry the checksum of their fields
+  // (a superblock changed after it was sealed would be written with a checksum open refuses).
+  const sum = new Uint8Array(checksumSize)
+  checksumInto(target.subarray(Offset.version), sum, 0)
+  assert(equalBytes(sum, superblock.checksum), () => "a superblock copy is written with the checksum of its fields")
 }
 
 /** The checksum a superblock's fields give: what `Superblock.checksum` must be. */
 export function checksumOf(superblock: Omit<Superblock, "checksum">): Uint8Array {
+  assert(superblock.parent.length === checksumSize, () => "a parent is a checksum")
+  assert(superblock.viewHeaders.length <= viewHeadersMax, () => `${superblock.viewHeaders.length} view headers`)
   const bytes = new Uint8Array(superblockCopySize)
   encodeUnsealed(superblock, bytes)
   const sum = new Uint8Array(checksumSize)
@@ -129,7 +139,10 @@ export function checksumOf(superblock: Omit<Superblock, "checksum">): Uint8Array
 export function sealSuperblock(fields: Omit<Superblock, "checksum">): Superblock {
   const invalid = superblockInvalid(fields)
   assert(invalid === undefined, () => `building an invalid superblock: ${invalid}`)
-  return { ...fields, checksum: checksumOf(fields) }
+  const sealed = { ...fields, checksum: checksumOf(fields) }
+  // A version is never its own parent: the chain across versions moves on.
+  assert(!equalBytes(sealed.checksum, sealed.parent), () => "a superblock's checksum equals its parent's")
+  return sealed
 }
 
 /** Decodes one copy read from disk: undefined when its checksum or its format is wrong. */
@@ -142,11 +155,16 @@ export function decodeSuperblockCopy(bytes: Uint8Array): SuperblockCopy<Superblo
   if (view.getUint16(Offset.version, true) !== superblockVersion) return undefined
   const decoded = decodeFields(bytes, view)
   if (decoded === undefined || superblockInvalid(decoded) !== undefined) return undefined
+  // Pair with encodeUnsealed: what was written as 256-byte view headers reads back as such.
+  assert(decoded.viewHeaders.every((header) => header.length === headerSize), () => "a view header is 256 bytes")
   return { copy: view.getUint16(Offset.copy, true), sequence: decoded.sequence, checksum: expected, value: { ...decoded, checksum: expected } }
 }
 
 /** Why the fields break an invariant of §3.1, or undefined. */
 export function superblockInvalid(s: Omit<Superblock, "checksum">): string | undefined {
+  // Shapes the codec guarantees (decodeFields slices them so, encodeUnsealed writes them so).
+  assert(s.parent.length === checksumSize, () => "a parent is a checksum")
+  assert(s.vsrState.checkpoint.header.length === headerSize, () => "a checkpoint header is 256 bytes")
   const v = s.vsrState
   const op = checkpointOp(v.checkpoint)
   if (!Number.isSafeInteger(s.sequence) || s.sequence < 1) return "sequence < 1"
@@ -177,11 +195,14 @@ export interface SuperblockOpened {
 export const openSuperblock = Effect.fnUntraced(function* (
   storage: Storage["Service"], layout: Layout
 ): Effect.fn.Return<SuperblockOpened, StorageError | SuperblockError> {
+  // The flexible quorums intersect (§3.4): a write verified by one is seen by a later open.
+  assert(quorumOpen + quorumVerify === layout.config.superblockCopies + 1, () => "the open and verify quorums intersect")
   const copies = yield* readCopies(storage, layout)
   const selected = selectQuorum(copies, quorumOpen, monotonic)
   if (selected._tag === "Failure") return yield* new SuperblockError({ path: storage.path, reason: selected.reason })
   const working = selected.value
   const repairs = repairOrder(copies, working.checksum)
+  assert(repairs.length <= layout.config.superblockCopies, () => "each copy is repaired once at most")
   for (const copy of repairs) yield* writeCopy(storage, layout, working, copy)
   return { working, repairedCopies: repairs } satisfies SuperblockOpened
 })
@@ -193,7 +214,9 @@ export const openSuperblock = Effect.fnUntraced(function* (
  */
 export const peekSuperblock = Effect.fnUntraced(function* (storage: Storage["Service"]): Effect.fn.Return<Superblock | undefined, StorageError> {
   const copies = yield* readCopies(storage, layouts.production)
+  assert(copies.length === layouts.production.config.superblockCopies, () => "every copy read")
   const selected = selectQuorum(copies, quorumOpen, monotonic)
+  assert(selected._tag === "Failure" || selected.value.sequence >= 1, () => "a selected superblock has a sequence")
   return selected._tag === "Success" ? selected.value : undefined
 })
 
@@ -208,14 +231,15 @@ export const writeSuperblock = Effect.fnUntraced(function* (
 ): Effect.fn.Return<Superblock, StorageError> {
   if (working === undefined) assert(staging.sequence === 1, () => "a first superblock has sequence 1")
   else {
-    assert(staging.sequence === working.sequence + 1 && equalBytes(staging.parent, working.checksum), () => "staging must follow working")
+    assert(staging.sequence === working.sequence + 1, () => "staging's sequence must follow working's")
+    assert(equalBytes(staging.parent, working.checksum), () => "staging's parent must be working")
     assert(monotonic(working, staging) === undefined, () => `superblock update is not monotonic: ${monotonic(working, staging)}`)
   }
   for (let copy = 0; copy < layout.config.superblockCopies; copy++) yield* writeCopy(storage, layout, staging, copy)
   const copies = yield* readCopies(storage, layout)
   const selected = selectQuorum(copies, quorumVerify, monotonic)
-  assert(selected._tag === "Success" && equalBytes(selected.value.checksum, staging.checksum),
-    () => `${storage.path}: the superblock read back is not the one just written (${selected._tag === "Failure" ? selected.reason : "another version"})`)
+  assert(selected._tag === "Success", () => `${storage.path}: the superblock just written is not read back (${selected._tag === "Failure" ? selected.reason : ""})`)
+  assert(equalBytes(selected.value.checksum, staging.checksum), () => `${storage.path}: the superblock read back is another version than the one just written`)
   return staging
 })
 
@@ -242,19 +266,25 @@ export const configOf = (superblock: Superblock): StorageConfig => storageConfig
  * deterministic (the simulator formats the same file for the same seed). Never zero.
  */
 export function replicaIdOf(cluster: bigint, replica: number): bigint {
+  assert(Number.isInteger(replica), () => `replica ${replica}`)
+  assert(replica >= 0, () => `replica ${replica}`)
+  assert(replica < membersMax, () => `replica ${replica} beyond the ${membersMax} members`)
   const input = new Uint8Array(32)
   u128ToBytes(cluster, input, 0)
   input[16] = replica
   input.set(new TextEncoder().encode("scarab replica"), 17)
   const id = new Uint8Array(checksumSize)
   checksumInto(input, id, 0)
-  return u128FromBytes(id, 0) | 1n
+  const replicaId = u128FromBytes(id, 0) | 1n
+  assert(replicaId !== 0n, () => "a replica id is never zero")
+  return replicaId
 }
 
 /** The index of this replica among the members. */
 export function replicaIndexOf(superblock: Superblock): number {
   const index = superblock.vsrState.members.indexOf(superblock.vsrState.replicaId)
-  assert(index >= 0 && index < superblock.vsrState.replicaCount, () => "the replica is not an active member")
+  assert(index >= 0, () => "the replica is not a member")
+  assert(index < superblock.vsrState.replicaCount, () => "the replica is not an active member")
   return index
 }
 
@@ -265,6 +295,9 @@ export const checkpointOp = (state: CheckpointState): number => readU64Number(st
 
 /** Monotonicity of the VSR state from an older version to a newer one (§3.2), or why it breaks. */
 function monotonic(older: Superblock, newer: Superblock): string | undefined {
+  // Compared only along the chain: a version with its parent (selectQuorum, writeSuperblock).
+  assert(newer.sequence === older.sequence + 1, () => "monotonic compares a version with the one before it")
+  assert(equalBytes(newer.parent, older.checksum), () => "monotonic compares a version with its parent")
   const a = older.vsrState
   const b = newer.vsrState
   if (older.cluster !== newer.cluster || a.replicaId !== b.replicaId) return "cluster or replica id changed"
@@ -275,6 +308,7 @@ function monotonic(older: Superblock, newer: Superblock): string | undefined {
 }
 
 function readCopies(storage: Storage["Service"], layout: Layout) {
+  assert(layout.config.superblockCopySize >= superblockCopySize, () => "a copy's space holds a copy")
   return Effect.gen(function* () {
     const buffer = storage.allocate(superblockCopySize)
     const copies: Array<SuperblockCopy<Superblock> | undefined> = []
@@ -282,17 +316,25 @@ function readCopies(storage: Storage["Service"], layout: Layout) {
       yield* storage.read(layout.superblock, copy * layout.config.superblockCopySize, buffer)
       copies.push(decodeSuperblockCopy(buffer))
     }
+    assert(copies.length === layout.config.superblockCopies, () => "every copy read")
     return copies
   })
 }
 
 function writeCopy(storage: Storage["Service"], layout: Layout, superblock: Superblock, copy: number) {
+  // Each copy only into its own slot (§3.5).
+  assert(Number.isInteger(copy), () => `copy ${copy}`)
+  assert(copy >= 0, () => `copy ${copy}`)
+  assert(copy < layout.config.superblockCopies, () => `copy ${copy} beyond the ${layout.config.superblockCopies} copies`)
   const buffer = storage.allocate(superblockCopySize)
   encodeSuperblockCopy(superblock, copy, buffer)
   return storage.write(layout.superblock, copy * layout.config.superblockCopySize, buffer)
 }
 
 function encodeUnsealed(s: Omit<Superblock, "checksum">, target: Uint8Array): void {
+  // Fixed-size fields: more would overwrite the next ones.
+  assert(s.vsrState.members.length === membersMax, () => `${s.vsrState.members.length} members`)
+  assert(s.viewHeaders.length <= viewHeadersMax, () => `${s.viewHeaders.length} view headers`)
   target.fill(0)
   const view = new DataView(target.buffer, target.byteOffset, target.length)
   view.setUint16(Offset.version, superblockVersion, true)
@@ -320,6 +362,8 @@ function encodeUnsealed(s: Omit<Superblock, "checksum">, target: Uint8Array): vo
 }
 
 function decodeFields(bytes: Uint8Array, view: DataView): Omit<Superblock, "checksum"> | undefined {
+  assert(bytes.length === superblockCopySize, () => "a superblock copy is 8 KiB")
+  assert(view.byteLength === bytes.length, () => "the view is over the copy")
   const base = Offset.vsrState
   if (!isZero(bytes, Offset.parent + checksumSize, Offset.vsrState) || !isZero(bytes, Offset.headerEnd, Offset.viewHeaders)) return undefined
   if (!isZero(bytes, base + VsrOffset.end, base + 2048) || view.getUint32(base + VsrOffset.syncView, true) !== 0) return undefined
@@ -359,4 +403,5 @@ function decodeFields(bytes: Uint8Array, view: DataView): Omit<Superblock, "chec
 const layoutFloor = (profile: StorageConfig["name"]): number => layouts[profile].dataFileSizeMin
 const layouts = { production: layoutOf(storageConfigs.production), test: layoutOf(storageConfigs.test) } as const
 
-assert(Offset.headerEnd <= sectorSize && VsrOffset.end <= 2048, () => "superblock layout overflows its sector")
+assert(Offset.headerEnd <= sectorSize, () => "the superblock header overflows its sector")
+assert(VsrOffset.end <= 2048, () => "the VSR state overflows its 2048 bytes")

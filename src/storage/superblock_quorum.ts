@@ -47,6 +47,9 @@ interface Group<T extends Versioned> {
 export function selectQuorum<T extends Versioned>(
   slots: ReadonlyArray<SuperblockCopy<T> | undefined>, threshold: number, monotonic: (older: T, newer: T) => string | undefined
 ): QuorumResult<T> {
+  assert(Number.isInteger(threshold), () => `threshold ${threshold}`)
+  assert(threshold >= 1, () => `threshold ${threshold}`)
+  assert(threshold <= slots.length, () => `threshold ${threshold} of ${slots.length} copies`)
   const groups: Array<Group<T>> = []
   slots.forEach((slot, home) => {
     if (slot === undefined) return
@@ -65,6 +68,7 @@ export function selectQuorum<T extends Versioned>(
     b.value.sequence - a.value.sequence ||
     b.copies.size - a.copies.size ||
     compareBytes(b.value.checksum, a.value.checksum))
+  assert(groups.length <= slots.length, () => "a version per copy at most")
   const best = groups[0]!
   if (!valid(best)) return failure(`quorum lost: no version is held by ${threshold} of ${slots.length} copies`)
   const b = best.value
@@ -79,6 +83,7 @@ export function selectQuorum<T extends Versioned>(
       if (broken !== undefined) return failure(`sequence ${b.sequence} regresses from ${a.sequence}: ${broken}`)
     }
   }
+  assert(best.copies.size >= threshold, () => "the version selected is held by a quorum")
   return { _tag: "Success", value: b }
 }
 
@@ -114,7 +119,12 @@ export function repairOrder<T extends Versioned>(slots: ReadonlyArray<Superblock
       keys.find((k) => held[k] !== undefined && held[k] !== k && holders[held[k]!]! > 1) ??
       keys.find((k) => held[k] !== undefined && held[k] !== k) ??
       keys.find((k) => mislabelled.has(k))
-    if (next === undefined) return order
+    if (next === undefined) {
+      // Each slot is rewritten once at most: a rewritten slot holds its own copy, and never qualifies again.
+      assert(order.length <= count, () => "more repairs than slots")
+      assert(new Set(order).size === order.length, () => "a slot repaired twice")
+      return order
+    }
     order.push(next)
     held[next] = next
     mislabelled.delete(next)
@@ -125,6 +135,7 @@ export function repairOrder<T extends Versioned>(slots: ReadonlyArray<Superblock
 const failure = (reason: string) => ({ _tag: "Failure", reason }) as const
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  assert(a.length === b.length, () => "checksums of one length")
   for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return a[i]! - b[i]!
   return 0
 }

@@ -338,6 +338,9 @@ export class ReplicaCore {
   /** Prepares the request, or queues it while the pipeline's prepares are full (vsr.md §12.5). */
   private prepareOrQueue(now: Now, request: Uint8Array): void {
     assert(request[FrameLayout.command.offset] === Command.request, () => "a request is prepared or queued")
+    // An expiry already due goes first: what the request sees must not depend on when the last
+    // tick happened to run (a lookup 250 ms after a timeout sees the hold released).
+    this.pulseIfDue(now)
     if (!this.pipeline.full) return this.prepare(now, request)
     const queued = this.pipeline.queued
     // A full queue drops the request: its client resends it.

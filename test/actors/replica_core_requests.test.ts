@@ -13,7 +13,7 @@ import { buildMessage, u128FromBytes, u128ToBytes } from "../../src/protocol/bui
 import { rootPrepare } from "../../src/protocol/header_rules.ts"
 import { DeprecatedOperation } from "../../src/protocol/deprecated.ts"
 import {
-  Command, EvictionLayout, EvictionReason, FrameLayout, headerSize, readU32, releaseClientMin, releaseScarab, ReplyLayout,
+  Command, EvictionLayout, EvictionReason, FrameLayout, headerSize, PrepareLayout, readU32, releaseClientMin, releaseScarab, ReplyLayout,
   VsrOperation, zeroHeader
 } from "../../src/protocol/header.ts"
 import { decodeMultiBatch, encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
@@ -193,6 +193,23 @@ describe("ReplicaCore: what a client may send", () => {
     const done = core.step(now, { _tag: "CheckpointDone", checkpoint: { op: 3, id: new Uint8Array(16).fill(1), parentId: new Uint8Array(16) } })
     expect(replies(done).map((reply) => u128FromBytes(reply, ReplyLayout.client.offset))).toEqual([22n, 21n])
     expect(core.commitOp).toBe(6)
+  })
+
+  it("prepares a due pulse before a request, so a lookup after a timeout sees the hold released whenever the ticks ran", () => {
+    const core = startedCore(config, createLedger())
+    const client = new Client(core, 41n)
+    client.register()
+    client.send(Operation.create_accounts, encodeMultiBatch([accounts(1n, 2n)], 128))
+    const hold = encodeBatch([transfer({ id: 9n, debit_account_id: 1n, credit_account_id: 2n, amount: 50n, ledger: 1, code: 1, flags: 2, timeout: 1 })], 128, encodeTransfer)
+    client.send(Operation.create_transfers, encodeMultiBatch([hold], 128))
+    // Two seconds later, with no tick in between: the pulse is prepared first, then the lookup.
+    const later = { realtimeNs: now.realtimeNs + 2_000_000_000n }
+    const outputs = core.step(later, { _tag: "Message", message: client.message(Operation.lookup_accounts, encodeMultiBatch([ids(1n)], 16)) })
+    const writes = outputs.flatMap((output) => (output._tag === "JournalWrite" ? [output.prepare[PrepareLayout.operation.offset]] : []))
+    expect(writes).toEqual([VsrOperation.pulse, Operation.lookup_accounts])
+    const replies = complete(core, outputs)
+    const account = body(replies.find((reply) => reply[FrameLayout.command.offset] === Command.reply))
+    expect(new DataView(account.buffer, account.byteOffset).getBigUint64(16, true)).toBe(0n) // debits_pending released
   })
 
   it("queues a request that finds the pipeline full and prepares it as soon as a prepare commits", () => {

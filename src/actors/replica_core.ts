@@ -133,6 +133,8 @@ export class ReplicaCore {
   private stepping = false
   private opMax: number
   private statusNow: Status = "recovering"
+  /** The op of the checkpoint recovery started from. */
+  private restoredOp = 0
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
     assert(config.replica === 0, () => "this core runs a cluster of one replica")
@@ -168,6 +170,7 @@ export class ReplicaCore {
     this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
     this.parent = restored.header.slice(0, checksumSize)
     this.sessions.restore(restored.sessions)
+    this.restoredOp = op
     this.checkpointed(restored.checkpoint)
     assert(this.sessions.size === restored.sessions.length, () => "every session of the checkpoint restored")
   }
@@ -260,7 +263,8 @@ export class ReplicaCore {
     assert(!this.checkpointing, () => "recovery ends with no checkpoint being stored")
     assert(this.pipeline.length === 0, () => "recovery ends with nothing in the pipeline")
     assert(this.op === this.commit, () => "recovery ends with every replayed op committed")
-    for (const client of this.sessions.endWithReplyBefore(repliesLost, this.checkpoint.op)) this.outputs.push({ _tag: "SessionEnded", client })
+    // The replies the zone lost are those of the checkpoint restored, not of one replay stored since.
+    for (const client of this.sessions.endWithReplyBefore(repliesLost, this.restoredOp)) this.outputs.push({ _tag: "SessionEnded", client })
     this.statusNow = "normal"
   }
 

@@ -17,7 +17,7 @@ import { isClientOperation, requestBodyInvalid, requestEvictionReason, type Repl
 import { buildEviction, buildMessage, buildPongClient, buildReplyToPrepare, prepareFromRequest, u128FromBytes, u128ToBytes } from "../protocol/build.ts"
 import { rootPrepare } from "../protocol/header_rules.ts"
 import {
-  Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, readU64Number, ReplyLayout,
+  Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, readU64, readU64Number, ReplyLayout,
   RequestLayout, u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { currentOperation } from "../protocol/deprecated.ts"
@@ -592,5 +592,3 @@ export class ReplicaCore {
 
 const zeroChecksum = new Uint8Array(checksumSize)
 
-const readU64 = (bytes: Uint8Array, offset: number): bigint =>
-  new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0, true)

@@ -475,6 +475,12 @@ export function readU64Number(bytes: Uint8Array, offset: number): number {
   return high * 0x1_0000_0000 + readU32(bytes, offset)
 }
 
+/** A u64 field (timestamps, session numbers: values that may pass 2^53). */
+export function readU64(bytes: Uint8Array, offset: number): bigint {
+  assert(offset >= 0 && offset + 8 <= bytes.length, () => `u64 at ${offset} of ${bytes.length} bytes`)
+  return new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0, true)
+}
+
 /** Whether the 16 bytes at `a[aOffset]` equal those at `b[bOffset]` (u128 comparison). */
 export function u128Equal(a: Uint8Array, aOffset: number, b: Uint8Array, bOffset: number): boolean {
   for (let i = 0; i < checksumSize; i++) if (a[aOffset + i] !== b[bOffset + i]) return false

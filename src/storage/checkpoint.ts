@@ -23,7 +23,7 @@
 import { Clock, Effect, Schema } from "effect"
 import { assert } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
-import { Command, FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, releaseScarab, u128Equal } from "../protocol/header.ts"
+import { Command, FrameLayout, headerSize, PrepareLayout, readU32, readU64, readU64Number, releaseScarab, u128Equal } from "../protocol/header.ts"
 import type { Ledger } from "../ledger/ledger.ts"
 import { SnapshotSectionId, snapshotRowWords } from "../ledger/snapshot.ts"
 import { Operation } from "../protocol/operation.ts"
@@ -482,5 +482,4 @@ function decodeDirectory(bytes: Uint8Array, blockSize: number): Array<DirectoryS
 }
 
 const readOp = (header: Uint8Array): number => readU64Number(header, PrepareLayout.op.offset)
-const readU64 = (bytes: Uint8Array, offset: number): bigint => new DataView(bytes.buffer, bytes.byteOffset, headerSize).getBigUint64(offset, true)
 

@@ -29,7 +29,7 @@ import { dirname, join, resolve } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { type Node, type SourceFile, SyntaxKind } from "typescript/unstable/ast"
 import { isBinaryExpression, isBlock, isCallExpression, isIdentifier, isParenthesizedExpression } from "typescript/unstable/ast/is"
-import { API } from "typescript/unstable/sync"
+import { parseSources } from "./parse_sources.ts"
 
 /** A function with fewer assertions than this (and not exempt) is a violation. */
 const assertionsMin = 2
@@ -97,7 +97,7 @@ const exempt: ReadonlyArray<{ readonly file: string; readonly name: string; read
 
 describe("assertion density: the replica core, checkpoint, superblock and session paths", () => {
   const root = resolve(import.meta.dirname, "..")
-  const sources = parseSources(root, files)
+  const sources = parseSourcesOf(root, files)
   const units = sources.flatMap(unitsOf)
   const sparse = units.filter((unit) => !unit.oneLiner && unit.assertions < assertionsMin)
   const conjunctions = sources.flatMap((source) => source.conjunctions)
@@ -158,7 +158,7 @@ describe("assertion density: the rule finds its violations", () => {
   const file = "src/actors/fixture.ts"
   mkdirSync(dirname(join(directory, file)), { recursive: true })
   writeFileSync(join(directory, file), fixture.join("\n"))
-  const sources = parseSources(directory, [file])
+  const sources = parseSourcesOf(directory, [file])
   const units = sources.flatMap(unitsOf)
   rmSync(directory, { recursive: true })
 
@@ -217,26 +217,8 @@ const functionKinds: ReadonlySet<SyntaxKind> = new Set([
   SyntaxKind.Constructor, SyntaxKind.GetAccessor, SyntaxKind.SetAccessor
 ])
 
-/** Parses `files` (relative to `root`) with the TypeScript compiler; only parsed, never checked. */
-function parseSources(root: string, files: ReadonlyArray<string>): ReadonlyArray<Source> {
-  const directory = mkdtempSync(join(tmpdir(), "scarab-density-project-"))
-  const config = join(directory, "tsconfig.json")
-  writeFileSync(config, JSON.stringify({
-    compilerOptions: { noLib: true, noResolve: true, types: [], noEmit: true, allowImportingTsExtensions: true, module: "nodenext", target: "es2023" },
-    files: files.map((file) => join(root, file))
-  }))
-  const api = new API({ cwd: directory })
-  try {
-    const program = api.updateSnapshot({ openProjects: [config] }).getProjects()[0]!.program
-    return files.map((file) => {
-      const sourceFile = program.getSourceFile(join(root, file))
-      assert.isDefined(sourceFile, `${file} parsed`)
-      return { file, units: unitsIn(file, sourceFile!), conjunctions: conjunctionsIn(file, sourceFile!) }
-    })
-  } finally {
-    api.close()
-    rmSync(directory, { recursive: true })
-  }
+function parseSourcesOf(root: string, files: ReadonlyArray<string>): ReadonlyArray<Source> {
+  return parseSources(root, files, (file, sourceFile) => ({ file, units: unitsIn(file, sourceFile), conjunctions: conjunctionsIn(file, sourceFile) }))
 }
 
 function unitsOf(source: Source): ReadonlyArray<Unit> {

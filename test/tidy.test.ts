@@ -30,7 +30,7 @@ import { dirname, join, resolve } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { type Node, type SourceFile, SyntaxKind } from "typescript/unstable/ast"
 import { isAsExpression, isCallExpression, isExportDeclaration, isFunctionTypeNode, isImportDeclaration, isStringLiteral } from "typescript/unstable/ast/is"
-import { API } from "typescript/unstable/sync"
+import { parseSources } from "./parse_sources.ts"
 
 /** A function longer than this many lines is a violation. */
 const functionLinesMax = 100
@@ -53,7 +53,7 @@ describe("tidy: the house rules over src/", () => {
   const root = resolve(import.meta.dirname, "..")
   const files = readdirSync(join(root, "src"), { recursive: true, encoding: "utf8" })
     .filter((file) => file.endsWith(".ts")).map((file) => `src/${file}`).sort()
-  const sources = parseSources(root, files)
+  const sources = parseSourcesOf(root, files)
   const violations = [...layeringViolations(sources), ...cycleViolations(sources), ...longFunctions(sources), ...effectCasts(sources)]
 
   for (const rule of rules) {
@@ -111,7 +111,7 @@ describe("tidy: each rule finds its violation", () => {
     mkdirSync(dirname(join(directory, file)), { recursive: true })
     writeFileSync(join(directory, file), text)
   }
-  const sources = parseSources(directory, Object.keys(fixture))
+  const sources = parseSourcesOf(directory, Object.keys(fixture))
   rmSync(directory, { recursive: true })
 
   it("an upward import, also a type-only one, one from a shared utility and a folder outside the architecture; the package root may import anything", () => {
@@ -180,29 +180,8 @@ interface Violation {
   readonly message: string
 }
 
-/**
- * Parses `files` (paths relative to `root`) with the TypeScript compiler and extracts the facts
- * the rules need. The program is only parsed, never checked: no lib, no module resolution.
- */
-function parseSources(root: string, files: ReadonlyArray<string>): ReadonlyArray<Source> {
-  const directory = mkdtempSync(join(tmpdir(), "scarab-tidy-project-"))
-  const config = join(directory, "tsconfig.json")
-  writeFileSync(config, JSON.stringify({
-    compilerOptions: { noLib: true, noResolve: true, types: [], noEmit: true, allowImportingTsExtensions: true, module: "nodenext", target: "es2023" },
-    files: files.map((file) => join(root, file))
-  }))
-  const api = new API({ cwd: directory })
-  try {
-    const program = api.updateSnapshot({ openProjects: [config] }).getProjects()[0]!.program
-    return files.map((file) => {
-      const sourceFile = program.getSourceFile(join(root, file))
-      assert.isDefined(sourceFile, `${file} parsed`)
-      return factsOf(file, sourceFile!)
-    })
-  } finally {
-    api.close()
-    rmSync(directory, { recursive: true })
-  }
+function parseSourcesOf(root: string, files: ReadonlyArray<string>): ReadonlyArray<Source> {
+  return parseSources(root, files, factsOf)
 }
 
 function factsOf(file: string, sourceFile: SourceFile): Source {

@@ -9,7 +9,17 @@
  * header. A redundant header on disk therefore proves its prepare was durable before it, and the
  * replica acknowledges an op only after both writes, which is what lets recovery tell a torn
  * append (never acknowledged, truncated) from corruption of an acknowledged op (refused, or
- * repaired from a peer). The replica writes one prepare at a time, so each sector has one writer.
+ * repaired from a peer).
+ *
+ * Concurrency (docs/decisions.md, "Concurrent journal writes"). Writes come from a pool of
+ * `writesMax` records, each with its own prepare buffer and header-sector buffer; reads from a
+ * pool of their own, so a read never shares memory with a write in flight. Several writes may be
+ * in flight in a cluster, under three rules: a write waits for an earlier write of the same slot
+ * (the slot ends as if they ran in order); one write per headers-ring sector is in flight, and a
+ * header that becomes durable meanwhile goes out with the sector's next write, which snapshots the
+ * image when it is issued, so it carries every header durable by then and never lands an older
+ * header over a newer one; and a replica of one still writes one prepare at a time (asserted),
+ * because its recovery truncates a torn append only at the slot of op_max + 1 (journal_recovery.ts).
  *
  * Recovery (§4.4) reads both rings whole, classifies every slot (journal_recovery.ts), rewrites
  * the redundant headers it can fix from intact prepares, and returns the ops after the
@@ -17,14 +27,14 @@
  * repair from: any slot that lost a prepare it may have acknowledged, any gap or broken chain
  * after the checkpoint, stops it with an error naming the slot and op.
  */
-import { Effect, Schema } from "effect"
-import { assert } from "../assert.ts"
+import { Cause, Effect, type Exit, Schema } from "effect"
+import { AssertionError, assert } from "../assert.ts"
 import { checksumInto } from "../protocol/checksum_native.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { checksumBodyEmpty, headerInvalid, rootPrepare } from "../protocol/header_rules.ts"
 import { Command, FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, u128Equal, VsrOperation, writeU32 } from "../protocol/header.ts"
 import { classifySlot, type Decision, type SlotHeader, tornSlots } from "./journal_recovery.ts"
-import { headersPerSector, type Layout, prepareMax } from "./layout.ts"
+import { headersPerSector, type Layout, prepareMax, type StorageConfig } from "./layout.ts"
 import { type Storage, type StorageError, sectorSize, sectorsCeil } from "./storage.ts"
 
 export class JournalRecoveryError extends Schema.TaggedError<JournalRecoveryError>()("JournalRecoveryError", {
@@ -39,6 +49,34 @@ export class JournalRecoveryError extends Schema.TaggedError<JournalRecoveryErro
 
 /** Reads of whole prepare slots in flight during recovery (storage.md §1.1: 8 journal reads). */
 const recoveryReadsMax = 8
+
+/**
+ * Prepare reads in flight at once, the read pool (storage.md §1.1: TigerBeetle's
+ * journal_iops_read_max, 8 in production): two for the commit path (replay and commit read one
+ * op at a time; a primary may also read one to repair its pipeline), the rest for peers' repair
+ * requests, so peers can never starve the commit path.
+ */
+export const journalReadsMax = 8
+export const journalReadsCommitMax = 2
+export const journalReadsRepairMax = journalReadsMax - journalReadsCommitMax
+
+/**
+ * Prepare writes in flight at once in a cluster: the pipeline bound (8 in production), which is
+ * how many uncommitted prepares a primary sends at once; TigerBeetle asks for at least that many
+ * journal write IOPs. Each has its own 1 MiB buffer. A replica of one writes one at a time.
+ */
+export const journalWritesMax = (config: StorageConfig): number => config.pipelineMax
+
+/** A peer's repair read when all of `journalReadsRepairMax` are in flight: refused, the peer asks again. */
+export class JournalReadsBusyError extends Schema.TaggedError<JournalReadsBusyError>()("JournalReadsBusyError", {
+  path: Schema.String,
+  op: Schema.String,
+  readsMax: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.path}: WAL read of op ${this.op} refused: ${this.readsMax} repair reads are in flight already`
+  }
+}
 
 export interface RecoveryOptions {
   readonly cluster: Uint8Array
@@ -67,57 +105,131 @@ export interface Recovered {
 
 export class Journal {
   readonly layout: Layout
+  /** Prepare writes this journal lets into flight at once (1 for a single replica: see the header comment). */
+  readonly writesMax: number
+  /** Prepare reads this journal lets into flight at once: its read pool. */
+  readonly readsMax: number
   private readonly storage: Storage["Service"]
   private readonly slotCount: number
+  private readonly solo: boolean
   /** The header that belongs in each slot (reserved when none): 256 bytes per slot. */
   private readonly headers: Uint8Array
   /** The image of the headers ring; a faulty slot's header has a zeroed, invalid checksum. */
   private readonly redundant: Uint8Array
   private readonly faulty: Uint8Array
-  private readonly writeBuffer: Uint8Array
 
-  constructor(storage: Storage["Service"], layout: Layout, headers: Uint8Array, redundant: Uint8Array, faulty: Uint8Array) {
+  /** The write pool: one record (prepare buffer, header-sector buffer) per write in flight. */
+  private readonly writes: ReadonlyArray<WriteIop>
+  private writesInFlight = 0
+  /** The newest write of each slot, in flight or waiting: a later write to the slot queues behind it. */
+  private readonly slotWriteLast: Array<WriteIop | undefined>
+  /** Per headers-ring sector: 1 while one write of it is in flight (one writer per sector, §4.3). */
+  private readonly sectorLocked: Uint8Array
+  /** Per sector: the writes whose headers joined `redundant` while the sector was locked, oldest first. */
+  private readonly sectorWaitingFirst: Array<WriteIop | undefined>
+  private readonly sectorWaitingLast: Array<WriteIop | undefined>
+  /** Per slot: bumped whenever `redundant` takes a new header for it. */
+  private readonly redundantVersion: Uint32Array
+  /** Per slot: the version of its header in the last headers-ring write that landed. */
+  private readonly redundantVersionLanded: Uint32Array
+  /** Set once a write failed or was interrupted: every later write fails the same way (recover anew). */
+  private broken: Effect.Effect<never, StorageError> | undefined
+
+  /** The read pool: reads never share memory with a write in flight, nor with each other. */
+  private readonly readBuffers: ReadonlyArray<Uint8Array>
+  private readonly readBusy: Uint8Array
+  private readsCommit = 0
+  private readsRepair = 0
+
+  constructor(storage: Storage["Service"], layout: Layout, headers: Uint8Array, redundant: Uint8Array, faulty: Uint8Array, solo = true) {
     this.storage = storage
     this.layout = layout
     this.slotCount = layout.config.journalSlotCount
-    assert(headers.length === this.slotCount * headerSize && redundant.length === layout.walHeaders.sizeBytes, () => "journal images")
+    this.solo = solo
+    assert(headers.length === this.slotCount * headerSize, () => "journal headers image")
+    assert(redundant.length === layout.walHeaders.sizeBytes, () => "journal headers-ring image")
+    assert(faulty.length === this.slotCount, () => "journal faulty bits")
     this.headers = headers
     this.redundant = redundant
     this.faulty = faulty
-    this.writeBuffer = storage.allocate(layout.config.messageSizeMax)
+    const sectorCount = layout.walHeaders.sizeBytes / sectorSize
+    this.writesMax = solo ? 1 : journalWritesMax(layout.config)
+    // One crash must not tear every headers-ring sector at once (storage.md §4.1): with one
+    // write in flight per sector, that needs more sectors than writes. The test profile's ring
+    // (4 sectors) is too small for that, as TigerBeetle's test_min ring is; the simulator keeps
+    // replicas of one, whose writes are serial.
+    assert(solo || layout.config.name !== "production" || sectorCount > this.writesMax, () => "the headers ring needs more sectors than writes in flight")
+    this.writes = Array.from({ length: this.writesMax }, () => {
+      const buffer = storage.allocate(layout.config.messageSizeMax)
+      return {
+        buffer, header: buffer.subarray(0, headerSize), sector: storage.allocate(sectorSize), sectorVersions: new Uint32Array(headersPerSector),
+        busy: false, op: 0, slot: 0, slotNext: undefined, slotWait: false, sectorNext: undefined, resume: undefined, signalled: undefined
+      } satisfies WriteIop
+    })
+    this.slotWriteLast = Array.from({ length: this.slotCount }, () => undefined)
+    this.sectorLocked = new Uint8Array(sectorCount)
+    this.sectorWaitingFirst = Array.from({ length: sectorCount }, () => undefined)
+    this.sectorWaitingLast = Array.from({ length: sectorCount }, () => undefined)
+    this.redundantVersion = new Uint32Array(this.slotCount)
+    this.redundantVersionLanded = new Uint32Array(this.slotCount)
+    // A replica of one serves no peer, so it needs only the commit path's reads.
+    this.readsMax = solo ? journalReadsCommitMax : journalReadsMax
+    this.readBuffers = Array.from({ length: this.readsMax }, () => storage.allocate(layout.config.messageSizeMax))
+    this.readBusy = new Uint8Array(this.readsMax)
+  }
+
+  /** Writes that may start now without breaking `writesMax`. */
+  get writesAvailable(): number {
+    return this.writesMax - this.writesInFlight
   }
 
   /**
    * Appends `prepare` (a whole message) to its slot: the prepare, then its redundant header's
-   * sector. Durable when it succeeds; the caller acknowledges the op only then. One at a time.
+   * sector. Durable when it succeeds; the caller acknowledges the op only then. Up to
+   * `writesMax` may be in flight (more is a defect: the caller bounds them); a single replica
+   * writes one at a time. A write to a slot that an earlier write still holds (a wrap-around,
+   * or a rewrite) waits for it, so the slot ends as if the writes had run one after the other.
    */
   writePrepare(prepare: Uint8Array): Effect.Effect<void, StorageError> {
-    const op = readOp(prepare, 0)
-    const slot = op % this.slotCount
-    const size = readU32(prepare, FrameLayout.size.offset)
-    assert(size === prepare.length && size <= this.layout.config.messageSizeMax, () => `prepare of op ${op} has size ${size}`)
-    assert(prepare[FrameLayout.command.offset] === Command.prepare && prepare[PrepareLayout.operation.offset] !== VsrOperation.reserved,
-      () => "the journal holds prepares")
-    const buffer = this.writeBuffer.subarray(0, sectorsCeil(size))
-    buffer.set(prepare)
-    buffer.fill(0, size) // recovery requires zero padding (§4.1)
-    const sector = Math.floor(slot / headersPerSector)
-    return Effect.andThen(this.storage.write(this.layout.walPrepares, slot * this.layout.config.messageSizeMax, buffer), () => {
-      // Only now may the redundant header name this prepare: it is durable (§4.3).
-      this.headers.set(prepare.subarray(0, headerSize), slot * headerSize)
-      this.redundant.set(prepare.subarray(0, headerSize), slot * headerSize)
-      this.faulty[slot] = 0
-      return this.storage.write(this.layout.walHeaders, sector * sectorSize, this.redundant.subarray(sector * sectorSize, (sector + 1) * sectorSize))
+    return Effect.suspend(() => {
+      if (this.broken !== undefined) return this.broken
+      assert(prepare.length >= headerSize, () => "a prepare holds at least its header")
+      const iop = this.acquireWrite(prepare)
+      assert(this.slotWriteLast[iop.slot] === iop, () => `op ${iop.op}: the newest write of its slot`)
+      assert(this.writesInFlight <= this.writesMax, () => `${this.writesInFlight} journal writes in flight`)
+      return (iop.slotWait ? this.wait(iop) : Effect.void).pipe(
+        Effect.andThen(Effect.suspend(() => this.writePrepareSectors(iop))),
+        Effect.andThen(Effect.suspend(() => this.writeHeader(iop))),
+        Effect.andThen(Effect.sync(() => this.writeDone(iop))),
+        Effect.onExit((exit) => Effect.sync(() => this.releaseWrite(iop, exit)))
+      )
     })
   }
 
-  /** The prepare of `op` whose checksum is `checksum`, read from its slot, or undefined if it is not intact there. */
+  /**
+   * The prepare of `op` whose checksum is `checksum`, read from its slot into a buffer of the
+   * read pool and copied out, or undefined if it is not intact there (or a write of the slot is
+   * in flight). This is the commit path (replay, commit): at most `journalReadsCommitMax` at once.
+   */
   readPrepare(op: number, expected: Uint8Array): Effect.Effect<Uint8Array | undefined, StorageError> {
-    const slot = op % this.slotCount
-    const buffer = this.writeBuffer
-    return Effect.map(readSlot(this.storage, this.layout, slot, buffer), (size) => {
-      if (size === undefined || !u128Equal(buffer, 0, expected, 0) || readOp(buffer, 0) !== op) return undefined
-      return buffer.slice(0, size)
+    return Effect.suspend(() => {
+      assert(expected.length >= checksumSize, () => "a read names the prepare's checksum")
+      assert(this.readsCommit < journalReadsCommitMax, () => `more than ${journalReadsCommitMax} journal reads on the commit path at once`)
+      return this.read(op, expected, false)
+    })
+  }
+
+  /**
+   * `readPrepare` for a peer's repair request: at most `journalReadsRepairMax` at once; one more
+   * fails at once with `JournalReadsBusyError` (the peer asks again), so requests from peers can
+   * neither queue without bound nor take the commit path's buffers.
+   */
+  readPrepareForRepair(op: number, expected: Uint8Array): Effect.Effect<Uint8Array | undefined, StorageError | JournalReadsBusyError> {
+    return Effect.suspend((): Effect.Effect<Uint8Array | undefined, StorageError | JournalReadsBusyError> => {
+      assert(!this.solo, () => "a replica of one serves no repair reads")
+      assert(expected.length >= checksumSize, () => "a read names the prepare's checksum")
+      if (this.readsRepair === journalReadsRepairMax) return Effect.fail(new JournalReadsBusyError({ path: this.storage.path, op: String(op), readsMax: journalReadsRepairMax }))
+      return this.read(op, expected, true)
     })
   }
 
@@ -130,11 +242,249 @@ export class Journal {
   headerOf(slot: number): Uint8Array {
     return this.headers.subarray(slot * headerSize, (slot + 1) * headerSize)
   }
+
+  // --- writes -----------------------------------------------------------------------------------
+
+  /** Takes a record of the write pool for `prepare` and copies it in; queues it behind the slot's earlier write. */
+  private acquireWrite(prepare: Uint8Array): WriteIop {
+    const op = readOp(prepare, 0)
+    const slot = op % this.slotCount
+    const size = readU32(prepare, FrameLayout.size.offset)
+    assert(size === prepare.length, () => `prepare of op ${op} has size ${size} in a message of ${prepare.length} bytes`)
+    assert(size <= this.layout.config.messageSizeMax, () => `prepare of op ${op} has size ${size}`)
+    assert(prepare[FrameLayout.command.offset] === Command.prepare, () => "the journal holds prepares")
+    assert(prepare[PrepareLayout.operation.offset] !== VsrOperation.reserved, () => "the journal holds prepares, not reserved headers")
+    // TigerBeetle asserts the same: recovery's single-replica rule (only op_max + 1 can be torn) holds only then.
+    assert(!this.solo || this.writesInFlight === 0, () => `op ${op}: a single replica writes one prepare at a time`)
+    assert(this.writesInFlight < this.writesMax, () => `op ${op}: ${this.writesInFlight} journal writes in flight, the bound is ${this.writesMax}`)
+    let iop: WriteIop | undefined
+    for (const candidate of this.writes) if (!candidate.busy) { iop = candidate; break }
+    assert(iop !== undefined, () => "a free write record")
+    assert(iop.slotNext === undefined, () => "a free write record queues no write behind it")
+    assert(iop.sectorNext === undefined, () => "a free write record belongs to no sector group")
+    assert(iop.resume === undefined, () => "a free write record waits for nothing")
+    iop.busy = true
+    this.writesInFlight++
+    iop.op = op
+    iop.slot = slot
+    iop.signalled = undefined
+    iop.buffer.set(prepare)
+    iop.buffer.fill(0, size, sectorsCeil(size)) // recovery requires zero padding (§4.1)
+    const last = this.slotWriteLast[slot]
+    this.slotWriteLast[slot] = iop
+    if (last !== undefined) {
+      assert(last.busy, () => `slot ${slot}: its newest write is in flight`)
+      assert(last.slot === slot, () => `slot ${slot}: its newest write is of another slot`)
+      assert(last.slotNext === undefined, () => `slot ${slot}: one write queued behind another`)
+      last.slotNext = iop
+    }
+    iop.slotWait = last !== undefined
+    return iop
+  }
+
+  private writePrepareSectors(iop: WriteIop): Effect.Effect<void, StorageError> {
+    if (this.broken !== undefined) return this.broken
+    assert(this.slotWriteLast[iop.slot] !== undefined, () => `slot ${iop.slot}: written without its write record`)
+    assert(readOp(iop.header, 0) === iop.op, () => `slot ${iop.slot}: its write record holds another op`)
+    const size = readU32(iop.header, FrameLayout.size.offset)
+    assert(size >= headerSize, () => `op ${iop.op}: size ${size}`)
+    return this.storage.write(this.layout.walPrepares, iop.slot * this.layout.config.messageSizeMax, iop.buffer.subarray(0, sectorsCeil(size)))
+  }
+
+  /**
+   * The prepare is durable: only now may its header enter the headers ring (§4.3). One write per
+   * sector is in flight at a time; a header that joins the image meanwhile waits and goes out
+   * with the next write of that sector, together with every other header that joined by then.
+   */
+  private writeHeader(iop: WriteIop): Effect.Effect<void, StorageError> {
+    if (this.broken !== undefined) return this.broken
+    assert(iop.sectorNext === undefined, () => `op ${iop.op}: in a sector group before its prepare landed`)
+    const at = iop.slot * headerSize
+    this.headers.set(iop.header, at)
+    this.redundant.set(iop.header, at)
+    this.redundantVersion[iop.slot]++
+    const sector = Math.floor(iop.slot / headersPerSector)
+    assert(sector < this.sectorLocked.length, () => `slot ${iop.slot}: beyond the headers ring`)
+    if (this.sectorLocked[sector] === 0) {
+      this.sectorLocked[sector] = 1
+      return this.writeSector(sector, iop)
+    }
+    const last = this.sectorWaitingLast[sector]
+    if (last === undefined) this.sectorWaitingFirst[sector] = iop
+    else last.sectorNext = iop
+    this.sectorWaitingLast[sector] = iop
+    return this.wait(iop)
+  }
+
+  /**
+   * Writes headers-ring `sector` for the group `issuer`, `issuer.sectorNext`, …: a snapshot of
+   * the image taken now, so it carries every header whose prepare is durable, in the issuer's
+   * own buffer (the image may change while the write is in flight). The caller holds the lock.
+   */
+  private writeSector(sector: number, issuer: WriteIop): Effect.Effect<void, StorageError> {
+    assert(this.sectorLocked[sector] === 1, () => `headers sector ${sector} written without its lock`)
+    const first = sector * headersPerSector
+    issuer.sector.set(this.redundant.subarray(first * headerSize, (first + headersPerSector) * headerSize))
+    for (let i = 0; i < headersPerSector; i++) issuer.sectorVersions[i] = this.redundantVersion[first + i]!
+    for (let w: WriteIop | undefined = issuer; w !== undefined; w = w.sectorNext) {
+      assert(Math.floor(w.slot / headersPerSector) === sector, () => `op ${w.op}: in the group of another sector`)
+      assert(u128Equal(issuer.sector, (w.slot - first) * headerSize, w.header, 0), () => `op ${w.op}: its header is missing from the sector write meant to carry it`)
+    }
+    return this.storage.write(this.layout.walHeaders, sector * sectorSize, issuer.sector).pipe(
+      Effect.onExit((exit) => Effect.sync(() => this.sectorDone(sector, issuer, exit)))
+    )
+  }
+
+  /** A sector write ended: its group is durable; the writes that waited meanwhile go out as the next group. */
+  private sectorDone(sector: number, issuer: WriteIop, exit: Exit.Exit<void, StorageError>): void {
+    assert(this.sectorLocked[sector] === 1, () => `headers sector ${sector} completed without its lock`)
+    if (exit._tag === "Failure") return this.breakWith(exit.cause)
+    const first = sector * headersPerSector
+    for (let i = 0; i < headersPerSector; i++) {
+      // The pair of the snapshot above: what lands is never older than what the sector held.
+      assert(issuer.sectorVersions[i]! >= this.redundantVersionLanded[first + i]!, () => `slot ${first + i}: an older redundant header landed over a newer one`)
+      this.redundantVersionLanded[first + i] = issuer.sectorVersions[i]!
+    }
+    let covered = issuer.sectorNext
+    issuer.sectorNext = undefined
+    while (covered !== undefined) {
+      const next: WriteIop | undefined = covered.sectorNext
+      covered.sectorNext = undefined
+      this.signal(covered, Effect.void)
+      covered = next
+    }
+    const waiting = this.sectorWaitingFirst[sector]
+    this.sectorWaitingFirst[sector] = undefined
+    this.sectorWaitingLast[sector] = undefined
+    // The lock passes to the waiting group, so no newcomer can write the sector in between.
+    if (waiting === undefined) this.sectorLocked[sector] = 0
+    else this.signal(waiting, Effect.suspend(() => (this.broken !== undefined ? this.broken : this.writeSector(sector, waiting))))
+  }
+
+  private writeDone(iop: WriteIop): void {
+    // Same-slot writes are serial, so the slot's images still name this prepare.
+    assert(u128Equal(this.redundant, iop.slot * headerSize, iop.header, 0), () => `op ${iop.op}: the image names another header`)
+    assert(this.redundantVersionLanded[iop.slot] === this.redundantVersion[iop.slot], () => `op ${iop.op}: its redundant header is not the one on disk`)
+    this.faulty[iop.slot] = 0
+  }
+
+  private releaseWrite(iop: WriteIop, exit: Exit.Exit<void, StorageError>): void {
+    assert(iop.busy, () => "releasing a free write record")
+    assert(this.writesInFlight > 0, () => "releasing a write while none is in flight")
+    if (exit._tag === "Failure") return this.breakWith(exit.cause)
+    assert(iop.sectorNext === undefined, () => `op ${iop.op}: released inside a sector group`)
+    assert(iop.resume === undefined, () => `op ${iop.op}: released while waiting`)
+    const next = iop.slotNext
+    iop.slotNext = undefined
+    if (this.slotWriteLast[iop.slot] === iop) this.slotWriteLast[iop.slot] = undefined
+    iop.busy = false
+    this.writesInFlight--
+    if (next !== undefined) this.signal(next, Effect.void)
+  }
+
+  /**
+   * A write failed (a fatal storage error) or was interrupted: what is on disk for the writes
+   * in flight is unknown, so this journal takes no more writes, and every write waiting fails
+   * the same way. The replica stops; a restart recovers from what the disk holds.
+   */
+  private breakWith(cause: Cause.Cause<StorageError>): void {
+    assert(this.writesInFlight > 0, () => "a write broke the journal while none was in flight")
+    assert(cause.reasons.length > 0, () => "a write broke the journal without a cause")
+    if (this.broken === undefined) {
+      const error = Cause.findErrorOption(cause)
+      this.broken = error._tag === "Some"
+        ? Effect.fail(error.value)
+        : Effect.die(new AssertionError("a journal write was interrupted or died: recover the journal to write again"))
+      for (const iop of this.writes) if (iop.busy) this.signal(iop, this.broken)
+    }
+  }
+
+  /** Suspends `iop`'s write until `signal` resumes it with what to do next. */
+  private wait(iop: WriteIop): Effect.Effect<void, StorageError> {
+    return Effect.callback<void, StorageError>((resume) => {
+      assert(iop.busy, () => "a free write record waits")
+      assert(iop.resume === undefined, () => `op ${iop.op}: waits twice at once`)
+      const signalled = iop.signalled
+      if (signalled !== undefined) {
+        iop.signalled = undefined
+        resume(signalled)
+      } else {
+        iop.resume = resume
+      }
+    })
+  }
+
+  /** Resumes `iop` with `next`, or leaves it for its `wait` if it has not reached it yet. */
+  private signal(iop: WriteIop, next: Effect.Effect<void, StorageError>): void {
+    assert(iop.busy, () => "a free write record is signalled")
+    // Only a broken journal signals a write twice (its failure, then a sector write that ended).
+    assert(iop.signalled === undefined || this.broken !== undefined, () => `op ${iop.op}: signalled twice`)
+    const resume = iop.resume
+    if (resume === undefined) {
+      iop.signalled = next
+    } else {
+      iop.resume = undefined
+      resume(next)
+    }
+  }
+
+  // --- reads ------------------------------------------------------------------------------------
+
+  private read(op: number, expected: Uint8Array, repair: boolean): Effect.Effect<Uint8Array | undefined, StorageError> {
+    const slot = op % this.slotCount
+    // A slot being written holds no prepare anyone may read yet (TigerBeetle: not inhabited).
+    if (this.slotWriteLast[slot] !== undefined) return Effect.succeed(undefined)
+    let index = -1
+    for (let i = 0; i < this.readsMax; i++) if (this.readBusy[i] === 0) { index = i; break }
+    assert(index >= 0, () => "a free read buffer")
+    assert(this.readsCommit + this.readsRepair < this.readsMax, () => "reads in flight within the read pool")
+    this.readBusy[index] = 1
+    if (repair) this.readsRepair++
+    else this.readsCommit++
+    const buffer = this.readBuffers[index]!
+    return readSlot(this.storage, this.layout, slot, buffer).pipe(
+      Effect.map((size) => {
+        if (size === undefined || !u128Equal(buffer, 0, expected, 0) || readOp(buffer, 0) !== op) return undefined
+        return buffer.slice(0, size)
+      }),
+      Effect.ensuring(Effect.sync(() => {
+        assert(this.readBusy[index] === 1, () => "releasing a read buffer that is free")
+        this.readBusy[index] = 0
+        if (repair) this.readsRepair--
+        else this.readsCommit--
+      }))
+    )
+  }
+}
+
+/** One record of the write pool: a prepare write in flight or waiting, with its own memory. */
+interface WriteIop {
+  /** The prepare, zero-padded to its sector end (messageSizeMax, sector-aligned). */
+  readonly buffer: Uint8Array
+  readonly header: Uint8Array
+  /** The headers-ring sector this write issues, when it issues one (a snapshot of the image). */
+  readonly sector: Uint8Array
+  /** The image version of each slot in `sector`. */
+  readonly sectorVersions: Uint32Array
+  busy: boolean
+  op: number
+  slot: number
+  /** The next write of the same slot, waiting for this one. */
+  slotNext: WriteIop | undefined
+  /** Whether this write waits for an earlier write of its slot to finish. */
+  slotWait: boolean
+  /** The next write in this one's header-sector group (covered by one sector write, or waiting for it). */
+  sectorNext: WriteIop | undefined
+  resume: ((effect: Effect.Effect<void, StorageError>) => void) | undefined
+  /** What to do next, when `signal` came before `wait`. */
+  signalled: Effect.Effect<void, StorageError> | undefined
 }
 
 /** Format (storage.md §2.1): every prepare slot gets its header sector, then the headers ring. */
 export const formatJournal = Effect.fnUntraced(function* (storage: Storage["Service"], layout: Layout, cluster: Uint8Array) {
   const slotCount = layout.config.journalSlotCount
+  assert(cluster.length === checksumSize, () => "a cluster id is 16 bytes")
+  assert(slotCount * headerSize <= layout.walHeaders.sizeBytes, () => "the headers ring holds every slot's header")
   const ring = storage.allocate(layout.walHeaders.sizeBytes)
   for (let slot = 0; slot < slotCount; slot++) ring.set(slot === 0 ? rootPrepare(cluster) : reservedHeader(cluster, slot), slot * headerSize)
   // Prepares first, so that no redundant header exists on disk without its prepare (§4.2).
@@ -152,8 +502,11 @@ export const formatJournal = Effect.fnUntraced(function* (storage: Storage["Serv
 })
 
 /** Recovers the journal at startup (storage.md §4.4–§4.6). */
-export const recoverJournal = Effect.fnUntraced(function* (storage: Storage["Service"], layout: Layout, options: RecoveryOptions) {
+export const recoverJournal = Effect.fnUntraced(function* (
+  storage: Storage["Service"], layout: Layout, options: RecoveryOptions
+): Effect.fn.Return<Recovered, StorageError | JournalRecoveryError> {
   const slotCount = layout.config.journalSlotCount
+  assert(options.cluster.length === checksumSize, () => "a cluster id is 16 bytes")
   const redundant = storage.allocate(layout.walHeaders.sizeBytes)
   yield* storage.read(layout.walHeaders, 0, redundant)
   const prepareHeaders = new Uint8Array(slotCount * headerSize)
@@ -184,9 +537,11 @@ export const recoverJournal = Effect.fnUntraced(function* (storage: Storage["Ser
   }
   const cases = h.map((header, slot) => classifySlot(header, p[slot], opMax, opPrepareMax, options.solo))
   const decisions = cases.map((c) => c.decision)
-  // The replica writes one prepare at a time, so at most one append can have been torn.
+  // A crash tears at most the writes in flight: one for a replica of one (its journal asserts
+  // it), the write pool's bound in a cluster.
+  const writesMax = options.solo ? 1 : journalWritesMax(layout.config)
   const torn = tornSlots({
-    slotCount, opMax, opCheckpoint: checkpointOp, opPrepareMax, writesMax: 1, decisions, redundant: h, prepareOp, solo: options.solo
+    slotCount, opMax, opCheckpoint: checkpointOp, opPrepareMax, writesMax, decisions, redundant: h, prepareOp, solo: options.solo
   })
   for (const slot of torn) decisions[slot] = "cut_torn"
   // A single replica needs only the ops after its checkpoint: a slot that lost an op the
@@ -214,6 +569,9 @@ export const recoverJournal = Effect.fnUntraced(function* (storage: Storage["Ser
     if (decision === "nil") assert(u128Equal(redundant, at, headers, at), () => `slot ${slot}: a reserved header that is not the slot's own`)
     if (decision === "vsr" && !reset.includes(slot)) faulty[slot] = 1
   }
+  // Every slot got exactly one decision, and only a lost prepare leaves a slot faulty (§4.4, step 8).
+  assert(Object.values(counts).reduce((a, b) => a + b, 0) === slotCount, () => "one decision per slot")
+  assert(faulty.reduce((a, b) => a + b, 0) + reset.length === counts.vsr, () => "faulty slots are the vsr slots not reset")
   redundant.set(headers)
   // A faulty slot's redundant header is written invalid, so that a later recovery still sees
   // the slot as faulty after a neighbour rewrote the sector (§4.3, "faults stay visible").
@@ -241,11 +599,14 @@ export const recoverJournal = Effect.fnUntraced(function* (storage: Storage["Ser
       "a single replica has no peer to repair them from")
   }
   const replay = yield* chainAfterCheckpoint(headers, slotCount, options.checkpointHeader, faulty, options.solo, refuse)
-  return { journal: new Journal(storage, layout, headers, redundant, faulty), replay, report } satisfies Recovered
-}) as (storage: Storage["Service"], layout: Layout, options: RecoveryOptions) => Effect.Effect<Recovered, StorageError | JournalRecoveryError>
+  return { journal: new Journal(storage, layout, headers, redundant, faulty, options.solo), replay, report } satisfies Recovered
+})
 
 /** The reserved header of an empty slot: operation reserved, op = slot, valid checksum. */
 export function reservedHeader(cluster: Uint8Array, slot: number): Uint8Array {
+  assert(cluster.length === checksumSize, () => "a cluster id is 16 bytes")
+  assert(Number.isSafeInteger(slot), () => `slot ${slot}`)
+  assert(slot >= 0, () => `slot ${slot}`)
   const header = new Uint8Array(headerSize)
   header.set(cluster, FrameLayout.cluster.offset)
   writeU32(header, FrameLayout.size.offset, headerSize)
@@ -264,6 +625,8 @@ export function reservedHeader(cluster: Uint8Array, slot: number): Uint8Array {
  * message (header and body checksums, zero padding), else undefined. The header is always read.
  */
 function readSlot(storage: Storage["Service"], layout: Layout, slot: number, buffer: Uint8Array) {
+  assert(slot < layout.config.journalSlotCount, () => `slot ${slot} is not in the ring`)
+  assert(buffer.length >= layout.config.messageSizeMax, () => "a read buffer holds a whole message")
   const offset = slot * layout.config.messageSizeMax
   return Effect.gen(function* () {
     yield* storage.read(layout.walPrepares, offset, buffer.subarray(0, sectorSize))
@@ -272,9 +635,8 @@ function readSlot(storage: Storage["Service"], layout: Layout, slot: number, buf
     if (size < headerSize || size > layout.config.messageSizeMax) return undefined
     const end = sectorsCeil(size)
     if (end > sectorSize) yield* storage.read(layout.walPrepares, offset + sectorSize, buffer.subarray(sectorSize, end))
-    const body = new Uint8Array(checksumSize)
-    checksumInto(buffer.subarray(headerSize, size), body, 0)
-    if (!u128Equal(body, 0, buffer, FrameLayout.checksum_body.offset)) return undefined
+    checksumInto(buffer.subarray(headerSize, size), checksumScratch, 0)
+    if (!u128Equal(checksumScratch, 0, buffer, FrameLayout.checksum_body.offset)) return undefined
     for (let i = size; i < end; i++) if (buffer[i] !== 0) return undefined
     return size
   })
@@ -282,6 +644,8 @@ function readSlot(storage: Storage["Service"], layout: Layout, slot: number, buf
 
 /** A header that is ok for `slot` (§4.1): valid checksum and fields, a prepare of this cluster, in its own slot. */
 function slotHeader(bytes: Uint8Array, at: number, cluster: Uint8Array, slot: number, slotCount: number): SlotHeader | undefined {
+  assert(at + headerSize <= bytes.length, () => `a header at ${at} past the image`)
+  assert(slot < slotCount, () => `slot ${slot} is not in the ring`)
   const header = bytes.subarray(at, at + headerSize)
   if (!headerChecksumValid(header, 0) || header[FrameLayout.command.offset] !== Command.prepare) return undefined
   if (!u128Equal(header, FrameLayout.cluster.offset, cluster, 0)) return undefined
@@ -302,6 +666,8 @@ function chainAfterCheckpoint(
   headers: Uint8Array, slotCount: number, checkpointHeader: Uint8Array, faulty: Uint8Array, solo: boolean,
   refuse: (op: string, reason: string) => JournalRecoveryError
 ): Effect.Effect<Array<{ op: number; checksum: Uint8Array }>, JournalRecoveryError> {
+  assert(headers.length === slotCount * headerSize, () => "the headers image")
+  assert(faulty.length === slotCount, () => "the faulty bits")
   const checkpointOp = readOp(checkpointHeader, 0)
   let head = checkpointOp
   for (let slot = 0; slot < slotCount; slot++) {
@@ -326,15 +692,17 @@ function chainAfterCheckpoint(
   return Effect.succeed(replay)
 }
 
-function describe(header: SlotHeader | undefined, ring: string): string {
-  if (header === undefined) return `${ring} unreadable`
-  return header.reserved ? `${ring} reserved` : `${ring} op ${header.op}`
-}
+const describe = (header: SlotHeader | undefined, ring: string): string =>
+  header === undefined ? `${ring} unreadable` : header.reserved ? `${ring} reserved` : `${ring} op ${header.op}`
 
 function headerChecksumValid(bytes: Uint8Array, at: number): boolean {
-  const expected = new Uint8Array(checksumSize)
-  checksumInto(bytes.subarray(at + checksumSize, at + headerSize), expected, 0)
-  return u128Equal(expected, 0, bytes, at + FrameLayout.checksum.offset)
+  assert(at >= 0, () => `a header at ${at}`)
+  assert(at + headerSize <= bytes.length, () => `a header at ${at} past the bytes`)
+  checksumInto(bytes.subarray(at + checksumSize, at + headerSize), checksumScratch, 0)
+  return u128Equal(checksumScratch, 0, bytes, at + FrameLayout.checksum.offset)
 }
+
+/** Where a checksum is computed to be compared at once: used synchronously only, so one suffices. */
+const checksumScratch = new Uint8Array(checksumSize)
 
 const readOp = (bytes: Uint8Array, at: number): number => readU64Number(bytes, at + PrepareLayout.op.offset)

@@ -92,6 +92,8 @@ export function caseOfPredicates(predicates: ReadonlyArray<boolean>, solo: boole
 
 /** The predicates of a slot, from its two headers (undefined: not ok) and the recovery's bounds. */
 export function predicatesOf(h: SlotHeader | undefined, p: SlotHeader | undefined, opMax: number, opPrepareMax: number): Array<boolean> {
+  assert(Number.isSafeInteger(opMax), () => `op_max ${opMax}`)
+  assert(Number.isSafeInteger(opPrepareMax), () => `op_prepare_max ${opPrepareMax}`)
   const both = h !== undefined && p !== undefined
   return [
     h !== undefined,
@@ -110,6 +112,8 @@ export function predicatesOf(h: SlotHeader | undefined, p: SlotHeader | undefine
 
 /** Classifies one slot; an impossible combination is a defect that stops the replica. */
 export function classifySlot(h: SlotHeader | undefined, p: SlotHeader | undefined, opMax: number, opPrepareMax: number, solo: boolean): SlotCase {
+  // op_max is the highest op of an ok header in either ring.
+  assert(h === undefined || h.reserved || h.op <= opMax, () => `a redundant header of op ${h?.op} above op_max ${opMax}`)
   const predicates = predicatesOf(h, p, opMax, opPrepareMax)
   const found = caseOfPredicates(predicates, solo)
   assert(found !== undefined, () => `impossible WAL slot state ${predicates.map(Number).join("")}`)
@@ -156,6 +160,9 @@ export interface TornInput {
  */
 export function tornSlots(input: TornInput): Array<number> {
   const { slotCount, opMax, opCheckpoint, opPrepareMax } = input
+  assert(input.decisions.length === slotCount, () => "one decision per slot")
+  assert(input.redundant.length === slotCount, () => "one redundant header per slot")
+  assert(input.writesMax >= 1, () => `writesMax ${input.writesMax}`)
   if (opMax < opCheckpoint || opMax >= opPrepareMax) return []
   const slotOf = (op: number) => op % slotCount
   const head = slotOf(opMax + 1)
@@ -180,6 +187,8 @@ export function tornSlots(input: TornInput): Array<number> {
 }
 
 function matches(pattern: string, predicates: ReadonlyArray<boolean>): boolean | "impossible" {
+  assert(pattern.length === predicateCount, () => `pattern ${pattern} has not eleven predicates`)
+  assert(predicates.length === predicateCount, () => "eleven predicates")
   let violated = false
   for (let i = 0; i < predicateCount; i++) {
     const value = predicates[i]!

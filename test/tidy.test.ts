@@ -44,9 +44,6 @@ type Rule = (typeof rules)[number]
  * list only shrinks.
  */
 const allowed: ReadonlyArray<{ readonly file: string; readonly rule: Rule }> = [
-  // In the middle of another change (concurrent journal writes) when the rule arrived:
-  // recoverJournal's generator is cast to its signature.
-  { file: "src/storage/journal.ts", rule: "effect cast" }
 ]
 
 describe("tidy: the house rules over src/", () => {

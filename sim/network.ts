@@ -12,6 +12,7 @@
  */
 import { Effect, Layer, Queue } from "effect"
 import { assert } from "../src/assert.ts"
+import { ClientConnections } from "../src/actors/client_connections.ts"
 import { type BusEvent, MessageBus, type MessageBusShape } from "../src/actors/message_bus.ts"
 import { MessageFramer } from "../src/protocol/framing.ts"
 import { messageSizeMax } from "../src/protocol/header.ts"
@@ -199,21 +200,21 @@ export class SimNetwork {
     this.enqueue(this.path(false, c.client), connection, message.slice(), now)
   }
 
-  /** The replica's `close`: the connection ends; the replica gets `Closed`, the client learns it. */
+  /** The bus closes a connection (its peer broke the framing): the bus forgets it, the client learns it. */
   closeConnection(bus: SimBus, connection: number): void {
     const c = this.connections.get(connection)
     if (bus.dead || c === undefined || !c.open) return
     c.open = false
-    bus.push({ _tag: "Closed", connection })
+    bus.closed(connection)
     this.clients[c.client]!.onClosed(connection)
   }
 
-  /** A client closes its connection (its session ended, or it broke the framing): the replica gets `Closed`. */
+  /** A client closes its connection (its session ended, or it broke the framing): the bus forgets it. */
   closeFromClient(connection: number): void {
     const c = this.connections.get(connection)
     if (c === undefined || !c.open) return
     c.open = false
-    this.bus?.push({ _tag: "Closed", connection })
+    this.bus?.closed(connection)
   }
 
   private deliver(packet: Packet, now: number): void {
@@ -243,7 +244,7 @@ export class SimNetwork {
       if (bus === undefined) return
       this.trace.addBytes(Trace.deliverToReplica, bytes, 0, 16)
       const rejection = c.framer.feed(bytes, {
-        message: (message) => bus.push({ _tag: "Message", connection: c.id, message }),
+        message: (message) => bus.receive(c.id, message),
         dropped: () => {
           this.stats.rejected++
         }
@@ -291,6 +292,7 @@ export class SimBus {
   /** Sees every message the live replica sends, before any mutant transforms it. */
   observe: (message: Uint8Array) => void = () => {}
   private readonly events: Queue.Queue<BusEvent>
+  private readonly clients = new ClientConnections()
   private readonly network: SimNetwork
   private readonly nowMs: () => number
 
@@ -300,22 +302,29 @@ export class SimBus {
     this.nowMs = nowMs
   }
 
-  push(event: BusEvent): void {
+  /** A verified message on `connection`: the client it names is reached there from now on. */
+  receive(connection: number, message: Uint8Array): void {
     if (this.dead) return
-    const offered = Queue.offerUnsafe(this.events, event)
-    assert(offered || event._tag === "Message", () => "a Closed event must never be lost")
+    this.clients.learn(connection, message)
+    // A full queue drops it, as a full receive buffer would: the client resends.
+    Queue.offerUnsafe(this.events, { _tag: "Message", message })
+  }
+
+  closed(connection: number): void {
+    this.clients.forget(connection)
   }
 
   shape(): MessageBusShape {
     return {
       events: this.events,
-      send: (connection, message) => Effect.sync(() => {
-        if (this.dead) return
+      sendToClient: (client, message) => Effect.sync(() => {
+        const connection = this.clients.connectionOf(client)
+        if (this.dead || connection === undefined) return
         this.observe(message)
         const sent = this.transform(message)
         if (sent !== undefined) this.network.sendToClient(this, connection, sent, this.nowMs())
       }),
-      close: (connection) => Effect.sync(() => this.network.closeConnection(this, connection)),
+      sendToReplica: (replica) => Effect.sync(() => assert(false, () => `the simulated network runs one replica: no replica ${replica} to reach`)),
       port: 0
     }
   }

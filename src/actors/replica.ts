@@ -25,8 +25,7 @@ import { dataFileSizeNeeded, type Layout, layoutOf, productionConfig } from "../
 import { Storage, type StorageError } from "../storage/storage.ts"
 import { configOf, openSuperblock, replicaIndexOf, type SuperblockError } from "../storage/superblock.ts"
 import type { GridFullError } from "../storage/trailer.ts"
-import { ClientConnections } from "./client_connections.ts"
-import { type BusEvent, MessageBus } from "./message_bus.ts"
+import { MessageBus } from "./message_bus.ts"
 import { type CheckpointPosition, type Input, type Output, ReplicaCore, type ReplicaConfig } from "./replica_core.ts"
 
 /** Inputs waiting for the core; the bus stops reading sockets while its own queue is full. */
@@ -79,8 +78,20 @@ export const LedgerCapacity = Context.Reference<LedgerOptions>("scarab/LedgerCap
 const capacityOf = (capacity: LedgerOptions, what: "accounts" | "transfers"): number =>
   what === "accounts" ? capacity.accountsMax ?? defaultLimits.accountsMax : capacity.transfersMax ?? defaultLimits.transfersMax
 
+/**
+ * What the replica does, as it happens, for whoever watches it (the simulator's checkers read
+ * these, not log lines): every output of its core, each checkpoint once it is durable, and its
+ * stop. Nobody watches in production.
+ */
+export type ReplicaEvent =
+  | Output
+  | { readonly _tag: "CheckpointStored"; readonly checkpoint: CheckpointPosition }
+  | { readonly _tag: "Stopped"; readonly cause: Cause.Cause<unknown> }
+
+export const ReplicaObserver = Context.Reference<(event: ReplicaEvent) => void>("scarab/ReplicaObserver", { defaultValue: () => () => {} })
+
 /** The core's inputs, and a failure of the shell's own fibers (a journal write, a checkpoint) that stops the replica. */
-type ShellInput = Exclude<Input, { readonly _tag: "Message" }> | BusEvent | { readonly _tag: "Fatal"; readonly cause: Cause.Cause<never> }
+type ShellInput = Input | { readonly _tag: "Fatal"; readonly cause: Cause.Cause<never> }
 
 /** Opens the data file's replica, recovers it, and serves clients until the layer closes. */
 export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
@@ -115,25 +126,27 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   // its I/O runs, and it completes through the inbox. The core commits no write meanwhile, so the
   // ledger state the checkpoint reads in place does not change under it.
   const scope = yield* Scope.Scope
+  const observe = yield* ReplicaObserver
   const checkpointInBackground = (output: Extract<Output, { _tag: "Checkpoint" }>) =>
     Effect.forkIn(storeCheckpoint(checkpointer, ledger, output).pipe(
       Effect.flatMap((checkpoint) => Queue.offer(inbox, { _tag: "CheckpointDone", checkpoint } as const)),
       Effect.catchCause((cause) => Queue.offer(inbox, { _tag: "Fatal", cause } as const))
     ), scope)
 
-  const clients = new ClientConnections()
   let ticks = 0
   const refusalLoggedAt = { JournalFull: -refusalLogTicks, StoreFull: -refusalLogTicks }
   const handle = Effect.fnUntraced(function* (outputs: ReadonlyArray<Output>) {
     assert(core.status === "normal", () => "the serving loop handles a recovered core's outputs")
     for (const output of outputs) {
+      observe(output)
       switch (output._tag) {
-        case "SendToClient": {
+        case "SendToClient":
           // A client with no open connection gets nothing: it resends, and its retry gets the reply.
-          const connection = clients.connectionOf(output.client)
-          if (connection !== undefined) yield* bus.send(connection, output.message)
+          yield* bus.sendToClient(output.client, output.message)
           break
-        }
+        case "SendToReplica":
+          yield* bus.sendToReplica(output.replica, output.message)
+          break
         case "JournalWrite":
           assert(Queue.offerUnsafe(writes, output.prepare), () => "journal writes beyond the pipeline bound")
           break
@@ -161,19 +174,15 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
     assert(inputs.length <= inboxMax, () => "the inbox holds at most inboxMax inputs")
     for (const input of inputs) {
       if (input._tag === "Fatal") return yield* Effect.failCause(input.cause)
-      if (input._tag === "Closed") {
-        clients.forget(input.connection)
-        continue
-      }
       if (input._tag === "Tick") ticks++
-      if (input._tag === "Message") clients.learn(input.connection, input.message)
       const realtimeNs = yield* Clock.currentTimeNanos
-      yield* handle(core.step({ realtimeNs }, input._tag === "Message" ? { _tag: "Message", message: input.message } : input))
+      yield* handle(core.step({ realtimeNs }, input))
     }
   })
   yield* Effect.forkScoped(Effect.forever(loop).pipe(
     Effect.onExit((exit) => exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)
-      ? Effect.andThen(Effect.logFatal("replica stopped", exit.cause), Deferred.failCause(stopped, exit.cause))
+      ? Effect.andThen(Effect.logFatal("replica stopped", exit.cause), Effect.sync(() => observe({ _tag: "Stopped", cause: exit.cause }))).pipe(
+        Effect.andThen(Deferred.failCause(stopped, exit.cause)))
       : Effect.void)
   ))
   yield* Effect.logInfo(`replica 0 of cluster ${cluster}: serving on port ${bus.port}, commit op ${core.commitOp}, checkpoint op ${checkpointer.op}`)
@@ -200,9 +209,11 @@ const storeCheckpoint = Effect.fnUntraced(function* (checkpointer: Checkpointer,
   assert(stats.op === output.op, () => "the checkpoint written is the one asked for")
   assert(checkpointer.op === output.op, () => "the checkpointer stands on the checkpoint just written")
   const { current, parent } = checkpointer.ids
+  const checkpoint: CheckpointPosition = { op: checkpointer.op, id: current, parentId: parent }
+  ;(yield* ReplicaObserver)({ _tag: "CheckpointStored", checkpoint })
   yield* Effect.logInfo(`checkpoint at op ${stats.op}: ${stats.durationMs} ms, ${stats.blocksWritten} blocks written, ` +
     `${stats.blocksReused} carried over, ${checkpointer.blocksAcquired} blocks in use (id ${hex(current)})`)
-  return { op: checkpointer.op, id: current, parentId: parent } satisfies CheckpointPosition
+  return checkpoint
 })
 
 /** Opens the superblock, loads its checkpoint, recovers the journal and replays it into a fresh core. */
@@ -323,8 +334,10 @@ export const replayPrepare = Effect.fnUntraced(function* (core: ReplicaCore, che
 export const recoveryStep = Effect.fnUntraced(function* (core: ReplicaCore, checkpointer: Checkpointer, ledger: Ledger, input: Input) {
   assert(core.status === "recovering", () => "recovery steps only while recovering")
   const outputs = core.step({ realtimeNs: yield* Clock.currentTimeNanos }, input)
+  const observe = yield* ReplicaObserver
   for (let i = 0; i < outputs.length; i++) {
     const output = outputs[i]!
+    observe(output)
     assert(output._tag !== "JournalWrite", () => "a recovering core writes nothing to the journal")
     assert(output._tag !== "SendToClient", () => "a recovering core sends nothing")
     if (output._tag === "Committed") checkpointer.onCommit(output.op)

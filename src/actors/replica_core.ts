@@ -92,6 +92,8 @@ export type Output =
    * connections: the shell sends it on the connection the client last spoke on, if any.
    */
   | { readonly _tag: "SendToClient"; readonly client: bigint; readonly message: Uint8Array }
+  /** A message for replica `replica` of the cluster; the bus keeps the connection to it. */
+  | { readonly _tag: "SendToReplica"; readonly replica: number; readonly message: Uint8Array }
   | { readonly _tag: "JournalWrite"; readonly op: number; readonly prepare: Uint8Array }
   | { readonly _tag: "Committed"; readonly op: number; readonly operation: number; readonly timestamp: bigint }
   /** Store the state as it is now, just after committing `op`, then send `CheckpointDone`. */

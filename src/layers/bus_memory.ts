@@ -5,9 +5,12 @@
  *
  * It keeps the TCP bus's contract: messages to the replica are verified (checksums, cluster,
  * header rules) and copied, `events` is bounded (a client's `send` waits while it is full), and
- * `send` to a client copies the bytes and never fails; a closed connection drops them.
+ * `sendToClient` copies the bytes and never fails; a client with no open connection gets nothing.
+ * It runs one replica: there is no other to reach, so `sendToReplica` is a defect.
  */
 import { Effect, Queue } from "effect"
+import { assert } from "../assert.ts"
+import { ClientConnections } from "../actors/client_connections.ts"
 import type { BusEvent, MessageBusShape } from "../actors/message_bus.ts"
 import { u128ToBytes } from "../protocol/build.ts"
 import { validateMessage } from "../protocol/message.ts"
@@ -15,7 +18,7 @@ import { validateMessage } from "../protocol/message.ts"
 export interface MemoryConnection {
   /** Sends one whole message to the replica (dropped if it fails verification, as TCP would close). */
   readonly send: (message: Uint8Array) => Effect.Effect<void>
-  /** Ends the connection; the replica sees `Closed`. */
+  /** Ends the connection: the replica's messages for its client go nowhere from now on. */
   readonly close: Effect.Effect<void>
 }
 
@@ -34,17 +37,15 @@ export const makeMemoryBus = (cluster: bigint): Effect.Effect<MemoryBus> => Effe
   const connections = new Map<number, (message: Uint8Array) => void>()
   let connectionNext = 1
 
-  const closeConnection = (connection: number) => Effect.suspend(() => {
-    if (!connections.delete(connection)) return Effect.void
-    return Effect.asVoid(Queue.offer(events, { _tag: "Closed", connection }))
-  })
+  const clients = new ClientConnections()
 
   const bus: MessageBusShape = {
     events,
-    send: (connection, message) => Effect.sync(() => {
-      connections.get(connection)?.(message.slice())
+    sendToClient: (client, message) => Effect.sync(() => {
+      const connection = clients.connectionOf(client)
+      if (connection !== undefined) connections.get(connection)?.(message.slice())
     }),
-    close: closeConnection,
+    sendToReplica: (replica) => Effect.sync(() => assert(false, () => `the in-process bus runs one replica: no replica ${replica} to reach`)),
     port: 0
   }
 
@@ -54,10 +55,13 @@ export const makeMemoryBus = (cluster: bigint): Effect.Effect<MemoryBus> => Effe
     return {
       send: (message) => Effect.suspend(() => {
         if (!connections.has(connection) || validateMessage(message, clusterBytes) !== undefined) return Effect.void
+        clients.learn(connection, message)
         // The replica may turn a request into a prepare in place: it gets its own copy.
-        return Effect.asVoid(Queue.offer(events, { _tag: "Message", connection, message: message.slice() }))
+        return Effect.asVoid(Queue.offer(events, { _tag: "Message", message: message.slice() }))
       }),
-      close: closeConnection(connection)
+      close: Effect.sync(() => {
+        if (connections.delete(connection)) clients.forget(connection)
+      })
     }
   })
   return { bus, connect }

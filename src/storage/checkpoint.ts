@@ -93,6 +93,8 @@ export class Checkpointer {
   private trailers: { directory: ReadonlyArray<number>; sessions: ReadonlyArray<number> }
   /** Per reply slot, the checksum of the reply last written there. */
   private readonly repliesWritten: Array<Uint8Array | undefined>
+  /** The data of the checkpoint being written, until its superblock is. */
+  private staged: CheckpointData | undefined
   /** Buffers of the reply writes, allocated at the first checkpoint. */
   private replyBuffers: ReadonlyArray<Uint8Array> | undefined
 
@@ -150,12 +152,26 @@ export class Checkpointer {
     assert(this.freeSet.checkpointDurable || op < durable, () => "commits past the durability op make the checkpoint durable")
   }
 
-  /** Writes the checkpoint of the op just committed, the superblock last. */
+  /** Writes the checkpoint of the op just committed, the superblock last: `writeData`, then `writeSuperblock`. */
   write(input: CheckpointInput): Effect.Effect<CheckpointStats, StorageError | GridFullError> {
-    return Effect.suspend(() => this.writeNow(input))
+    return Effect.flatMap(this.writeData(input), (data) => this.writeSuperblock(data))
   }
 
-  private writeNow(input: CheckpointInput) {
+  /**
+   * The first stage of a checkpoint (vsr.md §7.1): the snapshot blocks, the trailers, the client
+   * replies and the free set, everything but the superblock. Nothing is durable yet: a crash now
+   * reopens the previous checkpoint, whose blocks this did not touch (copy-on-write).
+   */
+  writeData(input: CheckpointInput): Effect.Effect<CheckpointData, StorageError | GridFullError> {
+    return Effect.suspend(() => this.writeDataNow(input))
+  }
+
+  /** The second stage: the superblock naming what `writeData` wrote. Its write is the commit point. */
+  writeSuperblock(data: CheckpointData): Effect.Effect<CheckpointStats, StorageError> {
+    return Effect.suspend(() => this.writeSuperblockNow(data))
+  }
+
+  private writeDataNow(input: CheckpointInput) {
     const self = this
     return Effect.gen(function* () {
       const started = yield* Clock.currentTimeMillis
@@ -164,6 +180,7 @@ export class Checkpointer {
       const op = readOp(input.header)
       assert(op > self.op, () => `checkpoint ${op} is not after ${self.op}`)
       assert(freeSet.checkpointDurable, () => `checkpoint ${op} before the one at ${self.op} is durable`)
+      assert(self.staged === undefined, () => `checkpoint ${op} while another's data waits for its superblock`)
       assert(input.sessions.length <= layout.config.clientsMax, () => `${input.sessions.length} sessions`)
       const snapshot = yield* writeSnapshot(grid, freeSet, self.directory, input.ledger, storage.path)
       const directory = yield* writeTrailer(grid, freeSet, BlockType.manifest, encodeDirectory(snapshot.directory), storage.path)
@@ -175,8 +192,7 @@ export class Checkpointer {
       const encoded = freeSet.encode()
       const acquired = yield* writeTrailer(grid, freeSet, BlockType.free_set, encoded.acquired, storage.path)
       const released = yield* writeTrailer(grid, freeSet, BlockType.free_set, encoded.released, storage.path)
-      const working = self.superblockWorking
-      const previous = working.vsrState.checkpoint
+      const previous = self.superblockWorking.vsrState.checkpoint
       const state: CheckpointState = {
         header: input.header.slice(0, headerSize),
         snapshot: directory.reference,
@@ -191,23 +207,52 @@ export class Checkpointer {
       // What open reads back (openCheckpoint checks the same fields): the header of the checkpoint op.
       assert(state.header[FrameLayout.command.offset] === Command.prepare, () => "a checkpoint names a prepare header")
       assert(checkpointOp(state) === op, () => "a checkpoint names the op just committed")
+      const data: CheckpointData = {
+        op, state, started, ledger: input.ledger, directory: snapshot.directory, written: snapshot.written, reused: snapshot.reused,
+        trailers: { directory: directory.blocks, sessions: sessions.blocks }, freeSetBlocks: [...acquired.blocks, ...released.blocks]
+      }
+      self.staged = data
+      return data
+    })
+  }
+
+  private writeSuperblockNow(data: CheckpointData) {
+    const self = this
+    return Effect.gen(function* () {
+      const { storage, layout, freeSet } = self
+      assert(self.staged === data, () => `the superblock of checkpoint ${data.op} names data this checkpointer did not stage`)
+      assert(data.op > self.op, () => `checkpoint ${data.op} is not after ${self.op}`)
+      const working = self.superblockWorking
       const staging = nextSuperblock(working, {
-        vsrState: { ...working.vsrState, checkpoint: state, commitMax: Math.max(working.vsrState.commitMax, op) },
-        viewHeaders: [state.header]
+        vsrState: { ...working.vsrState, checkpoint: data.state, commitMax: Math.max(working.vsrState.commitMax, data.op) },
+        viewHeaders: [data.state.header]
       })
       self.superblockWorking = yield* writeSuperblock(storage, layout, working, staging)
-      assert(self.op === op, () => "the checkpointer stands on the checkpoint just written")
+      self.staged = undefined
+      assert(self.op === data.op, () => "the checkpointer stands on the checkpoint just written")
       // The new checkpoint is written, not yet durable: its own free set trailers are needed
       // until the next one is (they were not in the encoding, which had to exist first).
       freeSet.markCheckpointNotDurable()
-      for (const address of [...acquired.blocks, ...released.blocks]) freeSet.release(address)
-      self.directory = snapshot.directory
-      self.trailers = { directory: directory.blocks, sessions: sessions.blocks }
-      input.ledger.snapshotStored()
-      const stats = { op, durationMs: (yield* Clock.currentTimeMillis) - started, blocksWritten: snapshot.written, blocksReused: snapshot.reused }
-      return stats
+      for (const address of data.freeSetBlocks) freeSet.release(address)
+      self.directory = data.directory
+      self.trailers = data.trailers
+      data.ledger.snapshotStored()
+      return { op: data.op, durationMs: (yield* Clock.currentTimeMillis) - data.started, blocksWritten: data.written, blocksReused: data.reused }
     })
   }
+}
+
+/** What a checkpoint's first stage wrote, for its superblock stage: opaque to everyone but the checkpointer. */
+export interface CheckpointData {
+  readonly op: number
+  readonly state: CheckpointState
+  readonly started: number
+  readonly ledger: Ledger
+  readonly directory: Array<DirectorySection>
+  readonly written: number
+  readonly reused: number
+  readonly trailers: { readonly directory: ReadonlyArray<number>; readonly sessions: ReadonlyArray<number> }
+  readonly freeSetBlocks: ReadonlyArray<number>
 }
 
 /** What `openCheckpoint` loaded: the checkpointer, and the sessions to give the replica. */

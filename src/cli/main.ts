@@ -18,12 +18,12 @@ import { Cause, Context, Effect, Layer } from "effect"
 import { LedgerCapacity, layerReplica, Replica, ReplicaOpenError } from "../actors/replica.ts"
 import type { LedgerOptions } from "../ledger/ledger.ts"
 import { formatDataFile, layerStorageFile } from "../layers/disk.ts"
-import { layerMessageBusTcp } from "../layers/network_tcp.ts"
+import { layerMessageBusTcp, type ReplicaAddress } from "../layers/network_tcp.ts"
 import { releaseFormat, releaseScarab } from "../protocol/header.ts"
 import type { FormatOptions } from "../storage/format.ts"
 import { layoutOf, storageConfigs } from "../storage/layout.ts"
 import { Storage } from "../storage/storage.ts"
-import { peekSuperblock } from "../storage/superblock.ts"
+import { peekSuperblock, replicaIndexOf } from "../storage/superblock.ts"
 import { benchmark, benchmarkOptions } from "./benchmark.ts"
 import { repl, replOptions } from "./repl.ts"
 import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
@@ -115,25 +115,27 @@ const format = (options: FormatOptions) =>
 
 interface StartOptions {
   readonly path: string
-  readonly host: string
-  readonly port: number
+  /** Every replica's address, by index: the data file's own replica listens on its entry and dials the ones above it. */
+  readonly addresses: ReadonlyArray<ReplicaAddress>
   readonly formatCluster: bigint | undefined
   readonly capacity: LedgerOptions
 }
 
 function startOptions(parsed: Parsed): StartOptions {
   parsed.allowOnly(["addresses", "format-if-missing", "cluster", "accounts-max", "transfers-max"])
-  const addresses = parsed.required("addresses").split(",")
-  if (addresses.length !== 1) throw new UsageError(`--addresses names ${addresses.length} replicas; only single-replica clusters run yet`)
+  const listed = parsed.required("addresses").split(",")
+  // The bus serves a cluster's addresses (the data file says which one is ours), but only
+  // single-replica clusters run yet: the replica refuses any other file.
+  if (listed.length !== 1) throw new UsageError(`--addresses names ${listed.length} replicas; only single-replica clusters run yet`)
   // Port 0 listens on a port the kernel picks, named in the "serving on port" log line (as
   // TigerBeetle's --addresses=0): a test then never races another process for a port.
-  const { host, port } = parseAddress(addresses[0]!, 0)
+  const addresses = listed.map((address) => parseAddress(address, 0))
   const formatIfMissing = parsed.flags.has("format-if-missing")
   if (formatIfMissing !== parsed.flags.has("cluster")) throw new UsageError("--format-if-missing and --cluster go together")
   const accountsMax = parsed.flags.get("accounts-max")
   const transfersMax = parsed.flags.get("transfers-max")
   return {
-    path: parsed.path(), host, port, formatCluster: formatIfMissing ? parseU128(parsed.required("cluster"), "--cluster") : undefined,
+    path: parsed.path(), addresses, formatCluster: formatIfMissing ? parseU128(parsed.required("cluster"), "--cluster") : undefined,
     capacity: {
       ...(accountsMax === undefined ? {} : { accountsMax: parseUint(accountsMax, "--accounts-max", 1, accountsMaxLimit) }),
       ...(transfersMax === undefined ? {} : { transfersMax: parseUint(transfersMax, "--transfers-max", 1, transfersMaxLimit) })
@@ -145,24 +147,32 @@ const start = (options: StartOptions) => Effect.gen(function* () {
   if (options.formatCluster !== undefined && !existsSync(options.path)) {
     yield* format({ path: options.path, cluster: options.formatCluster, replica: 0, replicaCount: 1, profile: "production" })
   }
-  const cluster = yield* clusterOf(options.path)
+  const superblock = yield* superblockOf(options.path)
+  const cluster = superblock?.cluster
   // Started as its own cluster, the file would leave every client of --cluster waiting forever.
   if (options.formatCluster !== undefined && cluster !== undefined && cluster !== options.formatCluster) {
     return yield* new ReplicaOpenError({ path: options.path, reason: `the data file belongs to cluster ${cluster}, not to --cluster=${options.formatCluster}; refusing to start it` })
   }
+  // An unreadable superblock: the replica refuses to open and says why; the bus only needs a seat meanwhile.
+  const replicaCount = superblock?.vsrState.replicaCount ?? options.addresses.length
+  if (replicaCount !== options.addresses.length) {
+    return yield* new ReplicaOpenError({ path: options.path, reason: `the data file is of a cluster of ${replicaCount} replicas, but --addresses names ${options.addresses.length}` })
+  }
+  const index = superblock === undefined ? 0 : replicaIndexOf(superblock)
+  const { host, port } = options.addresses[index]!
   const storage = layerStorageFile({ path: options.path })
-  const bus = layerMessageBusTcp({ host: options.host, port: options.port, cluster: cluster ?? 0n })
+  const bus = layerMessageBusTcp({ host, port, cluster: cluster ?? 0n, replica: index, replicaAddresses: options.addresses })
   const layer = layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)), Layer.provide(Layer.succeed(LedgerCapacity, options.capacity)))
   const replica = Context.get(yield* Layer.build(layer), Replica)
   return yield* replica.stopped
 }).pipe(Effect.scoped)
 
 /**
- * The cluster named by the file's superblock, which the bus needs before the replica opens;
- * undefined when the superblock is unreadable (the replica then refuses to open and says why).
+ * The file's superblock, whose cluster, replica index and replica count the bus needs before the
+ * replica opens; undefined when it is unreadable (the replica then refuses to open and says why).
  */
-const clusterOf = (path: string) => Effect.gen(function* () {
-  return (yield* peekSuperblock(yield* Storage))?.cluster
+const superblockOf = (path: string) => Effect.gen(function* () {
+  return yield* peekSuperblock(yield* Storage)
 }).pipe(Effect.provide(layerStorageFile({ path })))
 
 main(process.argv.slice(2))

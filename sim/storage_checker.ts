@@ -6,19 +6,17 @@
  * the checkpoint by (address, checksum), so equal ids mean byte-identical grids (every acquired
  * block, its address and the free set) and identical client sessions.
  *
- * The shadow runs the production pieces (`ReplicaCore`, `openCheckpoint`, `replayPrepare`) on a
+ * The shadow runs the production pieces (`ReplicaCore` and its startup driver, `recover`) on a
  * fault-free simulated disk of its own, after the run, on the simulator's scheduler.
  */
 import { Cause, Clock, Effect, Exit, References } from "effect"
-import { coreConfig, recoveryStep, replayPrepare } from "../src/actors/replica.ts"
-import { assert } from "../src/assert.ts"
+import { coreConfig, ReplicaObserver } from "../src/actors/replica.ts"
+import { loadCheckpoint, recover, type RecoveryIo } from "../src/actors/recovery.ts"
 import { ReplicaCore } from "../src/actors/replica_core.ts"
 import { SimulatedDisk } from "../src/layers/disk_sim.ts"
 import type { Ledger } from "../src/ledger/ledger.ts"
-import { u128ToBytes } from "../src/protocol/build.ts"
-import { openCheckpoint } from "../src/storage/checkpoint.ts"
+import { checksumSize } from "../src/protocol/checksum.ts"
 import { formatStorage } from "../src/storage/format.ts"
-import { Grid } from "../src/storage/grid.ts"
 import { layoutOf, testConfig } from "../src/storage/layout.ts"
 import { Storage } from "../src/storage/storage.ts"
 import { openSuperblock } from "../src/storage/superblock.ts"
@@ -42,17 +40,16 @@ export function shadowCheckpoints(
     const storage = yield* Storage
     const { working } = yield* openSuperblock(storage, layout)
     const fresh = ledger()
-    const { checkpointer } = yield* openCheckpoint(storage, layout, new Grid(storage, layout, u128ToBytes(cluster)), working, fresh)
-    const core = new ReplicaCore(coreConfig(cluster, layout), fresh)
-    const root = checkpointer.ids
-    const restored = { header: working.vsrState.checkpoint.header, checkpoint: { op: 0, id: root.current, parentId: root.parent }, sessions: [] }
-    yield* recoveryStep(core, checkpointer, fresh, { _tag: "Restore", restored })
-    for (const prepare of prepares) {
-      const before = checkpointer.op
-      const refused = yield* replayPrepare(core, checkpointer, fresh, prepare)
-      assert(refused === undefined, () => `the shadow replica refused a committed op: ${refused}`)
-      if (checkpointer.op !== before) ids.set(checkpointer.op, Buffer.from(checkpointer.ids.current).toString("hex"))
+    // The committed ops stand for the journal: the shadow replays them all, as one long startup.
+    const io: RecoveryIo = {
+      loadCheckpoint: loadCheckpoint(storage, layout, working, fresh),
+      recoverJournal: Effect.succeed(prepares.map((prepare, i) => ({ op: i + 1, checksum: prepare.subarray(0, checksumSize) }))),
+      readPrepare: (op) => Effect.succeed(prepares[op - 1]!)
     }
+    yield* recover(new ReplicaCore(coreConfig(cluster, layout), fresh), fresh, io, "shadow.sim").pipe(
+      Effect.provideService(ReplicaObserver, (event) => {
+        if (event._tag === "CheckpointStored") ids.set(event.checkpoint.op, Buffer.from(event.checkpoint.id).toString("hex"))
+      }))
   }).pipe(Effect.provide(disk.layer()), Effect.provideService(Clock.Clock, clock), Effect.provideService(References.MinimumLogLevel, "None"))
   const fiber = Effect.runFork(program, { scheduler })
   while (fiber.pollUnsafe() === undefined) {

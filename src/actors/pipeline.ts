@@ -1,6 +1,7 @@
 /**
  * The primary's pipeline (vsr.md §3.3, §12.5): the prepares in flight, in op order, each waiting
- * for its journal write (and, in a cluster, its quorum) before it commits; and behind them a
+ * for a replication quorum of `prepare_ok`s (its own journal write counts as the primary's) before
+ * it commits; and behind them a
  * bounded queue of requests that arrived while the prepares were at their bound. A queued request
  * is prepared as soon as a prepare commits, instead of being dropped for the client to resend
  * 600 ms later. Each client has at most one request in the pipeline, prepared or queued.
@@ -8,6 +9,7 @@
 import { assert } from "../assert.ts"
 import { u128FromBytes } from "../protocol/build.ts"
 import { PrepareLayout, RequestLayout } from "../protocol/header.ts"
+import { QuorumCounter } from "./quorum.ts"
 
 export interface Prepared {
   readonly op: number
@@ -15,22 +17,28 @@ export interface Prepared {
   /** The 0.17 create operation the op runs (0 for anything else), and how many events it creates. */
   readonly creates: number
   readonly createEvents: number
-  durable: boolean
+  /** The replicas whose `prepare_ok` the prepare has: each wrote it to its journal. */
+  readonly oks: QuorumCounter
 }
 
 export class Pipeline {
   readonly prepareMax: number
   readonly requestMax: number
+  /** `prepare_ok`s that commit a prepare (quorum.ts). */
+  readonly quorum: number
   private readonly prepares: Array<Prepared> = []
   private readonly requests: Array<Uint8Array> = []
 
-  constructor(prepareMax: number, requestMax: number) {
+  constructor(prepareMax: number, requestMax: number, quorum: number) {
+    assert(Number.isInteger(quorum), () => `quorum ${quorum} is not an integer`)
+    assert(quorum > 0, () => `quorum ${quorum} is not positive`)
     assert(Number.isInteger(prepareMax), () => `prepareMax ${prepareMax} is not an integer`)
     assert(prepareMax > 0, () => `prepareMax ${prepareMax} is not positive`)
     assert(Number.isInteger(requestMax), () => `requestMax ${requestMax} is not an integer`)
     assert(requestMax >= 0, () => `requestMax ${requestMax} is negative`)
     this.prepareMax = prepareMax
     this.requestMax = requestMax
+    this.quorum = quorum
   }
 
   get length(): number {
@@ -50,18 +58,36 @@ export class Pipeline {
     return this.prepares[0]
   }
 
-  push(prepared: Prepared): void {
+  push(prepared: Omit<Prepared, "oks">): void {
     assert(!this.full, () => `a prepare beyond the pipeline's ${this.prepareMax}`)
     const last = this.prepares.at(-1)
     assert(last === undefined || prepared.op === last.op + 1, () => `op ${prepared.op} after op ${last?.op}`)
-    this.prepares.push(prepared)
+    this.prepares.push({ ...prepared, oks: new QuorumCounter() })
+  }
+
+  /** Counts `replica`'s `prepare_ok` for `op`. False if `op` is not in flight or the ok is a repeat. */
+  ack(op: number, replica: number): boolean {
+    assert(Number.isSafeInteger(op), () => `op ${op} is an integer`)
+    const prepared = this.find(op)
+    if (prepared === undefined) return false
+    const count = prepared.oks.count
+    const fresh = prepared.oks.add(replica)
+    assert(prepared.oks.count === (fresh ? count + 1 : count), () => "an ack is counted once")
+    return fresh
+  }
+
+  /** Whether `prepared` has its replication quorum and may commit (in op order). */
+  hasQuorum(prepared: Prepared): boolean {
+    assert(prepared.oks.count >= 0, () => "a count is never negative")
+    assert(this.quorum > 0, () => "a quorum needs a vote")
+    return prepared.oks.count >= this.quorum
   }
 
   /** Removes the head, which has just committed. */
   shift(): Prepared {
     const head = this.prepares.shift()
     assert(head !== undefined, () => "a commit from an empty pipeline")
-    assert(head.durable, () => "only a durable head commits")
+    assert(this.hasQuorum(head), () => "only a head with its quorum commits")
     assert(this.prepares.length === 0 || this.prepares[0]!.op === head.op + 1, () => "the next head follows the one committed")
     return head
   }

@@ -1,15 +1,22 @@
 /**
  * The replica's protocol logic as a deterministic state machine (vsr.md §12.1): an input (a
- * client message, a tick, a journal completion) and the time go in; messages to send and journal
- * writes come out. No I/O, no clock, no randomness: the same inputs give the same outputs, byte
- * for byte, which is what the simulator and the WAL replay rely on.
+ * client message, a tick, an I/O completion) and the time go in; messages to send and I/O to do
+ * come out. No I/O, no clock, no randomness: the same inputs give the same outputs, byte for
+ * byte, which is what the simulator and the WAL replay rely on.
  *
- * This is normal operation for a cluster of one (vsr.md §3 specialised, wire-protocol.md §12,
- * §13): request → prepare (hash-chained, timestamped) → journal write → commit → ledger → reply,
- * client sessions (§9 of vsr.md), the pulse that expires pending transfers, and checkpoints
- * (vsr.md §7.1): committing a checkpoint op asks the shell to store the state, and nothing more
- * commits until it has, so the checkpoint holds exactly the state after that op. Replication to
- * backups, view changes and repair extend this core; they do not replace it.
+ * Startup is driven from here (vsr.md §6): `Open` → load the checkpoint → recover the journal →
+ * read and replay each op up to the newest committed one → normal. Normal operation is a cluster
+ * of one (vsr.md §3 specialised, wire-protocol.md §12, §13): request → prepare (hash-chained,
+ * timestamped) → journal write, which is the primary's own `prepare_ok` → commit on a replication
+ * quorum → ledger → reply; client sessions (§9 of vsr.md), the pulse that expires pending
+ * transfers, and checkpoints (vsr.md §7.1).
+ *
+ * Committing an op is a stage machine, the same for replay and for normal operation: prefetch
+ * (the ledger makes resident what the op touches: a no-op in memory, reads for the LSM forest)
+ * → execute → at a checkpoint op, checkpoint data → checkpoint superblock. Each I/O stage is an
+ * output and its completion an input. While a checkpoint is written only reads commit (they
+ * change nothing the checkpoint reads in place), so the checkpoint holds exactly the state after
+ * its op. Replication to backups, view changes and repair extend this core; they do not replace it.
  */
 import { assert, unreachable } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
@@ -28,11 +35,13 @@ import { createEventCount, executeRequest, isReadOperation } from "../ledger/req
 import type { SessionEntry } from "../storage/client_sessions.ts"
 import { ClientTable, type Session } from "./client_table.ts"
 import { Pipeline } from "./pipeline.ts"
+import { quorums } from "./quorum.ts"
 import { checkpointAfter, type CheckpointSchedule, isCheckpointOp, prepareMax } from "../storage/layout.ts"
 
 export interface ReplicaConfig {
   readonly cluster: bigint
   readonly replica: number
+  readonly replicaCount: number
   readonly release: number
   readonly releaseClientMin: number
   /** The largest request body accepted (wire-protocol.md §9.2). */
@@ -55,11 +64,25 @@ export interface Restored {
   readonly header: Uint8Array
   readonly checkpoint: CheckpointPosition
   readonly sessions: ReadonlyArray<SessionEntry>
+  /** The newest op the superblock knows committed (`vsr_state.commit_max`). */
+  readonly commitMax: number
+  /** Session slots whose latest reply the client-replies zone lost (replay may supersede them). */
+  readonly repliesLost: ReadonlyArray<number>
 }
 
-/** Time is an input: the shell reads the clock and stamps every step with it. */
+/** An op the journal recovered, by the checksum of its prepare. */
+export interface JournalOp {
+  readonly op: number
+  readonly checksum: Uint8Array
+}
+
+/**
+ * Time is an input: the shell reads the clock and stamps every step with it. Real time stamps
+ * prepares (cluster time); monotonic time, which never goes back, measures intervals.
+ */
 export interface Now {
   readonly realtimeNs: bigint
+  readonly monotonicNs: bigint
 }
 
 /**
@@ -70,20 +93,23 @@ export interface Now {
 export type Status = "recovering" | "normal"
 
 export type Input =
-  /** Startup (recovering): the checkpoint the superblock names is loaded; resume from it. */
+  /** Startup: the shell opened the superblock and built this core for the replica it names. */
+  | { readonly _tag: "Open" }
+  /** Startup: the checkpoint asked for (`LoadCheckpoint`) is loaded into the ledger; resume from it. */
   | { readonly _tag: "Restore"; readonly restored: Restored }
-  /** Startup (recovering): the next op recovered from the journal, to commit again. */
-  | { readonly _tag: "Replay"; readonly prepare: Uint8Array }
-  /**
-   * Startup: every recovered op is replayed. The sessions whose latest reply the client-replies
-   * zone lost (by slot) and that replay did not supersede end; the replica turns normal.
-   */
-  | { readonly _tag: "RecoveryDone"; readonly repliesLost: ReadonlyArray<number> }
-  /** A client's message, verified by the bus (checksums, cluster, header rules). */
+  /** Startup: the journal is recovered (`RecoverJournal`): the ops after the checkpoint it holds, in op order. */
+  | { readonly _tag: "JournalRecovered"; readonly ops: ReadonlyArray<JournalOp> }
+  /** Startup: the prepare a `ReadPrepare` asked for, checksum verified. */
+  | { readonly _tag: "PrepareRead"; readonly prepare: Uint8Array }
+  /** A peer's message, verified by the bus (checksums, cluster, header rules). */
   | { readonly _tag: "Message"; readonly message: Uint8Array }
   | { readonly _tag: "Tick" }
   | { readonly _tag: "JournalWriteDone"; readonly op: number }
-  /** The checkpoint asked for by a `Checkpoint` output is durable: commits resume. */
+  /** The ledger made resident what op `op` touches (`Prefetch`): it executes. */
+  | { readonly _tag: "PrefetchDone"; readonly op: number }
+  /** The checkpoint's data is written (`CheckpointData`): its superblock is next. */
+  | { readonly _tag: "CheckpointDataDone"; readonly op: number }
+  /** The checkpoint's superblock is written (`CheckpointSuperblock`): it is durable, and commits resume. */
   | { readonly _tag: "CheckpointDone"; readonly checkpoint: CheckpointPosition }
 
 export type Output =
@@ -94,10 +120,20 @@ export type Output =
   | { readonly _tag: "SendToClient"; readonly client: bigint; readonly message: Uint8Array }
   /** A message for replica `replica` of the cluster; the bus keeps the connection to it. */
   | { readonly _tag: "SendToReplica"; readonly replica: number; readonly message: Uint8Array }
+  /** Startup: load the checkpoint the superblock names into the ledger, then send `Restore`. */
+  | { readonly _tag: "LoadCheckpoint" }
+  /** Startup: recover the journal against the checkpoint of `checkpointOp`, then send `JournalRecovered`. */
+  | { readonly _tag: "RecoverJournal"; readonly checkpointOp: number }
+  /** Startup: read the prepare of `op` from the journal, then send `PrepareRead`. */
+  | { readonly _tag: "ReadPrepare"; readonly op: number; readonly checksum: Uint8Array }
   | { readonly _tag: "JournalWrite"; readonly op: number; readonly prepare: Uint8Array }
+  /** Make resident what `eventCount` events of `operation` in op `op` touch, then send `PrefetchDone`. */
+  | { readonly _tag: "Prefetch"; readonly op: number; readonly operation: ClientOperation; readonly eventCount: number; readonly body: Uint8Array }
   | { readonly _tag: "Committed"; readonly op: number; readonly operation: number; readonly timestamp: bigint }
-  /** Store the state as it is now, just after committing `op`, then send `CheckpointDone`. */
-  | { readonly _tag: "Checkpoint"; readonly op: number; readonly header: Uint8Array; readonly sessions: ReadonlyArray<SessionEntry> }
+  /** Write the checkpoint's data: the state as it is now, just after committing `op`; then send `CheckpointDataDone`. */
+  | { readonly _tag: "CheckpointData"; readonly op: number; readonly header: Uint8Array; readonly sessions: ReadonlyArray<SessionEntry> }
+  /** Write the superblock naming the checkpoint data of `op`, then send `CheckpointDone`. */
+  | { readonly _tag: "CheckpointSuperblock"; readonly op: number }
   /** A recovered op this replica cannot execute (why, in words): it must not start. */
   | { readonly _tag: "ReplayRefused"; readonly op: number; readonly reason: string }
   /** A session ended at startup: its latest reply was lost from the client-replies zone. */
@@ -113,6 +149,38 @@ export type Output =
 
 const ticksPerPulseCheck = 10 // 100 ms at 10 ms per tick (state-machine.md §10.5)
 
+/**
+ * Recovery's steps (vsr.md §6.1): wait for the checkpoint, then for the journal, then replay
+ * `ops[next..]` one at a time, each read then committed, until every op up to `opMax` is.
+ */
+type Recovery =
+  | { readonly _tag: "opening" }
+  | { readonly _tag: "loading_checkpoint" }
+  | { readonly _tag: "recovering_journal" }
+  | { readonly _tag: "replaying"; readonly ops: ReadonlyArray<JournalOp>; next: number; reading: boolean }
+
+/**
+ * Where the commit of one op stands: `idle` between commits, `prefetch` while the ledger makes
+ * resident what the op (`prepare`) touches. Execution is synchronous; the checkpoint stages are
+ * `checkpointStage`, since reads go on committing through them.
+ */
+type CommitStage = { readonly _tag: "idle" } | { readonly _tag: "prefetch"; readonly prepare: Uint8Array }
+
+/** The checkpoint being written after its op committed: its data, then its superblock. */
+type CheckpointStage = "none" | "data" | "superblock"
+
+/**
+ * The newest op startup replays: one the replica knows committed. A replica of one commits every
+ * op it wrote to its journal (its write is the quorum). In a cluster, ops above `commit_max` may
+ * be truncated by a view change and the ledger has no undo, so they wait for the view.
+ */
+export function replayOpMax(replicaCount: number, commitMax: number, journalOpMax: number): number {
+  assert(replicaCount >= 1, () => "a cluster has a replica")
+  assert(Number.isSafeInteger(commitMax), () => "commit_max is an integer")
+  assert(Number.isSafeInteger(journalOpMax), () => "the journal's newest op is an integer")
+  return replicaCount === 1 ? journalOpMax : Math.min(commitMax, journalOpMax)
+}
+
 export class ReplicaCore {
   readonly config: ReplicaConfig
   private readonly ledger: Ledger
@@ -127,19 +195,27 @@ export class ReplicaCore {
   private readonly sessions: ClientTable
   private ticks = 0
   private outputs: Array<Output> = []
-  /** The durable checkpoint; `checkpointing` while the next one (of op `checkpointingOp`) is being stored. */
+  /** The durable checkpoint, and the stage of the next one (of op `checkpointingOp`) while it is written. */
   private checkpoint: CheckpointPosition = { op: 0, id: zeroChecksum, parentId: zeroChecksum }
-  private checkpointing = false
+  private checkpointStage: CheckpointStage = "none"
   private checkpointingOp = 0
+  private commitStage: CommitStage = { _tag: "idle" }
+  private recovery: Recovery = { _tag: "opening" }
+  /** Monotonic time never goes back between steps. */
+  private monotonicNs = 0n
   /** Within `step`: one input runs to completion before the next (vsr.md §12.1 principle 4). */
   private stepping = false
   private opMax: number
   private statusNow: Status = "recovering"
-  /** The op of the checkpoint recovery started from. */
+  /** The op of the checkpoint recovery started from, and the replies its client-replies zone lost. */
   private restoredOp = 0
+  private repliesLost: ReadonlyArray<number> = []
+  /** The newest op known committed when recovery started (the superblock's). */
+  private commitMax = 0
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
     assert(config.replica === 0, () => "this core runs a cluster of one replica")
+    assert(config.replicaCount === 1, () => "this core runs a cluster of one replica")
     assert(config.clientsMax > 0, () => "clientsMax must be positive")
     assert(config.storage.pipelineMax > 0, () => "pipelineMax must be positive")
     this.config = config
@@ -147,7 +223,7 @@ export class ReplicaCore {
     this.parent = rootPrepare(u128ToBytes(config.cluster)).slice(0, checksumSize)
     this.opMax = prepareMax(config.storage, 0)
     // Every client has at most one request in the pipeline, so clientsMax bounds the queue.
-    this.pipeline = new Pipeline(config.storage.pipelineMax, config.clientsMax)
+    this.pipeline = new Pipeline(config.storage.pipelineMax, config.clientsMax, quorums(config.replicaCount).replication)
     this.sessions = new ClientTable(config.clientsMax)
   }
 
@@ -155,43 +231,26 @@ export class ReplicaCore {
     return this.statusNow
   }
 
-  /**
-   * Resumes from a checkpoint (before any replay): its op is committed, its prepare header is
-   * the parent of the next op, and its sessions are the client table.
-   */
-  private restore(restored: Restored): void {
-    assert(this.statusNow === "recovering", () => "restore while recovering only")
-    assert(this.op === 0, () => "restore into a fresh core: no op prepared")
-    assert(this.commit === 0, () => "restore into a fresh core: no op committed")
-    assert(this.sessions.size === 0, () => "restore into a fresh core: no session")
-    const view = new DataView(restored.header.buffer, restored.header.byteOffset, headerSize)
-    const op = readU64Number(restored.header, PrepareLayout.op.offset)
-    assert(op === restored.checkpoint.op, () => "the checkpoint header names another op")
-    this.op = op
-    this.commit = op
-    this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
-    this.parent = restored.header.slice(0, checksumSize)
-    this.sessions.restore(restored.sessions)
-    this.restoredOp = op
-    this.checkpointed(restored.checkpoint)
-    assert(this.sessions.size === restored.sessions.length, () => "every session of the checkpoint restored")
-  }
-
   /** Runs one input to completion and returns what to do (vsr.md §12.1 principle 4). */
   step(now: Now, input: Input): Array<Output> {
     // Run to completion: the shell takes a step's outputs before it feeds the next input.
     assert(!this.stepping, () => "a step runs to completion before the next")
+    assert(now.monotonicNs >= this.monotonicNs, () => "monotonic time never goes back")
     this.stepping = true
+    this.monotonicNs = now.monotonicNs
     this.outputs = []
     switch (input._tag) {
+      case "Open":
+        this.open()
+        break
       case "Restore":
         this.restore(input.restored)
         break
-      case "Replay":
-        this.replay(input.prepare)
+      case "JournalRecovered":
+        this.journalRecovered(now, input.ops)
         break
-      case "RecoveryDone":
-        this.recoveryDone(input.repliesLost)
+      case "PrepareRead":
+        this.prepareRead(now, input.prepare)
         break
       case "Message":
         // Clients wait until the replica has recovered; they resend.
@@ -203,10 +262,15 @@ export class ReplicaCore {
       case "JournalWriteDone":
         this.onJournalWriteDone(now, input.op)
         break
+      case "PrefetchDone":
+        this.prefetched(now, input.op)
+        break
+      case "CheckpointDataDone":
+        this.checkpointDataWritten(input.op)
+        break
       case "CheckpointDone":
         this.checkpointStored(input.checkpoint)
-        // While recovering nothing is prepared (not even a due pulse): replay goes on.
-        if (this.statusNow === "normal") this.commitDurable(now)
+        this.advance(now)
         break
       default:
         unreachable(input)
@@ -228,7 +292,70 @@ export class ReplicaCore {
     assert(this.pipeline.queued === 0 || this.pipeline.full, () => "a request queued while the pipeline has room")
     // While recovering, replay commits each op as it comes: nothing waits in the pipeline.
     assert(this.statusNow === "normal" || this.pipeline.length === 0, () => "a recovering core prepares nothing")
-    assert(!this.checkpointing || this.checkpointingOp > this.checkpoint.op, () => "the checkpoint being stored is after the durable one")
+    assert(this.checkpointStage === "none" || this.checkpointingOp > this.checkpoint.op, () => "the checkpoint being stored is after the durable one")
+    assert(this.checkpointStage === "none" || this.checkpointingOp <= this.commit, () => "a checkpoint is of a committed op")
+    assert(this.statusNow === "recovering" || this.recovery._tag === "replaying", () => "a normal core has recovered")
+  }
+
+  // --- startup (vsr.md §6.1) ------------------------------------------------------------------
+
+  private open(): void {
+    assert(this.statusNow === "recovering", () => "open once")
+    assert(this.recovery._tag === "opening", () => "open once")
+    this.recovery = { _tag: "loading_checkpoint" }
+    this.outputs.push({ _tag: "LoadCheckpoint" })
+  }
+
+  /**
+   * Resumes from a checkpoint (before any replay): its op is committed, its prepare header is
+   * the parent of the next op, and its sessions are the client table.
+   */
+  private restore(restored: Restored): void {
+    assert(this.recovery._tag === "loading_checkpoint", () => "restore once the checkpoint is asked for")
+    assert(this.op === 0, () => "restore into a fresh core: no op prepared")
+    assert(this.commit === 0, () => "restore into a fresh core: no op committed")
+    assert(this.sessions.size === 0, () => "restore into a fresh core: no session")
+    const view = new DataView(restored.header.buffer, restored.header.byteOffset, headerSize)
+    const op = readU64Number(restored.header, PrepareLayout.op.offset)
+    assert(op === restored.checkpoint.op, () => "the checkpoint header names another op")
+    assert(restored.commitMax >= op, () => "the superblock's commit_max is at least its checkpoint")
+    this.op = op
+    this.commit = op
+    this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
+    this.parent = restored.header.slice(0, checksumSize)
+    this.sessions.restore(restored.sessions)
+    this.restoredOp = op
+    this.repliesLost = restored.repliesLost
+    this.commitMax = restored.commitMax
+    this.checkpointed(restored.checkpoint)
+    assert(this.sessions.size === restored.sessions.length, () => "every session of the checkpoint restored")
+    this.recovery = { _tag: "recovering_journal" }
+    this.outputs.push({ _tag: "RecoverJournal", checkpointOp: op })
+  }
+
+  /** The journal's ops after the checkpoint: replay those known committed, one at a time. */
+  private journalRecovered(now: Now, ops: ReadonlyArray<JournalOp>): void {
+    assert(this.recovery._tag === "recovering_journal", () => "the journal recovered once the checkpoint is restored")
+    ops.forEach((entry, i) => assert(entry.op === this.commit + 1 + i, () => `the journal's ops run on from the checkpoint: op ${entry.op} at ${i}`))
+    const opMax = replayOpMax(this.config.replicaCount, this.commitMax, ops.at(-1)?.op ?? this.commit)
+    const replayed = ops.filter((entry) => entry.op <= opMax)
+    assert(replayed.length === ops.length, () => "a cluster of one replays every op its journal holds")
+    this.recovery = { _tag: "replaying", ops: replayed, next: 0, reading: false }
+    this.advance(now)
+  }
+
+  /** The prepare of the next op to replay is read: it commits (its stages run as any commit's). */
+  private prepareRead(now: Now, prepare: Uint8Array): void {
+    const recovery = this.recovery
+    assert(recovery._tag === "replaying", () => "a prepare read while replaying")
+    assert(recovery.reading, () => "a prepare read while replay asked for one")
+    const expected = recovery.ops[recovery.next]!
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    assert(op === expected.op, () => `the journal returned op ${op} for op ${expected.op}`)
+    assert(u128Equal(prepare, FrameLayout.checksum.offset, expected.checksum, 0), () => `the journal returned another prepare of op ${op}`)
+    recovery.reading = false
+    recovery.next += 1
+    this.replay(now, prepare)
   }
 
   /**
@@ -236,13 +363,12 @@ export class ReplicaCore {
    * client table exactly as the original commit did; nothing is sent. An op it cannot execute
    * is refused in words (`ReplayRefused`) rather than failing an assertion in a restart loop.
    */
-  private replay(prepare: Uint8Array): void {
-    const view = new DataView(prepare.buffer, prepare.byteOffset, headerSize)
+  private replay(now: Now, prepare: Uint8Array): void {
     const op = readU64Number(prepare, PrepareLayout.op.offset)
     assert(this.statusNow === "recovering", () => "replay while recovering only")
     assert(op === this.op + 1, () => `replay of op ${op} after op ${this.op}`)
     assert(this.pipeline.length === 0, () => "replay with nothing in the pipeline")
-    assert(!this.checkpointing, () => "replay with no checkpoint being stored")
+    assert(this.checkpointStage === "none", () => "replay with no checkpoint being stored")
     const refusal = this.replayRefusal(prepare)
     if (refusal !== undefined) {
       this.outputs.push({ _tag: "ReplayRefused", op, reason: refusal })
@@ -252,21 +378,17 @@ export class ReplicaCore {
     // A replica that reached different state than the one that prepared the op stops here (vsr.md §7.2).
     assert(u128Equal(prepare, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(op), 0),
       () => `op ${op} was prepared on another checkpoint than the one it replays on`)
-    this.op = op
-    this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
-    this.parent = prepare.slice(0, checksumSize)
-    this.commitPrepare(prepare)
-    assert(this.commit === op, () => "a replayed op is committed at once")
+    if (this.commitStart(prepare)) this.advance(now)
   }
 
   /** Recovery is over: sessions whose reply was lost end, and the replica serves. */
-  private recoveryDone(repliesLost: ReadonlyArray<number>): void {
+  private recoveryDone(): void {
     assert(this.statusNow === "recovering", () => "recovery ends once")
-    assert(!this.checkpointing, () => "recovery ends with no checkpoint being stored")
+    assert(this.checkpointStage === "none", () => "recovery ends with no checkpoint being stored")
     assert(this.pipeline.length === 0, () => "recovery ends with nothing in the pipeline")
     assert(this.op === this.commit, () => "recovery ends with every replayed op committed")
     // The replies the zone lost are those of the checkpoint restored, not of one replay stored since.
-    for (const client of this.sessions.endWithReplyBefore(repliesLost, this.restoredOp)) this.outputs.push({ _tag: "SessionEnded", client })
+    for (const client of this.sessions.endWithReplyBefore(this.repliesLost, this.restoredOp)) this.outputs.push({ _tag: "SessionEnded", client })
     this.statusNow = "normal"
   }
 
@@ -478,7 +600,7 @@ export class ReplicaCore {
     assert(readU64Number(prepare, PrepareLayout.op.offset) === this.op, () => "the prepare carries the new op")
     assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => "the prepare chains to the previous one")
     this.parent = prepare.slice(0, checksumSize)
-    this.pipeline.push({ op: this.op, prepare, creates, createEvents, durable: false })
+    this.pipeline.push({ op: this.op, prepare, creates, createEvents })
     assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op}, commit ${this.commit}, ${this.pipeline.length} in the pipeline`)
     this.outputs.push({ _tag: "JournalWrite", op: this.op, prepare })
   }
@@ -495,55 +617,120 @@ export class ReplicaCore {
     return this.timestamp
   }
 
-  /** Commits, in op order, every prepare whose journal write is done: a reply only after that. */
+  /** The primary's own journal write is its `prepare_ok` (vsr.md §3.4): prepares with a quorum commit, in op order. */
   private onJournalWriteDone(now: Now, op: number): void {
     const entry = this.pipeline.find(op)
     assert(entry !== undefined, () => `journal completion for op ${op} not in the pipeline`)
-    assert(!entry.durable, () => `journal completion for op ${op} twice`)
-    entry.durable = true
-    this.commitDurable(now)
+    assert(!entry.oks.has(this.config.replica), () => `journal completion for op ${op} twice`)
+    this.pipeline.ack(op, this.config.replica)
+    this.advance(now)
   }
 
   /**
-   * Commits the durable prefix of the pipeline. While a checkpoint is being stored only reads
-   * commit: the checkpoint reads the ledger's state in place, and a read changes nothing there
-   * (nor the client table the checkpoint took), so lookups are answered during a checkpoint.
+   * Starts every commit that may start now, in op order, until one waits: for its quorum, its
+   * prefetch, or a checkpoint being written (only reads commit through that: the checkpoint
+   * reads the ledger's state in place, and a read changes nothing there, nor the client table
+   * the checkpoint took). Then the requests that waited for room are prepared, then a due pulse.
    */
-  private commitDurable(now: Now): void {
-    assert(this.statusNow === "normal", () => "commits from the pipeline once recovered")
-    for (let head = this.pipeline.head(); head !== undefined && head.durable; head = this.pipeline.head()) {
-      if (this.checkpointing && !isReadOperation(head.prepare[PrepareLayout.operation.offset]!)) break
-      const { prepare } = this.pipeline.shift()
-      this.commitPrepare(prepare)
+  private advance(now: Now): void {
+    if (this.statusNow === "recovering") return this.advanceReplay()
+    assert(this.recovery._tag === "replaying", () => "a normal core has recovered")
+    // Each pass commits one op of the pipeline, so the pipeline's bound bounds the loop.
+    for (let pass = 0; pass <= this.pipeline.prepareMax && this.commitStage._tag === "idle"; pass++) {
+      const head = this.pipeline.head()
+      if (head === undefined || !this.pipeline.hasQuorum(head)) break
+      if (this.checkpointStage !== "none" && !isReadOperation(head.prepare[PrepareLayout.operation.offset]!)) break
+      this.commitStart(head.prepare)
     }
     const head = this.pipeline.head()
-    assert(head === undefined || !head.durable || this.checkpointing, () => "every durable prepare commits, unless a checkpoint holds it")
-    // Commits made room: the requests that waited for it go first, then a due pulse.
+    assert(head === undefined || !this.pipeline.hasQuorum(head) || this.commitStage._tag !== "idle" || this.checkpointStage !== "none",
+      () => "every prepare with its quorum commits, unless a prefetch or a checkpoint holds it")
     for (let request = this.pipeline.dequeue(); request !== undefined; request = this.pipeline.dequeue()) this.prepare(now, request)
     this.pulseIfDue(now)
   }
 
-  /** Commits the next op: executes it, and asks for a checkpoint when it is a checkpoint op. */
+  /** Replay's next move: read the next op once the previous one (and its checkpoint) is done, or end recovery. */
+  private advanceReplay(): void {
+    const recovery = this.recovery
+    assert(recovery._tag === "replaying", () => "replay advances once the journal is recovered")
+    assert(this.statusNow === "recovering", () => "replay while recovering")
+    if (this.commitStage._tag !== "idle" || this.checkpointStage !== "none" || recovery.reading) return
+    const next = recovery.ops[recovery.next]
+    if (next === undefined) return this.recoveryDone()
+    recovery.reading = true
+    this.outputs.push({ _tag: "ReadPrepare", op: next.op, checksum: next.checksum })
+  }
+
+  /**
+   * The commit's first stage: the ledger's prefetch of what the op touches. A pulse or a
+   * register touches nothing to prefetch (the in-memory expiry queue, the client table): it
+   * executes at once. Returns whether it did.
+   */
+  private commitStart(prepare: Uint8Array): boolean {
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    assert(this.commitStage._tag === "idle", () => `op ${op} starts its commit while another commits`)
+    assert(op === this.commit + 1, () => "commits follow op order")
+    const operation = prepare[PrepareLayout.operation.offset]!
+    if (operation === VsrOperation.pulse || operation === VsrOperation.register) {
+      this.commitPrepare(prepare)
+      return true
+    }
+    const body = prepare.subarray(headerSize)
+    this.commitStage = { _tag: "prefetch", prepare }
+    this.outputs.push({ _tag: "Prefetch", op, operation: currentOperation(operation), eventCount: createEventCount(operation, body), body })
+    return false
+  }
+
+  /** The prefetch is done: the op executes, and the next commit may start. */
+  private prefetched(now: Now, op: number): void {
+    const stage = this.commitStage
+    assert(stage._tag === "prefetch", () => `a prefetch of op ${op} done while none was asked for`)
+    assert(readU64Number(stage.prepare, PrepareLayout.op.offset) === op, () => `a prefetch of op ${op}, not of the op asked for`)
+    this.commitStage = { _tag: "idle" }
+    this.commitPrepare(stage.prepare)
+    this.advance(now)
+  }
+
+  /** Commits the next op: executes it, and starts a checkpoint when it is a checkpoint op. */
   private commitPrepare(prepare: Uint8Array): void {
-    assert(readU64Number(prepare, PrepareLayout.op.offset) === this.commit + 1, () => "commits must follow op order")
-    this.commit += 1
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    assert(op === this.commit + 1, () => "commits must follow op order")
+    assert(this.commitStage._tag === "idle", () => "an op executes once its prefetch is done")
+    if (this.statusNow === "normal") {
+      const head = this.pipeline.shift()
+      assert(head.prepare === prepare, () => "the pipeline's head commits")
+    } else {
+      // Replay: the op is prepared again as it commits.
+      this.op = op
+      this.timestamp = readU64(prepare, PrepareLayout.timestamp.offset)
+      this.parent = prepare.slice(0, checksumSize)
+    }
+    this.commit = op
     this.execute(prepare)
-    if (isCheckpointOp(this.config.storage, this.commit)) {
+    if (isCheckpointOp(this.config.storage, op)) {
       // The journal holds too few ops past the durable checkpoint to reach the next checkpoint op.
-      assert(!this.checkpointing, () => `checkpoint op ${this.commit} while the previous checkpoint is being stored`)
-      this.checkpointing = true
-      this.checkpointingOp = this.commit
-      this.outputs.push({ _tag: "Checkpoint", op: this.commit, header: prepare.slice(0, headerSize), sessions: this.sessions.entries() })
+      assert(this.checkpointStage === "none", () => `checkpoint op ${op} while the previous checkpoint is being stored`)
+      this.checkpointStage = "data"
+      this.checkpointingOp = op
+      this.outputs.push({ _tag: "CheckpointData", op, header: prepare.slice(0, headerSize), sessions: this.sessions.entries() })
     }
     assert(this.commit <= this.op, () => "commits never pass the prepared op")
   }
 
-  /** The checkpoint a `Checkpoint` output asked for is stored (the `CheckpointDone` input). */
+  /** The checkpoint's data is written (`CheckpointDataDone`): its superblock is next. */
+  private checkpointDataWritten(op: number): void {
+    assert(this.checkpointStage === "data", () => "checkpoint data written while none was asked for")
+    assert(op === this.checkpointingOp, () => `checkpoint data of op ${op}, not of the op asked for`)
+    this.checkpointStage = "superblock"
+    this.outputs.push({ _tag: "CheckpointSuperblock", op })
+  }
+
+  /** The checkpoint's superblock is written (`CheckpointDone`): it is durable. */
   private checkpointStored(checkpoint: CheckpointPosition): void {
-    assert(this.checkpointing, () => "a checkpoint stored while none was asked for")
+    assert(this.checkpointStage === "superblock", () => "a checkpoint stored while its superblock was not asked for")
     assert(checkpoint.op === this.checkpointingOp, () => "a checkpoint of another op than the one asked for")
     assert(this.commit >= this.checkpointingOp, () => "commits never go back")
-    this.checkpointing = false
+    this.checkpointStage = "none"
     this.checkpointed(checkpoint)
   }
 

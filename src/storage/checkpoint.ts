@@ -154,7 +154,7 @@ export class Checkpointer {
 
   /** Writes the checkpoint of the op just committed, the superblock last: `writeData`, then `writeSuperblock`. */
   write(input: CheckpointInput): Effect.Effect<CheckpointStats, StorageError | GridFullError> {
-    return Effect.flatMap(this.writeData(input), (data) => this.writeSuperblock(data))
+    return Effect.flatMap(this.writeData(input), (data) => this.writeSuperblock(data.op))
   }
 
   /**
@@ -166,9 +166,14 @@ export class Checkpointer {
     return Effect.suspend(() => this.writeDataNow(input))
   }
 
-  /** The second stage: the superblock naming what `writeData` wrote. Its write is the commit point. */
-  writeSuperblock(data: CheckpointData): Effect.Effect<CheckpointStats, StorageError> {
-    return Effect.suspend(() => this.writeSuperblockNow(data))
+  /** The second stage: the superblock naming what `writeData` wrote for checkpoint `op`. Its write is the commit point. */
+  writeSuperblock(op: number): Effect.Effect<CheckpointStats, StorageError> {
+    return Effect.suspend(() => {
+      const data = this.staged
+      assert(data !== undefined, () => `the superblock of checkpoint ${op} before its data`)
+      assert(data.op === op, () => `the superblock of checkpoint ${op} over the data of checkpoint ${data.op}`)
+      return this.writeSuperblockNow(data)
+    })
   }
 
   private writeDataNow(input: CheckpointInput) {
@@ -220,7 +225,6 @@ export class Checkpointer {
     const self = this
     return Effect.gen(function* () {
       const { storage, layout, freeSet } = self
-      assert(self.staged === data, () => `the superblock of checkpoint ${data.op} names data this checkpointer did not stage`)
       assert(data.op > self.op, () => `checkpoint ${data.op} is not after ${self.op}`)
       const working = self.superblockWorking
       const staging = nextSuperblock(working, {

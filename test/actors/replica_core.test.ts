@@ -14,7 +14,7 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import type { Output, ReplicaCore } from "../../src/actors/replica_core.ts"
-import { startedCore } from "./core_harness.ts"
+import { startedCore, step, storeCheckpoint } from "./core_harness.ts"
 import { createLedger } from "../../src/ledger/ledger.ts"
 import { bodySizeMax } from "../../src/protocol/operation.ts"
 import { setChecksum } from "../../src/protocol/build.ts"
@@ -27,19 +27,19 @@ const load = (file: string): Uint8Array => new Uint8Array(readFileSync(sessionDi
 const u64At = (bytes: Uint8Array, offset: number): bigint => new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0, true)
 
 const config = {
-  cluster: 0x0f0e0d0c0b0a09080706050403020100n, replica: 0, release: releaseScarab, releaseClientMin,
+  cluster: 0x0f0e0d0c0b0a09080706050403020100n, replica: 0, replicaCount: 1, release: releaseScarab, releaseClientMin,
   batchSizeLimit: bodySizeMax, clientsMax: 64, storage: { journalSlotCount: 1024, checkpointOps: 960, pipelineMax: 8 }
 }
 
 /** Runs one input and completes every journal write it asks for; returns what was sent. */
 function run(core: ReplicaCore, realtimeNs: bigint, message: Uint8Array): Array<Uint8Array> {
   const sent: Array<Uint8Array> = []
-  let pending: Array<Output> = core.step({ realtimeNs }, { _tag: "Message", message: message.slice() })
+  let pending: Array<Output> = step(core, { realtimeNs }, { _tag: "Message", message: message.slice() })
   for (let rounds = 0; pending.length > 0 && rounds < 16; rounds++) {
     const next: Array<Output> = []
     for (const output of pending) {
       if (output._tag === "SendToClient") sent.push(output.message)
-      if (output._tag === "JournalWrite") next.push(...core.step({ realtimeNs }, { _tag: "JournalWriteDone", op: output.op }))
+      if (output._tag === "JournalWrite") next.push(...step(core, { realtimeNs }, { _tag: "JournalWriteDone", op: output.op }))
     }
     pending = next
   }
@@ -144,10 +144,10 @@ describe("ReplicaCore, checkpoints", () => {
   /** Register, create_accounts (op 2), then a create_transfers request chained to the second reply. */
   function session(core: ReplicaCore) {
     expect(run(core, 1_700_000_000_000_001_000n, load("01_c2s_request_register.bin"))).toHaveLength(1)
-    const outputs = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "Message", message: load("03_c2s_request_create_accounts.bin") })
+    const outputs = step(core, { realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "Message", message: load("03_c2s_request_create_accounts.bin") })
     const write = outputs.find((output) => output._tag === "JournalWrite")
     expect(write).toBeDefined()
-    const committed = core.step({ realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "JournalWriteDone", op: 2 })
+    const committed = step(core, { realtimeNs: 1_700_000_000_000_002_000n }, { _tag: "JournalWriteDone", op: 2 })
     const reply = committed.find((output) => output._tag === "SendToClient")
     expect(reply?._tag).toBe("SendToClient")
     const next = load("05_c2s_request_create_transfers.bin")
@@ -160,20 +160,20 @@ describe("ReplicaCore, checkpoints", () => {
   it("asks for a checkpoint right after committing a checkpoint op, and commits nothing more until it is stored", () => {
     const core = startedCore({ ...config, storage: { journalSlotCount: 8, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
     const { committed, next } = session(core)
-    const checkpoint = committed.find((output) => output._tag === "Checkpoint")
-    expect(checkpoint).toMatchObject({ _tag: "Checkpoint", op: 2 })
-    const asked = checkpoint as Extract<Output, { _tag: "Checkpoint" }>
+    const checkpoint = committed.find((output) => output._tag === "CheckpointData")
+    expect(checkpoint).toMatchObject({ _tag: "CheckpointData", op: 2 })
+    const asked = checkpoint as Extract<Output, { _tag: "CheckpointData" }>
     expect(u64At(asked.header, 224)).toBe(2n)
     expect(asked.sessions.map((entry) => entry.slot)).toEqual([0])
     // Op 3 is written while the checkpoint is stored, but does not commit before it is.
-    const written = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", message: next })
+    const written = step(core, { realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", message: next })
     const prepare = written.find((output) => output._tag === "JournalWrite") as Extract<Output, { _tag: "JournalWrite" }>
     expect(prepare.op).toBe(3)
     // Prepared on top of the root checkpoint, beyond the next one: it carries the root's id (zero in this core).
     expect(Buffer.from(prepare.prepare.subarray(192, 208)).toString("hex")).toBe("00".repeat(16))
-    expect(core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "JournalWriteDone", op: 3 }).some((o) => o._tag === "SendToClient")).toBe(false)
+    expect(step(core, { realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "JournalWriteDone", op: 3 }).some((o) => o._tag === "SendToClient")).toBe(false)
     expect(core.commitOp).toBe(2)
-    const resumed = core.step({ realtimeNs: 1_700_000_000_000_004_000n }, { _tag: "CheckpointDone", checkpoint: position(2) })
+    const resumed = storeCheckpoint(core, { realtimeNs: 1_700_000_000_000_004_000n }, position(2))
     expect(resumed.some((o) => o._tag === "SendToClient")).toBe(true)
     expect(core.commitOp).toBe(3)
   })
@@ -181,10 +181,10 @@ describe("ReplicaCore, checkpoints", () => {
   it("refuses to prepare past prepareMax while the next checkpoint is not stored, rather than overwriting history", () => {
     const core = startedCore({ ...config, storage: { journalSlotCount: 3, checkpointOps: 3, pipelineMax: 8 } }, createLedger())
     const { next } = session(core)
-    const refused = core.step({ realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", message: next })
+    const refused = step(core, { realtimeNs: 1_700_000_000_000_003_000n }, { _tag: "Message", message: next })
     expect(refused.map((output) => output._tag)).toEqual(["JournalFull"])
-    core.step({ realtimeNs: 1_700_000_000_000_004_000n }, { _tag: "CheckpointDone", checkpoint: position(2) })
-    const accepted = core.step({ realtimeNs: 1_700_000_000_000_005_000n }, { _tag: "Message", message: next })
+    storeCheckpoint(core, { realtimeNs: 1_700_000_000_000_004_000n }, position(2))
+    const accepted = step(core, { realtimeNs: 1_700_000_000_000_005_000n }, { _tag: "Message", message: next })
     const prepare = accepted.find((output) => output._tag === "JournalWrite") as Extract<Output, { _tag: "JournalWrite" }>
     // Op 3 lies in (C_1, C_2] with C_1 = 2: it carries the id of C_0, the parent of checkpoint 2.
     expect([...prepare.prepare.subarray(192, 208)]).toEqual([...position(2).parentId])

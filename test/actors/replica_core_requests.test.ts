@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { type Output, ReplicaCore } from "../../src/actors/replica_core.ts"
-import { startedCore } from "./core_harness.ts"
+import { startedCore, step } from "./core_harness.ts"
 import { createLedger } from "../../src/ledger/ledger.ts"
 import { buildMessage, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
 import { rootPrepare } from "../../src/protocol/header_rules.ts"
@@ -23,7 +23,7 @@ import { registerRequestBody } from "../../src/protocol/register.ts"
 
 const cluster = 7n
 const config = {
-  cluster, replica: 0, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax, clientsMax: 8,
+  cluster, replica: 0, replicaCount: 1, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax, clientsMax: 8,
   storage: { journalSlotCount: 1024, checkpointOps: 960, pipelineMax: 8 }
 }
 const now = { realtimeNs: 1_000_000_000_000n }
@@ -56,7 +56,7 @@ class Client {
 
   /** Sends one request, completes its journal writes, returns the one message sent back (or none). */
   send(operation: number, body: Uint8Array): Uint8Array | undefined {
-    const sent = complete(this.core, this.core.step(now, { _tag: "Message", message: this.message(operation, body) }))
+    const sent = complete(this.core, step(this.core, now, { _tag: "Message", message: this.message(operation, body) }))
     expect(sent.length).toBeLessThanOrEqual(1)
     if (sent[0] !== undefined) this.accept(operation, sent[0])
     return sent[0]
@@ -80,7 +80,7 @@ function complete(core: ReplicaCore, outputs: Array<Output>): Array<Uint8Array> 
     const next: Array<Output> = []
     for (const output of pending) {
       if (output._tag === "SendToClient") sent.push(output.message)
-      if (output._tag === "JournalWrite") next.push(...core.step(now, { _tag: "JournalWriteDone", op: output.op }))
+      if (output._tag === "JournalWrite") next.push(...step(core, now, { _tag: "JournalWriteDone", op: output.op }))
     }
     pending = next
   }
@@ -112,7 +112,7 @@ describe("ReplicaCore: what a client may send", () => {
       const core = startedCore(config, createLedger())
       const client = new Client(core, 11n)
       client.register()
-      const outputs = core.step(now, { _tag: "Message", message: client.message(operation, requestBody) })
+      const outputs = step(core, now, { _tag: "Message", message: client.message(operation, requestBody) })
       expect(outputs.filter((output) => output._tag === "JournalWrite"), String(operation)).toHaveLength(0)
       const [eviction] = outputs.flatMap((output) => (output._tag === "SendToClient" ? [output.message] : []))
       expect(eviction?.[FrameLayout.command.offset], String(operation)).toBe(Command.eviction)
@@ -145,13 +145,13 @@ describe("ReplicaCore: what a client may send", () => {
     const client = new Client(core, 13n)
     client.register()
     expect(sparse(body(client.send(DeprecatedOperation.create_accounts_unbatched, accounts(1n, 2n))))).toEqual([])
-    const tooMany = core.step(now, { _tag: "Message", message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n, 3n, 4n)], 128)) })
+    const tooMany = step(core, now, { _tag: "Message", message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n, 3n, 4n)], 128)) })
     expect(tooMany.map((output) => output._tag)).toEqual(["StoreFull"])
     // Two creates in flight at once: the second counts the first's events.
     const other = new Client(core, 14n)
     other.register()
-    const first = core.step(now, { _tag: "Message", message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n)], 128)) })
-    const second = core.step(now, { _tag: "Message", message: other.message(Operation.create_transfers, encodeMultiBatch([transfers(3n, 4n)], 128)) })
+    const first = step(core, now, { _tag: "Message", message: client.message(Operation.create_transfers, encodeMultiBatch([transfers(1n, 2n)], 128)) })
+    const second = step(core, now, { _tag: "Message", message: other.message(Operation.create_transfers, encodeMultiBatch([transfers(3n, 4n)], 128)) })
     expect(first.map((output) => output._tag)).toEqual(["JournalWrite"])
     expect(second.map((output) => output._tag)).toEqual(["StoreFull"])
     complete(core, first)
@@ -168,9 +168,9 @@ describe("ReplicaCore: what a client may send", () => {
     /** Sends a request, completes its journal writes; returns the outputs (replies and the checkpoint request). */
     const post = (client: Client, operation: number, requestBody: Uint8Array): Array<Output> => {
       const outputs: Array<Output> = []
-      for (const output of core.step(now, { _tag: "Message", message: client.message(operation, requestBody) })) {
+      for (const output of step(core, now, { _tag: "Message", message: client.message(operation, requestBody) })) {
         outputs.push(output)
-        if (output._tag === "JournalWrite") outputs.push(...core.step(now, { _tag: "JournalWriteDone", op: output.op }))
+        if (output._tag === "JournalWrite") outputs.push(...step(core, now, { _tag: "JournalWriteDone", op: output.op }))
       }
       return outputs
     }
@@ -178,8 +178,8 @@ describe("ReplicaCore: what a client may send", () => {
       outputs.flatMap((output) => (output._tag === "SendToClient" && output.message[FrameLayout.command.offset] === Command.reply ? [output.message] : []))
     // Op 3, the checkpoint op: its commit asks for a checkpoint.
     const atCheckpoint = post(reader, Operation.create_accounts, encodeMultiBatch([accounts(1n, 2n)], 128))
-    const checkpoint = atCheckpoint.find((output) => output._tag === "Checkpoint")
-    expect(checkpoint?._tag === "Checkpoint" && checkpoint.op).toBe(3)
+    const checkpoint = atCheckpoint.find((output) => output._tag === "CheckpointData")
+    expect(checkpoint?._tag === "CheckpointData" && checkpoint.op).toBe(3)
     reader.accept(Operation.create_accounts, replies(atCheckpoint)[0]!)
     // A read commits during the checkpoint (op 4)...
     const read = replies(post(writer, Operation.lookup_accounts, encodeMultiBatch([ids(1n)], 16)))
@@ -189,8 +189,11 @@ describe("ReplicaCore: what a client may send", () => {
     expect(replies(post(writer, Operation.create_transfers, encodeMultiBatch([transfers(1n)], 128)))).toHaveLength(0)
     expect(replies(post(reader, Operation.lookup_transfers, encodeMultiBatch([ids(1n)], 16)))).toHaveLength(0)
     expect(core.commitOp).toBe(4)
+    // Its data written, the superblock is asked for; reads still commit, writes still wait.
+    expect(step(core, now, { _tag: "CheckpointDataDone", op: 3 }).map((output) => output._tag)).toEqual(["CheckpointSuperblock"])
+    expect(core.commitOp).toBe(4)
     // Once stored, both commit, in op order.
-    const done = core.step(now, { _tag: "CheckpointDone", checkpoint: { op: 3, id: new Uint8Array(16).fill(1), parentId: new Uint8Array(16) } })
+    const done = step(core, now, { _tag: "CheckpointDone", checkpoint: { op: 3, id: new Uint8Array(16).fill(1), parentId: new Uint8Array(16) } })
     expect(replies(done).map((reply) => u128FromBytes(reply, ReplyLayout.client.offset))).toEqual([22n, 21n])
     expect(core.commitOp).toBe(6)
   })
@@ -204,7 +207,7 @@ describe("ReplicaCore: what a client may send", () => {
     client.send(Operation.create_transfers, encodeMultiBatch([hold], 128))
     // Two seconds later, with no tick in between: the pulse is prepared first, then the lookup.
     const later = { realtimeNs: now.realtimeNs + 2_000_000_000n }
-    const outputs = core.step(later, { _tag: "Message", message: client.message(Operation.lookup_accounts, encodeMultiBatch([ids(1n)], 16)) })
+    const outputs = step(core, later, { _tag: "Message", message: client.message(Operation.lookup_accounts, encodeMultiBatch([ids(1n)], 16)) })
     const writes = outputs.flatMap((output) => (output._tag === "JournalWrite" ? [output.prepare[PrepareLayout.operation.offset]] : []))
     expect(writes).toEqual([VsrOperation.pulse, Operation.lookup_accounts])
     const replies = complete(core, outputs)
@@ -217,15 +220,15 @@ describe("ReplicaCore: what a client may send", () => {
     const [first, second] = [new Client(core, 31n), new Client(core, 32n)]
     first.register()
     second.register()
-    const held = core.step(now, { _tag: "Message", message: first.message(Operation.create_accounts, encodeMultiBatch([accounts(1n)], 128)) })
+    const held = step(core, now, { _tag: "Message", message: first.message(Operation.create_accounts, encodeMultiBatch([accounts(1n)], 128)) })
     const write = held.find((output) => output._tag === "JournalWrite")
     expect(write?._tag).toBe("JournalWrite")
     // The pipeline (one prepare) is full: the second request waits in the queue, not dropped.
-    const queued = core.step(now, { _tag: "Message", message: second.message(Operation.create_accounts, encodeMultiBatch([accounts(2n)], 128)) })
+    const queued = step(core, now, { _tag: "Message", message: second.message(Operation.create_accounts, encodeMultiBatch([accounts(2n)], 128)) })
     expect(queued).toEqual([])
     // The first commits; the queued one is prepared in the same step.
-    const after = core.step(now, { _tag: "JournalWriteDone", op: write?._tag === "JournalWrite" ? write.op : -1 })
-    expect(after.map((output) => output._tag)).toEqual(["Committed", "SendToClient", "JournalWrite"])
+    const after = step(core, now, { _tag: "JournalWriteDone", op: write?._tag === "JournalWrite" ? write.op : -1 })
+    expect(after.map((output) => output._tag)).toEqual(["Prefetch", "Committed", "SendToClient", "JournalWrite"])
     const sent = complete(core, after.filter((output) => output._tag === "JournalWrite"))
     expect(sent.map((reply) => u128FromBytes(reply, ReplyLayout.client.offset))).toEqual([32n])
   })
@@ -236,19 +239,23 @@ describe("ReplicaCore: what a client may send", () => {
       const core = new ReplicaCore(config, createLedger({ transfersMax: 1 }))
       const zero = new Uint8Array(16)
       const root = rootPrepare(u128ToBytes(cluster))
-      core.step(now, { _tag: "Restore", restored: { header: root, checkpoint: { op: 0, id: zero, parentId: zero }, sessions: [] } })
+      expect(step(core, now, { _tag: "Open" }).map((output) => output._tag)).toEqual(["LoadCheckpoint"])
+      const restored = { header: root, checkpoint: { op: 0, id: zero, parentId: zero }, sessions: [], commitMax: 0, repliesLost: [] }
+      expect(step(core, now, { _tag: "Restore", restored }).map((output) => output._tag)).toEqual(["RecoverJournal"])
       const prepare = buildMessage({
         ...zeroHeader(Command.prepare), cluster, release: releaseScarab, client: operation === VsrOperation.pulse ? 0n : 5n, op: 1n, operation,
         request: operation === VsrOperation.pulse ? 0 : 1, timestamp: 1n, parent: u128FromBytes(root, 0)
       }, requestBody)
-      return core.step(now, { _tag: "Replay", prepare })
+      const read = step(core, now, { _tag: "JournalRecovered", ops: [{ op: 1, checksum: prepare.subarray(0, 16) }] })
+      expect(read).toMatchObject([{ _tag: "ReadPrepare", op: 1 }])
+      return step(core, now, { _tag: "PrepareRead", prepare })
     }
     const refusal = (outputs: Array<Output>) => outputs.find((output) => output._tag === "ReplayRefused")
     expect(refusal(replay(VsrOperation.noop, new Uint8Array(0)))).toMatchObject({ op: 1, reason: expect.stringMatching(/operation 6, which this replica does not execute/) })
     expect(refusal(replay(Operation.pulse, new Uint8Array(0)))).toMatchObject({ reason: expect.stringMatching(/operation 128/) })
     expect(refusal(replay(Operation.create_transfers, new Uint8Array(128)))).toMatchObject({ reason: expect.stringMatching(/invalid body/) })
     expect(refusal(replay(DeprecatedOperation.create_transfers_unbatched, transfers(1n, 2n)))).toMatchObject({ reason: expect.stringMatching(/beyond the ledger's capacity/) })
-    expect(replay(DeprecatedOperation.create_transfers_unbatched, transfers(1n)).map((output) => output._tag)).toEqual(["Committed"])
+    expect(replay(DeprecatedOperation.create_transfers_unbatched, transfers(1n)).map((output) => output._tag)).toEqual(["Prefetch", "Committed"])
     expect(replay(VsrOperation.pulse, new Uint8Array(0)).map((output) => output._tag)).toEqual(["Committed"])
   })
 })

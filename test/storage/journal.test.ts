@@ -8,43 +8,12 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { SimulatedDisk } from "../../src/layers/disk_sim.ts"
-import { buildMessage, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
-import { Command, zeroHeader } from "../../src/protocol/header.ts"
-import { rootPrepare } from "../../src/protocol/header_rules.ts"
 import { formatJournal, Journal, JournalRecoveryError, type Recovered, recoverJournal } from "../../src/storage/journal.ts"
-import { headersPerSector, layoutOf, testConfig } from "../../src/storage/layout.ts"
+import { headersPerSector } from "../../src/storage/layout.ts"
 import { sectorSize, Storage, StorageFatalError } from "../../src/storage/storage.ts"
+import { chain, clusterBytes, layout, root, slots } from "./journal_harness.ts"
 
-const layout = layoutOf(testConfig)
-const slots = layout.config.journalSlotCount
-const cluster = 7n
-const clusterBytes = u128ToBytes(cluster)
 const sizeBytes = layout.dataFileSizeMin
-const root = rootPrepare(clusterBytes)
-
-/** A chain of prepares of ops 1..count, bodies of growing size (some span several sectors). */
-function chain(count: number): Array<Uint8Array> {
-  const prepares: Array<Uint8Array> = []
-  let parent = root
-  for (let op = 1; op <= count; op++) {
-    const header = zeroHeader(Command.prepare)
-    header.cluster = cluster
-    header.op = BigInt(op)
-    header.commit = BigInt(op - 1)
-    header.timestamp = BigInt(1000 + op)
-    header.operation = 146
-    header.client = 99n
-    header.request = op
-    header.release = 4361
-    header.parent = u128FromBytes(parent, 0)
-    const body = new Uint8Array((op % 9) * 700).fill(op)
-    header.size = 256 + body.length
-    const prepare = buildMessage(header, body)
-    prepares.push(prepare)
-    parent = prepare
-  }
-  return prepares
-}
 
 const slotOffset = (op: number) => layout.walPrepares.start + (op % slots) * layout.config.messageSizeMax
 const headerSectorOffset = (op: number) => layout.walHeaders.start + Math.floor((op % slots) / headersPerSector) * sectorSize

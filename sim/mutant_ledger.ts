@@ -15,6 +15,7 @@
  *   rewrite blocks a replica that never restarted carries over: same data at other addresses, the
  *   nondeterminism the storage checker must catch.
  */
+import { Cause } from "effect"
 import { createLedger, executeBatchesVia, type Ledger, ledgerOver } from "../src/ledger/ledger.ts"
 import { makeMemoryStore } from "../src/ledger/memory_store.ts"
 import { AccountWord } from "../src/ledger/store.ts"
@@ -23,15 +24,24 @@ import { created } from "../src/protocol/status.ts"
 
 const resultSize = 16
 
-/** Thrown by the verifying ledger; the simulator classifies a stop with this text. */
-export const ledgerInvariantBroken = "ledger invariant broken"
+/** Thrown by the verifying ledger: a replica that stops with it as its defect broke a ledger invariant. */
+export class LedgerInvariantBroken extends Error {
+  constructor(detail: string) {
+    super(`ledger invariant broken: ${detail}`)
+    this.name = "LedgerInvariantBroken"
+  }
+}
+
+/** Whether a replica's stop was the verifying ledger's (simulation's `ledger_invariants`). */
+export const isLedgerInvariantBroken = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((reason) => Cause.isDieReason(reason) && reason.defect instanceof LedgerInvariantBroken)
 
 export function verifyingLedger(inner: Ledger): Ledger {
   const verified = <A>(value: A): A => {
     try {
       inner.verify()
     } catch (error) {
-      throw new Error(`${ledgerInvariantBroken}: ${error instanceof Error ? error.message : String(error)}`)
+      throw new LedgerInvariantBroken(error instanceof Error ? error.message : String(error))
     }
     return value
   }

@@ -1,20 +1,26 @@
 /**
- * One simulated run (simulation.md §1.2): the shipping replica (`layerReplica` over the real
- * `ReplicaCore`, journal and ledger) runs as Effect fibers on the simulator's scheduler and
- * clock, over the simulated disk (src/layers/disk_sim.ts) and network (sim/network.ts), and so
- * do its clients, the shipping client sessions (sim/session_client.ts). A seed chooses the swarm
- * parameters and every fault; the checkers (sim/checker.ts) judge the run.
+ * One simulated run (simulation.md §1.2): the cluster is an array of replica processes
+ * (sim/replica_process.ts), each the shipping replica (`layerReplica` over the real
+ * `ReplicaCore`, journal and ledger) with its own simulated disk (src/layers/disk_sim.ts), clock,
+ * bus endpoint on the network (sim/network.ts, a path between every pair of processes) and pause
+ * state, all running as Effect fibers on the simulator's scheduler; so do its clients, the
+ * shipping client sessions (sim/session_client.ts). The replica does not run a cluster yet, so
+ * the array holds one process (`replicaCount`). A seed chooses the swarm parameters and every
+ * fault; the checkers (sim/checker.ts, sim/checkpoint_checker.ts) judge the run from what the
+ * clients see, what reaches the disk, and the events each replica emits (`ReplicaObserver`),
+ * never from log lines.
  *
  * Each tick (10 ms): deliver every due packet and fire every due timer (disk completions, the
- * replica's tick, the sessions' retries and pings) in time order, running the fibers to
- * quiescence after each; then idle clients make calls; then maybe crash or restart the replica.
- * After `ticks` ticks the faults stop (liveness mode, §8.2): the network heals, a crashed replica
- * restarts, no new calls are made, and every outstanding call must complete within
- * `livenessTicksMax`. The run ends with one more crash and recovery, which must keep every
- * acknowledged op.
+ * replicas' ticks, the sessions' retries and pings) in time order, running the fibers to
+ * quiescence after each; then idle clients make calls; then maybe pause, crash or restart each
+ * replica in turn. After `ticks` ticks the faults stop (liveness mode, §8.2): the network heals,
+ * crashed replicas restart, no new calls are made, and every outstanding call must complete
+ * within `livenessTicksMax`. The run ends with one more crash and recovery of every replica,
+ * which must keep every acknowledged op.
  */
-import { Clock, Effect, Exit, Cause, Fiber, Layer, Logger, References } from "effect"
-import { layerReplica, Replica, ReplicaLedger } from "../src/actors/replica.ts"
+import { Clock, Effect, Exit, Cause, Layer, Logger, References } from "effect"
+import type { MessageBus } from "../src/actors/message_bus.ts"
+import { layerReplica, Replica, type ReplicaEvent, ReplicaLedger, ReplicaObserver } from "../src/actors/replica.ts"
 import { faultsNone, SimulatedDisk } from "../src/layers/disk_sim.ts"
 import { sealReply, u128ToBytes } from "../src/protocol/build.ts"
 import { Command, FrameLayout, PrepareLayout, readU32, ReplyLayout } from "../src/protocol/header.ts"
@@ -26,9 +32,11 @@ import { SimClient } from "./session_client.ts"
 import { networkHealthy, SimBus, SimNetwork, type NetworkOptions } from "./network.ts"
 import { Random } from "./random.ts"
 import { SimClock, SimScheduler } from "./runtime.ts"
-import { Trace, TraceHash } from "./trace.ts"
+import { atReplica, Trace, TraceHash } from "./trace.ts"
 import { Workload } from "./workload.ts"
-import { droppingLedger, driftingLedger, ledgerInvariantBroken, rewritingLedger, verifyingLedger } from "./mutant_ledger.ts"
+import { droppingLedger, driftingLedger, isLedgerInvariantBroken, rewritingLedger, verifyingLedger } from "./mutant_ledger.ts"
+import { CheckpointChecker } from "./checkpoint_checker.ts"
+import { ReplicaProcess } from "./replica_process.ts"
 import { shadowCheckpoints } from "./storage_checker.ts"
 import { createLedger, type Ledger } from "../src/ledger/ledger.ts"
 
@@ -36,10 +44,10 @@ export const tickMs = 10
 /** Deliberately broken variants that the checkers must catch (test/sim/sim.test.ts). */
 export type Mutant =
   | "none" | "ledger_drops_transfer" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "storage_skips_fsync"
-  | "replies_lost_forever" | "ledger_drifts" | "checkpoint_rewrites_after_restart"
+  | "replies_lost_forever" | "ledger_drifts" | "checkpoint_rewrites_after_restart" | "checkpoint_events_lost"
 export const mutants: ReadonlyArray<Mutant> = [
   "none", "ledger_drops_transfer", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "storage_skips_fsync",
-  "replies_lost_forever", "ledger_drifts", "checkpoint_rewrites_after_restart"
+  "replies_lost_forever", "ledger_drifts", "checkpoint_rewrites_after_restart", "checkpoint_events_lost"
 ]
 
 export interface SimOptions {
@@ -113,6 +121,8 @@ export const livenessTicksMax = 12000
 const gridBlocksSimulated = 2048
 /** Ticks allowed for the final recovery. */
 const recoveryTicksMax = 3000
+/** Replicas in the simulated cluster: the replica does not run a cluster yet (issue 13 runs one). */
+const replicaCount = 1
 const epochMs = 1_700_000_000_000
 
 export function drawParameters(seed: bigint): SwarmParameters {
@@ -177,12 +187,14 @@ function clockOffset(p: SwarmParameters): (nowMs: number) => number {
 /** `at` if it is due by `now`. */
 const due = (at: number | undefined, now: number): number | undefined => (at !== undefined && at <= now ? at : undefined)
 
+/** Mutant: the event feed loses every `CheckpointStored` (the checkpoint checker must notice the silence). */
+const cutCheckpointStored = (observe: (event: ReplicaEvent) => void) => (event: ReplicaEvent): void => {
+  if (event._tag !== "CheckpointStored") observe(event)
+}
+
 export function runSimulation(options: SimOptions): SimResult {
   return new Simulation(options).run()
 }
-
-type ProcessState = { readonly _tag: "Down"; readonly since: number } | { readonly _tag: "Starting"; readonly since: number; readonly fiber: Fiber.Fiber<unknown, unknown> }
-  | { readonly _tag: "Up"; readonly since: number; readonly fiber: Fiber.Fiber<unknown, unknown> }
 
 class Simulation {
   private readonly options: SimOptions
@@ -191,11 +203,11 @@ class Simulation {
   private readonly trace = new TraceHash()
   private readonly checker = new Checker()
   private readonly scheduler = new SimScheduler()
-  private readonly clock: SimClock
-  /** The clients' clock: it keeps time with the replica's, but runs while the replica is paused and has no wall-clock error. */
+  /** The clients' clock: it keeps time with the replicas', but runs while one is paused and has no wall-clock error. */
   private readonly clientClock: SimClock
   private readonly network: SimNetwork
-  private readonly disk: SimulatedDisk
+  /** The cluster's replica processes, by index. */
+  private readonly replicas: ReadonlyArray<ReplicaProcess>
   private readonly workload: Workload
   private readonly clients: Array<SimClient> = []
   private readonly faults: Random
@@ -204,9 +216,6 @@ class Simulation {
   private readonly mutant: Mutant
   private readonly print: (line: string) => void
   private readonly debug: boolean
-  private state: ProcessState = { _tag: "Down", since: 0 }
-  private paused = false
-  private incarnation = 0
   private tick = 0
   private issued = 0
   private idle = false
@@ -215,9 +224,9 @@ class Simulation {
   private retiredRetries = 0
   private retiredReregistrations = 0
   private retiredBurstSteps = 0
-  private readonly stats = { crashes: 0, restarts: 0, pauses: 0, evictions: 0, journalFull: 0, defects: 0, checkpoints: 0, checkpointsCompared: 0 }
-  /** The id of every checkpoint the replica stored, by op, from its log. */
-  private readonly checkpointIds = new Map<number, string>()
+  private readonly stats = { crashes: 0, restarts: 0, pauses: 0, evictions: 0, journalFull: 0, defects: 0 }
+  /** What the replicas report about their checkpoints (their events). */
+  private readonly checkpoints = new CheckpointChecker(this.checker)
   /** Replies already sent per (client, request): the reply-cache mutant alters the repeats. */
   private readonly repliesSent = new Set<string>()
 
@@ -229,20 +238,10 @@ class Simulation {
     this.debug = options.log === "debug"
     this.parameters = { ...drawParameters(options.seed), ...options.overrides }
     const p = this.parameters
-    this.clock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0), clockOffset(p))
     this.clientClock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0))
     this.cluster = Random.stream(this.seed, "cluster").u64()
-    this.network = new SimNetwork(this.seed, u128ToBytes(this.cluster), p.network, this.trace)
-    const layout = layoutOf(testConfig)
-    this.disk = new SimulatedDisk({
-      seed: Random.stream(this.seed, "disk 0").below(2 ** 31),
-      sizeBytes: layout.dataFileSizeMin + gridBlocksSimulated * layout.config.blockSize,
-      path: "replica-0.sim",
-      readLatencyMs: p.diskReadLatencyMs,
-      writeLatencyMs: p.diskWriteLatencyMs,
-      // One replica has no peer to repair from: only crash tears (simulation.md §3, fault atlas).
-      faults: { ...faultsNone, crashFaultProbability: p.crashFaultProbability }
-    })
+    this.network = new SimNetwork(this.seed, u128ToBytes(this.cluster), replicaCount, p.network, this.trace)
+    this.replicas = Array.from({ length: replicaCount }, (_, index) => this.makeReplica(index))
     this.workload = new Workload(Random.stream(this.seed, "workload"), {
       accountPool: p.accountPool, batchEventsMax: p.batchEventsMax, batchesMax: p.batchesMax, oddProbability: p.oddProbability
     })
@@ -254,37 +253,38 @@ class Simulation {
   run(): SimResult {
     this.options.onParameters?.(this.parameters)
     this.format()
-    this.clientClock.advanceTo(this.clock.now)
-    this.startReplica()
-    const p = this.parameters
+    for (const replica of this.replicas) this.startReplica(replica)
     const progressEvery = Math.max(1, Math.floor(this.options.ticks / 4))
     for (this.tick = 1; this.tick <= this.options.ticks && this.checker.violations.length === 0; this.tick++) {
       this.step()
       if (this.tick % progressEvery === 0) this.progress()
     }
-    // Liveness mode (§8.2).
+    this.liveness()
+    if (this.checker.violations.length === 0) this.finalRecovery()
+    this.stop()
+    if (this.checker.violations.length === 0) this.checkStorageDeterminism()
+    return this.result()
+  }
+
+  /** Liveness mode (§8.2): the faults stop, and every outstanding request must complete. */
+  private liveness(): void {
     this.faultsActive = false
     this.network.options = networkHealthy
     this.network.unclog()
     const livenessStart = this.tick
-    let converged = false
     for (; this.checker.violations.length === 0 && this.tick < livenessStart + livenessTicksMax; this.tick++) {
       this.step()
-      if (this.state._tag === "Up" && this.clients.every((c) => c.idle || c.evicted)) {
-        converged = true
-        break
-      }
+      if (this.replicas.every((r) => r.state._tag === "Up") && this.clients.every((c) => c.idle || c.evicted)) return
     }
-    if (!converged && this.checker.violations.length === 0) {
-      const pending = this.clients.filter((c) => !c.idle && !c.evicted).length
-      this.checker.fail("liveness", `${pending} requests still outstanding ${livenessTicksMax} ticks after faults stopped ` +
-        `(replica ${this.state._tag}, ${this.stats.journalFull > 0 ? "the journal was full" : "journal not full"})`)
-    }
-    if (this.checker.violations.length === 0) this.finalRecovery()
-    this.stop()
-    if (this.checker.violations.length === 0) this.checkStorageDeterminism()
-    void p
+    if (this.checker.violations.length > 0) return
+    const pending = this.clients.filter((c) => !c.idle && !c.evicted).length
+    this.checker.fail("liveness", `${pending} requests still outstanding ${livenessTicksMax} ticks after faults stopped ` +
+      `(${this.replicaStates()}, ${this.stats.journalFull > 0 ? "the journal was full" : "journal not full"})`)
+  }
+
+  private result(): SimResult {
     const violations = this.checker.violations
+    const disks = (count: (disk: SimulatedDisk) => number) => this.replicas.reduce((sum, r) => sum + count(r.disk), 0)
     return {
       seed: this.seed.toString(),
       traceHash: this.trace.hex(),
@@ -294,6 +294,8 @@ class Simulation {
       ticksRun: this.tick,
       stats: {
         ...this.stats,
+        checkpoints: this.checkpoints.stored,
+        checkpointsCompared: this.checkpoints.compared,
         requestsIssued: this.issued,
         repliesChecked: this.checker.repliesChecked,
         opsChecked: this.checker.opsChecked,
@@ -302,8 +304,8 @@ class Simulation {
         reregistrations: this.clients.reduce((sum, c) => sum + c.reregistrations, this.retiredReregistrations),
         burstSteps: this.clients.reduce((sum, c) => sum + c.burstSteps, this.retiredBurstSteps),
         ...this.network.stats,
-        tornWrites: this.disk.stats.tornWrites,
-        diskWrites: this.disk.stats.writes,
+        tornWrites: disks((disk) => disk.stats.tornWrites),
+        diskWrites: disks((disk) => disk.stats.writes),
         traceEvents: this.trace.events,
         tasks: this.scheduler.tasksRun
       }
@@ -319,33 +321,42 @@ class Simulation {
     if (this.faultsActive) this.issueRequests()
     this.scheduler.runUntilQuiescent()
     this.replaceEvicted()
-    this.watchProcess()
-    this.processFaults(now)
+    for (const replica of this.replicas) this.watchProcess(replica)
+    this.processFaults()
     this.scheduler.runUntilQuiescent()
   }
 
   /**
-   * Delivers due packets and fires due timers, in time order (ties: packets, then the replica's
-   * timers, then the clients'), to quiescence after each.
+   * Delivers due packets and fires due timers, in time order (ties: packets, then the replicas'
+   * timers by index, then the clients'), to quiescence after each.
    */
   private drain(now: number): void {
     this.scheduler.runUntilQuiescent()
     for (;;) {
       const packetAt = this.network.nextReady(now)
       // A paused replica's timers (its ticks, its disk's completions) wait until it resumes.
-      const replicaAt = this.paused ? undefined : due(this.clock.nextAt(), now)
+      let replicaAt: number | undefined
+      let replicaNext: ReplicaProcess | undefined
+      for (const replica of this.replicas) {
+        const at = replica.timerDue(now)
+        if (at !== undefined && (replicaAt === undefined || at < replicaAt)) [replicaAt, replicaNext] = [at, replica]
+      }
       const clientAt = due(this.clientClock.nextAt(), now)
       const at = Math.min(packetAt ?? Infinity, replicaAt ?? Infinity, clientAt ?? Infinity)
       if (at === Infinity) break
-      this.clock.advanceTo(at)
-      this.clientClock.advanceTo(at)
+      this.advanceClocks(at)
       if (at === packetAt) this.network.step(now)
-      else if (at === replicaAt) this.clock.fireNext(now)
+      else if (at === replicaAt) replicaNext!.clock.fireNext(now)
       else this.clientClock.fireNext(now)
       this.scheduler.runUntilQuiescent()
     }
-    this.clock.advanceTo(now)
-    this.clientClock.advanceTo(now)
+    this.advanceClocks(now)
+  }
+
+  /** Monotonic time is one for every process: a paused replica's clock advances too (simulation.md §5). */
+  private advanceClocks(at: number): void {
+    for (const replica of this.replicas) replica.clock.advanceTo(at)
+    this.clientClock.advanceTo(at)
   }
 
   /**
@@ -416,87 +427,111 @@ class Simulation {
     return this.clients.find((c) => c.index === index)
   }
 
-  // --- the replica process --------------------------------------------------------------------
+  // --- the replica processes ------------------------------------------------------------------
 
-  /** `scarab format` on the simulated disk (before the first start; no faults yet). */
-  private format(): void {
-    const program = formatStorage({ cluster: this.cluster, replica: 0, replicaCount: 1, profile: "test" }).pipe(
-      Effect.provide(this.disk.layer()), Effect.provideService(Clock.Clock, this.clock))
-    const fiber = Effect.runFork(program, { scheduler: this.scheduler })
-    while (fiber.pollUnsafe() === undefined) {
-      this.scheduler.runUntilQuiescent()
-      if (fiber.pollUnsafe() !== undefined) break
-      if (!this.clock.fireNext(Number.MAX_SAFE_INTEGER)) break
-    }
-    const exit = fiber.pollUnsafe()
-    if (exit === undefined || Exit.isFailure(exit)) throw new Error(`sim: format failed: ${exit === undefined ? "stuck" : Cause.pretty(exit.cause)}`)
+  /** Replica `index`'s process: its own data file, and a clock with the run's wall-clock error model. */
+  private makeReplica(index: number): ReplicaProcess {
+    const p = this.parameters
+    const layout = layoutOf(testConfig)
+    const disk = new SimulatedDisk({
+      seed: Random.stream(this.seed, `disk ${index}`).below(2 ** 31),
+      sizeBytes: layout.dataFileSizeMin + gridBlocksSimulated * layout.config.blockSize,
+      path: `replica-${index}.sim`,
+      readLatencyMs: p.diskReadLatencyMs,
+      writeLatencyMs: p.diskWriteLatencyMs,
+      // One replica has no peer to repair from: only crash tears (simulation.md §3, fault atlas).
+      faults: { ...faultsNone, crashFaultProbability: p.crashFaultProbability }
+    })
+    const clock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0), clockOffset(p))
+    return new ReplicaProcess({ index, disk, clock, network: this.network, scheduler: this.scheduler, tickMs })
   }
 
-  private startReplica(): void {
-    const simulation = this
-    const storage = this.storageLayer()
-    const bus = SimBus.layer(this.network, () => this.clock.now, (b) => this.wrapBus(b))
-    // A crashed process's fibers may still run until their simulated I/O completes (and fails);
-    // what they log is not the running replica's.
-    const incarnation = ++this.incarnation
-    const logger = Logger.make<unknown, void>(({ message, logLevel, cause }) => {
-      if (incarnation === this.incarnation && this.state._tag !== "Down") this.onLog(logLevel, message, cause)
+  /** `scarab format` on every replica's simulated disk (before the first start; no faults yet), then one time for all. */
+  private format(): void {
+    for (const replica of this.replicas) {
+      const program = formatStorage({ cluster: this.cluster, replica: replica.index, replicaCount, profile: "test" }).pipe(
+        Effect.provide(replica.disk.layer()), Effect.provideService(Clock.Clock, replica.clock))
+      const fiber = Effect.runFork(program, { scheduler: this.scheduler })
+      while (fiber.pollUnsafe() === undefined) {
+        this.scheduler.runUntilQuiescent()
+        if (fiber.pollUnsafe() !== undefined) break
+        if (!replica.clock.fireNext(Number.MAX_SAFE_INTEGER)) break
+      }
+      const exit = fiber.pollUnsafe()
+      if (exit === undefined || Exit.isFailure(exit)) throw new Error(`sim: format of replica ${replica.index} failed: ${exit === undefined ? "stuck" : Cause.pretty(exit.cause)}`)
+    }
+    this.advanceClocks(Math.max(...this.replicas.map((r) => r.clock.now)))
+  }
+
+  private startReplica(replica: ReplicaProcess): void {
+    const storage = this.storageLayer(replica)
+    const bus = SimBus.layer(this.network, replica.index, () => replica.clock.now, (b) => {
+      replica.bus = b
+      this.wrapBus(b)
     })
-    const program = Effect.gen(function* () {
-      const replica = yield* Replica
-      const commitOp = yield* replica.commitOp
-      simulation.onUp(BigInt(commitOp))
-      return yield* Effect.never
-    }).pipe(
-      Effect.provide(layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)))),
-      Effect.provideService(ReplicaLedger, this.ledgerFactory()),
-      Effect.provideService(Clock.Clock, this.clock),
-      Effect.provideService(References.CurrentLoggers, new Set([logger])),
-      Effect.provideService(References.MinimumLogLevel, this.debug ? "Debug" : "Info")
-    )
-    const fiber = Effect.runFork(program, { scheduler: this.scheduler })
-    this.state = { _tag: "Starting", since: this.tick, fiber }
-    this.trace.add(Trace.restart, this.tick)
+    replica.start(this.tick, (incarnation) => this.replicaProgram(replica, incarnation, Layer.merge(storage, bus)))
+    this.trace.add(atReplica(Trace.restart, replica.index), this.tick)
     this.scheduler.runUntilQuiescent()
   }
 
-  private onUp(commitOp: bigint): void {
-    if (this.state._tag !== "Starting") return
-    this.state = { _tag: "Up", since: this.tick, fiber: this.state.fiber }
+  /**
+   * One incarnation of a replica process: the shipping replica on its disk and bus. What it
+   * reports (events; log lines in debug mode) counts while it is the running incarnation.
+   */
+  private replicaProgram(replica: ReplicaProcess, incarnation: number, io: Layer.Layer<Storage | MessageBus>): Effect.Effect<never, unknown> {
+    const simulation = this
+    const logger = Logger.make<unknown, void>(({ message, logLevel, cause }) => {
+      if (replica.isCurrent(incarnation)) this.onLog(replica, logLevel, message, cause)
+    })
+    const observe = (event: ReplicaEvent) => {
+      if (replica.isCurrent(incarnation)) this.onEvent(replica, event)
+    }
+    return Effect.gen(function* () {
+      const running = yield* Replica
+      const commitOp = yield* running.commitOp
+      const checkpointOp = yield* running.checkpointOp
+      simulation.onUp(replica, BigInt(commitOp), checkpointOp)
+      return yield* Effect.never
+    }).pipe(
+      Effect.provide(layerReplica.pipe(Layer.provide(io))),
+      Effect.provideService(ReplicaLedger, this.ledgerFactory()),
+      Effect.provideService(ReplicaObserver, this.mutant === "checkpoint_events_lost" ? cutCheckpointStored(observe) : observe),
+      Effect.provideService(Clock.Clock, replica.clock),
+      Effect.provideService(References.CurrentLoggers, new Set(this.debug ? [logger] : [])),
+      Effect.provideService(References.MinimumLogLevel, this.debug ? "Debug" : "None")
+    )
+  }
+
+  private onUp(replica: ReplicaProcess, commitOp: bigint, checkpointOp: number): void {
+    if (!replica.up(this.tick)) return
     this.checker.onRecovered(commitOp)
-    this.trace.add(Trace.restart, this.tick, Number(commitOp))
-    this.log(`replica up: recovered commit op ${commitOp} (acknowledged ${this.checker.ackedOp})`)
+    this.checkpoints.onRecovered(replica.index, checkpointOp)
+    this.trace.add(atReplica(Trace.restart, replica.index), this.tick, Number(commitOp))
+    this.log(`replica ${replica.index} up: recovered commit op ${commitOp}, checkpoint op ${checkpointOp} (acknowledged ${this.checker.ackedOp})`)
   }
 
-  private setPaused(paused: boolean): void {
-    if (this.paused === paused) return
-    this.paused = paused
-    this.network.replicaPaused = paused
+  private setPaused(replica: ReplicaProcess, paused: boolean): void {
+    if (!replica.setPaused(paused)) return
     if (paused) this.stats.pauses++
-    this.trace.add(Trace.pause, this.tick, paused ? 1 : 0)
-    this.log(paused ? "replica paused" : "replica resumed")
+    this.trace.add(atReplica(Trace.pause, replica.index), this.tick, paused ? 1 : 0)
+    this.log(`replica ${replica.index} ${paused ? "paused" : "resumed"}`)
   }
 
-  private crashReplica(): void {
-    this.setPaused(false)
-    if (this.state._tag === "Down") return
-    const fiber = this.state.fiber
-    const torn = this.disk.stats.tornWrites
-    this.disk.crash()
-    if (this.disk.stats.tornWrites > torn) this.log(`disk: ${this.disk.stats.tornWrites - torn} writes in flight torn by the crash`)
-    this.network.detach(this.tick * tickMs)
-    this.state = { _tag: "Down", since: this.tick }
+  private crashReplica(replica: ReplicaProcess): void {
+    this.setPaused(replica, false)
+    if (replica.state._tag === "Down") return
+    this.checkpoints.onDied(replica.index)
+    const torn = replica.crash(this.tick)
+    if (torn !== undefined && torn > 0) this.log(`disk ${replica.index}: ${torn} writes in flight torn by the crash`)
     this.stats.crashes++
-    this.trace.add(Trace.crash, this.tick)
-    this.log(`replica crashed (acknowledged op ${this.checker.ackedOp})`)
-    Effect.runFork(Fiber.interrupt(fiber), { scheduler: this.scheduler })
+    this.trace.add(atReplica(Trace.crash, replica.index), this.tick)
+    this.log(`replica ${replica.index} crashed (acknowledged op ${this.checker.ackedOp})`)
     this.scheduler.runUntilQuiescent()
   }
 
   /** A replica fiber that ended on its own failed to open (recovery refused, storage error). */
-  private watchProcess(): void {
-    if (this.state._tag === "Down") return
-    const exit = this.state.fiber.pollUnsafe()
+  private watchProcess(replica: ReplicaProcess): void {
+    const exit = replica.exited()
     if (exit === undefined) return
     const reason = Exit.isFailure(exit) ? Cause.pretty(exit.cause).split("\n")[0]! : "exited"
     const refused = /WAL recovery refused at op (\d+)/.exec(reason)
@@ -505,67 +540,71 @@ class Simulation {
       // (journal writes are ordered precisely so that it cannot happen).
       this.checker.fail("recovery_refuses_unacknowledged_hole", `${reason} (acknowledged op ${this.checker.ackedOp}: nothing acknowledged was lost)`)
     } else {
-      this.checker.fail("replica_restarts", `the replica process stopped: ${reason}`)
+      this.checker.fail("replica_restarts", `replica ${replica.index}'s process stopped: ${reason}`)
     }
-    this.state = { _tag: "Down", since: this.tick }
+    this.checkpoints.onDied(replica.index)
+    replica.ended(this.tick)
   }
 
-  private processFaults(_now: number): void {
+  /** Per tick, for each replica in turn: pause or resume, crash or restart (simulation.md §5). */
+  private processFaults(): void {
     const p = this.parameters
-    const state = this.state
-    if (!this.faultsActive) {
-      this.setPaused(false)
-      if (state._tag === "Down") {
-        this.stats.restarts++
-        this.startReplica()
+    for (const replica of this.replicas) {
+      const state = replica.state
+      if (!this.faultsActive) {
+        this.setPaused(replica, false)
+        if (state._tag === "Down") this.restartReplica(replica)
+        continue
       }
-      return
-    }
-    if (state._tag !== "Down" && (this.paused ? this.faults.chance(p.unpauseProbability) : this.faults.chance(p.pauseProbability))) {
-      this.setPaused(!this.paused)
-      return
-    }
-    if (state._tag === "Up" && this.tick - state.since >= p.crashStability && this.faults.chance(p.crashProbability)) {
-      this.crashReplica()
-    } else if (state._tag === "Down" && this.tick - state.since >= p.restartStability && this.faults.chance(p.restartProbability)) {
-      this.stats.restarts++
-      this.startReplica()
+      if (state._tag !== "Down" && this.faults.chance(replica.paused ? p.unpauseProbability : p.pauseProbability)) {
+        this.setPaused(replica, !replica.paused)
+      } else if (state._tag === "Up" && this.tick - state.since >= p.crashStability && this.faults.chance(p.crashProbability)) {
+        this.crashReplica(replica)
+      } else if (state._tag === "Down" && this.tick - state.since >= p.restartStability && this.faults.chance(p.restartProbability)) {
+        this.restartReplica(replica)
+      }
     }
   }
 
-  /** The end of the run: one more crash, and the recovery must keep every acknowledged op. */
-  private finalRecovery(): void {
-    this.crashReplica()
+  private restartReplica(replica: ReplicaProcess): void {
     this.stats.restarts++
-    this.startReplica()
+    this.startReplica(replica)
+  }
+
+  /** The end of the run: one more crash of every replica, and the recovery must keep every acknowledged op. */
+  private finalRecovery(): void {
+    for (const replica of this.replicas) {
+      this.crashReplica(replica)
+      this.restartReplica(replica)
+    }
     const start = this.tick
-    while (this.state._tag === "Starting" && this.tick < start + recoveryTicksMax && this.checker.violations.length === 0) {
+    const starting = () => this.replicas.some((r) => r.state._tag === "Starting")
+    while (starting() && this.tick < start + recoveryTicksMax && this.checker.violations.length === 0) {
       this.tick++
       this.drain(this.tick * tickMs)
-      this.watchProcess()
+      for (const replica of this.replicas) this.watchProcess(replica)
     }
-    if (this.state._tag !== "Up" && this.checker.violations.length === 0) this.checker.fail("replica_restarts", "the final recovery did not finish")
+    if (this.replicas.some((r) => r.state._tag !== "Up") && this.checker.violations.length === 0) {
+      this.checker.fail("replica_restarts", `the final recovery did not finish (${this.replicaStates()})`)
+    }
   }
 
   private stop(): void {
     for (const client of this.clients) client.stop()
     this.scheduler.runUntilQuiescent()
-    if (this.state._tag !== "Down") {
-      const fiber = this.state.fiber
-      this.network.detach(this.tick * tickMs)
-      this.state = { _tag: "Down", since: this.tick }
-      Effect.runFork(Fiber.interrupt(fiber), { scheduler: this.scheduler })
-    }
-    // Let the dead process's uninterruptible I/O finish so its fibers end.
-    for (let i = 0; i < 100_000 && (this.scheduler.runUntilQuiescent() > 0 || this.clock.fireNext(Number.MAX_SAFE_INTEGER)); i++) { /* drain */ }
+    for (const replica of this.replicas) replica.stop(this.tick)
+    // Let the dead processes' uninterruptible I/O finish so their fibers end.
+    const fireNext = () => this.replicas.some((r) => r.clock.fireNext(Number.MAX_SAFE_INTEGER))
+    for (let i = 0; i < 100_000 && (this.scheduler.runUntilQuiescent() > 0 || fireNext()); i++) { /* drain */ }
   }
 
   /** The disk as the replica sees it: traced, observed by the checker, and possibly broken. */
-  private storageLayer(): Layer.Layer<Storage> {
+  private storageLayer(replica: ReplicaProcess): Layer.Layer<Storage> {
     const simulation = this
     return Layer.effect(Storage, Effect.gen(function* () {
       const inner = yield* Storage
-      const lossy = Random.stream(simulation.seed, `mutant storage ${simulation.stats.restarts}`)
+      const restarts = simulation.stats.restarts
+      const lossy = Random.stream(simulation.seed, replica.index === 0 ? `mutant storage ${restarts}` : `mutant storage ${restarts} replica ${replica.index}`)
       return Storage.of({
         implementation: inner.implementation,
         path: inner.path,
@@ -573,16 +612,16 @@ class Simulation {
         inFlightMax: inner.inFlightMax,
         allocate: (size) => inner.allocate(size),
         read: (zone, offset, buffer) => inner.read(zone, offset, buffer).pipe(Effect.tap(() => Effect.sync(() => {
-          simulation.trace.add(Trace.diskRead, zone.start + offset, buffer.length)
+          simulation.trace.add(atReplica(Trace.diskRead, replica.index), zone.start + offset, buffer.length)
         }))),
         write: (zone, offset, buffer) => {
           const wal = zone.name === "wal_prepares"
           const done = Effect.sync(() => {
-            simulation.trace.add(Trace.diskWrite, zone.start + offset, buffer.length)
+            simulation.trace.add(atReplica(Trace.diskWrite, replica.index), zone.start + offset, buffer.length)
             if (wal) {
               const prepare = buffer.subarray(0, readU32(buffer, FrameLayout.size.offset))
               simulation.checker.onPrepareWritten(prepare)
-              if (simulation.debug) simulation.log(`disk: journal write of op ${readU64(prepare, PrepareLayout.op.offset)} done (operation ${prepare[PrepareLayout.operation.offset]})`)
+              if (simulation.debug) simulation.log(`disk ${replica.index}: journal write of op ${readU64(prepare, PrepareLayout.op.offset)} done (operation ${prepare[PrepareLayout.operation.offset]})`)
             }
           })
           // Mutant: a disk that acknowledges a WAL write it never made durable.
@@ -597,7 +636,7 @@ class Simulation {
         sync: inner.sync,
         sizeBytes: inner.sizeBytes
       })
-    })).pipe(Layer.provide(this.disk.layer()))
+    })).pipe(Layer.provide(replica.disk.layer()))
   }
 
   /** Reply-path mutants: they alter what the replica sends, as a broken reply cache or ledger would. */
@@ -630,17 +669,35 @@ class Simulation {
     }
   }
 
-  private onLog(level: string, message: unknown, cause: Cause.Cause<unknown>): void {
+  /** The replica's log lines: printed in debug mode, read by nothing (the checkers read events). */
+  private onLog(replica: ReplicaProcess, level: string, message: unknown, cause: Cause.Cause<unknown>): void {
     let text = Array.isArray(message) ? message.map((m) => (Cause.isCause(m) ? Cause.pretty(m).split("\n")[0]! : String(m))).join(" ") : String(message)
     if (cause.reasons.length > 0) text += ": " + Cause.pretty(cause).split("\n")[0]!
-    if (text.includes("journal holds ops")) this.stats.journalFull++
-    const checkpoint = /^checkpoint at op (\d+): .*\(id ([0-9a-f]+)\)$/.exec(text)
-    if (checkpoint !== null) this.onCheckpoint(Number(checkpoint[1]), checkpoint[2]!)
-    if (level === "Fatal") {
-      this.stats.defects++
-      this.checker.fail(text.includes(ledgerInvariantBroken) ? "ledger_invariants" : "replica_defect", text)
+    this.log(`replica ${replica.index} ${level}: ${text}`)
+  }
+
+  /** What the running incarnation of `replica` reports (src/actors/replica.ts, ReplicaEvent). */
+  private onEvent(replica: ReplicaProcess, event: ReplicaEvent): void {
+    switch (event._tag) {
+      case "CheckpointData":
+        return this.checkpoints.onRequested(replica.index, event.op)
+      case "CheckpointSuperblock":
+        return this.checkpoints.onSuperblock(replica.index, event.op)
+      case "CheckpointStored":
+        return this.checkpoints.onStored(replica.index, event.checkpoint.op, Buffer.from(event.checkpoint.id).toString("hex"))
+      case "JournalFull":
+        this.stats.journalFull++
+        return
+      case "Stopped": {
+        // The replica's loop died of a defect: a broken invariant, the verifying ledger's included.
+        this.stats.defects++
+        const text = `replica ${replica.index} stopped: ${Cause.pretty(event.cause).split("\n")[0]!}`
+        this.log(text)
+        return this.checker.fail(isLedgerInvariantBroken(event.cause) ? "ledger_invariants" : "replica_defect", text)
+      }
+      default:
+        return
     }
-    if (this.debug || level === "Fatal" || level === "Error") this.log(`replica ${level}: ${text}`)
   }
 
   /** The replica's ledger: verified after every request, and broken on purpose for some mutants. */
@@ -652,44 +709,36 @@ class Simulation {
     return () => verifyingLedger(make())
   }
 
-  /** A checkpoint stored again at the same op (after a restart) must be the same checkpoint. */
-  private onCheckpoint(op: number, id: string): void {
-    this.stats.checkpoints++
-    const before = this.checkpointIds.get(op)
-    if (before !== undefined && before !== id) this.checker.fail("storage_determinism", `checkpoint ${op} was stored as ${before}, then as ${id}`)
-    this.checkpointIds.set(op, id)
-  }
-
   /**
    * Storage determinism (sim/storage_checker.ts): a replica that never crashed, fed the committed
-   * ops, stores the same checkpoints as this one did through its crashes and restarts.
+   * ops, stores the same checkpoints as the replicas did through their crashes and restarts.
    */
   private checkStorageDeterminism(): void {
-    const newest = Math.max(0, ...this.checkpointIds.keys())
+    const newest = this.checkpoints.newest
     if (newest === 0) return
     const prepares = this.checker.committedPrepares(BigInt(newest))
     if (prepares === undefined) return this.checker.fail("storage_determinism", `the history lacks a committed op up to checkpoint ${newest}`)
-    const shadow = shadowCheckpoints(prepares, this.cluster, this.ledgerFactory(), this.disk.sizeBytes, this.clock, this.scheduler)
+    const first = this.replicas[0]!
+    const shadow = shadowCheckpoints(prepares, this.cluster, this.ledgerFactory(), first.disk.sizeBytes, first.clock, this.scheduler)
     if (shadow.diverged !== undefined) return this.checker.fail("storage_determinism", `a replica that never crashed stops: ${shadow.diverged}`)
-    for (const [op, id] of this.checkpointIds) {
-      const expected = shadow.ids.get(op)
-      if (expected !== id) {
-        return this.checker.fail("storage_determinism", `checkpoint ${op}: the replica stored ${id}, a replica that never crashed stores ${expected ?? "none"}`)
-      }
-      this.stats.checkpointsCompared++
-    }
+    this.checkpoints.compare(shadow.ids)
   }
 
   private log(line: string): void {
     if (this.options.log === "quiet") return
-    if (!this.debug && !line.startsWith("replica crashed") && !line.startsWith("replica up")) return
+    if (!this.debug && !/^replica \d+ (crashed|up)/.test(line)) return
     this.print(`[tick ${this.tick}] ${line}`)
   }
 
   private progress(): void {
     if (this.options.log === "quiet") return
     this.print(`progress: tick ${this.tick}/${this.options.ticks}, requests ${this.issued}, acknowledged op ${this.checker.ackedOp}, ` +
-      `replies checked ${this.checker.repliesChecked}, crashes ${this.stats.crashes}, replica ${this.state._tag}`)
+      `replies checked ${this.checker.repliesChecked}, crashes ${this.stats.crashes}, ${this.replicaStates()}`)
+  }
+
+  /** `replica 0 Up, replica 1 Down`: for progress lines and reports. */
+  private replicaStates(): string {
+    return this.replicas.map((r) => `replica ${r.index} ${r.state._tag}${r.paused ? " (paused)" : ""}`).join(", ")
   }
 }
 

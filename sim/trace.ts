@@ -58,5 +58,14 @@ export const Trace = {
   request: 11,
   closed: 12,
   eviction: 13,
-  pause: 14
+  pause: 14,
+  deliverBetweenReplicas: 15
 } as const
+
+/**
+ * The tag of an event at replica `replica`: the replica's index rides above the tag's low byte,
+ * so replica 0's events keep their bare tags (a single-replica run hashes as it always did).
+ */
+export function atReplica(tag: number, replica: number): number {
+  return tag | (replica << 8)
+}

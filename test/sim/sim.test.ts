@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest"
 import { runSimulation, type Mutant, type SimResult } from "../../sim/simulator.ts"
 import { runSwarm } from "../../sim/swarm.ts"
 import { Checker } from "../../sim/checker.ts"
+import { CheckpointChecker } from "../../sim/checkpoint_checker.ts"
 import { buildMessage } from "../../src/protocol/build.ts"
 import { Command, zeroHeader } from "../../src/protocol/header.ts"
 
@@ -129,12 +130,52 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
     expect(firstCaught("replies_lost_forever", 3)?.invariant).toBe("liveness")
   })
 
+  it("an event feed that loses every CheckpointStored (the checkers read events: silence must fail, not pass)", () => {
+    expect(firstCaught("checkpoint_events_lost", 3)?.invariant).toBe("checkpoint_reported")
+  })
+
   it("the unbroken system passes the same seeds", () => {
     expect(firstCaught("none", 3)).toBeUndefined()
   })
 })
 
 describe("simulator checkers, directly", () => {
+  it("checkpoint reports: a checkpoint recovered from or asked for past must have been reported, unless cut off in its superblock stage", () => {
+    const checker = new Checker()
+    const checkpoints = new CheckpointChecker(checker)
+    checkpoints.onRequested(0, 31)
+    checkpoints.onStored(0, 31, "aa")
+    checkpoints.onRecovered(0, 31)
+    // A crash in the data stage: checkpoint 63 cannot be durable, and is not excused.
+    checkpoints.onRequested(0, 63)
+    checkpoints.onDied(0)
+    // A crash in the superblock stage: checkpoint 95 may be durable without a report.
+    checkpoints.onRequested(0, 95)
+    checkpoints.onSuperblock(0, 95)
+    checkpoints.onDied(0)
+    checkpoints.onRecovered(0, 95)
+    expect(checker.violations).toEqual([])
+    checkpoints.onRecovered(0, 63)
+    checkpoints.onRequested(0, 127)
+    checkpoints.onRequested(0, 159)
+    checkpoints.onSuperblock(0, 191)
+    checkpoints.onStored(0, 31, "bb")
+    expect(checker.violations.map((v) => v.invariant)).toEqual(["checkpoint_reported", "checkpoint_reported", "checkpoint_reported", "storage_determinism"])
+  })
+
+  it("checkpoint reports against a replica that never crashed: each id must match, each of its checkpoints must be reported", () => {
+    const checker = new Checker()
+    const checkpoints = new CheckpointChecker(checker)
+    checkpoints.onRequested(0, 31)
+    checkpoints.onStored(0, 31, "aa")
+    checkpoints.compare(new Map([[31, "aa"]]))
+    expect(checker.violations).toEqual([])
+    expect(checkpoints.compared).toBe(1)
+    checkpoints.compare(new Map([[31, "aa"], [63, "cc"]]))
+    checkpoints.compare(new Map([[31, "ab"]]))
+    expect(checker.violations.map((v) => v.invariant)).toEqual(["checkpoint_reported", "storage_determinism"])
+  })
+
   const prepare = (op: bigint, timestamp: bigint, user: number) => {
     const header = zeroHeader(Command.prepare)
     header.op = op

@@ -11,7 +11,10 @@
  *   incarnation died in that checkpoint's superblock stage (a copy may land, and the checkpoint
  *   become durable, before the report the crash cut off; before that stage it cannot be durable);
  * - every checkpoint a replica that never crashed stores up to the newest one seen was reported
- *   (with the same exception).
+ *   (with the same exception);
+ * - the checkpoint a replica restores at startup (`CheckpointRestored`) is the one reported
+ *   stored at its op, and the never-crashing replica's: so a checkpoint made durable by a
+ *   superblock whose report a crash cut off is compared all the same.
  *
  * The last three are what notice a feed of events that stops arriving: a checker fed nothing
  * must fail, not pass for want of anything to compare.
@@ -30,6 +33,8 @@ export class CheckpointChecker {
   private readonly storing = new Map<number, { readonly op: number; superblock: boolean }>()
   /** Checkpoints that were being stored when their process died: durable or not, never reported. */
   private readonly unreported = new Set<number>()
+  /** The id (hex) of every checkpoint a replica restored at startup, by op. */
+  private readonly restored = new Map<number, string>()
   /** The newest checkpoint a replica recovered from. */
   private recoveredNewest = 0
 
@@ -78,6 +83,15 @@ export class CheckpointChecker {
     this.storing.delete(replica)
   }
 
+  /** Replica `replica`'s startup loaded the checkpoint of `op`, whose id is `id`. */
+  onRestored(replica: number, op: number, id: string): void {
+    if (op === 0) return
+    for (const known of [this.ids.get(op), this.restored.get(op)]) {
+      if (known !== undefined && known !== id) this.checker.fail("storage_determinism", `replica ${replica} restored checkpoint ${op} as ${id}, known as ${known}`)
+    }
+    this.restored.set(op, id)
+  }
+
   /** Replica `replica` recovered from the durable checkpoint of `op`. */
   onRecovered(replica: number, op: number): void {
     this.recoveredNewest = Math.max(this.recoveredNewest, op)
@@ -94,6 +108,12 @@ export class CheckpointChecker {
       const shadow = expected.get(op)
       if (shadow !== id) {
         return this.checker.fail("storage_determinism", `checkpoint ${op}: the replica stored ${id}, a replica that never crashed stores ${shadow ?? "none"}`)
+      }
+      this.compared++
+    }
+    for (const [op, id] of this.restored) {
+      if (expected.get(op) !== id) {
+        return this.checker.fail("storage_determinism", `checkpoint ${op}: a replica restored ${id}, a replica that never crashed stores ${expected.get(op) ?? "none"}`)
       }
       this.compared++
     }

@@ -685,6 +685,8 @@ class Simulation {
         return this.checkpoints.onSuperblock(replica.index, event.op)
       case "CheckpointStored":
         return this.checkpoints.onStored(replica.index, event.checkpoint.op, Buffer.from(event.checkpoint.id).toString("hex"))
+      case "CheckpointRestored":
+        return this.checkpoints.onRestored(replica.index, event.checkpoint.op, Buffer.from(event.checkpoint.id).toString("hex"))
       case "JournalFull":
         this.stats.journalFull++
         return

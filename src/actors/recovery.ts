@@ -64,6 +64,7 @@ export const recover = Effect.fnUntraced(function* (core: ReplicaCore, ledger: L
       switch (output._tag) {
         case "LoadCheckpoint": {
           const loaded = yield* io.loadCheckpoint
+          observe({ _tag: "CheckpointRestored", checkpoint: loaded.restored.checkpoint })
           stages = { ledger, checkpointer: loaded.checkpointer, onCheckpointStored }
           answer = { _tag: "Restore", restored: loaded.restored }
           break

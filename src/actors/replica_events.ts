@@ -1,7 +1,7 @@
 /**
  * What a replica does, as it happens, for whoever watches it: the simulator's checkers read
- * these, not log lines. Every output of its core, each checkpoint once it is durable, and its
- * stop. Nobody watches in production (the default observer ignores everything).
+ * these, not log lines. Every output of its core, the checkpoint it restored at startup, each
+ * checkpoint once it is durable, and its stop. Nobody watches in production (the default observer ignores everything).
  */
 import { type Cause, Clock, Context, Effect } from "effect"
 import type { CheckpointPosition, Now, Output } from "./replica_core.ts"
@@ -9,6 +9,8 @@ import type { CheckpointPosition, Now, Output } from "./replica_core.ts"
 export type ReplicaEvent =
   | Output
   | { readonly _tag: "CheckpointStored"; readonly checkpoint: CheckpointPosition }
+  /** Startup loaded the durable checkpoint the superblock names: the replica resumes from it. */
+  | { readonly _tag: "CheckpointRestored"; readonly checkpoint: CheckpointPosition }
   | { readonly _tag: "Stopped"; readonly cause: Cause.Cause<unknown> }
 
 export const ReplicaObserver = Context.Reference<(event: ReplicaEvent) => void>("scarab/ReplicaObserver", { defaultValue: () => () => {} })

@@ -40,6 +40,7 @@ const files = [
   "src/actors/replica.ts",
   "src/actors/client_table.ts",
   "src/actors/pipeline.ts",
+  "src/actors/backup_log.ts",
   "src/actors/client_connections.ts",
   "src/actors/quorum.ts",
   "src/actors/recovery.ts",

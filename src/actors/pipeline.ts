@@ -53,6 +53,11 @@ export class Pipeline {
     return this.requests.length
   }
 
+  /** The prepares in flight, oldest first. */
+  get prepared(): ReadonlyArray<Prepared> {
+    return this.prepares
+  }
+
   /** The oldest prepare, the next to commit. */
   head(): Prepared | undefined {
     return this.prepares[0]

@@ -104,18 +104,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
     )
   })))
 
-  // A commit stage's I/O (a prefetch, a checkpoint's data or superblock) runs off the loop: ticks,
-  // pings, requests and reads go on meanwhile, and it completes through the inbox. The core asks
-  // for one stage at a time and commits no write during a checkpoint, so the ledger state the
-  // checkpoint reads in place does not change under it.
-  const scope = yield* Scope.Scope
-  const stageInBackground = (output: StageOutput) =>
-    Effect.forkIn(runStage(stages, output).pipe(
-      Effect.orDie,
-      Effect.flatMap((done) => Queue.offer(inbox, done)),
-      Effect.catchCause((cause) => Queue.offer(inbox, { _tag: "Fatal", cause } as const))
-    ), scope)
-
+  const background = backgroundIo(inbox, yield* Scope.Scope, stages, journal)
   let ticks = 0
   const refusalLoggedAt = { JournalFull: -refusalLogTicks, StoreFull: -refusalLogTicks }
   const handle = Effect.fnUntraced(function* (outputs: ReadonlyArray<Output>) {
@@ -136,10 +125,14 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
         case "Committed":
           checkpointer.onCommit(Number(output.op))
           break
+        case "ReadPrepare":
+          // A backup commits an op its cache no longer holds: read it back off the loop.
+          yield* background.read(output.op, output.checksum)
+          break
         case "Prefetch":
         case "CheckpointData":
         case "CheckpointSuperblock":
-          yield* stageInBackground(output)
+          yield* background.stage(output)
           break
         case "JournalFull":
         case "StoreFull":
@@ -170,11 +163,37 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
         Effect.andThen(Deferred.failCause(stopped, exit.cause)))
       : Effect.void)
   ))
-  yield* Effect.logInfo(`replica 0 of cluster ${cluster}: serving on port ${bus.port}, commit op ${core.commitOp}, checkpoint op ${checkpointer.op}`)
+  yield* Effect.logInfo(`replica ${core.config.replica} of cluster ${cluster}: serving on port ${bus.port}, commit op ${core.commitOp}, checkpoint op ${checkpointer.op}`)
   return Replica.of({
     commitOp: Effect.sync(() => core.commitOp), checkpointOp: Effect.sync(() => checkpointer.op), cluster, stopped: Deferred.await(stopped)
   })
 }))
+
+/**
+ * I/O the serving loop starts and does not wait for, each completing through the inbox (a
+ * failure as `Fatal`): a commit stage (a prefetch, a checkpoint's data or superblock), so ticks,
+ * pings, requests and reads go on meanwhile (the core asks for one stage at a time and commits no
+ * write during a checkpoint, so the ledger state the checkpoint reads in place does not change
+ * under it); and a backup's read of a prepare its cache no longer holds.
+ */
+function backgroundIo(inbox: Queue.Queue<ShellInput>, scope: Scope.Scope, stages: StageContext, journal: Journal) {
+  assert(journal.readsMax >= 2, () => "the journal keeps two reads for the commit path")
+  assert(journal.writesMax >= 1, () => "the journal writes")
+  const complete = <E>(io: Effect.Effect<Input, E>) => Effect.forkIn(io.pipe(
+    Effect.orDie,
+    Effect.flatMap((done) => Queue.offer(inbox, done)),
+    Effect.catchCause((cause) => Queue.offer(inbox, { _tag: "Fatal", cause } as const))
+  ), scope)
+  return {
+    stage: (output: StageOutput) => complete(runStage(stages, output)),
+    read: (op: number, checksum: Uint8Array) => complete(Effect.map(journal.readPrepare(op, checksum), (prepare): Input => {
+      // Until repair arrives, a prepare the backup wrote and cannot read back stops it.
+      assert(prepare !== undefined, () => `op ${op}: the journal no longer holds the prepare this replica wrote and acknowledged`)
+      assert(readOp(prepare) === op, () => `the journal returned another op than ${op}`)
+      return { _tag: "PrepareRead", prepare }
+    }))
+  }
+}
 
 /** Why requests wait or are refused: the journal holds no more ops, or the ledger no more creates (logged once a minute, per kind). */
 function refusalWarning(output: Extract<Output, { _tag: "JournalFull" | "StoreFull" }>, capacity: LedgerOptions): string {
@@ -216,7 +235,7 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]): E
       times.loaded = ms
     })),
     recoverJournal: Effect.gen(function* () {
-      const recovered = yield* recoverJournal(storage, layout, { cluster, checkpointHeader: state.header, solo: true })
+      const recovered = yield* recoverJournal(storage, layout, { cluster, checkpointHeader: state.header, solo: working.vsrState.replicaCount === 1 })
       assert(journal === undefined, () => "the journal is recovered once")
       assert(recovered.replay.every((entry) => entry.op > checkpointOp(state)), () => "the journal replays ops after the checkpoint")
       journal = recovered.journal
@@ -235,7 +254,7 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]): E
       return prepare
     })
   }
-  const core = new ReplicaCore(coreConfig(working.cluster, layout), ledger)
+  const core = new ReplicaCore(coreConfig(working.cluster, layout, replicaIndexOf(working), working.vsrState.replicaCount), ledger)
   const { stages, replayed } = yield* recover(core, ledger, io, storage.path)
   assert(core.status === "normal", () => "the replica serves once recovered")
   assert(journal !== undefined, () => "recovery recovered the journal")
@@ -251,8 +270,9 @@ const openWorkingSuperblock = Effect.fnUntraced(function* (storage: Storage["Ser
   const { working, repairedCopies } = yield* openSuperblock(storage, layoutOf(productionConfig))
   if (repairedCopies.length > 0) yield* Effect.logWarning(`${storage.path}: superblock copies ${repairedCopies.join(", ")} were damaged and are repaired`)
   const replica = replicaIndexOf(working)
-  if (working.vsrState.replicaCount !== 1 || replica !== 0) {
-    return yield* new ReplicaOpenError({ path: storage.path, reason: `formatted as replica ${replica} of ${working.vsrState.replicaCount}; only single-replica clusters run yet` })
+  // A cluster runs in normal operation in view 0 (issue 14); `scarab start` still runs replicas of one only.
+  if (replica >= working.vsrState.replicaCount) {
+    return yield* new ReplicaOpenError({ path: storage.path, reason: `formatted as replica ${replica} of ${working.vsrState.replicaCount}, a standby; standbys do not run yet` })
   }
   const layout = layoutOf(configOf(working))
   assert(layout.config.clientsMax > 0, () => "the layout holds client sessions")
@@ -285,9 +305,9 @@ const logJournalRepairs = Effect.fnUntraced(function* (path: string, report: Rec
   }
 })
 
-/** The core's configuration for a replica of `cluster` on a data file of `layout`. */
-export const coreConfig = (cluster: bigint, layout: Layout): ReplicaConfig => ({
-  cluster, replica: 0, replicaCount: 1, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax, clientsMax: layout.config.clientsMax,
+/** The core's configuration for replica `replica` of `replicaCount` in `cluster`, on a data file of `layout`. */
+export const coreConfig = (cluster: bigint, layout: Layout, replica = 0, replicaCount = 1): ReplicaConfig => ({
+  cluster, replica, replicaCount, release: releaseScarab, releaseClientMin, batchSizeLimit: bodySizeMax, clientsMax: layout.config.clientsMax,
   storage: layout.config
 })
 

@@ -5,11 +5,16 @@
  * byte, which is what the simulator and the WAL replay rely on.
  *
  * Startup is driven from here (vsr.md §6): `Open` → load the checkpoint → recover the journal →
- * read and replay each op up to the newest committed one → normal. Normal operation is a cluster
- * of one (vsr.md §3 specialised, wire-protocol.md §12, §13): request → prepare (hash-chained,
- * timestamped) → journal write, which is the primary's own `prepare_ok` → commit on a replication
- * quorum → ledger → reply; client sessions (§9 of vsr.md), the pulse that expires pending
- * transfers, and checkpoints (vsr.md §7.1).
+ * read and replay each op up to the newest committed one → normal. Normal operation in view 0
+ * (vsr.md §3, wire-protocol.md §12, §13): the primary (replica 0) turns a request into a prepare
+ * (hash-chained, timestamped), sends it to every other replica (star replication, §3.4) and
+ * writes it to its journal, which is its own `prepare_ok`; it commits on a replication quorum of
+ * `prepare_ok`s in op order → ledger → reply, and tells the backups how far it committed
+ * (prepares carry it, `commit` heartbeats repeat it, §3.8). A backup accepts the primary's
+ * prepares in op order (§3.5), acknowledges each once it is durable in its journal (§3.6), and
+ * commits up to the primary's `commit_max` in op order, replying to nobody. Client sessions (§9
+ * of vsr.md), the pulse that expires pending transfers, and checkpoints (vsr.md §7.1) are the
+ * same on every replica. A cluster of one is the same code with nobody to send to.
  *
  * Committing an op is a stage machine, the same for replay and for normal operation: prefetch
  * (the ledger makes resident what the op touches: a no-op in memory, reads for the LSM forest)
@@ -21,11 +26,13 @@
 import { assert, unreachable } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { isClientOperation, requestBodyInvalid, requestEvictionReason, type ReplicaLimits } from "../protocol/body.ts"
-import { buildEviction, buildMessage, buildPongClient, buildReplyToPrepare, prepareFromRequest, u128FromBytes, u128ToBytes } from "../protocol/build.ts"
+import {
+  buildEviction, buildMessage, buildPongClient, buildPrepareOk, buildReplyToPrepare, prepareFromRequest, u128FromBytes, u128ToBytes
+} from "../protocol/build.ts"
 import { rootPrepare } from "../protocol/header_rules.ts"
 import {
-  Command, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, readU32, readU64, readU64Number, ReplyLayout,
-  RequestLayout, u128Equal, VsrOperation, zeroHeader
+  Command, CommitLayout, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, PrepareOkLayout, readU32, readU64,
+  readU64Number, ReplyLayout, RequestLayout, u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { currentOperation } from "../protocol/deprecated.ts"
 import { type ClientOperation, pulseExpiriesMax } from "../protocol/operation.ts"
@@ -33,6 +40,7 @@ import { registerRequestBatchSizeLimit, registerResultBody, setRegisterRequestBa
 import type { Ledger } from "../ledger/ledger.ts"
 import { createEventCount, executeRequest, isReadOperation } from "../ledger/request.ts"
 import type { SessionEntry } from "../storage/client_sessions.ts"
+import { BackupLog } from "./backup_log.ts"
 import { ClientTable, type Session } from "./client_table.ts"
 import { Pipeline } from "./pipeline.ts"
 import { quorums } from "./quorum.ts"
@@ -99,7 +107,7 @@ export type Input =
   | { readonly _tag: "Restore"; readonly restored: Restored }
   /** Startup: the journal is recovered (`RecoverJournal`): the ops after the checkpoint it holds, in op order. */
   | { readonly _tag: "JournalRecovered"; readonly ops: ReadonlyArray<JournalOp> }
-  /** Startup: the prepare a `ReadPrepare` asked for, checksum verified. */
+  /** The prepare a `ReadPrepare` asked for (replay, or a backup's commit), checksum verified. */
   | { readonly _tag: "PrepareRead"; readonly prepare: Uint8Array }
   /** A peer's message, verified by the bus (checksums, cluster, header rules). */
   | { readonly _tag: "Message"; readonly message: Uint8Array }
@@ -124,7 +132,7 @@ export type Output =
   | { readonly _tag: "LoadCheckpoint" }
   /** Startup: recover the journal against the checkpoint of `checkpointOp`, then send `JournalRecovered`. */
   | { readonly _tag: "RecoverJournal"; readonly checkpointOp: number }
-  /** Startup: read the prepare of `op` from the journal, then send `PrepareRead`. */
+  /** Read the prepare of `op` from the journal (replay, or a backup's commit), then send `PrepareRead`. */
   | { readonly _tag: "ReadPrepare"; readonly op: number; readonly checksum: Uint8Array }
   | { readonly _tag: "JournalWrite"; readonly op: number; readonly prepare: Uint8Array }
   /** Make resident what `eventCount` events of `operation` in op `op` touch, then send `PrefetchDone`. */
@@ -148,6 +156,10 @@ export type Output =
   | { readonly _tag: "StoreFull"; readonly operation: ClientOperation }
 
 const ticksPerPulseCheck = 10 // 100 ms at 10 ms per tick (state-machine.md §10.5)
+/** The primary's `commit` heartbeat to the backups (vsr.md §3.8): every 500 ms. */
+const ticksPerHeartbeat = 50
+/** The primary resends a prepare to the replicas whose `prepare_ok` is missing after 250 ms (vsr.md §3.4). */
+const ticksPerPrepareTimeout = 25
 
 /**
  * Recovery's steps (vsr.md §6.1): wait for the checkpoint, then for the journal, then replay
@@ -161,10 +173,14 @@ type Recovery =
 
 /**
  * Where the commit of one op stands: `idle` between commits, `prefetch` while the ledger makes
- * resident what the op (`prepare`) touches. Execution is synchronous; the checkpoint stages are
+ * resident what the op (`prepare`) touches, `reading` while a backup reads it back. Execution is synchronous; the checkpoint stages are
  * `checkpointStage`, since reads go on committing through them.
  */
-type CommitStage = { readonly _tag: "idle" } | { readonly _tag: "prefetch"; readonly prepare: Uint8Array }
+type CommitStage =
+  | { readonly _tag: "idle" }
+  | { readonly _tag: "prefetch"; readonly prepare: Uint8Array }
+  /** A backup reads the next op's prepare from its journal: it was not cached. */
+  | { readonly _tag: "reading"; readonly op: number }
 
 /** The checkpoint being written after its op committed: its data, then its superblock. */
 type CheckpointStage = "none" | "data" | "superblock"
@@ -210,21 +226,42 @@ export class ReplicaCore {
   /** The op of the checkpoint recovery started from, and the replies its client-replies zone lost. */
   private restoredOp = 0
   private repliesLost: ReadonlyArray<number> = []
-  /** The newest op known committed when recovery started (the superblock's). */
+  /**
+   * The newest op known committed: when recovery starts, the superblock's; in normal operation
+   * the cluster's, as the primary's prepares and heartbeats tell a backup (vsr.md §3.8).
+   */
   private commitMax = 0
+  /** The checksum of the prepare at `commit` (the checkpoint's header at a checkpoint op). */
+  private commitChecksum: Uint8Array
+  /** A backup's accepted prepares above its commit; empty on the primary (its pipeline holds them). */
+  private readonly log: BackupLog
+  /** The newest heartbeat's monotonic time a backup has seen: older heartbeats are ignored. */
+  private heartbeatNs = 0n
+  /** Ticks since a prepare was last sent or committed while the pipeline waits for acks. */
+  private prepareTicks = 0
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
-    assert(config.replica === 0, () => "this core runs a cluster of one replica")
-    assert(config.replicaCount === 1, () => "this core runs a cluster of one replica")
+    assert(Number.isInteger(config.replicaCount), () => `replica count ${config.replicaCount}`)
+    assert(Number.isInteger(config.replica), () => `replica ${config.replica} is not an index`)
+    assert(config.replica >= 0, () => `replica ${config.replica} is negative`)
+    assert(config.replica < config.replicaCount, () => `replica ${config.replica} is not one of the cluster's ${config.replicaCount}`)
     assert(config.clientsMax > 0, () => "clientsMax must be positive")
     assert(config.storage.pipelineMax > 0, () => "pipelineMax must be positive")
     this.config = config
     this.ledger = ledger
     this.parent = rootPrepare(u128ToBytes(config.cluster)).slice(0, checksumSize)
+    this.commitChecksum = this.parent
     this.opMax = prepareMax(config.storage, 0)
     // Every client has at most one request in the pipeline, so clientsMax bounds the queue.
     this.pipeline = new Pipeline(config.storage.pipelineMax, config.clientsMax, quorums(config.replicaCount).replication)
     this.sessions = new ClientTable(config.clientsMax)
+    // A backup caches as many prepares as the primary may have in flight, and one pipeline more.
+    this.log = new BackupLog(2 * config.storage.pipelineMax)
+  }
+
+  /** The primary of the view (vsr.md §1.1): its index is the view modulo the replica count. */
+  get primary(): boolean {
+    return this.view % this.config.replicaCount === this.config.replica
   }
 
   get status(): Status {
@@ -250,17 +287,19 @@ export class ReplicaCore {
         this.journalRecovered(now, input.ops)
         break
       case "PrepareRead":
-        this.prepareRead(now, input.prepare)
+        if (this.statusNow === "recovering") this.prepareRead(now, input.prepare)
+        else this.backupPrepareRead(input.prepare)
         break
       case "Message":
         // Clients wait until the replica has recovered; they resend.
         if (this.statusNow === "normal") this.onMessage(now, input.message)
         break
       case "Tick":
-        if (this.statusNow === "normal" && ++this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
+        if (this.statusNow === "normal") this.onTick(now)
         break
       case "JournalWriteDone":
-        this.onJournalWriteDone(now, input.op)
+        if (this.primary) this.onJournalWriteDone(now, input.op)
+        else this.onBackupWriteDone(input.op)
         break
       case "PrefetchDone":
         this.prefetched(now, input.op)
@@ -284,7 +323,11 @@ export class ReplicaCore {
 
   /** What holds between any two steps. */
   private assertInvariants(): void {
-    assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op} != commit ${this.commit} + ${this.pipeline.length} prepares`)
+    assert(this.op === this.commit + this.pipeline.length + this.log.length,
+      () => `op ${this.op} != commit ${this.commit} + ${this.pipeline.length} prepares + ${this.log.length} logged`)
+    assert(this.primary || this.pipeline.length === 0, () => "a backup prepares nothing")
+    assert(!this.primary || this.log.length === 0, () => "the primary's prepares are in its pipeline")
+    assert(this.commit <= this.commitMax, () => `commit ${this.commit} beyond commit_max ${this.commitMax}`)
     assert(this.checkpoint.op <= this.commit, () => `checkpoint ${this.checkpoint.op} beyond commit ${this.commit}`)
     assert(this.commit <= this.op, () => `commit ${this.commit} beyond op ${this.op}`)
     assert(this.op <= this.opMax, () => `op ${this.op} beyond the journal's ${this.opMax}`)
@@ -323,6 +366,7 @@ export class ReplicaCore {
     this.commit = op
     this.timestamp = view.getBigUint64(PrepareLayout.timestamp.offset, true)
     this.parent = restored.header.slice(0, checksumSize)
+    this.commitChecksum = this.parent
     this.sessions.restore(restored.sessions)
     this.restoredOp = op
     this.repliesLost = restored.repliesLost
@@ -339,7 +383,9 @@ export class ReplicaCore {
     ops.forEach((entry, i) => assert(entry.op === this.commit + 1 + i, () => `the journal's ops run on from the checkpoint: op ${entry.op} at ${i}`))
     const opMax = replayOpMax(this.config.replicaCount, this.commitMax, ops.at(-1)?.op ?? this.commit)
     const replayed = ops.filter((entry) => entry.op <= opMax)
-    assert(replayed.length === ops.length, () => "a cluster of one replays every op its journal holds")
+    // A cluster's ops above commit_max stay in the journal, uncommitted: until repair and the view
+    // change arrive, a restarted replica of a cluster prepares or accepts them again.
+    assert(this.config.replicaCount > 1 || replayed.length === ops.length, () => "a cluster of one replays every op its journal holds")
     this.recovery = { _tag: "replaying", ops: replayed, next: 0, reading: false }
     this.advance(now)
   }
@@ -428,12 +474,30 @@ export class ReplicaCore {
     const command = message[FrameLayout.command.offset]
     if (command === Command.request) this.onRequest(now, message)
     else if (command === Command.ping_client) this.onPingClient(message)
-    // Replica-to-replica messages have no meaning in a cluster of one; they are ignored.
+    else if (this.config.replicaCount === 1) return // a cluster of one has no peers to hear from
+    else if (command === Command.prepare) this.onPrepare(message)
+    else if (command === Command.prepare_ok) this.onPrepareOk(now, message)
+    else if (command === Command.commit) this.onCommitHeartbeat(message)
+    // Other replica-to-replica messages arrive with repair and the view change.
+  }
+
+  private onTick(now: Now): void {
+    assert(this.statusNow === "normal", () => "ticks count once recovered")
+    assert(this.pipeline.length === 0 || this.primary, () => "only the primary has prepares in flight")
+    this.ticks += 1
+    if (!this.primary) return
+    if (this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
+    if (this.config.replicaCount === 1) return
+    if (this.ticks % ticksPerHeartbeat === 0) this.sendHeartbeat(now)
+    if (this.pipeline.length === 0) this.prepareTicks = 0
+    else if (++this.prepareTicks >= ticksPerPrepareTimeout) this.resendPrepares()
   }
 
   private onRequest(now: Now, request: Uint8Array): void {
     assert(request[FrameLayout.command.offset] === Command.request, () => "a request")
     assert(request.length >= headerSize, () => "a request is at least a header")
+    // Only the primary prepares; a backup forwarding requests arrives with the cluster's clients.
+    if (!this.primary) return
     if (readU32(request, FrameLayout.view.offset) > this.view) return
     // Only the primary stamps ops; a client's request naming a timestamp is dropped (§12.1).
     if (!isZero(request, RequestLayout.timestamp.offset, RequestLayout.timestamp.offset + 8)) return
@@ -502,6 +566,179 @@ export class ReplicaCore {
     assert(this.outputs.length === outputs + 1, () => "a ping gets one answer: a pong or an eviction")
   }
 
+  // --- replication in view 0 (vsr.md §3.4-§3.8) ---------------------------------------------
+
+  /**
+   * A backup receives the primary's prepare (vsr.md §3.5, in view 0 with no repair yet): one it
+   * already holds is acknowledged again if durable; the next op is checked against the chain and
+   * the checkpoint, logged and written to the journal; one beyond the journal's reach, or after a
+   * gap, is dropped (the primary resends it; repair fetches what it no longer has).
+   */
+  private onPrepare(prepare: Uint8Array): void {
+    assert(prepare[FrameLayout.command.offset] === Command.prepare, () => "a prepare")
+    if (this.primary) return // the primary of view 0 made every prepare of view 0 itself
+    const view = readU32(prepare, FrameLayout.view.offset)
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    if (view > this.view) return // a view jump asks for the view (view change, issue 15)
+    if (view < this.view || op <= this.op) return this.resendPrepareOk(prepare)
+    assert(prepare.length - headerSize <= this.config.batchSizeLimit, () => `op ${op}: a prepare beyond our batch limit (restart with the cluster's)`)
+    const commit = readU64Number(prepare, PrepareLayout.commit.offset)
+    assert(commit < op, () => `op ${op} carries commit ${commit}`)
+    if (commit > this.commitMax) this.commitMax = commit
+    if (op === this.op + 1 && op <= this.opMax) this.accept(prepare)
+    this.advanceBackup()
+    assert(this.commit <= this.commitMax, () => "a backup commits up to commit_max only")
+  }
+
+  /** Logs the prepare of the next op and writes it to the journal (vsr.md §3.5 steps 7-10). */
+  private accept(prepare: Uint8Array): void {
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    assert(op === this.op + 1, () => `op ${op} is the next op`)
+    assert(op <= this.opMax, () => `op ${op} is within the journal`)
+    // A replica whose state differs from the primary's stops here (vsr.md §7.2: storage determinism).
+    assert(u128Equal(prepare, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(op), 0),
+      () => `op ${op} was prepared on another checkpoint than ours: checkpoint diverged`)
+    // A primary never breaks its own hash chain within a view.
+    assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => `op ${op} does not chain to op ${this.op} in the same view`)
+    const timestamp = readU64(prepare, PrepareLayout.timestamp.offset)
+    assert(timestamp > this.timestamp, () => `op ${op}: timestamps increase with op`)
+    this.op = op
+    this.timestamp = timestamp
+    this.parent = prepare.slice(0, checksumSize)
+    const entry = this.log.append(prepare)
+    assert(entry.op === op, () => "the prepare is logged")
+    assert(!entry.durable, () => "a prepare just logged is not yet durable")
+    this.outputs.push({ _tag: "JournalWrite", op, prepare })
+  }
+
+  /** A backup's journal write is done: acknowledge it to the primary (vsr.md §3.6), then commit what may. */
+  private onBackupWriteDone(op: number): void {
+    assert(!this.primary, () => "a backup's write")
+    const entry = this.log.find(op)
+    assert(entry !== undefined, () => `journal completion for op ${op}, which the log does not hold`)
+    assert(!entry.durable, () => `journal completion for op ${op} twice`)
+    entry.durable = true
+    this.sendPrepareOk(entry.header)
+    this.advanceBackup()
+  }
+
+  /** A prepare the backup holds durably is acknowledged again (its `prepare_ok` may have been lost). */
+  private resendPrepareOk(prepare: Uint8Array): void {
+    assert(!this.primary, () => "a backup acknowledges")
+    assert(readU64Number(prepare, PrepareLayout.op.offset) <= this.op, () => "a prepare already held is acknowledged again")
+    const entry = this.log.find(readU64Number(prepare, PrepareLayout.op.offset))
+    if (entry !== undefined && entry.durable && this.log.holds(entry, prepare)) this.sendPrepareOk(entry.header)
+  }
+
+  private sendPrepareOk(header: Uint8Array): void {
+    assert(!this.primary, () => "the primary's own write is its ok")
+    assert(header[FrameLayout.command.offset] === Command.prepare, () => "a prepare_ok acknowledges a prepare")
+    // To the primary of our current view, with our current view (vsr.md §3.6).
+    const ok = buildPrepareOk(header, { view: this.view, replica: this.config.replica, commitMin: BigInt(this.commit) })
+    assert(u128Equal(ok, PrepareOkLayout.prepare_checksum.offset, header, 0), () => "the ok names the prepare")
+    this.outputs.push({ _tag: "SendToReplica", replica: this.view % this.config.replicaCount, message: ok })
+  }
+
+  /** The primary counts a backup's `prepare_ok` (vsr.md §3.7): in our view, for the prepare in flight by checksum. */
+  private onPrepareOk(now: Now, ok: Uint8Array): void {
+    assert(ok[FrameLayout.command.offset] === Command.prepare_ok, () => "a prepare_ok")
+    if (!this.primary || readU32(ok, FrameLayout.view.offset) !== this.view) return
+    const replica = ok[FrameLayout.replica.offset]!
+    if (replica === this.config.replica || replica >= this.config.replicaCount) return
+    const entry = this.pipeline.find(readU64Number(ok, PrepareOkLayout.op.offset))
+    // An ok for a prepare committed since, or for another prepare of that op, changes nothing.
+    if (entry === undefined || !u128Equal(ok, PrepareOkLayout.prepare_checksum.offset, entry.prepare, 0)) return
+    assert(u128Equal(ok, PrepareOkLayout.checkpoint_id.offset, entry.prepare, PrepareLayout.checkpoint_id.offset), () => "an ok repeats its prepare's checkpoint id")
+    if (this.pipeline.ack(entry.op, replica)) this.advance(now)
+  }
+
+  /**
+   * A backup learns how far the primary committed (vsr.md §3.8). A heartbeat no newer than the
+   * last is ignored; one naming another prepare at an op the backup holds is a fork, a defect.
+   */
+  private onCommitHeartbeat(message: Uint8Array): void {
+    assert(message[FrameLayout.command.offset] === Command.commit, () => "a commit heartbeat")
+    if (this.primary || readU32(message, FrameLayout.view.offset) !== this.view) return
+    if (message[FrameLayout.replica.offset] !== this.view % this.config.replicaCount) return
+    const sentNs = readU64(message, CommitLayout.timestamp_monotonic.offset)
+    if (sentNs <= this.heartbeatNs) return
+    this.heartbeatNs = sentNs
+    const commit = readU64Number(message, CommitLayout.commit.offset)
+    const held = commit === this.commit ? this.commitChecksum : this.log.find(commit)?.header
+    assert(held === undefined || u128Equal(message, CommitLayout.commit_checksum.offset, held, 0), () => `op ${commit}: the primary committed another prepare than ours`)
+    if (commit > this.commitMax) this.commitMax = commit
+    this.advanceBackup()
+  }
+
+  /** The primary's heartbeat: how far it committed, to every backup (vsr.md §3.8). */
+  private sendHeartbeat(now: Now): void {
+    assert(this.primary, () => "the primary sends heartbeats")
+    assert(this.config.replicaCount > 1, () => "a cluster of one has nobody to send heartbeats to")
+    const header = zeroHeader(Command.commit)
+    header.cluster = this.config.cluster
+    header.view = this.view
+    header.replica = this.config.replica
+    header.commit_checksum = u128FromBytes(this.commitChecksum, 0)
+    header.checkpoint_id = u128FromBytes(this.checkpoint.id, 0)
+    header.checkpoint_op = BigInt(this.checkpoint.op)
+    header.commit = BigInt(this.commit)
+    // Never zero (header rules): backups order heartbeats by it.
+    header.timestamp_monotonic = now.monotonicNs > 0n ? now.monotonicNs : 1n
+    const message = buildMessage(header, new Uint8Array(0))
+    assert(readU64Number(message, CommitLayout.commit.offset) === this.commit, () => "the heartbeat names our commit")
+    for (let replica = 0; replica < this.config.replicaCount; replica++) {
+      if (replica !== this.config.replica) this.outputs.push({ _tag: "SendToReplica", replica, message })
+    }
+  }
+
+  /** The prepare timeout fired: each prepare in flight goes again to the replicas whose ok is missing (vsr.md §3.4). */
+  private resendPrepares(): void {
+    assert(this.primary, () => "the primary resends prepares")
+    assert(this.pipeline.length > 0, () => "prepares in flight are resent")
+    this.prepareTicks = 0
+    assert(this.pipeline.prepared.length <= this.pipeline.prepareMax, () => "the pipeline within its bound")
+    for (const entry of this.pipeline.prepared) {
+      for (let replica = 0; replica < this.config.replicaCount; replica++) {
+        if (replica !== this.config.replica && !entry.oks.has(replica)) this.outputs.push({ _tag: "SendToReplica", replica, message: entry.prepare })
+      }
+    }
+  }
+
+  /**
+   * Starts every commit a backup may start now (vsr.md §3.8), in op order: an op it holds,
+   * durable in its journal, at or below commit_max. Its prepare comes from the cache, else from
+   * the journal (`ReadPrepare`). Writes wait while a checkpoint is written, as on the primary.
+   */
+  private advanceBackup(): void {
+    assert(!this.primary, () => "a backup commits up to commit_max")
+    assert(this.statusNow === "normal", () => "a backup commits once recovered")
+    for (let pass = 0; pass <= this.log.length && this.commitStage._tag === "idle"; pass++) {
+      const next = this.log.first()
+      if (next === undefined || !next.durable || next.op > this.commitMax) break
+      assert(next.op === this.commit + 1, () => "the log starts after the commit")
+      if (this.checkpointStage !== "none" && !isReadOperation(next.header[PrepareLayout.operation.offset]!)) break
+      if (next.prepare === undefined) {
+        this.commitStage = { _tag: "reading", op: next.op }
+        this.outputs.push({ _tag: "ReadPrepare", op: next.op, checksum: next.header.slice(0, checksumSize) })
+        break
+      }
+      this.commitStart(next.prepare)
+    }
+  }
+
+  /** The prepare a backup read back from its journal to commit it. */
+  private backupPrepareRead(prepare: Uint8Array): void {
+    const stage = this.commitStage
+    assert(stage._tag === "reading", () => "a prepare read while none was asked for")
+    const entry = this.log.first()
+    assert(entry !== undefined, () => `a prepare read of op ${stage.op} with nothing to commit`)
+    assert(entry.op === stage.op, () => `a prepare read of op ${stage.op}, not the next to commit`)
+    assert(this.log.holds(entry, prepare), () => `the journal returned another prepare of op ${stage.op}`)
+    this.commitStage = { _tag: "idle" }
+    this.commitStart(prepare)
+    this.advanceBackup()
+  }
+
   // --- prepare, journal, commit ---------------------------------------------------------------
 
   /** Turns an accepted request into the next op (vsr.md §3.3) and writes it to the journal. */
@@ -540,6 +777,7 @@ export class ReplicaCore {
   /** Injects a pulse when a pending transfer is due (state-machine.md §10.5). */
   private pulseIfDue(now: Now): void {
     assert(this.statusNow === "normal", () => "pulses once recovered")
+    assert(this.primary, () => "only the primary injects pulses")
     if (this.pipeline.full || this.pipeline.hasOperation(VsrOperation.pulse)) return
     if (this.ledger.nextExpiry() === undefined || this.journalFull()) return
     const expiry = this.ledger.nextExpiry()
@@ -600,8 +838,13 @@ export class ReplicaCore {
     assert(readU64Number(prepare, PrepareLayout.op.offset) === this.op, () => "the prepare carries the new op")
     assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => "the prepare chains to the previous one")
     this.parent = prepare.slice(0, checksumSize)
+    if (this.pipeline.length === 0) this.prepareTicks = 0
     this.pipeline.push({ op: this.op, prepare, creates, createEvents })
     assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op}, commit ${this.commit}, ${this.pipeline.length} in the pipeline`)
+    // Star replication (vsr.md §3.4): every backup gets the prepare now, while our journal writes it.
+    for (let replica = 0; replica < this.config.replicaCount; replica++) {
+      if (replica !== this.config.replica) this.outputs.push({ _tag: "SendToReplica", replica, message: prepare })
+    }
     this.outputs.push({ _tag: "JournalWrite", op: this.op, prepare })
   }
 
@@ -617,9 +860,14 @@ export class ReplicaCore {
     return this.timestamp
   }
 
-  /** The primary's own journal write is its `prepare_ok` (vsr.md §3.4): prepares with a quorum commit, in op order. */
+  /**
+   * The primary's own journal write is its `prepare_ok` (vsr.md §3.4): prepares with a quorum
+   * commit, in op order. Its disk is one of the quorum's, not a precondition (vsr.md §3.4).
+   */
   private onJournalWriteDone(now: Now, op: number): void {
     const entry = this.pipeline.find(op)
+    // In a cluster, backups' oks alone may have committed the op before our own write landed.
+    if (entry === undefined && this.config.replicaCount > 1 && op <= this.commit) return
     assert(entry !== undefined, () => `journal completion for op ${op} not in the pipeline`)
     assert(!entry.oks.has(this.config.replica), () => `journal completion for op ${op} twice`)
     this.pipeline.ack(op, this.config.replica)
@@ -634,6 +882,7 @@ export class ReplicaCore {
    */
   private advance(now: Now): void {
     if (this.statusNow === "recovering") return this.advanceReplay()
+    if (!this.primary) return this.advanceBackup()
     assert(this.recovery._tag === "replaying", () => "a normal core has recovered")
     // Each pass commits one op of the pipeline, so the pipeline's bound bounds the loop.
     for (let pass = 0; pass <= this.pipeline.prepareMax && this.commitStage._tag === "idle"; pass++) {
@@ -696,9 +945,16 @@ export class ReplicaCore {
     const op = readU64Number(prepare, PrepareLayout.op.offset)
     assert(op === this.commit + 1, () => "commits must follow op order")
     assert(this.commitStage._tag === "idle", () => "an op executes once its prefetch is done")
-    if (this.statusNow === "normal") {
+    if (this.statusNow === "normal" && this.primary) {
       const head = this.pipeline.shift()
       assert(head.prepare === prepare, () => "the pipeline's head commits")
+      this.prepareTicks = 0
+    } else if (this.statusNow === "normal") {
+      // A backup never executes above commit_max (vsr.md §3.8): ops above it may yet be truncated.
+      assert(op <= this.commitMax, () => `a backup commits op ${op} above commit_max ${this.commitMax}`)
+      const entry = this.log.shift()
+      assert(entry.op === op, () => `op ${op} commits, not the log's first`)
+      assert(this.log.holds(entry, prepare), () => `op ${op} commits another prepare than the one logged`)
     } else {
       // Replay: the op is prepared again as it commits.
       this.op = op
@@ -706,6 +962,8 @@ export class ReplicaCore {
       this.parent = prepare.slice(0, checksumSize)
     }
     this.commit = op
+    this.commitChecksum = prepare.slice(0, checksumSize)
+    if (this.commitMax < op) this.commitMax = op
     this.execute(prepare)
     if (isCheckpointOp(this.config.storage, op)) {
       // The journal holds too few ops past the durable checkpoint to reach the next checkpoint op.
@@ -758,8 +1016,8 @@ export class ReplicaCore {
     // listening, and `no_session` on its next request.
     if (operation === VsrOperation.register) this.sessions.open(client, op, reply)
     else this.sessions.update(client, op, reply)
-    // Replay rebuilds replies without sending them: nobody asked yet.
-    if (this.statusNow === "normal") this.send(client, reply)
+    // Replay rebuilds replies without sending them: nobody asked yet. Backups reply to nobody.
+    if (this.statusNow === "normal" && this.primary) this.send(client, reply)
   }
 
   private evict(client: bigint, message: Uint8Array, reason: EvictionReason): void {

@@ -1,5 +1,6 @@
 /**
- * `npm run sim -- --seed=<u64> [--ticks=N] [--log=debug] [--mutant=<name>] [--clients=N]`: one simulated run.
+ * `npm run sim -- --seed=<u64> [--ticks=N] [--log=debug] [--mutant=<name>] [--clients=N] [--replicas=N]`: one simulated run
+ * (`--replicas` above 1: a cluster in normal operation, without faults until repair arrives).
  * Prints the seed, the drawn parameters, progress, the trace hash and a one-line verdict, then
  * `RESULT {json}`. Exit codes (simulation.md §8.3): 0 ok, 128 liveness failure, 129 checker
  * failure, 2 usage error.
@@ -14,8 +15,11 @@ function main(argv: ReadonlyArray<string>): number {
   let log: "info" | "debug"
   let mutant: Mutant
   let overrides: Partial<SwarmParameters> = {}
+  let replicaCount: number
   try {
-    const flags = parseFlags(argv, ["seed", "ticks", "log", "mutant", "clients"])
+    const flags = parseFlags(argv, ["seed", "ticks", "log", "mutant", "clients", "replicas"])
+    replicaCount = parseCount(flags.get("replicas"), "replicas", 1)
+    if (replicaCount > 6) throw new Error("--replicas must be 1 to 6")
     if (flags.has("clients")) overrides = { clientCount: parseCount(flags.get("clients"), "clients", 1) }
     const seedText = flags.get("seed")
     if (seedText === undefined) throw new Error("--seed=<u64> is required")
@@ -32,9 +36,9 @@ function main(argv: ReadonlyArray<string>): number {
     return 2
   }
   console.log(`seed ${seed}`)
-  const result = runSimulation({ seed, ticks, log, mutant, overrides, print: (line) => console.log(line), onParameters: (p) => console.log(`parameters ${JSON.stringify(p)}`) })
+  const result = runSimulation({ seed, ticks, log, mutant, overrides, replicaCount, print: (line) => console.log(line), onParameters: (p) => console.log(`parameters ${JSON.stringify(p)}`) })
   console.log(`trace hash ${result.traceHash} (${result.stats.traceEvents} events, ${result.ticksRun} ticks)`)
-  const clients = overrides.clientCount === undefined ? "" : ` --clients=${overrides.clientCount}`
+  const clients = (overrides.clientCount === undefined ? "" : ` --clients=${overrides.clientCount}`) + (replicaCount === 1 ? "" : ` --replicas=${replicaCount}`)
   const replay = `npm run sim -- --seed=${seed} --ticks=${ticks}${mutant === "none" ? "" : ` --mutant=${mutant}`}${clients} --log=debug`
   const first = result.violations[0]
   if (first === undefined) {

@@ -4,8 +4,11 @@
  * `ReplicaCore`, journal and ledger) with its own simulated disk (src/layers/disk_sim.ts), clock,
  * bus endpoint on the network (sim/network.ts, a path between every pair of processes) and pause
  * state, all running as Effect fibers on the simulator's scheduler; so do its clients, the
- * shipping client sessions (sim/session_client.ts). The replica does not run a cluster yet, so
- * the array holds one process (`replicaCount`). A seed chooses the swarm parameters and every
+ * shipping client sessions (sim/session_client.ts). The array holds `replicaCount` processes
+ * (one unless asked: `--replicas=N`). A cluster runs in normal operation in view 0 only: with no
+ * repair and no view change yet, its runs have no process faults and a healthy network whose
+ * paths keep order, and it ends with a convergence check (every replica reaches the same commit)
+ * instead of the final crash and recovery. A seed chooses the swarm parameters and every
  * fault; the checkers (sim/checker.ts, sim/checkpoint_checker.ts) judge the run from what the
  * clients see, what reaches the disk, and the events each replica emits (`ReplicaObserver`),
  * never from log lines.
@@ -36,6 +39,7 @@ import { atReplica, Trace, TraceHash } from "./trace.ts"
 import { Workload } from "./workload.ts"
 import { droppingLedger, driftingLedger, isLedgerInvariantBroken, rewritingLedger, verifyingLedger } from "./mutant_ledger.ts"
 import { CheckpointChecker } from "./checkpoint_checker.ts"
+import { CommitChecker } from "./commit_checker.ts"
 import { ReplicaProcess } from "./replica_process.ts"
 import { shadowCheckpoints } from "./storage_checker.ts"
 import { createLedger, type Ledger } from "../src/ledger/ledger.ts"
@@ -45,9 +49,12 @@ export const tickMs = 10
 export type Mutant =
   | "none" | "ledger_drops_transfer" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "storage_skips_fsync"
   | "replies_lost_forever" | "ledger_drifts" | "checkpoint_rewrites_after_restart" | "checkpoint_events_lost"
+  | "backup_ledger_drops_transfer"
 export const mutants: ReadonlyArray<Mutant> = [
   "none", "ledger_drops_transfer", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "storage_skips_fsync",
-  "replies_lost_forever", "ledger_drifts", "checkpoint_rewrites_after_restart", "checkpoint_events_lost"
+  "replies_lost_forever", "ledger_drifts", "checkpoint_rewrites_after_restart", "checkpoint_events_lost",
+  // A cluster's backups (only) drop a transfer: they reply to nobody, so only their checkpoints can tell.
+  "backup_ledger_drops_transfer"
 ]
 
 export interface SimOptions {
@@ -62,6 +69,8 @@ export interface SimOptions {
   readonly print?: (line: string) => void
   /** Receives the drawn parameters before the run starts. */
   readonly onParameters?: (parameters: SwarmParameters) => void
+  /** Replicas in the cluster (default 1). */
+  readonly replicaCount?: number
 }
 
 export interface SwarmParameters {
@@ -121,8 +130,8 @@ export const livenessTicksMax = 12000
 const gridBlocksSimulated = 2048
 /** Ticks allowed for the final recovery. */
 const recoveryTicksMax = 3000
-/** Replicas in the simulated cluster: the replica does not run a cluster yet (issue 13 runs one). */
-const replicaCount = 1
+/** Ticks a cluster has, once the clients are done, for every backup to commit what the primary did (heartbeats are every 50). */
+const convergenceTicksMax = 1000
 const epochMs = 1_700_000_000_000
 
 export function drawParameters(seed: bigint): SwarmParameters {
@@ -192,6 +201,11 @@ const cutCheckpointStored = (observe: (event: ReplicaEvent) => void) => (event: 
   if (event._tag !== "CheckpointStored") observe(event)
 }
 
+/** A cluster's runs until repair and the view change arrive: no process faults, and a network that delivers every packet in order. */
+const clusterWithoutFaults: Partial<SwarmParameters> = {
+  crashProbability: 0, pauseProbability: 0, network: { ...networkHealthy, ordered: true }
+}
+
 export function runSimulation(options: SimOptions): SimResult {
   return new Simulation(options).run()
 }
@@ -227,6 +241,9 @@ class Simulation {
   private readonly stats = { crashes: 0, restarts: 0, pauses: 0, evictions: 0, journalFull: 0, defects: 0 }
   /** What the replicas report about their checkpoints (their events). */
   private readonly checkpoints = new CheckpointChecker(this.checker)
+  private readonly replicaCount: number
+  /** Every replica commits the same prepare at each op. */
+  private readonly commits: CommitChecker
   /** Replies already sent per (client, request): the reply-cache mutant alters the repeats. */
   private readonly repliesSent = new Set<string>()
 
@@ -236,8 +253,11 @@ class Simulation {
     this.mutant = options.mutant ?? "none"
     this.print = options.print ?? (() => {})
     this.debug = options.log === "debug"
-    this.parameters = { ...drawParameters(options.seed), ...options.overrides }
+    this.replicaCount = options.replicaCount ?? 1
+    this.commits = new CommitChecker(this.checker, this.replicaCount)
+    this.parameters = { ...drawParameters(options.seed), ...(this.replicaCount > 1 ? clusterWithoutFaults : {}), ...options.overrides }
     const p = this.parameters
+    const replicaCount = this.replicaCount
     this.clientClock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0))
     this.cluster = Random.stream(this.seed, "cluster").u64()
     this.network = new SimNetwork(this.seed, u128ToBytes(this.cluster), replicaCount, p.network, this.trace)
@@ -260,7 +280,8 @@ class Simulation {
       if (this.tick % progressEvery === 0) this.progress()
     }
     this.liveness()
-    if (this.checker.violations.length === 0) this.finalRecovery()
+    if (this.replicaCount > 1) this.convergence()
+    else if (this.checker.violations.length === 0) this.finalRecovery()
     this.stop()
     if (this.checker.violations.length === 0) this.checkStorageDeterminism()
     return this.result()
@@ -282,6 +303,14 @@ class Simulation {
       `(${this.replicaStates()}, ${this.stats.journalFull > 0 ? "the journal was full" : "journal not full"})`)
   }
 
+  /** A cluster, its clients done: every backup must reach the primary's commit (they learn it from heartbeats). */
+  private convergence(): void {
+    const start = this.tick
+    for (; this.checker.violations.length === 0 && !this.commits.converged && this.tick < start + convergenceTicksMax; this.tick++) this.step()
+    if (this.checker.violations.length > 0 || this.commits.converged) return
+    this.checker.fail("replicas_converge", `commits [${this.commits.commits.join(", ")}] ${convergenceTicksMax} ticks after the clients were done`)
+  }
+
   private result(): SimResult {
     const violations = this.checker.violations
     const disks = (count: (disk: SimulatedDisk) => number) => this.replicas.reduce((sum, r) => sum + count(r.disk), 0)
@@ -296,6 +325,7 @@ class Simulation {
         ...this.stats,
         checkpoints: this.checkpoints.stored,
         checkpointsCompared: this.checkpoints.compared,
+        ...(this.replicaCount > 1 ? { commitsCompared: this.commits.compared } : {}),
         requestsIssued: this.issued,
         repliesChecked: this.checker.repliesChecked,
         opsChecked: this.checker.opsChecked,
@@ -449,7 +479,7 @@ class Simulation {
   /** `scarab format` on every replica's simulated disk (before the first start; no faults yet), then one time for all. */
   private format(): void {
     for (const replica of this.replicas) {
-      const program = formatStorage({ cluster: this.cluster, replica: replica.index, replicaCount, profile: "test" }).pipe(
+      const program = formatStorage({ cluster: this.cluster, replica: replica.index, replicaCount: this.replicaCount, profile: "test" }).pipe(
         Effect.provide(replica.disk.layer()), Effect.provideService(Clock.Clock, replica.clock))
       const fiber = Effect.runFork(program, { scheduler: this.scheduler })
       while (fiber.pollUnsafe() === undefined) {
@@ -494,7 +524,7 @@ class Simulation {
       return yield* Effect.never
     }).pipe(
       Effect.provide(layerReplica.pipe(Layer.provide(io))),
-      Effect.provideService(ReplicaLedger, this.ledgerFactory()),
+      Effect.provideService(ReplicaLedger, this.ledgerFactory(replica.index)),
       Effect.provideService(ReplicaObserver, this.mutant === "checkpoint_events_lost" ? cutCheckpointStored(observe) : observe),
       Effect.provideService(Clock.Clock, replica.clock),
       Effect.provideService(References.CurrentLoggers, new Set(this.debug ? [logger] : [])),
@@ -504,8 +534,11 @@ class Simulation {
 
   private onUp(replica: ReplicaProcess, commitOp: bigint, checkpointOp: number): void {
     if (!replica.up(this.tick)) return
-    this.checker.onRecovered(commitOp)
+    // One replica must itself recover every acknowledged op; a replica of a cluster may start
+    // behind its peers (and catches up from them), so it truncates nothing from the history.
+    if (this.replicaCount === 1) this.checker.onRecovered(commitOp)
     this.checkpoints.onRecovered(replica.index, checkpointOp)
+    this.commits.onRecovered(replica.index, Number(commitOp))
     this.trace.add(atReplica(Trace.restart, replica.index), this.tick, Number(commitOp))
     this.log(`replica ${replica.index} up: recovered commit op ${commitOp}, checkpoint op ${checkpointOp} (acknowledged ${this.checker.ackedOp})`)
   }
@@ -686,10 +719,14 @@ class Simulation {
       case "CheckpointStored":
         return this.checkpoints.onStored(replica.index, event.checkpoint.op, Buffer.from(event.checkpoint.id).toString("hex"))
       case "CheckpointRestored":
+        // Replay commits again from the op after the checkpoint.
+        this.commits.onRecovered(replica.index, event.checkpoint.op)
         return this.checkpoints.onRestored(replica.index, event.checkpoint.op, Buffer.from(event.checkpoint.id).toString("hex"))
       case "JournalFull":
         this.stats.journalFull++
         return
+      case "Committed":
+        return this.commits.onCommitted(replica.index, event.op, event.checksum)
       case "Stopped": {
         // The replica's loop died of a defect: a broken invariant, the verifying ledger's included.
         this.stats.defects++
@@ -703,8 +740,8 @@ class Simulation {
   }
 
   /** The replica's ledger: verified after every request, and broken on purpose for some mutants. */
-  private ledgerFactory(): () => Ledger {
-    const make = this.mutant === "ledger_drops_transfer" ? droppingLedger
+  private ledgerFactory(replica: number): () => Ledger {
+    const make = this.mutant === "ledger_drops_transfer" || (this.mutant === "backup_ledger_drops_transfer" && replica > 0) ? droppingLedger
       : this.mutant === "ledger_drifts" ? driftingLedger
       : this.mutant === "checkpoint_rewrites_after_restart" ? rewritingLedger
       : () => createLedger()
@@ -721,7 +758,7 @@ class Simulation {
     const prepares = this.checker.committedPrepares(BigInt(newest))
     if (prepares === undefined) return this.checker.fail("storage_determinism", `the history lacks a committed op up to checkpoint ${newest}`)
     const first = this.replicas[0]!
-    const shadow = shadowCheckpoints(prepares, this.cluster, this.ledgerFactory(), first.disk.sizeBytes, first.clock, this.scheduler)
+    const shadow = shadowCheckpoints(prepares, this.cluster, this.ledgerFactory(first.index), first.disk.sizeBytes, first.clock, this.scheduler)
     if (shadow.diverged !== undefined) return this.checker.fail("storage_determinism", `a replica that never crashed stops: ${shadow.diverged}`)
     this.checkpoints.compare(shadow.ids)
   }

@@ -94,8 +94,12 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
 
   // One journal write at a time, in op order: a crash then tears at most the newest op, which
   // recovery can tell apart from corruption (storage.md §4.5). Commits are in op order anyway,
-  // so this costs no throughput for one replica.
-  const writes = yield* Queue.bounded<Uint8Array>(journal.layout.config.pipelineMax)
+  // so this costs no throughput for one replica. A replica of one has at most a pipeline of
+  // writes waiting (an op commits once written); in a cluster the backups' oks may commit ops
+  // before our own writes land, so a slow disk falls behind by up to the journal's ops (the op
+  // never passes the journal's reach beyond the durable checkpoint).
+  const writesMax = opened.replicaCount === 1 ? journal.layout.config.pipelineMax : journal.layout.config.journalSlotCount
+  const writes = yield* Queue.bounded<Uint8Array>(writesMax)
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
     const prepare = yield* Queue.take(writes)
     yield* journal.writePrepare(prepare).pipe(
@@ -120,7 +124,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
           yield* bus.sendToReplica(output.replica, output.message)
           break
         case "JournalWrite":
-          assert(Queue.offerUnsafe(writes, output.prepare), () => "journal writes beyond the pipeline bound")
+          assert(Queue.offerUnsafe(writes, output.prepare), () => `journal writes beyond the bound of ${writesMax}`)
           break
         case "Committed":
           checkpointer.onCommit(Number(output.op))
@@ -210,6 +214,7 @@ function refusalWarning(output: Extract<Output, { _tag: "JournalFull" | "StoreFu
 interface OpenedReplica {
   readonly core: ReplicaCore
   readonly cluster: bigint
+  readonly replicaCount: number
   readonly journal: Journal
   readonly checkpointer: Checkpointer
   readonly capacity: LedgerOptions
@@ -261,7 +266,7 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]): E
   const done = yield* Clock.currentTimeMillis
   yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointOp(state)} and replayed ${replayed} ops from the journal ` +
     `(open ${done - started} ms: checkpoint ${times.loaded - started} ms, WAL recovery ${times.journal - times.loaded} ms, replay ${done - times.journal} ms)`)
-  return { core, cluster: working.cluster, journal, checkpointer: stages.checkpointer, capacity, stages }
+  return { core, cluster: working.cluster, replicaCount: working.vsrState.replicaCount, journal, checkpointer: stages.checkpointer, capacity, stages }
 })
 
 /** The superblock, selected by quorum and repaired, refused unless this replica can run on it. */

@@ -137,7 +137,8 @@ export type Output =
   | { readonly _tag: "JournalWrite"; readonly op: number; readonly prepare: Uint8Array }
   /** Make resident what `eventCount` events of `operation` in op `op` touch, then send `PrefetchDone`. */
   | { readonly _tag: "Prefetch"; readonly op: number; readonly operation: ClientOperation; readonly eventCount: number; readonly body: Uint8Array }
-  | { readonly _tag: "Committed"; readonly op: number; readonly operation: number; readonly timestamp: bigint }
+  /** Op `op` committed: the prepare of checksum `checksum` (16 bytes) executed. */
+  | { readonly _tag: "Committed"; readonly op: number; readonly operation: number; readonly timestamp: bigint; readonly checksum: Uint8Array }
   /** Write the checkpoint's data: the state as it is now, just after committing `op`; then send `CheckpointDataDone`. */
   | { readonly _tag: "CheckpointData"; readonly op: number; readonly header: Uint8Array; readonly sessions: ReadonlyArray<SessionEntry> }
   /** Write the superblock naming the checkpoint data of `op`, then send `CheckpointDone`. */
@@ -1000,7 +1001,8 @@ export class ReplicaCore {
     assert(op === this.commit, () => "execute the op just committed")
     // Timestamps increase with op (state-machine.md §6.1): a committed op is no newer than the newest prepared.
     assert(timestamp <= this.timestamp, () => "a committed op's timestamp is no later than the newest prepare's")
-    this.outputs.push({ _tag: "Committed", op, operation, timestamp })
+    assert(u128Equal(this.commitChecksum, 0, prepare, 0), () => "the commit's checksum is the prepare's")
+    this.outputs.push({ _tag: "Committed", op, operation, timestamp, checksum: this.commitChecksum })
     if (operation === VsrOperation.pulse) {
       this.ledger.pulse(timestamp)
       return

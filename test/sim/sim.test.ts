@@ -9,6 +9,7 @@ import { runSimulation, type Mutant, type SimResult } from "../../sim/simulator.
 import { runSwarm } from "../../sim/swarm.ts"
 import { Checker } from "../../sim/checker.ts"
 import { CheckpointChecker } from "../../sim/checkpoint_checker.ts"
+import { CommitChecker } from "../../sim/commit_checker.ts"
 import { buildMessage } from "../../src/protocol/build.ts"
 import { Command, zeroHeader } from "../../src/protocol/header.ts"
 
@@ -139,7 +140,47 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
   })
 })
 
+describe("simulator, a cluster in normal operation (issue 14: no faults until repair arrives)", () => {
+  it("clusters of 2 to 6 replicas: every replica commits the same prepare at every op, reaches the primary's commit, and checkpoints alike", () => {
+    for (const [replicaCount, seed] of [[2, 1n], [3, 2n], [3, 3n], [4, 4n], [5, 5n], [6, 6n]] as const) {
+      const result = runSimulation({ seed, ticks: 4000, log: "quiet", replicaCount })
+      expect(result.violations, `${replicaCount} replicas, seed ${seed}`).toEqual([])
+      // Every op a client saw answered was committed by every replica, each compared with the first.
+      expect(result.stats.commitsCompared).toBeGreaterThanOrEqual(result.stats.opsChecked! * (replicaCount - 1))
+      expect(result.stats.repliesChecked).toBeGreaterThan(20)
+      expect(result.stats.checkpoints).toBeGreaterThanOrEqual(replicaCount)
+    }
+  })
+
+  it("backups whose ledger drops a transfer (they reply to nobody) are caught by their checkpoints", () => {
+    const result = runSimulation({ seed: 1n, ticks: 4000, log: "quiet", replicaCount: 3, mutant: "backup_ledger_drops_transfer" })
+    expect(result.violations[0]?.invariant).toBe("storage_determinism")
+  })
+})
+
 describe("simulator checkers, directly", () => {
+  it("commits: the same prepare at every op on every replica, each replica's ops in order, and convergence", () => {
+    const checker = new Checker()
+    const commits = new CommitChecker(checker, 3)
+    const a = new Uint8Array(16).fill(1)
+    const b = new Uint8Array(16).fill(2)
+    commits.onCommitted(0, 1, a)
+    expect(commits.converged).toBe(false)
+    commits.onCommitted(1, 1, a)
+    commits.onCommitted(2, 1, a)
+    expect(commits.converged).toBe(true)
+    expect(checker.violations).toEqual([])
+    commits.onCommitted(0, 2, a)
+    commits.onCommitted(1, 2, b)
+    expect(checker.violations.map((v) => v.invariant)).toEqual(["same_prepare_committed"])
+    commits.onCommitted(2, 3, a)
+    expect(checker.violations.map((v) => v.invariant)).toEqual(["same_prepare_committed", "commits_in_order"])
+    // A restarted replica replays from its checkpoint: its next commit is the op after.
+    commits.onRecovered(2, 0)
+    commits.onCommitted(2, 1, a)
+    expect(checker.violations).toHaveLength(2)
+  })
+
   it("checkpoint reports: a checkpoint recovered from or asked for past must have been reported, unless cut off in its superblock stage", () => {
     const checker = new Checker()
     const checkpoints = new CheckpointChecker(checker)

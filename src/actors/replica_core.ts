@@ -240,6 +240,11 @@ export class ReplicaCore {
   private heartbeatNs = 0n
   /** Ticks since a prepare was last sent or committed while the pipeline waits for acks. */
   private prepareTicks = 0
+  /**
+   * Writes done above `prepareOkMax`, by op, with the prepare's header: their oks go out (a
+   * backup's) or count (the primary's own) once the replica stored its next checkpoint.
+   */
+  private readonly oksWithheld = new Map<number, Uint8Array>()
 
   constructor(config: ReplicaConfig, ledger: Ledger) {
     assert(Number.isInteger(config.replicaCount), () => `replica count ${config.replicaCount}`)
@@ -308,10 +313,13 @@ export class ReplicaCore {
       case "CheckpointDataDone":
         this.checkpointDataWritten(input.op)
         break
-      case "CheckpointDone":
+      case "CheckpointDone": {
+        const okMax = this.prepareOkMax
         this.checkpointStored(input.checkpoint)
+        this.releaseOks(okMax)
         this.advance(now)
         break
+      }
       default:
         unreachable(input)
     }
@@ -619,7 +627,8 @@ export class ReplicaCore {
     assert(entry !== undefined, () => `journal completion for op ${op}, which the log does not hold`)
     assert(!entry.durable, () => `journal completion for op ${op} twice`)
     entry.durable = true
-    this.sendPrepareOk(entry.header)
+    if (op <= this.prepareOkMax) this.sendPrepareOk(entry.header)
+    else this.withholdOk(op, entry.header)
     this.advanceBackup()
   }
 
@@ -628,7 +637,7 @@ export class ReplicaCore {
     assert(!this.primary, () => "a backup acknowledges")
     assert(readU64Number(prepare, PrepareLayout.op.offset) <= this.op, () => "a prepare already held is acknowledged again")
     const entry = this.log.find(readU64Number(prepare, PrepareLayout.op.offset))
-    if (entry !== undefined && entry.durable && this.log.holds(entry, prepare)) this.sendPrepareOk(entry.header)
+    if (entry !== undefined && entry.durable && entry.op <= this.prepareOkMax && this.log.holds(entry, prepare)) this.sendPrepareOk(entry.header)
   }
 
   private sendPrepareOk(header: Uint8Array): void {
@@ -725,6 +734,46 @@ export class ReplicaCore {
       }
       this.commitStart(next.prepare)
     }
+  }
+
+  /**
+   * The newest op this replica acknowledges (vsr.md §7.1 `op_prepare_ok_max`; Scarab's trigger
+   * is the checkpoint op itself): an ok above the next checkpoint plus a pipeline would let the
+   * primary commit far enough to count that checkpoint durable (layout.ts `durableOp`), so a
+   * replica of a cluster acknowledges that far only once it has stored the checkpoint itself. It
+   * still writes those prepares; their oks go out when its checkpoint is stored (`releaseOks`). A
+   * replica of one acknowledges every write: its own write is the quorum, and reads commit past
+   * that op while a checkpoint is written (docs/decisions.md, "The replica core reshaped").
+   */
+  private get prepareOkMax(): number {
+    if (this.config.replicaCount === 1) return Number.MAX_SAFE_INTEGER
+    const next = checkpointAfter(this.config.storage, this.checkpoint.op)
+    assert(next > this.checkpoint.op, () => "the next checkpoint is after the durable one")
+    // Below prepareMax: a replica acknowledges only what it may write.
+    assert(next + this.config.storage.pipelineMax <= this.opMax, () => "prepareOkMax within the journal's reach")
+    return next + this.config.storage.pipelineMax
+  }
+
+  /** A checkpoint was stored: the oks withheld above the former `prepareOkMax` (`before`) go out up to the new one. */
+  private releaseOks(before: number): void {
+    const okMax = this.prepareOkMax
+    assert(okMax >= before, () => "prepareOkMax never goes back")
+    assert(this.oksWithheld.size === 0 || this.config.replicaCount > 1, () => "a replica of one withholds no ok")
+    if (okMax === before) return
+    for (const [op, header] of [...this.oksWithheld]) {
+      if (op > okMax) continue
+      this.oksWithheld.delete(op)
+      // The ok goes out even for an op committed meanwhile (a read commits through a checkpoint);
+      // on the primary, an op the backups' oks committed has left the pipeline: nothing to count.
+      if (this.primary) this.pipeline.ack(op, this.config.replica)
+      else this.sendPrepareOk(header)
+    }
+  }
+
+  private withholdOk(op: number, header: Uint8Array): void {
+    assert(op > this.prepareOkMax, () => `op ${op} is acknowledged at once`)
+    this.oksWithheld.set(op, header)
+    assert(this.oksWithheld.size <= this.config.storage.journalSlotCount, () => "oks withheld for ops within the journal")
   }
 
   /** The prepare a backup read back from its journal to commit it. */
@@ -871,6 +920,7 @@ export class ReplicaCore {
     if (entry === undefined && this.config.replicaCount > 1 && op <= this.commit) return
     assert(entry !== undefined, () => `journal completion for op ${op} not in the pipeline`)
     assert(!entry.oks.has(this.config.replica), () => `journal completion for op ${op} twice`)
+    if (op > this.prepareOkMax) return this.withholdOk(op, entry.prepare.subarray(0, headerSize))
     this.pipeline.ack(op, this.config.replica)
     this.advance(now)
   }

@@ -16,7 +16,7 @@ import { encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
 import { bodySizeMax, Operation } from "../../src/protocol/operation.ts"
 import { registerRequestBody } from "../../src/protocol/register.ts"
 import { Prng } from "../../src/layers/prng.ts"
-import { startedCore, step } from "./core_harness.ts"
+import { startedCore, step, storeCheckpoint } from "./core_harness.ts"
 
 const cluster = 11n
 const configOf = (replica: number, replicaCount: number, checkpointOps = 32): ReplicaConfig => ({
@@ -132,6 +132,46 @@ describe("replication, by hand", () => {
     const forged = buildMessage({ ...zeroHeader(Command.prepare), cluster, release: releaseScarab, op: 2n, commit: 0n, timestamp: now.realtimeNs + 10n,
       operation: VsrOperation.register, client: 9n }, registerRequestBody())
     expect(() => step(backup, now, { _tag: "Message", message: forged })).toThrow(/does not chain/)
+  })
+
+  it("a backup writes an op above the next checkpoint plus a pipeline, but acknowledges it only once it stored that checkpoint", () => {
+    // Checkpoints every 32 ops: the first is op 31; with a pipeline of 4 the backup acks up to op 35 until it stores it.
+    const primary = startedCore(configOf(0, 3), createLedger())
+    const backup = startedCore(configOf(1, 3), createLedger())
+    const toBackup: Array<Uint8Array> = []
+    let context = 0n
+    const drive = (outputs: ReadonlyArray<Output>): void => {
+      for (const output of outputs) {
+        if (output._tag === "SendToClient") context = u128FromBytes(output.message, ReplyLayout.context.offset)
+        if (output._tag === "SendToReplica" && output.replica === 1 && output.message[FrameLayout.command.offset] === Command.prepare) toBackup.push(output.message)
+        if (output._tag === "SendToReplica" && output.replica === 2 && output.message[FrameLayout.command.offset] === Command.prepare) {
+          drive(step(primary, now, { _tag: "Message", message: buildPrepareOk(output.message, { view: 0, replica: 2, commitMin: 0n }) }))
+        }
+        if (output._tag === "JournalWrite") drive(step(primary, now, { _tag: "JournalWriteDone", op: output.op }))
+        if (output._tag === "CheckpointData") drive(storeCheckpoint(primary, now, { op: output.op, id: new Uint8Array(16).fill(7), parentId: new Uint8Array(16) }))
+      }
+    }
+    drive(step(primary, now, { _tag: "Message", message: register(5n) }))
+    for (let request = 1; request <= 36; request++) drive(step(primary, now, { _tag: "Message", message: lookup(5n, request, context) }))
+    expect(primary.commitOp).toBe(37)
+    const oks: Array<number> = []
+    const collect = (outputs: ReadonlyArray<Output>) => {
+      for (const send of sends(outputs)) if (send.message[FrameLayout.command.offset] === Command.prepare_ok) oks.push(readU64Number(send.message, PrepareOkLayout.op.offset))
+    }
+    let checkpointAsked = false
+    for (const message of toBackup) {
+      const outputs = step(backup, now, { _tag: "Message", message })
+      const write = outputs.find((output) => output._tag === "JournalWrite")
+      const done = write === undefined ? [] : step(backup, now, { _tag: "JournalWriteDone", op: write.op })
+      checkpointAsked ||= [...outputs, ...done].some((output) => output._tag === "CheckpointData")
+      collect(done)
+    }
+    expect(checkpointAsked).toBe(true)
+    expect(oks).toEqual(Array.from({ length: 35 }, (_, i) => i + 1))
+    // The backup stores checkpoint 31: the oks of ops 36 and 37 go out.
+    const stored = storeCheckpoint(backup, now, { op: 31, id: new Uint8Array(16).fill(7), parentId: new Uint8Array(16) })
+    collect(stored)
+    expect(oks.slice(35)).toEqual([36, 37])
   })
 
   it("a backup reads back from its journal a prepare its cache no longer holds", () => {

@@ -367,3 +367,36 @@ describe("replication, a cluster of cores in a random order", () => {
     })
   }
 })
+
+describe("a cluster's primary and a replica of one", () => {
+  it("send the same replies, byte for byte, for the same requests at the same times (only who acknowledges differs)", () => {
+    const solo = startedCore(configOf(0, 1), createLedger())
+    const primary = startedCore(configOf(0, 3), createLedger())
+    /** Runs a request to its reply: journal writes done at once, and on the primary one backup's ok per prepare. */
+    const serve = (core: ReplicaCore, message: Uint8Array): Array<Uint8Array> => {
+      const replies: Array<Uint8Array> = []
+      const drive = (outputs: ReadonlyArray<Output>): void => {
+        for (const output of outputs) {
+          if (output._tag === "SendToClient") replies.push(output.message)
+          if (output._tag === "JournalWrite") drive(step(core, now, { _tag: "JournalWriteDone", op: output.op }))
+          if (output._tag === "SendToReplica" && output.replica === 1) {
+            drive(step(core, now, { _tag: "Message", message: buildPrepareOk(output.message, { view: 0, replica: 1, commitMin: 0n }) }))
+          }
+        }
+      }
+      drive(step(core, now, { _tag: "Message", message: message.slice() }))
+      return replies
+    }
+    let context = 0n
+    for (let request = 0; request <= 12; request++) {
+      const message = request === 0 ? register(5n) : lookup(5n, request, context)
+      const [soloReply, ...soloRest] = serve(solo, message)
+      const [primaryReply, ...primaryRest] = serve(primary, message)
+      expect(soloRest).toEqual([])
+      expect(primaryRest).toEqual([])
+      expect(primaryReply).toEqual(soloReply)
+      context = u128FromBytes(soloReply!, ReplyLayout.context.offset)
+    }
+    expect(primary.commitOp).toBe(solo.commitOp)
+  })
+})

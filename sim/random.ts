@@ -3,7 +3,7 @@
  * seed *by name* ("network 0→client 3", "disk 0", "workload", …), never by call order, so adding
  * a consumer does not shift any existing stream.
  */
-import { Prng } from "../src/layers/prng.ts"
+import { Prng } from "../src/prng.ts"
 
 const u64Mask = (1n << 64n) - 1n
 

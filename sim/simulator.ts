@@ -21,7 +21,7 @@
  * within `livenessTicksMax`. The run ends with one more crash and recovery of every replica,
  * which must keep every acknowledged op.
  */
-import { Clock, Effect, Exit, Cause, Layer, Logger, References } from "effect"
+import { Clock, Effect, Exit, Cause, Layer, Logger, Random as EffectRandom, References } from "effect"
 import type { MessageBus } from "../src/actors/message_bus.ts"
 import { layerReplica, Replica, type ReplicaEvent, ReplicaLedger, ReplicaObserver } from "../src/actors/replica.ts"
 import { faultsNone, SimulatedDisk } from "../src/layers/disk_sim.ts"
@@ -33,7 +33,7 @@ import { Storage } from "../src/storage/storage.ts"
 import { Checker, readU64, type Violation } from "./checker.ts"
 import { SimClient } from "./session_client.ts"
 import { networkHealthy, SimBus, SimNetwork, type NetworkOptions } from "./network.ts"
-import { Random } from "./random.ts"
+import { Random, streamSeed } from "./random.ts"
 import { SimClock, SimScheduler } from "./runtime.ts"
 import { atReplica, Trace, TraceHash } from "./trace.ts"
 import { Workload } from "./workload.ts"
@@ -527,6 +527,8 @@ class Simulation {
       Effect.provideService(ReplicaLedger, this.ledgerFactory(replica.index)),
       Effect.provideService(ReplicaObserver, this.mutant === "checkpoint_events_lost" ? cutCheckpointStored(observe) : observe),
       Effect.provideService(Clock.Clock, replica.clock),
+      // The replica's nonce (its core's PRNG seed) comes from Random: seeded per replica and incarnation.
+      EffectRandom.withSeed(String(streamSeed(this.seed, `replica ${replica.index} incarnation ${incarnation}`))),
       Effect.provideService(References.CurrentLoggers, new Set(this.debug ? [logger] : [])),
       Effect.provideService(References.MinimumLogLevel, this.debug ? "Debug" : "None")
     )

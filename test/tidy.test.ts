@@ -3,8 +3,8 @@
  * "Layering, and the tidy test"):
  *
  * - Imports point down the architecture. Within src/, protocol < ledger < storage < actors <
- *   layers < client < cli; src/assert.ts, src/slab.ts and src/native.ts are shared utilities
- *   below all of them (importing nothing from the folders); src/index.ts is the package root
+ *   layers < client < cli; src/assert.ts, src/slab.ts, src/native.ts and src/prng.ts are shared
+ *   utilities below all of them (importing nothing from the folders); src/index.ts is the package root
  *   above all of them. Type-only imports count: a type from an upper folder is a dependency on
  *   it all the same.
  * - No import cycle among src/ modules. `import type` is ignored here: Node's type stripping
@@ -236,7 +236,7 @@ function isEffectCast(expression: Node, type: Node, sourceFile: SourceFile): boo
 /** Architecture ranks of src/'s folders, lowest first. */
 const folderRanks: Readonly<Record<string, number>> = { protocol: 0, ledger: 1, storage: 2, actors: 3, layers: 4, client: 5, cli: 6 }
 /** Leaves anyone may import: assertions, the slab allocator, the native addon's loader (the protocol's checksum and the disk layers both call the addon). */
-const sharedUtilities: ReadonlySet<string> = new Set(["src/assert.ts", "src/slab.ts", "src/native.ts"])
+const sharedUtilities: ReadonlySet<string> = new Set(["src/assert.ts", "src/slab.ts", "src/native.ts", "src/prng.ts"])
 const packageRoot = "src/index.ts"
 
 /** Where a module of src/ sits: a folder's rank, shared (below all) or the root (above all). */

@@ -11,7 +11,7 @@
  * exactly (a retry after the restart gets the identical reply). A failed write stops the
  * replica: it must not go on with a disk it cannot trust.
  */
-import { Cause, Clock, Context, Deferred, Effect, Layer, Queue, Scope } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Layer, Queue, Random, Scope } from "effect"
 import { assert } from "../assert.ts"
 import { createLedger, type Ledger, type LedgerOptions } from "../ledger/ledger.ts"
 import { defaultLimits } from "../ledger/memory_store.ts"
@@ -259,7 +259,9 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]): E
       return prepare
     })
   }
-  const core = new ReplicaCore(coreConfig(working.cluster, layout, replicaIndexOf(working), working.vsrState.replicaCount), ledger)
+  // The core's PRNG (timeout jitter) is seeded from Random: a simulated run seeds Random, so it replays.
+  const nonce = yield* Random.nextIntBetween(0, 0x7fff_ffff)
+  const core = new ReplicaCore(coreConfig(working.cluster, layout, replicaIndexOf(working), working.vsrState.replicaCount), ledger, nonce)
   const { stages, replayed } = yield* recover(core, ledger, io, storage.path)
   assert(core.status === "normal", () => "the replica serves once recovered")
   assert(journal !== undefined, () => "recovery recovered the journal")

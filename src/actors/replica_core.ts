@@ -44,6 +44,8 @@ import { BackupLog } from "./backup_log.ts"
 import { ClientTable, type Session } from "./client_table.ts"
 import { Pipeline } from "./pipeline.ts"
 import { quorums } from "./quorum.ts"
+import { Timeout } from "./timeout.ts"
+import { Prng } from "../prng.ts"
 import { checkpointAfter, type CheckpointSchedule, isCheckpointOp, prepareMax } from "../storage/layout.ts"
 
 export interface ReplicaConfig {
@@ -159,8 +161,8 @@ export type Output =
 const ticksPerPulseCheck = 10 // 100 ms at 10 ms per tick (state-machine.md §10.5)
 /** The primary's `commit` heartbeat to the backups (vsr.md §3.8): every 500 ms. */
 const ticksPerHeartbeat = 50
-/** The primary resends a prepare to the replicas whose `prepare_ok` is missing after 250 ms (vsr.md §3.4). */
-const ticksPerPrepareTimeout = 25
+/** The primary resends a prepare to the replicas whose `prepare_ok` is missing after 250 ms, then backs off (vsr.md §3.4). */
+const prepareTimeoutTicks = 25
 
 /**
  * Recovery's steps (vsr.md §6.1): wait for the checkpoint, then for the journal, then replay
@@ -238,15 +240,19 @@ export class ReplicaCore {
   private readonly log: BackupLog
   /** The newest heartbeat's monotonic time a backup has seen: older heartbeats are ignored. */
   private heartbeatNs = 0n
-  /** Ticks since a prepare was last sent or committed while the pipeline waits for acks. */
-  private prepareTicks = 0
+  /** Runs while the primary of a cluster has prepares in flight: resend what lacks an ok (vsr.md §3.4). */
+  private readonly prepareTimeout = new Timeout("prepare_timeout", prepareTimeoutTicks)
+  /** Timeout jitter, seeded from the nonce the shell drew from Effect's Random (vsr.md §12.1). */
+  private readonly prng: Prng
   /**
    * Writes done above `prepareOkMax`, by op, with the prepare's header: their oks go out (a
    * backup's) or count (the primary's own) once the replica stored its next checkpoint.
    */
   private readonly oksWithheld = new Map<number, Uint8Array>()
 
-  constructor(config: ReplicaConfig, ledger: Ledger) {
+  /** `nonce` seeds the core's PRNG: the shell draws it from Effect's Random, so a simulated run replays from its seed. */
+  constructor(config: ReplicaConfig, ledger: Ledger, nonce = 0) {
+    assert(Number.isSafeInteger(nonce), () => `nonce ${nonce} is not an integer`)
     assert(Number.isInteger(config.replicaCount), () => `replica count ${config.replicaCount}`)
     assert(Number.isInteger(config.replica), () => `replica ${config.replica} is not an index`)
     assert(config.replica >= 0, () => `replica ${config.replica} is negative`)
@@ -255,6 +261,7 @@ export class ReplicaCore {
     assert(config.storage.pipelineMax > 0, () => "pipelineMax must be positive")
     this.config = config
     this.ledger = ledger
+    this.prng = new Prng(nonce)
     this.parent = rootPrepare(u128ToBytes(config.cluster)).slice(0, checksumSize)
     this.commitChecksum = this.parent
     this.opMax = prepareMax(config.storage, 0)
@@ -498,8 +505,9 @@ export class ReplicaCore {
     if (this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
     if (this.config.replicaCount === 1) return
     if (this.ticks % ticksPerHeartbeat === 0) this.sendHeartbeat(now)
-    if (this.pipeline.length === 0) this.prepareTicks = 0
-    else if (++this.prepareTicks >= ticksPerPrepareTimeout) this.resendPrepares()
+    assert(this.prepareTimeout.ticking === this.pipeline.length > 0, () => "the prepare timeout runs while prepares are in flight")
+    this.prepareTimeout.tick()
+    if (this.prepareTimeout.fired()) this.resendPrepares()
   }
 
   private onRequest(now: Now, request: Uint8Array): void {
@@ -705,7 +713,7 @@ export class ReplicaCore {
   private resendPrepares(): void {
     assert(this.primary, () => "the primary resends prepares")
     assert(this.pipeline.length > 0, () => "prepares in flight are resent")
-    this.prepareTicks = 0
+    this.prepareTimeout.backoff(this.prng)
     assert(this.pipeline.prepared.length <= this.pipeline.prepareMax, () => "the pipeline within its bound")
     for (const entry of this.pipeline.prepared) {
       for (let replica = 0; replica < this.config.replicaCount; replica++) {
@@ -888,7 +896,7 @@ export class ReplicaCore {
     assert(readU64Number(prepare, PrepareLayout.op.offset) === this.op, () => "the prepare carries the new op")
     assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => "the prepare chains to the previous one")
     this.parent = prepare.slice(0, checksumSize)
-    if (this.pipeline.length === 0) this.prepareTicks = 0
+    if (this.pipeline.length === 0 && this.config.replicaCount > 1) this.prepareTimeout.start()
     this.pipeline.push({ op: this.op, prepare, creates, createEvents })
     assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op}, commit ${this.commit}, ${this.pipeline.length} in the pipeline`)
     // Star replication (vsr.md §3.4): every backup gets the prepare now, while our journal writes it.
@@ -999,7 +1007,9 @@ export class ReplicaCore {
     if (this.statusNow === "normal" && this.primary) {
       const head = this.pipeline.shift()
       assert(head.prepare === prepare, () => "the pipeline's head commits")
-      this.prepareTicks = 0
+      // A prepare reached its quorum: wait afresh for the next, or for none.
+      if (this.config.replicaCount > 1 && this.pipeline.length === 0) this.prepareTimeout.stop()
+      else if (this.config.replicaCount > 1) this.prepareTimeout.reset()
     } else if (this.statusNow === "normal") {
       // A backup never executes above commit_max (vsr.md §3.8): ops above it may yet be truncated.
       assert(op <= this.commitMax, () => `a backup commits op ${op} above commit_max ${this.commitMax}`)

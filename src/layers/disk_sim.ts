@@ -34,7 +34,7 @@ import { Duration, Effect, Layer } from "effect"
 import { sectorSize, Storage } from "../storage/storage.ts"
 import { assert } from "../assert.ts"
 import { type DiskDriver, makeStorage } from "./disk_engine.ts"
-import { Prng } from "./prng.ts"
+import { Prng } from "../prng.ts"
 
 /** Largest simulated image: the test_min data file plus a generous grid fits in far less. */
 export const simulatedSizeBytesMax = 1024 * 1024 * 1024

@@ -15,7 +15,7 @@ import { Command, CommitLayout, FrameLayout, PrepareOkLayout, readU64Number, rel
 import { encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
 import { bodySizeMax, Operation } from "../../src/protocol/operation.ts"
 import { registerRequestBody } from "../../src/protocol/register.ts"
-import { Prng } from "../../src/layers/prng.ts"
+import { Prng } from "../../src/prng.ts"
 import { startedCore, step, storeCheckpoint } from "./core_harness.ts"
 
 const cluster = 11n

@@ -9,7 +9,7 @@
  */
 import { createRequire } from "node:module"
 import { afterEach, describe, expect, it } from "vitest"
-import { Prng } from "../../src/layers/prng.ts"
+import { Prng } from "../../src/prng.ts"
 import { format, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
 
 const require = createRequire(import.meta.url)

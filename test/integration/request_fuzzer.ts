@@ -35,7 +35,7 @@ import { MessageBus } from "../../src/actors/message_bus.ts"
 import { LedgerCapacity, layerReplica, Replica, ReplicaLedger } from "../../src/actors/replica.ts"
 import { makeMemoryBus, type MemoryBus, type MemoryConnection } from "../../src/layers/bus_memory.ts"
 import { acquireStorageFile, formatDataFile } from "../../src/layers/disk.ts"
-import { Prng } from "../../src/layers/prng.ts"
+import { Prng } from "../../src/prng.ts"
 import { createLedger, type Ledger, type LedgerOptions } from "../../src/ledger/ledger.ts"
 import { buildMessage, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
 import {

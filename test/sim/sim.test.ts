@@ -152,6 +152,14 @@ describe("simulator, a cluster in normal operation (issue 14: no faults until re
     }
   })
 
+  it("replays a cluster's run from its seed (the replicas' timeout jitter is seeded too)", () => {
+    const a = runSimulation({ seed: 9n, ticks: 2000, log: "quiet", replicaCount: 3 })
+    const b = runSimulation({ seed: 9n, ticks: 2000, log: "quiet", replicaCount: 3 })
+    expect(a.verdict).toBe("ok")
+    expect(b.traceHash).toBe(a.traceHash)
+    expect(b.stats).toEqual(a.stats)
+  })
+
   it("backups whose ledger drops a transfer (they reply to nobody) are caught by their checkpoints", () => {
     const result = runSimulation({ seed: 1n, ticks: 4000, log: "quiet", replicaCount: 3, mutant: "backup_ledger_drops_transfer" })
     expect(result.violations[0]?.invariant).toBe("storage_determinism")

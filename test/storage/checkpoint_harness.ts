@@ -7,7 +7,7 @@
  */
 import { Effect } from "effect"
 import { SimulatedDisk } from "../../src/layers/disk_sim.ts"
-import { Prng } from "../../src/layers/prng.ts"
+import { Prng } from "../../src/prng.ts"
 import { createLedger, type Ledger } from "../../src/ledger/ledger.ts"
 import { snapshotRowWords } from "../../src/ledger/snapshot.ts"
 import { buildMessage, u128ToBytes } from "../../src/protocol/build.ts"

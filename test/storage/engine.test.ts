@@ -9,7 +9,7 @@ import { constants as osConstants } from "node:os"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type DiskDriver, makeStorage } from "../../src/layers/disk_engine.ts"
-import { Prng } from "../../src/layers/prng.ts"
+import { Prng } from "../../src/prng.ts"
 import { sectorSize, StorageFatalError, type Zone } from "../../src/storage/storage.ts"
 
 const { EIO, EINTR, EBADF, ENOSPC } = osConstants.errno

@@ -11,7 +11,7 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { SimulatedDisk } from "../../src/layers/disk_sim.ts"
-import { Prng } from "../../src/layers/prng.ts"
+import { Prng } from "../../src/prng.ts"
 import {
   formatJournal, type Journal, journalReadsCommitMax, journalReadsMax, journalReadsRepairMax, JournalReadsBusyError, recoverJournal
 } from "../../src/storage/journal.ts"

@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { SimulatedDisk, type SimulatedDiskOptions } from "../../src/layers/disk_sim.ts"
-import { Prng } from "../../src/layers/prng.ts"
+import { Prng } from "../../src/prng.ts"
 import { sectorSize, Storage, StorageFatalError, type Zone } from "../../src/storage/storage.ts"
 
 const sizeBytes = 256 * sectorSize

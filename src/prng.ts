@@ -1,7 +1,9 @@
 /**
  * A small seeded pseudo-random generator (xoshiro128**, seeded through splitmix32) for the
- * simulated disk: the same seed gives the same sequence in every process and on every platform,
- * which `Math.random` cannot. Not for cryptography.
+ * simulated disk, the simulator, and the replica core's timeout jitter (the core draws from one
+ * seeded by a nonce its shell takes from Effect's Random, vsr.md §12.1): the same seed gives the
+ * same sequence in every process and on every platform, which `Math.random` cannot. A shared
+ * utility below every folder (it imports nothing). Not for cryptography.
  */
 export class Prng {
   private a: number

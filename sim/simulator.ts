@@ -290,7 +290,8 @@ class Simulation {
   /** Liveness mode (§8.2): the faults stop, and every outstanding request must complete. */
   private liveness(): void {
     this.faultsActive = false
-    this.network.options = networkHealthy
+    // A cluster's paths keep their order: a backup cannot fetch a prepare it missed yet.
+    this.network.options = this.parameters.network.ordered === true ? { ...networkHealthy, ordered: true } : networkHealthy
     this.network.unclog()
     const livenessStart = this.tick
     for (; this.checker.violations.length === 0 && this.tick < livenessStart + livenessTicksMax; this.tick++) {

@@ -29,10 +29,10 @@ import { isClientOperation, requestBodyInvalid, requestEvictionReason, type Repl
 import {
   buildEviction, buildMessage, buildPongClient, buildPrepareOk, buildReplyToPrepare, prepareFromRequest, u128FromBytes, u128ToBytes
 } from "../protocol/build.ts"
-import { rootPrepare } from "../protocol/header_rules.ts"
+import { rootPrepare, vsrReleasesMax } from "../protocol/header_rules.ts"
 import {
-  Command, CommitLayout, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PrepareLayout, PrepareOkLayout, readU32, readU64,
-  readU64Number, ReplyLayout, RequestLayout, u128Equal, VsrOperation, zeroHeader
+  Command, CommitLayout, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PingLayout, PongLayout, PrepareLayout, PrepareOkLayout,
+  readU32, readU64, readU64Number, ReplyLayout, RequestLayout, u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { currentOperation } from "../protocol/deprecated.ts"
 import { type ClientOperation, pulseExpiriesMax } from "../protocol/operation.ts"
@@ -159,6 +159,8 @@ export type Output =
   | { readonly _tag: "StoreFull"; readonly operation: ClientOperation }
 
 const ticksPerPulseCheck = 10 // 100 ms at 10 ms per tick (state-machine.md §10.5)
+/** Every replica of a cluster pings the others every second (vsr.md §8.1: liveness, and clock samples from the next issue on). */
+const ticksPerPing = 100
 /** The primary's `commit` heartbeat to the backups (vsr.md §3.8): every 500 ms. */
 const ticksPerHeartbeat = 50
 /** The primary resends a prepare to the replicas whose `prepare_ok` is missing after 250 ms, then backs off (vsr.md §3.4). */
@@ -494,6 +496,8 @@ export class ReplicaCore {
     else if (command === Command.prepare) this.onPrepare(message)
     else if (command === Command.prepare_ok) this.onPrepareOk(now, message)
     else if (command === Command.commit) this.onCommitHeartbeat(message)
+    else if (command === Command.ping) this.onPing(now, message)
+    // A pong's clock sample waits for cluster time (vsr.md §8, the next issue).
     // Other replica-to-replica messages arrive with repair and the view change.
   }
 
@@ -501,6 +505,7 @@ export class ReplicaCore {
     assert(this.statusNow === "normal", () => "ticks count once recovered")
     assert(this.pipeline.length === 0 || this.primary, () => "only the primary has prepares in flight")
     this.ticks += 1
+    if (this.config.replicaCount > 1 && this.ticks % ticksPerPing === 0) this.sendPing(now)
     if (!this.primary) return
     if (this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
     if (this.config.replicaCount === 1) return
@@ -686,6 +691,46 @@ export class ReplicaCore {
     assert(held === undefined || u128Equal(message, CommitLayout.commit_checksum.offset, held, 0), () => `op ${commit}: the primary committed another prepare than ours`)
     if (commit > this.commitMax) this.commitMax = commit
     this.advanceBackup()
+  }
+
+  /** A ping to every other replica (vsr.md §2.3, §8.1): our checkpoint, our release, and a monotonic timestamp to echo. */
+  private sendPing(now: Now): void {
+    assert(this.config.replicaCount > 1, () => "a cluster of one has nobody to ping")
+    const header = zeroHeader(Command.ping)
+    header.cluster = this.config.cluster
+    header.view = this.view
+    header.release = this.config.release
+    header.replica = this.config.replica
+    header.checkpoint_id = u128FromBytes(this.checkpoint.id, 0)
+    header.checkpoint_op = BigInt(this.checkpoint.op)
+    header.ping_timestamp_monotonic = now.monotonicNs > 0n ? now.monotonicNs : 1n
+    // The releases this binary runs, ascending and zero padded: one, ours.
+    header.release_count = 1
+    const body = new Uint8Array(4 * vsrReleasesMax)
+    new DataView(body.buffer).setUint32(0, this.config.release, true)
+    const message = buildMessage(header, body)
+    assert(readU32(message, FrameLayout.size.offset) === headerSize + body.length, () => "a ping carries the releases")
+    for (let replica = 0; replica < this.config.replicaCount; replica++) {
+      if (replica !== this.config.replica) this.outputs.push({ _tag: "SendToReplica", replica, message })
+    }
+  }
+
+  /** A replica's ping gets a pong echoing its timestamp with our wall clock (vsr.md §8.1). */
+  private onPing(now: Now, ping: Uint8Array): void {
+    assert(ping[FrameLayout.command.offset] === Command.ping, () => "a ping")
+    const replica = ping[FrameLayout.replica.offset]!
+    if (replica === this.config.replica || replica >= this.config.replicaCount) return
+    const header = zeroHeader(Command.pong)
+    header.cluster = this.config.cluster
+    header.view = this.view
+    header.release = this.config.release
+    header.replica = this.config.replica
+    header.ping_timestamp_monotonic = readU64(ping, PingLayout.ping_timestamp_monotonic.offset)
+    // Never zero (header rules), whatever a simulated clock says.
+    header.pong_timestamp_wall = now.realtimeNs > 0n ? now.realtimeNs : 1n
+    const pong = buildMessage(header, new Uint8Array(0))
+    assert(readU64(pong, PongLayout.ping_timestamp_monotonic.offset) !== 0n, () => "a pong echoes the ping's timestamp")
+    this.outputs.push({ _tag: "SendToReplica", replica, message: pong })
   }
 
   /** The primary's heartbeat: how far it committed, to every backup (vsr.md §3.8). */

@@ -11,10 +11,11 @@ import { describe, expect, it } from "vitest"
 import { type Input, type Output, type ReplicaConfig, type ReplicaCore } from "../../src/actors/replica_core.ts"
 import { createLedger } from "../../src/ledger/ledger.ts"
 import { buildMessage, buildPrepareOk, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
-import { Command, CommitLayout, FrameLayout, PrepareOkLayout, readU64Number, releaseClientMin, releaseScarab, ReplyLayout, VsrOperation, zeroHeader } from "../../src/protocol/header.ts"
+import { Command, CommitLayout, FrameLayout, PingLayout, PongLayout, PrepareOkLayout, readU64Number, releaseClientMin, releaseScarab, ReplyLayout, VsrOperation, zeroHeader } from "../../src/protocol/header.ts"
 import { encodeMultiBatch } from "../../src/protocol/multi_batch.ts"
 import { bodySizeMax, Operation } from "../../src/protocol/operation.ts"
 import { registerRequestBody } from "../../src/protocol/register.ts"
+import { headerInvalid } from "../../src/protocol/header_rules.ts"
 import { Prng } from "../../src/prng.ts"
 import { startedCore, step, storeCheckpoint } from "./core_harness.ts"
 
@@ -172,6 +173,27 @@ describe("replication, by hand", () => {
     const stored = storeCheckpoint(backup, now, { op: 31, id: new Uint8Array(16).fill(7), parentId: new Uint8Array(16) })
     collect(stored)
     expect(oks.slice(35)).toEqual([36, 37])
+  })
+
+  it("every replica of a cluster pings the others each second, and answers a ping with a pong echoing its timestamp; a replica of one pings nobody", () => {
+    const backup = startedCore(configOf(2, 3), createLedger())
+    const solo = startedCore(configOf(0, 1), createLedger())
+    const pings: Array<Sent> = []
+    for (let tick = 0; tick < 100; tick++) {
+      pings.push(...sends(step(backup, now, { _tag: "Tick" })))
+      expect(step(solo, now, { _tag: "Tick" })).toEqual([])
+    }
+    expect(pings.map((send) => send.replica)).toEqual([0, 1])
+    const ping = pings[0]!.message
+    expect(ping[FrameLayout.command.offset]).toBe(Command.ping)
+    expect(headerInvalid(ping)).toBeUndefined()
+    const primary = startedCore(configOf(0, 3), createLedger())
+    const pong = sends(step(primary, now, { _tag: "Message", message: ping }))
+    expect(pong.map((send) => send.replica)).toEqual([2])
+    expect(pong[0]!.message[FrameLayout.command.offset]).toBe(Command.pong)
+    expect(headerInvalid(pong[0]!.message)).toBeUndefined()
+    expect(readU64Number(pong[0]!.message, PongLayout.ping_timestamp_monotonic.offset)).toBe(readU64Number(ping, PingLayout.ping_timestamp_monotonic.offset))
+    expect(BigInt(readU64Number(pong[0]!.message, PongLayout.pong_timestamp_wall.offset))).toBe(now.realtimeNs)
   })
 
   it("a backup reads back from its journal a prepare its cache no longer holds", () => {

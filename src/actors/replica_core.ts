@@ -518,9 +518,9 @@ export class ReplicaCore {
   private onRequest(now: Now, request: Uint8Array): void {
     assert(request[FrameLayout.command.offset] === Command.request, () => "a request")
     assert(request.length >= headerSize, () => "a request is at least a header")
-    // Only the primary prepares; a backup forwarding requests arrives with the cluster's clients.
-    if (!this.primary) return
     if (readU32(request, FrameLayout.view.offset) > this.view) return
+    // Only the primary prepares: a backup may pass the request on (a client that reaches only it).
+    if (!this.primary) return this.forwardRequest(request)
     // Only the primary stamps ops; a client's request naming a timestamp is dropped (§12.1).
     if (!isZero(request, RequestLayout.timestamp.offset, RequestLayout.timestamp.offset + 8)) return
     const client = u128FromBytes(request, RequestLayout.client.offset)
@@ -547,6 +547,25 @@ export class ReplicaCore {
     if (!u128Equal(request, RequestLayout.parent.offset, session.reply, ReplyLayout.context.offset)) return
     if (this.pipeline.hasClient(client)) return
     this.prepareOrQueue(now, request)
+  }
+
+  /**
+   * A backup passes a request to the primary (vsr.md §3.2) when it may be new: the next request
+   * of a session it knows, or a register of a client it does not. Anything else is dropped: a
+   * retry of a request it has the reply for (TigerBeetle's backup answers it from its client
+   * table; ours replies to nobody yet), a stale one, or a request of a session it has not
+   * heard of; forwarding those would only multiply traffic.
+   */
+  private forwardRequest(request: Uint8Array): void {
+    assert(!this.primary, () => "a backup forwards requests")
+    assert(this.config.replicaCount > 1, () => "a cluster of one is its own primary")
+    const client = u128FromBytes(request, RequestLayout.client.offset)
+    const session = this.sessions.get(client)
+    const operation = request[RequestLayout.operation.offset]!
+    const fresh = session === undefined
+      ? operation === VsrOperation.register
+      : operation !== VsrOperation.register && readU32(request, RequestLayout.request.offset) > readU32(session.reply, ReplyLayout.request.offset)
+    if (fresh) this.outputs.push({ _tag: "SendToReplica", replica: this.view % this.config.replicaCount, message: request })
   }
 
   /** Prepares the request, or queues it while the pipeline's prepares are full (vsr.md §12.5). */

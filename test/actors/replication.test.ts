@@ -196,6 +196,33 @@ describe("replication, by hand", () => {
     expect(BigInt(readU64Number(pong[0]!.message, PongLayout.pong_timestamp_wall.offset))).toBe(now.realtimeNs)
   })
 
+  it("a backup forwards to the primary a register it has no session for, and the next request of a session it knows; drops retries and strangers", () => {
+    const primary = startedCore(configOf(0, 3), createLedger())
+    const backup = startedCore(configOf(1, 3), createLedger())
+    const forwarded = (message: Uint8Array) => sends(step(backup, now, { _tag: "Message", message })).map((send) => [send.replica, send.message === message])
+    const registration = register(5n)
+    expect(forwarded(registration)).toEqual([[0, true]])
+    // The register commits on the primary and, through its prepare and a heartbeat's commit_max, on the backup.
+    let context = 0n
+    const toBackup: Array<Uint8Array> = []
+    for (const output of step(primary, now, { _tag: "Message", message: registration })) {
+      if (output._tag === "SendToReplica" && output.replica === 1) toBackup.push(output.message)
+    }
+    step(primary, now, { _tag: "JournalWriteDone", op: 1 })
+    for (const output of step(primary, now, { _tag: "Message", message: buildPrepareOk(toBackup[0]!, { view: 0, replica: 2, commitMin: 0n }) })) {
+      if (output._tag === "SendToClient") context = u128FromBytes(output.message, ReplyLayout.context.offset)
+    }
+    step(backup, now, { _tag: "Message", message: toBackup[0]! })
+    step(backup, now, { _tag: "JournalWriteDone", op: 1 })
+    for (let tick = 0; tick < 50; tick++) {
+      for (const send of sends(step(primary, now, { _tag: "Tick" }))) if (send.replica === 1) step(backup, now, { _tag: "Message", message: send.message })
+    }
+    expect(backup.commitOp).toBe(1)
+    expect(forwarded(lookup(5n, 1, context))).toEqual([[0, true]])
+    expect(forwarded(register(5n))).toEqual([]) // a retried register: the session exists
+    expect(forwarded(lookup(6n, 1, 0n))).toEqual([]) // a session the backup never heard of
+  })
+
   it("a backup reads back from its journal a prepare its cache no longer holds", () => {
     const primary = startedCore(configOf(0, 3), createLedger())
     const backup = startedCore(configOf(1, 3), createLedger())

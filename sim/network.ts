@@ -31,11 +31,6 @@ export interface NetworkOptions {
   /** Per path per tick. */
   readonly clogProbability: number
   readonly clogDurationMeanMs: number
-  /**
-   * Packets on one path arrive in the order sent (no overtaking), as on one TCP connection. A
-   * cluster runs so until repair arrives: a backup that misses a prepare cannot fetch it yet.
-   */
-  readonly ordered?: boolean
 }
 
 export const networkHealthy: NetworkOptions = {
@@ -69,8 +64,6 @@ interface Path {
   readonly random: Random
   queued: number
   clogUntil: number
-  /** The newest ready time of a packet queued on this path (for `ordered`). */
-  readyLast: number
 }
 
 /** What a simulated client learns from the network. */
@@ -351,10 +344,7 @@ export class SimNetwork {
       this.stats.overflowed++
     }
     const delay = Math.round(path.random.exponential(this.options.delayMinMs, Math.max(this.options.delayMinMs, this.options.delayMeanMs)))
-    // Ordered paths never let a packet overtake an earlier one (ties go by sequence number).
-    const ready = this.options.ordered === true ? Math.max(now + delay, path.readyLast) : now + delay
-    path.readyLast = ready
-    this.packets.push({ path, connection, bytes, ready, seq: this.seq++ })
+    this.packets.push({ path, connection, bytes, ready: now + delay, seq: this.seq++ })
     path.queued++
   }
 
@@ -364,7 +354,7 @@ export class SimNetwork {
     const name = `network ${source.kind} ${source.index} -> ${target.kind} ${target.index}`
     let path = this.paths.get(name)
     if (path === undefined) {
-      path = { name, source, target, random: Random.stream(this.seed, name), queued: 0, clogUntil: 0, readyLast: 0 }
+      path = { name, source, target, random: Random.stream(this.seed, name), queued: 0, clogUntil: 0 }
       this.paths.set(name, path)
     }
     return path

@@ -5,10 +5,10 @@
  * bus endpoint on the network (sim/network.ts, a path between every pair of processes) and pause
  * state, all running as Effect fibers on the simulator's scheduler; so do its clients, the
  * shipping client sessions (sim/session_client.ts). The array holds `replicaCount` processes
- * (one unless asked: `--replicas=N`). A cluster runs in normal operation in view 0 only: with no
- * repair and no view change yet, its runs have no process faults and a healthy network whose
- * paths keep order, and it ends with a convergence check (every replica reaches the same commit)
- * instead of the final crash and recovery. A seed chooses the swarm parameters and every
+ * (one unless asked: `--replicas=N`). A cluster runs in normal operation in view 0 only: its
+ * runs have every network fault and pauses of any replica, but crash only backups (a restarted
+ * primary needs the view change, the next issue), and end with a convergence check (every
+ * replica reaches the same commit, backups by repair) instead of the final crash and recovery. A seed chooses the swarm parameters and every
  * fault; the checkers (sim/checker.ts, sim/checkpoint_checker.ts) judge the run from what the
  * clients see, what reaches the disk, and the events each replica emits (`ReplicaObserver`),
  * never from log lines.
@@ -201,11 +201,6 @@ const cutCheckpointStored = (observe: (event: ReplicaEvent) => void) => (event: 
   if (event._tag !== "CheckpointStored") observe(event)
 }
 
-/** A cluster's runs until repair and the view change arrive: no process faults, and a network that delivers every packet in order. */
-const clusterWithoutFaults: Partial<SwarmParameters> = {
-  crashProbability: 0, pauseProbability: 0, network: { ...networkHealthy, ordered: true }
-}
-
 export function runSimulation(options: SimOptions): SimResult {
   return new Simulation(options).run()
 }
@@ -255,7 +250,7 @@ class Simulation {
     this.debug = options.log === "debug"
     this.replicaCount = options.replicaCount ?? 1
     this.commits = new CommitChecker(this.checker, this.replicaCount)
-    this.parameters = { ...drawParameters(options.seed), ...(this.replicaCount > 1 ? clusterWithoutFaults : {}), ...options.overrides }
+    this.parameters = { ...drawParameters(options.seed), ...options.overrides }
     const p = this.parameters
     const replicaCount = this.replicaCount
     this.clientClock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0))
@@ -290,8 +285,7 @@ class Simulation {
   /** Liveness mode (§8.2): the faults stop, and every outstanding request must complete. */
   private liveness(): void {
     this.faultsActive = false
-    // A cluster's paths keep their order: a backup cannot fetch a prepare it missed yet.
-    this.network.options = this.parameters.network.ordered === true ? { ...networkHealthy, ordered: true } : networkHealthy
+    this.network.options = networkHealthy
     this.network.unclog()
     const livenessStart = this.tick
     for (; this.checker.violations.length === 0 && this.tick < livenessStart + livenessTicksMax; this.tick++) {
@@ -594,12 +588,20 @@ class Simulation {
       }
       if (state._tag !== "Down" && this.faults.chance(replica.paused ? p.unpauseProbability : p.pauseProbability)) {
         this.setPaused(replica, !replica.paused)
-      } else if (state._tag === "Up" && this.tick - state.since >= p.crashStability && this.faults.chance(p.crashProbability)) {
+      } else if (state._tag === "Up" && this.crashable(replica) && this.tick - state.since >= p.crashStability && this.faults.chance(p.crashProbability)) {
         this.crashReplica(replica)
       } else if (state._tag === "Down" && this.tick - state.since >= p.restartStability && this.faults.chance(p.restartProbability)) {
         this.restartReplica(replica)
       }
     }
+  }
+
+  /**
+   * Whether the run may crash this replica: any, but the primary of a cluster, which cannot
+   * restart until the view change arrives (issue 15; its restart is refused, by design).
+   */
+  private crashable(replica: ReplicaProcess): boolean {
+    return this.replicaCount === 1 || replica.index !== 0
   }
 
   private restartReplica(replica: ReplicaProcess): void {

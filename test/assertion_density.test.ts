@@ -41,6 +41,8 @@ const files = [
   "src/actors/client_table.ts",
   "src/actors/pipeline.ts",
   "src/actors/backup_log.ts",
+  "src/actors/header_ring.ts",
+  "src/actors/repair.ts",
   "src/actors/timeout.ts",
   "src/actors/client_connections.ts",
   "src/actors/quorum.ts",

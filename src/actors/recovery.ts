@@ -88,6 +88,8 @@ export const recover = Effect.fnUntraced(function* (core: ReplicaCore, ledger: L
           break
         case "ReplayRefused":
           return yield* new ReplicaOpenError({ path, reason: `op ${output.op} in the journal ${output.reason}; the replica cannot replay it, and will not start` })
+        case "RestartRefused":
+          return yield* new ReplicaOpenError({ path, reason: `this replica ${output.reason}; it will not start` })
         case "SessionEnded":
           yield* Effect.logWarning(`${path}: the latest reply of client ${output.client} is lost from the client-replies zone; its session ends (it will be evicted)`)
           break

@@ -133,6 +133,9 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
           // A backup commits an op its cache no longer holds: read it back off the loop.
           yield* background.read(output.op, output.checksum)
           break
+        case "ServePrepare":
+          yield* background.serve(output.op, output.checksum, (prepare) => bus.sendToReplica(output.replica, prepare))
+          break
         case "Prefetch":
         case "CheckpointData":
         case "CheckpointSuperblock":
@@ -178,7 +181,8 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
  * failure as `Fatal`): a commit stage (a prefetch, a checkpoint's data or superblock), so ticks,
  * pings, requests and reads go on meanwhile (the core asks for one stage at a time and commits no
  * write during a checkpoint, so the ledger state the checkpoint reads in place does not change
- * under it); and a backup's read of a prepare its cache no longer holds.
+ * under it); a backup's read of a prepare its cache no longer holds; and a read for a peer's
+ * repair request, sent if the journal gives it (the peer asks again otherwise).
  */
 function backgroundIo(inbox: Queue.Queue<ShellInput>, scope: Scope.Scope, stages: StageContext, journal: Journal) {
   assert(journal.readsMax >= 2, () => "the journal keeps two reads for the commit path")
@@ -195,7 +199,15 @@ function backgroundIo(inbox: Queue.Queue<ShellInput>, scope: Scope.Scope, stages
       assert(prepare !== undefined, () => `op ${op}: the journal no longer holds the prepare this replica wrote and acknowledged`)
       assert(readOp(prepare) === op, () => `the journal returned another op than ${op}`)
       return { _tag: "PrepareRead", prepare }
-    }))
+    })),
+    serve: (op: number, checksum: Uint8Array, send: (prepare: Uint8Array) => Effect.Effect<void>) => Effect.forkIn(
+      journal.readPrepareForRepair(op, checksum).pipe(
+        // Busy repair reads, or a slot that does not hold it now: silence (vsr.md §5.3).
+        Effect.catchTag("JournalReadsBusyError", () => Effect.succeed(undefined)),
+        Effect.flatMap((prepare) => prepare === undefined ? Effect.void : send(prepare)),
+        Effect.orDie,
+        Effect.catchCause((cause) => Queue.offer(inbox, { _tag: "Fatal", cause } as const))
+      ), scope)
   }
 }
 

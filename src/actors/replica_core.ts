@@ -31,7 +31,7 @@ import {
 } from "../protocol/build.ts"
 import { rootPrepare, vsrReleasesMax } from "../protocol/header_rules.ts"
 import {
-  Command, CommitLayout, EvictionReason, FrameLayout, headerSize, isZero, PingClientLayout, PingLayout, PongLayout, PrepareLayout, PrepareOkLayout,
+  Command, CommitLayout, EvictionReason, FrameLayout, GetHeadersLayout, GetPrepareLayout, headerSize, isZero, PingClientLayout, PingLayout, PongLayout, PrepareLayout, PrepareOkLayout,
   readU32, readU64, readU64Number, ReplyLayout, RequestLayout, u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { currentOperation } from "../protocol/deprecated.ts"
@@ -40,10 +40,12 @@ import { registerRequestBatchSizeLimit, registerResultBody, setRegisterRequestBa
 import type { Ledger } from "../ledger/ledger.ts"
 import { createEventCount, executeRequest, isReadOperation } from "../ledger/request.ts"
 import type { SessionEntry } from "../storage/client_sessions.ts"
-import { BackupLog } from "./backup_log.ts"
+import { BackupLog, type LogEntry } from "./backup_log.ts"
 import { ClientTable, type Session } from "./client_table.ts"
+import { HeaderRing } from "./header_ring.ts"
 import { Pipeline } from "./pipeline.ts"
 import { quorums } from "./quorum.ts"
+import { chainedHeaders, getHeadersMax, RepairRequests } from "./repair.ts"
 import { Timeout } from "./timeout.ts"
 import { Prng } from "../prng.ts"
 import { checkpointAfter, type CheckpointSchedule, isCheckpointOp, prepareMax } from "../storage/layout.ts"
@@ -80,10 +82,11 @@ export interface Restored {
   readonly repliesLost: ReadonlyArray<number>
 }
 
-/** An op the journal recovered, by the checksum of its prepare. */
+/** An op the journal recovered: its prepare's checksum and header. */
 export interface JournalOp {
   readonly op: number
   readonly checksum: Uint8Array
+  readonly header: Uint8Array
 }
 
 /**
@@ -147,6 +150,14 @@ export type Output =
   | { readonly _tag: "CheckpointSuperblock"; readonly op: number }
   /** A recovered op this replica cannot execute (why, in words): it must not start. */
   | { readonly _tag: "ReplayRefused"; readonly op: number; readonly reason: string }
+  /** This replica must not restart yet (why, in words): it must not start. */
+  | { readonly _tag: "RestartRefused"; readonly reason: string }
+  /**
+   * A peer's `get_prepare` (vsr.md §5.3) for a prepare this replica holds in its journal only:
+   * read it (checksum verified) and send it to replica `replica`; if the journal cannot give it
+   * now (a write of the slot in flight, every repair read busy), say nothing: the peer asks again.
+   */
+  | { readonly _tag: "ServePrepare"; readonly replica: number; readonly op: number; readonly checksum: Uint8Array }
   /** A session ended at startup: its latest reply was lost from the client-replies zone. */
   | { readonly _tag: "SessionEnded"; readonly client: bigint }
   /** The WAL holds ops up to `opMax` until the next checkpoint: new requests wait (they are retried). */
@@ -165,6 +176,12 @@ const ticksPerPing = 100
 const ticksPerHeartbeat = 50
 /** The primary resends a prepare to the replicas whose `prepare_ok` is missing after 250 ms, then backs off (vsr.md §3.4). */
 const prepareTimeoutTicks = 25
+/** A backup's repair loop runs every 100 ms ± 50 % (vsr.md §5.1): 50 to 150 ms. */
+const repairTicksMin = 5
+const repairTicksJitter = 10
+/** `get_prepare` requests in flight to one peer (vsr.md §5.3's budget), and how long one waits for its prepare. */
+const repairPerPeerMax = 2
+const repairExpiryTicks = 20
 
 /**
  * Recovery's steps (vsr.md §6.1): wait for the checkpoint, then for the journal, then replay
@@ -174,7 +191,14 @@ type Recovery =
   | { readonly _tag: "opening" }
   | { readonly _tag: "loading_checkpoint" }
   | { readonly _tag: "recovering_journal" }
-  | { readonly _tag: "replaying"; readonly ops: ReadonlyArray<JournalOp>; next: number; reading: boolean }
+  | {
+    readonly _tag: "replaying"
+    readonly ops: ReadonlyArray<JournalOp>
+    next: number
+    reading: boolean
+    /** A cluster's ops above commit_max: not replayed, they join the backup's log once replay is over. */
+    readonly held: ReadonlyArray<JournalOp>
+  }
 
 /**
  * Where the commit of one op stands: `idle` between commits, `prefetch` while the ledger makes
@@ -251,6 +275,16 @@ export class ReplicaCore {
    * backup's) or count (the primary's own) once the replica stored its next checkpoint.
    */
   private readonly oksWithheld = new Map<number, Uint8Array>()
+  /** The headers of the journal's prepares, by slot: what peers' `get_headers` and `get_prepare` are answered from. */
+  private readonly headerRing: HeaderRing
+  /** The newest op a backup knows the primary prepared (its prepares, `commit_max`): repair fetches the log up to it. */
+  private repairTarget = 0
+  /** The cluster id as bytes, which a repaired header must carry. */
+  private readonly clusterBytes: Uint8Array
+  /** The tick the backup's repair loop runs next (vsr.md §5.1). */
+  private repairDueTick = 0
+  /** A backup's `get_prepare` requests in flight; undefined in a cluster of one. */
+  private readonly repairRequests: RepairRequests | undefined
 
   /** `nonce` seeds the core's PRNG: the shell draws it from Effect's Random, so a simulated run replays from its seed. */
   constructor(config: ReplicaConfig, ledger: Ledger, nonce = 0) {
@@ -272,6 +306,9 @@ export class ReplicaCore {
     this.sessions = new ClientTable(config.clientsMax)
     // A backup caches as many prepares as the primary may have in flight, and one pipeline more.
     this.log = new BackupLog(2 * config.storage.pipelineMax)
+    this.headerRing = new HeaderRing(config.storage.journalSlotCount)
+    this.clusterBytes = u128ToBytes(config.cluster)
+    this.repairRequests = config.replicaCount > 1 ? new RepairRequests(config.replicaCount, repairPerPeerMax, repairExpiryTicks) : undefined
   }
 
   /** The primary of the view (vsr.md §1.1): its index is the view modulo the replica count. */
@@ -401,10 +438,17 @@ export class ReplicaCore {
     ops.forEach((entry, i) => assert(entry.op === this.commit + 1 + i, () => `the journal's ops run on from the checkpoint: op ${entry.op} at ${i}`))
     const opMax = replayOpMax(this.config.replicaCount, this.commitMax, ops.at(-1)?.op ?? this.commit)
     const replayed = ops.filter((entry) => entry.op <= opMax)
-    // A cluster's ops above commit_max stay in the journal, uncommitted: until repair and the view
-    // change arrive, a restarted replica of a cluster prepares or accepts them again.
     assert(this.config.replicaCount > 1 || replayed.length === ops.length, () => "a cluster of one replays every op its journal holds")
-    this.recovery = { _tag: "replaying", ops: replayed, next: 0, reading: false }
+    for (const entry of ops) this.headerRing.set(entry.header)
+    if (this.config.replicaCount > 1 && this.primary && (this.commit > 0 || ops.length > 0)) {
+      // Ops above our durable commit_max may have committed on the backups' oks alone; preparing
+      // again from here could reuse their op numbers. Only a view change (the next issue) may
+      // move the cluster past a primary that lost its memory.
+      this.outputs.push({ _tag: "RestartRefused", reason: "is the primary of a cluster and has served before: a restarted primary needs a view change, which Scarab does not have yet" })
+      return
+    }
+    // A cluster's ops above commit_max are held, uncommitted: they join the backup's log.
+    this.recovery = { _tag: "replaying", ops: replayed, next: 0, reading: false, held: ops.slice(replayed.length) }
     this.advance(now)
   }
 
@@ -454,6 +498,13 @@ export class ReplicaCore {
     // The replies the zone lost are those of the checkpoint restored, not of one replay stored since.
     for (const client of this.sessions.endWithReplyBefore(this.repliesLost, this.restoredOp)) this.outputs.push({ _tag: "SessionEnded", client })
     this.statusNow = "normal"
+    const recovery = this.recovery
+    assert(recovery._tag === "replaying", () => "recovery ends after replay")
+    // The journal chained these to the checkpoint; they stay within the journal's reach.
+    for (const entry of recovery.held) {
+      if (entry.op > this.opMax) break
+      this.extendLog(entry.header, true)
+    }
   }
 
   /**
@@ -497,8 +548,11 @@ export class ReplicaCore {
     else if (command === Command.prepare_ok) this.onPrepareOk(now, message)
     else if (command === Command.commit) this.onCommitHeartbeat(message)
     else if (command === Command.ping) this.onPing(now, message)
-    // A pong's clock sample waits for cluster time (vsr.md §8, the next issue).
-    // Other replica-to-replica messages arrive with repair and the view change.
+    else if (command === Command.get_headers) this.serveHeaders(message)
+    else if (command === Command.get_prepare) this.servePrepare(message)
+    else if (command === Command.headers) this.onHeaders(message)
+    // A pong's clock sample waits for cluster time (vsr.md §8, the next issue); the view change's
+    // messages arrive with it.
   }
 
   private onTick(now: Now): void {
@@ -506,7 +560,7 @@ export class ReplicaCore {
     assert(this.pipeline.length === 0 || this.primary, () => "only the primary has prepares in flight")
     this.ticks += 1
     if (this.config.replicaCount > 1 && this.ticks % ticksPerPing === 0) this.sendPing(now)
-    if (!this.primary) return
+    if (!this.primary) return this.repairTick()
     if (this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
     if (this.config.replicaCount === 1) return
     if (this.ticks % ticksPerHeartbeat === 0) this.sendHeartbeat(now)
@@ -610,10 +664,11 @@ export class ReplicaCore {
   // --- replication in view 0 (vsr.md §3.4-§3.8) ---------------------------------------------
 
   /**
-   * A backup receives the primary's prepare (vsr.md §3.5, in view 0 with no repair yet): one it
-   * already holds is acknowledged again if durable; the next op is checked against the chain and
-   * the checkpoint, logged and written to the journal; one beyond the journal's reach, or after a
-   * gap, is dropped (the primary resends it; repair fetches what it no longer has).
+   * A backup receives a prepare (vsr.md §3.5, in view 0): the primary's, or a peer's answer to
+   * its `get_prepare`. One it holds is acknowledged again if durable, or written if only its
+   * header was known (repair); the next op is checked against the chain and the checkpoint,
+   * logged and written to the journal. One further on is not taken: the gap before it is repaired
+   * first (headers, then prepares), and it comes back by the primary's resend or by repair.
    */
   private onPrepare(prepare: Uint8Array): void {
     assert(prepare[FrameLayout.command.offset] === Command.prepare, () => "a prepare")
@@ -621,11 +676,12 @@ export class ReplicaCore {
     const view = readU32(prepare, FrameLayout.view.offset)
     const op = readU64Number(prepare, PrepareLayout.op.offset)
     if (view > this.view) return // a view jump asks for the view (view change, issue 15)
-    if (view < this.view || op <= this.op) return this.resendPrepareOk(prepare)
+    if (view < this.view || op <= this.op) return this.prepareHeld(prepare)
     assert(prepare.length - headerSize <= this.config.batchSizeLimit, () => `op ${op}: a prepare beyond our batch limit (restart with the cluster's)`)
     const commit = readU64Number(prepare, PrepareLayout.commit.offset)
     assert(commit < op, () => `op ${op} carries commit ${commit}`)
     if (commit > this.commitMax) this.commitMax = commit
+    if (op > this.repairTarget) this.repairTarget = op
     if (op === this.op + 1 && op <= this.opMax) this.accept(prepare)
     this.advanceBackup()
     assert(this.commit <= this.commitMax, () => "a backup commits up to commit_max only")
@@ -633,23 +689,44 @@ export class ReplicaCore {
 
   /** Logs the prepare of the next op and writes it to the journal (vsr.md §3.5 steps 7-10). */
   private accept(prepare: Uint8Array): void {
-    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    assert(readU32(prepare, FrameLayout.size.offset) === prepare.length, () => "a whole prepare is accepted")
+    const entry = this.extendLog(prepare.subarray(0, headerSize), false)
+    this.writeLogged(entry, prepare)
+    assert(this.op === entry.op, () => "the accepted prepare is the head")
+  }
+
+  /**
+   * The log's head moves on to the op of `header`, the next op (from the primary's prepare, a
+   * chained repaired header, or the journal at startup): checked against the checkpoint and the
+   * chain, and installed in the header ring. `durable` when the journal holds its prepare already.
+   */
+  private extendLog(header: Uint8Array, durable: boolean): LogEntry {
+    const op = readU64Number(header, PrepareLayout.op.offset)
     assert(op === this.op + 1, () => `op ${op} is the next op`)
     assert(op <= this.opMax, () => `op ${op} is within the journal`)
     // A replica whose state differs from the primary's stops here (vsr.md §7.2: storage determinism).
-    assert(u128Equal(prepare, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(op), 0),
+    assert(u128Equal(header, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(op), 0),
       () => `op ${op} was prepared on another checkpoint than ours: checkpoint diverged`)
     // A primary never breaks its own hash chain within a view.
-    assert(u128Equal(prepare, PrepareLayout.parent.offset, this.parent, 0), () => `op ${op} does not chain to op ${this.op} in the same view`)
-    const timestamp = readU64(prepare, PrepareLayout.timestamp.offset)
+    assert(u128Equal(header, PrepareLayout.parent.offset, this.parent, 0), () => `op ${op} does not chain to op ${this.op} in the same view`)
+    const timestamp = readU64(header, PrepareLayout.timestamp.offset)
     assert(timestamp > this.timestamp, () => `op ${op}: timestamps increase with op`)
     this.op = op
     this.timestamp = timestamp
-    this.parent = prepare.slice(0, checksumSize)
-    const entry = this.log.append(prepare)
-    assert(entry.op === op, () => "the prepare is logged")
-    assert(!entry.durable, () => "a prepare just logged is not yet durable")
-    this.outputs.push({ _tag: "JournalWrite", op, prepare })
+    this.parent = header.slice(0, checksumSize)
+    this.headerRing.set(header)
+    const entry = this.log.appendHeader(header, durable)
+    assert(entry.op === op, () => "the op is logged")
+    return entry
+  }
+
+  /** The prepare of a logged op, known by its header, goes to the journal. */
+  private writeLogged(entry: LogEntry, prepare: Uint8Array): void {
+    assert(!entry.durable, () => `op ${entry.op} is written once`)
+    this.log.fill(entry, prepare)
+    assert(entry.written, () => `op ${entry.op} is being written`)
+    this.repairRequests?.done(entry.op)
+    this.outputs.push({ _tag: "JournalWrite", op: entry.op, prepare })
   }
 
   /** A backup's journal write is done: acknowledge it to the primary (vsr.md §3.6), then commit what may. */
@@ -664,12 +741,22 @@ export class ReplicaCore {
     this.advanceBackup()
   }
 
-  /** A prepare the backup holds durably is acknowledged again (its `prepare_ok` may have been lost). */
-  private resendPrepareOk(prepare: Uint8Array): void {
+  /**
+   * A prepare of an op the backup's log already reached: written if only its header was known (a
+   * repaired prepare: its header chained to the head, so the chain connects), else acknowledged
+   * again if durable (its `prepare_ok` may have been lost). Anything else changes nothing.
+   */
+  private prepareHeld(prepare: Uint8Array): void {
     assert(!this.primary, () => "a backup acknowledges")
-    assert(readU64Number(prepare, PrepareLayout.op.offset) <= this.op, () => "a prepare already held is acknowledged again")
-    const entry = this.log.find(readU64Number(prepare, PrepareLayout.op.offset))
-    if (entry !== undefined && entry.durable && entry.op <= this.prepareOkMax && this.log.holds(entry, prepare)) this.sendPrepareOk(entry.header)
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    const entry = this.log.find(op)
+    if (entry === undefined || !this.log.holds(entry, prepare)) return
+    assert(op <= this.op, () => "a prepare already held is of an op the log reached")
+    if (!entry.written) {
+      this.writeLogged(entry, prepare)
+      return this.requestPrepares()
+    }
+    if (entry.durable && entry.op <= this.prepareOkMax) this.sendPrepareOk(entry.header)
   }
 
   private sendPrepareOk(header: Uint8Array): void {
@@ -861,6 +948,114 @@ export class ReplicaCore {
     this.advanceBackup()
   }
 
+  // --- repair (vsr.md §5.1-§5.3) ---------------------------------------------------------------
+
+  /**
+   * The backup's repair loop (vsr.md §5.1), every 100 ms ± 50 %: while the primary is known to
+   * have prepared past our head, ask a random peer for the headers after it (at most a message's
+   * worth, within the journal's reach); then ask for the prepares of ops known by header alone.
+   */
+  private repairTick(): void {
+    assert(!this.primary, () => "a backup repairs its log")
+    assert(this.repairRequests !== undefined, () => "a cluster's backup repairs")
+    if (this.ticks < this.repairDueTick) return
+    this.repairDueTick = this.ticks + repairTicksMin + this.prng.below(repairTicksJitter + 1)
+    this.repairRequests.expire(this.ticks)
+    const target = Math.min(Math.max(this.repairTarget, this.commitMax), this.opMax)
+    if (target > this.op) {
+      const header = zeroHeader(Command.get_headers)
+      header.cluster = this.config.cluster
+      header.replica = this.config.replica
+      header.op_min = BigInt(this.op + 1)
+      header.op_max = BigInt(Math.min(target, this.op + getHeadersMax))
+      this.outputs.push({ _tag: "SendToReplica", replica: this.randomPeer(), message: buildMessage(header, new Uint8Array(0)) })
+    }
+    this.requestPrepares()
+  }
+
+  /** Asks peers for the prepares of the oldest ops known by header alone, within each peer's budget (vsr.md §5.3). */
+  private requestPrepares(): void {
+    const requests = this.repairRequests
+    assert(requests !== undefined, () => "a cluster's backup repairs")
+    assert(!this.primary, () => "a backup repairs its log")
+    const budget = requests.perPeerMax * (this.config.replicaCount - 1)
+    for (const entry of this.log.missing(budget + requests.size)) {
+      if (requests.has(entry.op)) continue
+      const peer = requests.ask(entry.op, this.config.replica, this.ticks, this.prng)
+      if (peer === undefined) break
+      const header = zeroHeader(Command.get_prepare)
+      header.cluster = this.config.cluster
+      header.replica = this.config.replica
+      header.prepare_checksum = u128FromBytes(entry.header, 0)
+      header.prepare_op = BigInt(entry.op)
+      this.outputs.push({ _tag: "SendToReplica", replica: peer, message: buildMessage(header, new Uint8Array(0)) })
+    }
+  }
+
+  /** A peer's headers (vsr.md §5.2): those that follow on from our head by the hash chain join the log, by header. */
+  private onHeaders(message: Uint8Array): void {
+    assert(message[FrameLayout.command.offset] === Command.headers, () => "headers")
+    if (this.primary) return // the primary of view 0 holds every header of view 0
+    const head = { op: this.op, checksum: this.parent, timestamp: this.timestamp }
+    const run = chainedHeaders(message.subarray(headerSize), this.clusterBytes, head, this.opMax)
+    for (const header of run) this.extendLog(header, false)
+    assert(this.op === head.op + run.length, () => "the head moved by the headers that chained")
+    if (run.length > 0) this.requestPrepares()
+  }
+
+  /** A peer's `get_headers` (vsr.md §5.2): the newest headers we hold in its range, up to our head; silence if none. */
+  private serveHeaders(request: Uint8Array): void {
+    assert(request[FrameLayout.command.offset] === Command.get_headers, () => "get_headers")
+    const peer = request[FrameLayout.replica.offset]!
+    if (peer === this.config.replica || peer >= this.config.replicaCount) return
+    const opMin = readU64Number(request, GetHeadersLayout.op_min.offset)
+    const opMax = Math.min(readU64Number(request, GetHeadersLayout.op_max.offset), this.op)
+    if (opMin > opMax) return
+    const headers = this.headerRing.newest(opMin, opMax, getHeadersMax)
+    if (headers.length === 0) return
+    const header = zeroHeader(Command.headers)
+    header.cluster = this.config.cluster
+    header.view = this.view
+    header.replica = this.config.replica
+    const body = new Uint8Array(headers.length * headerSize)
+    headers.forEach((found, i) => body.set(found, i * headerSize))
+    const message = buildMessage(header, body)
+    assert(readU32(message, FrameLayout.size.offset) === headerSize * (1 + headers.length), () => "the headers go in the body")
+    this.outputs.push({ _tag: "SendToReplica", replica: peer, message })
+  }
+
+  /**
+   * A peer's `get_prepare` (vsr.md §5.3): the prepare of that op with that checksum (or, with no
+   * checksum, the one our header names), from memory if the pipeline or the log caches it, else
+   * read from the journal by the shell. Silence when we do not hold it: never "I don't have it".
+   */
+  private servePrepare(request: Uint8Array): void {
+    assert(request[FrameLayout.command.offset] === Command.get_prepare, () => "get_prepare")
+    const peer = request[FrameLayout.replica.offset]!
+    if (peer === this.config.replica || peer >= this.config.replicaCount) return
+    const op = readU64Number(request, GetPrepareLayout.prepare_op.offset)
+    const header = op <= this.op ? this.headerRing.get(op) : undefined
+    if (header === undefined) return
+    const unnamed = isZero(request, GetPrepareLayout.prepare_checksum.offset, GetPrepareLayout.prepare_checksum.offset + checksumSize)
+    if (!unnamed && !u128Equal(request, GetPrepareLayout.prepare_checksum.offset, header, 0)) return
+    const cached = this.primary ? this.pipeline.find(op)?.prepare : this.log.find(op)?.prepare
+    if (cached !== undefined && u128Equal(cached, 0, header, 0)) {
+      this.outputs.push({ _tag: "SendToReplica", replica: peer, message: cached })
+      return
+    }
+    if (this.log.find(op)?.written === false) return // its prepare is what we are repairing ourselves
+    assert(op <= this.op, () => "we serve prepares of ops our log reached")
+    this.outputs.push({ _tag: "ServePrepare", replica: peer, op, checksum: header.slice(0, checksumSize) })
+  }
+
+  /** Another replica, chosen at random. */
+  private randomPeer(): number {
+    assert(this.config.replicaCount > 1, () => "a cluster of one has no peer")
+    const peer = (this.config.replica + 1 + this.prng.below(this.config.replicaCount - 1)) % this.config.replicaCount
+    assert(peer !== this.config.replica, () => "a peer is another replica")
+    return peer
+  }
+
   // --- prepare, journal, commit ---------------------------------------------------------------
 
   /** Turns an accepted request into the next op (vsr.md §3.3) and writes it to the journal. */
@@ -962,6 +1157,7 @@ export class ReplicaCore {
     this.parent = prepare.slice(0, checksumSize)
     if (this.pipeline.length === 0 && this.config.replicaCount > 1) this.prepareTimeout.start()
     this.pipeline.push({ op: this.op, prepare, creates, createEvents })
+    this.headerRing.set(prepare)
     assert(this.op === this.commit + this.pipeline.length, () => `op ${this.op}, commit ${this.commit}, ${this.pipeline.length} in the pipeline`)
     // Star replication (vsr.md §3.4): every backup gets the prepare now, while our journal writes it.
     for (let replica = 0; replica < this.config.replicaCount; replica++) {

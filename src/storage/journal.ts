@@ -98,8 +98,8 @@ export interface RecoveryReport {
 
 export interface Recovered {
   readonly journal: Journal
-  /** The ops after the checkpoint, oldest first: read each with `journal.readPrepare`. */
-  readonly replay: ReadonlyArray<{ readonly op: number; readonly checksum: Uint8Array }>
+  /** The ops after the checkpoint, oldest first, with their headers: read each with `journal.readPrepare`. */
+  readonly replay: ReadonlyArray<{ readonly op: number; readonly checksum: Uint8Array; readonly header: Uint8Array }>
   readonly report: RecoveryReport
 }
 
@@ -665,7 +665,7 @@ function slotHeader(bytes: Uint8Array, at: number, cluster: Uint8Array, slot: nu
 function chainAfterCheckpoint(
   headers: Uint8Array, slotCount: number, checkpointHeader: Uint8Array, faulty: Uint8Array, solo: boolean,
   refuse: (op: string, reason: string) => JournalRecoveryError
-): Effect.Effect<Array<{ op: number; checksum: Uint8Array }>, JournalRecoveryError> {
+): Effect.Effect<Array<{ op: number; checksum: Uint8Array; header: Uint8Array }>, JournalRecoveryError> {
   assert(headers.length === slotCount * headerSize, () => "the headers image")
   assert(faulty.length === slotCount, () => "the faulty bits")
   const checkpointOp = readOp(checkpointHeader, 0)
@@ -674,7 +674,7 @@ function chainAfterCheckpoint(
     const at = slot * headerSize
     if (faulty[slot] === 0 && headers[at + PrepareLayout.operation.offset] !== VsrOperation.reserved) head = Math.max(head, readOp(headers, at))
   }
-  const replay: Array<{ op: number; checksum: Uint8Array }> = []
+  const replay: Array<{ op: number; checksum: Uint8Array; header: Uint8Array }> = []
   let parent = checkpointHeader.subarray(0, checksumSize)
   for (let op = checkpointOp + 1; op <= head; op++) {
     const at = (op % slotCount) * headerSize
@@ -687,7 +687,8 @@ function chainAfterCheckpoint(
       return Effect.fail(refuse(`op ${op}`, `does not chain to op ${op - 1} (a misdirected or stale write)`))
     }
     parent = headers.subarray(at, at + checksumSize)
-    replay.push({ op, checksum: headers.slice(at, at + checksumSize) })
+    const header = headers.slice(at, at + headerSize)
+    replay.push({ op, checksum: header.subarray(0, checksumSize), header })
   }
   return Effect.succeed(replay)
 }

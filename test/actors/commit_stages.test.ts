@@ -81,7 +81,7 @@ describe("startup, driven by the core", () => {
     expect(core.step(now(), { _tag: "Restore", restored })).toEqual([{ _tag: "RecoverJournal", checkpointOp: 0 }])
     const first = pulse(1, root)
     const second = pulse(2, first)
-    const ops = [first, second].map((prepare, i) => ({ op: i + 1, checksum: prepare.subarray(0, 16) }))
+    const ops = [first, second].map((prepare, i) => ({ op: i + 1, checksum: prepare.subarray(0, 16), header: prepare.subarray(0, 256) }))
     expect(core.step(now(), { _tag: "JournalRecovered", ops })).toMatchObject([{ _tag: "ReadPrepare", op: 1 }])
     // A message while recovering is not answered.
     expect(core.step(now(), { _tag: "Message", message: register(5n) })).toEqual([])

@@ -246,7 +246,7 @@ describe("ReplicaCore: what a client may send", () => {
         ...zeroHeader(Command.prepare), cluster, release: releaseScarab, client: operation === VsrOperation.pulse ? 0n : 5n, op: 1n, operation,
         request: operation === VsrOperation.pulse ? 0 : 1, timestamp: 1n, parent: u128FromBytes(root, 0)
       }, requestBody)
-      const read = step(core, now, { _tag: "JournalRecovered", ops: [{ op: 1, checksum: prepare.subarray(0, 16) }] })
+      const read = step(core, now, { _tag: "JournalRecovered", ops: [{ op: 1, checksum: prepare.subarray(0, 16), header: prepare.subarray(0, 256) }] })
       expect(read).toMatchObject([{ _tag: "ReadPrepare", op: 1 }])
       return step(core, now, { _tag: "PrepareRead", prepare })
     }

@@ -1,9 +1,9 @@
 /**
  * `scarab benchmark`: what `tigerbeetle benchmark` does, against a real replica process.
  *
- * Question: how many transfers per second does a single Scarab replica accept end to end (TCP,
- * framing, checksums, prepare, WAL write with O_DSYNC, commit, ledger, reply), and how long does
- * one full batch take?
+ * Question: how many transfers per second does a single Scarab replica (or a cluster) accept end
+ * to end (TCP, framing, checksums, prepare, WAL write with O_DSYNC, commit, ledger, reply), and
+ * how long does one full batch take?
  *
  * Workload (TigerBeetle's canonical one): a temporary data file (production profile), a replica
  * started as its own child process, 10,000 accounts, N transfers (default 2,000,000) between
@@ -18,7 +18,16 @@
  * ~4.5 µs per transfer serialising.
  * A batch's latency runs from writing its request to reading its whole reply.
  *
- * Then durability (a second, fresh replica): transfers are loaded up to each restart point
+ * A cluster (`--replica-count=N`, 1..6): N data files and N replica processes on this host, in
+ * view 0. The load and the probe go to the primary, replica 0 (a client sends to `view mod
+ * replica_count`), which commits a batch once a replication quorum has written it: the path adds
+ * the prepare's trip to the backups and their prepare_oks, and the backups' CPU shares the two
+ * cores. Each replica's RSS is reported. With `--addresses=A0,A1,…` (and `--cluster`, default 0)
+ * the benchmark loads a cluster already running, as `tigerbeetle benchmark --addresses` does: it
+ * starts nothing, measures no RSS, and gives every id fresh top 32 bits, so that a rerun creates
+ * new accounts and transfers.
+ *
+ * Then durability, for a replica of one of its own only (a second, fresh replica): transfers are loaded up to each restart point
  * (default 1M, 5M and 10M); at each, cheap one-id lookups fill the WAL up to the next checkpoint
  * op, so that the checkpoint holds exactly the transfers loaded so far, and the replica is
  * killed (SIGKILL) and restarted. Reported: each checkpoint's duration (from the replica's log),
@@ -30,22 +39,22 @@
  * replica every 10 ms on a connection of its own (src/cli/pinger.ts): `ping_latency_max_ms` is
  * the slowest answer, the longest the replica's loop was busy elsewhere.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { connect, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { assert } from "../assert.ts"
 import { buildMessage, setChecksum, u128FromBytes } from "../protocol/build.ts"
-import { Command, FrameLayout, headerSize, releaseScarab, ReplyLayout, RequestLayout, VsrOperation, zeroHeader } from "../protocol/header.ts"
+import { Command, FrameLayout, headerSize, releaseScarab, replicasMax, ReplyLayout, RequestLayout, VsrOperation, zeroHeader } from "../protocol/header.ts"
 import { encodeMultiBatch } from "../protocol/multi_batch.ts"
 import { batchEventsMax, Operation, type ClientOperation, eventSize } from "../protocol/operation.ts"
 import { accountFilter, AccountFilterFlags, encodeAccountFilter } from "../protocol/records.ts"
 import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/register.ts"
 import { productionConfig } from "../storage/layout.ts"
-import { type Parsed, parseUint, UsageError } from "./arguments.ts"
+import { type Parsed, parseAddress, parseU128, parseUint, UsageError } from "./arguments.ts"
 import { Pinger } from "./pinger.ts"
-import { formatDataFile, type ReplicaProcess, startReplica, stopReplica } from "./replica_child.ts"
+import { formatDataFile, type ReplicaProcess, startCluster, startReplica, stopReplica } from "./replica_child.ts"
 import { accountBatch, transferBatch, xorshift } from "./workload.ts"
 
 export interface BenchmarkOptions {
@@ -54,8 +63,19 @@ export interface BenchmarkOptions {
   readonly queries: number
   /** Transfer counts at which the durability phase checkpoints and restarts; empty: no such phase. */
   readonly restartPoints: ReadonlyArray<number>
-  /** When set, the replica runs with `--cpu-prof` and writes its profile into this directory. */
+  /** When set, the replicas run with `--cpu-prof` and write their profiles into this directory. */
   readonly cpuProfileDirectory: string | undefined
+  /** Replicas the benchmark formats and starts on this host, or the size of the cluster at `addresses`. */
+  readonly replicaCount: number
+  /** A running cluster's addresses, by replica index: the benchmark starts nothing and loads it. */
+  readonly addresses: ReadonlyArray<Address> | undefined
+  /** The cluster at `addresses` (0 for the one the benchmark starts). */
+  readonly cluster: bigint
+}
+
+interface Address {
+  readonly host: string
+  readonly port: number
 }
 
 /** The production profile's checkpoint interval: checkpoints at ops 959, 1919, … */
@@ -64,94 +84,147 @@ const replyTimeoutMs = 60_000
 const percentiles = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100] as const
 
 export function benchmarkOptions(parsed: Parsed): BenchmarkOptions {
-  parsed.allowOnly(["transfers", "accounts", "queries", "restart-points", "replica-cpu-prof"])
+  parsed.allowOnly(["transfers", "accounts", "queries", "restart-points", "replica-cpu-prof", "replica-count", "addresses", "cluster"])
   if (parsed.positional.length > 0) throw new UsageError("benchmark takes no data file: it formats a temporary one")
   const transfers = parseUint(parsed.flags.get("transfers") ?? "2000000", "--transfers", 1, 100_000_000)
   const accounts = parseUint(parsed.flags.get("accounts") ?? "10000", "--accounts", 2, 1_000_000)
   const queries = parseUint(parsed.flags.get("queries") ?? "100", "--queries", 1, 10_000)
-  const points = parsed.flags.get("restart-points") ?? "1000000,5000000,10000000"
+  const listed = parsed.flags.get("addresses")
+  const addresses = listed === undefined ? undefined : parsed.required("addresses").split(",").map((address) => parseAddress(address))
+  const count = parsed.flags.get("replica-count")
+  const replicaCount = count === undefined ? addresses?.length ?? 1 : parseUint(count, "--replica-count", 1, replicasMax)
+  if (addresses !== undefined && addresses.length !== replicaCount) {
+    throw new UsageError(`--addresses names ${addresses.length} replicas but --replica-count is ${replicaCount}`)
+  }
+  if (addresses !== undefined && addresses.length > replicasMax) throw new UsageError(`--addresses names ${addresses.length} replicas; a cluster has at most ${replicasMax}`)
+  if (addresses === undefined && parsed.flags.has("cluster")) throw new UsageError("--cluster names the cluster at --addresses; the benchmark's own cluster is 0")
+  const cluster = addresses === undefined ? 0n : parseU128(parsed.flags.get("cluster") ?? "0", "--cluster")
+  // The durability phase kills and restarts the replica it started: one replica of its own.
+  const ownReplica = addresses === undefined && replicaCount === 1
+  if (!ownReplica && parsed.flags.has("restart-points")) throw new UsageError("--restart-points restarts a single replica the benchmark starts itself")
+  const points = parsed.flags.get("restart-points") ?? (ownReplica ? "1000000,5000000,10000000" : "none")
   const restartPoints = points === "none" ? [] : points.split(",").map((point) => parseUint(point, "--restart-points", 1, 100_000_000))
   for (let i = 1; i < restartPoints.length; i++) {
     if (restartPoints[i]! <= restartPoints[i - 1]!) throw new UsageError("--restart-points must increase")
   }
   const profile = parsed.flags.get("replica-cpu-prof")
-  return { transfers, accounts, queries, restartPoints, cpuProfileDirectory: profile === undefined || profile === "" ? undefined : profile }
+  if (addresses !== undefined && profile !== undefined) throw new UsageError("--replica-cpu-prof profiles replicas the benchmark starts, not those at --addresses")
+  return {
+    transfers, accounts, queries, restartPoints, cpuProfileDirectory: profile === undefined || profile === "" ? undefined : profile,
+    replicaCount, addresses, cluster
+  }
 }
 
-/** Runs the benchmark; the replica is killed and the data file deleted whatever happens. */
+/** What the benchmark holds open, released whatever happens. */
+interface Held {
+  /** The replicas it started, by index (none for a cluster at --addresses). */
+  replicas: Array<ReplicaProcess>
+  connection: LoadClient | undefined
+  /** Pings every 10 ms through the load and the checkpoints (src/cli/pinger.ts). */
+  pinger: Pinger | undefined
+}
+
+/** Runs the benchmark; the replicas it started are killed and their data files deleted whatever happens. */
 export async function benchmark(options: BenchmarkOptions): Promise<void> {
   const directory = mkdtempSync(join(tmpdir(), "scarab-benchmark-"))
-  const path = join(directory, "0_0.scarab")
-  let replica: ReplicaProcess | undefined
-  let connection: LoadClient | undefined
-  // Pings every 10 ms through the load and the checkpoints (src/cli/pinger.ts).
-  let pinger: Pinger | undefined
-  const pings: Array<{ readonly slowestMs: number; readonly answered: number }> = []
+  const held: Held = { replicas: [], connection: undefined, pinger: undefined }
+  const pings: Array<PingFigures> = []
   const interrupt = () => { void cleanup().then(() => process.exit(130)) }
   const cleanup = async () => {
-    pinger?.stop()
-    connection?.close()
-    if (replica !== undefined) await stopReplica(replica)
+    held.pinger?.stop()
+    held.connection?.close()
+    for (const replica of held.replicas) await stopReplica(replica)
+    held.replicas = []
     rmSync(directory, { recursive: true, force: true })
   }
   process.once("SIGINT", interrupt)
   process.once("SIGTERM", interrupt)
   try {
-    log(`benchmark: ${options.accounts} accounts, ${options.transfers} transfers in batches of ${batchEventsMax}, ${options.queries} queries`)
-    formatDataFile(path)
-    replica = await startReplica(path, 0, options.cpuProfileDirectory)
-    log(`replica started: pid ${replica.child.pid}, port ${replica.port}, data file ${path}`)
-    connection = await LoadClient.connect(replica.port)
+    log(`benchmark: ${options.accounts} accounts, ${options.transfers} transfers in batches of ${batchEventsMax}, ${options.queries} queries, ` +
+      `${options.replicaCount} replica${options.replicaCount === 1 ? "" : "s"}`)
+    // The primary of view 0 is replica 0: the load goes there, as a client sends to `view mod replica_count`.
+    const primary = options.addresses?.[0] ?? { host: localhost, port: (await startOwnCluster(directory, options, held))[0]!.port }
+    // Ids of a fresh range for a cluster that may hold an earlier run's: the top 32 bits of every id.
+    const idHigh = options.addresses === undefined ? 0 : 1 + Math.floor(Math.random() * 0xffff_fffe)
+    const connection = held.connection = await LoadClient.connect(primary, options.cluster)
     await connection.register()
-    await createAccounts(connection, options.accounts)
-    pinger = await Pinger.start(replica.port, randomClientId())
-    const load = await createTransfers(connection, options, 0, options.transfers)
-    const queries = await runQueries(connection, options)
-    const rss = residentBytes(replica.child.pid!)
-    pings.push(pinger.stop())
-    pinger = undefined
+    await createAccounts(connection, options.accounts, idHigh)
+    held.pinger = await Pinger.start(primary, options.cluster, randomClientId())
+    const load = await createTransfers(connection, options, 0, options.transfers, idHigh)
+    const queries = await runQueries(connection, options, idHigh)
+    const rss = held.replicas.map((replica) => residentBytes(replica.child.pid!))
+    pings.push(held.pinger.stop())
+    held.pinger = undefined
     connection.close()
-    await stopReplica(replica)
-    replica = undefined
-    rmSync(path, { force: true })
-    const restarts: Array<RestartResult> = []
-    if (options.restartPoints.length > 0) {
-      formatDataFile(path)
-      replica = await startReplica(path)
-      connection = await LoadClient.connect(replica.port)
-      await connection.register()
-      await createAccounts(connection, options.accounts)
-      let loaded = 0
-      for (const point of options.restartPoints) {
-        pinger = await Pinger.start(replica.port, randomClientId())
-        await createTransfers(connection, options, loaded, point)
-        loaded = point
-        const checkpoint = await fillToCheckpoint(connection, replica)
-        pings.push(pinger.stop())
-        pinger = undefined
-        connection.close()
-        const restart = await restartReplica(replica, path)
-        replica = restart.replica
-        restarts.push({ transfers: point, checkpoint, restartMs: restart.ms, breakdown: restart.breakdown, fileBytes: allocatedBytes(path) })
-        connection = await LoadClient.connect(replica.port)
-        await connection.register()
-      }
-    }
+    held.connection = undefined
+    for (const replica of held.replicas) await stopReplica(replica)
+    held.replicas = []
+    rmSync(directory, { recursive: true, force: true })
+    mkdirSync(directory)
+    const restarts = options.restartPoints.length > 0 ? await durability(options, join(directory, "0_0.scarab"), held, pings) : []
     report(options, load, queries, rss, restarts, pings)
   } finally {
     process.off("SIGINT", interrupt)
     process.off("SIGTERM", interrupt)
     await cleanup()
-    if (options.cpuProfileDirectory !== undefined) log(`replica CPU profile written to ${options.cpuProfileDirectory}`)
+    if (options.cpuProfileDirectory !== undefined) log(`replica CPU profiles written to ${options.cpuProfileDirectory}`)
   }
 }
 
+/** Formats `options.replicaCount` data files in `directory` and starts a replica process on each. */
+async function startOwnCluster(directory: string, options: BenchmarkOptions, held: Held): Promise<ReadonlyArray<ReplicaProcess>> {
+  assert(options.addresses === undefined, () => "a cluster at --addresses is not started")
+  const paths = Array.from({ length: options.replicaCount }, (_, replica) => join(directory, `0_${replica}.scarab`))
+  paths.forEach((path, replica) => formatDataFile(path, "production", replica, options.replicaCount))
+  held.replicas = await startCluster(paths, options.cpuProfileDirectory)
+  assert(held.replicas.length === options.replicaCount, () => "every replica started")
+  for (const [i, replica] of held.replicas.entries()) log(`replica ${i} started: pid ${replica.child.pid}, port ${replica.port}, data file ${paths[i]}`)
+  return held.replicas
+}
+
+/**
+ * The durability phase, on a fresh replica of one: load up to each restart point, fill the WAL
+ * to the next checkpoint, SIGKILL and restart; the figures of each.
+ */
+async function durability(options: BenchmarkOptions, path: string, held: Held, pings: Array<PingFigures>): Promise<Array<RestartResult>> {
+  assert(options.replicaCount === 1 && options.addresses === undefined, () => "the durability phase restarts a replica of its own")
+  formatDataFile(path)
+  let replica = await startReplica(path)
+  held.replicas = [replica]
+  let connection = held.connection = await LoadClient.connect({ host: localhost, port: replica.port }, 0n)
+  await connection.register()
+  await createAccounts(connection, options.accounts, 0)
+  const restarts: Array<RestartResult> = []
+  let loaded = 0
+  for (const point of options.restartPoints) {
+    held.pinger = await Pinger.start({ host: localhost, port: replica.port }, 0n, randomClientId())
+    await createTransfers(connection, options, loaded, point, 0)
+    loaded = point
+    const checkpoint = await fillToCheckpoint(connection, replica)
+    pings.push(held.pinger.stop())
+    held.pinger = undefined
+    connection.close()
+    const restart = await restartReplica(replica, path)
+    replica = restart.replica
+    held.replicas = [replica]
+    restarts.push({ transfers: point, checkpoint, restartMs: restart.ms, breakdown: restart.breakdown, fileBytes: allocatedBytes(path) })
+    connection = held.connection = await LoadClient.connect({ host: localhost, port: replica.port }, 0n)
+    await connection.register()
+  }
+  assert(restarts.length === options.restartPoints.length, () => "one restart per point")
+  return restarts
+}
+
+const localhost = "127.0.0.1"
+
+type PingFigures = { readonly slowestMs: number; readonly answered: number }
+
 // --- phases ----------------------------------------------------------------------------------
 
-async function createAccounts(client: LoadClient, count: number): Promise<void> {
+async function createAccounts(client: LoadClient, count: number, idHigh: number): Promise<void> {
   for (let first = 0; first < count; first += batchEventsMax) {
     const n = Math.min(batchEventsMax, count - first)
-    const reply = await client.request(client.prepare(Operation.create_accounts, accountBatch(first + 1, n)))
+    const reply = await client.request(client.prepare(Operation.create_accounts, accountBatch(first + 1, n, idHigh)))
     assertAllCreated(reply, n, "create_accounts")
   }
 }
@@ -162,14 +235,14 @@ interface LoadResult {
 }
 
 /** Creates transfers `from + 1 .. to` (ids), in full batches. */
-async function createTransfers(client: LoadClient, options: BenchmarkOptions, from: number, to: number): Promise<LoadResult> {
+async function createTransfers(client: LoadClient, options: BenchmarkOptions, from: number, to: number, idHigh: number): Promise<LoadResult> {
   const random = xorshift(42 + from)
   const count = to - from
   const batchCount = Math.ceil(count / batchEventsMax)
   const latenciesMs = new Float64Array(batchCount)
   const build = (batch: number): Uint8Array => {
     const n = Math.min(batchEventsMax, count - batch * batchEventsMax)
-    return client.prepare(Operation.create_transfers, transferBatch(random, options.accounts, from + batch * batchEventsMax + 1, n))
+    return client.prepare(Operation.create_transfers, transferBatch(random, options.accounts, from + batch * batchEventsMax + 1, n, idHigh))
   }
   const progress = new Progress(count)
   const start = performance.now()
@@ -196,14 +269,14 @@ interface QueryResult {
   readonly transfersFound: number
 }
 
-async function runQueries(client: LoadClient, options: BenchmarkOptions): Promise<QueryResult> {
+async function runQueries(client: LoadClient, options: BenchmarkOptions, idHigh: number): Promise<QueryResult> {
   const random = xorshift(7)
   const accountTransfersMs = new Float64Array(options.queries)
   const lookupAccountsMs = new Float64Array(options.queries)
   let transfersFound = 0
   for (let q = 0; q < options.queries; q++) {
     const filter = encodeAccountFilter(accountFilter({
-      account_id: BigInt(1 + Math.floor(random() * options.accounts)), limit: batchEventsMax,
+      account_id: (BigInt(idHigh) << 96n) | BigInt(1 + Math.floor(random() * options.accounts)), limit: batchEventsMax,
       flags: AccountFilterFlags.debits | AccountFilterFlags.credits
     }))
     const message = client.prepare(Operation.get_account_transfers, filter)
@@ -215,7 +288,10 @@ async function runQueries(client: LoadClient, options: BenchmarkOptions): Promis
   for (let q = 0; q < options.queries; q++) {
     const ids = new Uint8Array(batchEventsMax * 16)
     const words = new Uint32Array(ids.buffer)
-    for (let i = 0; i < batchEventsMax; i++) words[i * 4] = 1 + Math.floor(random() * options.accounts)
+    for (let i = 0; i < batchEventsMax; i++) {
+      words[i * 4] = 1 + Math.floor(random() * options.accounts)
+      words[i * 4 + 3] = idHigh
+    }
     const message = client.prepare(Operation.lookup_accounts, ids)
     const sent = performance.now()
     const reply = await client.request(message)
@@ -270,9 +346,10 @@ async function restartReplica(replica: ReplicaProcess, path: string) {
   return { replica: restarted, ms, breakdown: breakdown === null ? "" : breakdown[0] }
 }
 
+/** `rssBytes`: each started replica's, by index (none for a cluster at --addresses). */
 function report(
-  options: BenchmarkOptions, load: LoadResult, queries: QueryResult, rssBytes: number, restarts: ReadonlyArray<RestartResult>,
-  pings: ReadonlyArray<{ readonly slowestMs: number; readonly answered: number }>
+  options: BenchmarkOptions, load: LoadResult, queries: QueryResult, rssBytes: ReadonlyArray<number>, restarts: ReadonlyArray<RestartResult>,
+  pings: ReadonlyArray<PingFigures>
 ): void {
   const tps = Math.round(options.transfers / load.seconds)
   const batch = quantiles(load.latenciesMs)
@@ -283,7 +360,10 @@ function report(
   for (const p of percentiles) console.log(`query latency (get_account_transfers) p${p} = ${query.get(p)!.toFixed(2)} ms`)
   for (const p of percentiles) console.log(`query latency (lookup_accounts, ${batchEventsMax} ids) p${p} = ${lookup.get(p)!.toFixed(2)} ms`)
   console.log(`get_account_transfers found ${(queries.transfersFound / options.queries).toFixed(0)} transfers per account on average`)
-  console.log(`replica rss = ${(rssBytes / (1024 * 1024)).toFixed(0)} MiB`)
+  const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(0)} MiB`
+  if (options.addresses === undefined && options.replicaCount === 1) console.log(`replica rss = ${mib(rssBytes[0]!)}`)
+  else if (options.addresses === undefined) rssBytes.forEach((bytes, replica) => console.log(`replica ${replica} rss = ${mib(bytes)}`))
+  else console.log("replica rss: not measured (the replicas at --addresses are not this benchmark's processes)")
   const pingLatencyMaxMs = Math.max(...pings.map((probe) => probe.slowestMs))
   console.log(`ping latency max = ${pingLatencyMaxMs.toFixed(1)} ms (${pings.reduce((sum, probe) => sum + probe.answered, 0)} pings every 10 ms, ` +
     `through the load${restarts.length > 0 ? " and the checkpoints" : ""})`)
@@ -311,7 +391,9 @@ function report(
     query_latency_p99_ms: round(query.get(99)!),
     lookup_latency_p50_ms: round(lookup.get(50)!),
     lookup_latency_p99_ms: round(lookup.get(99)!),
-    rss_bytes: rssBytes,
+    rss_bytes: rssBytes[0] ?? null,
+    replica_count: options.replicaCount,
+    ...(options.replicaCount === 1 ? {} : { replica_rss_bytes: rssBytes }),
     ping_latency_max_ms: round(pingLatencyMaxMs),
     ...durability
   })}`)
@@ -337,18 +419,20 @@ class LoadClient {
   lastOp = 0
 
   private readonly socket: Socket
+  private readonly cluster: bigint
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, cluster: bigint) {
     this.socket = socket
+    this.cluster = cluster
     socket.setNoDelay(true)
     socket.on("data", (chunk: Buffer) => this.onData(chunk))
     socket.on("error", (error) => this.fail(error))
     socket.on("close", () => this.fail(new Error("the replica closed the connection")))
   }
 
-  static connect(port: number): Promise<LoadClient> {
+  static connect(address: Address, cluster: bigint): Promise<LoadClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, "127.0.0.1", () => { socket.off("error", reject); resolve(new LoadClient(socket)) })
+      const socket = connect(address.port, address.host, () => { socket.off("error", reject); resolve(new LoadClient(socket, cluster)) })
       socket.once("error", reject)
     })
   }
@@ -358,6 +442,7 @@ class LoadClient {
     const header = zeroHeader(Command.request)
     header.release = releaseScarab
     header.client = this.client
+    header.cluster = this.cluster
     header.operation = VsrOperation.register
     const reply = await this.request(buildMessage(header, registerRequestBody()))
     assert(registerResultBatchSizeLimit(reply.subarray(headerSize)) !== undefined, () => "register reply without a batch_size_limit")
@@ -374,6 +459,7 @@ class LoadClient {
     const header = zeroHeader(Command.request)
     header.release = releaseScarab
     header.client = this.client
+    header.cluster = this.cluster
     header.operation = operation
     header.session = 1n // placeholder, set with `request`
     header.request = 1

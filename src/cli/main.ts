@@ -5,9 +5,11 @@
  *
  *   scarab format --cluster=<u128> --replica=<i> --replica-count=<n> [--profile=production|test] <path>
  *   scarab start --addresses=<address>[,…] [--format-if-missing --cluster=<u128>] [--accounts-max=<n>] [--transfers-max=<n>] <path>
+ *     (the same addresses on every replica of a cluster, by index; --format-if-missing for a cluster of one only)
  *   scarab repl --cluster=<u128> --addresses=<address>[,…] [--command='<statements>']
  *   scarab version
- *   scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<dir>]
+ *   scarab benchmark [--replica-count=<n> | --addresses=<address>,… [--cluster=<u128>]] [--transfers=<n>] [--accounts=<n>]
+ *                    [--queries=<n>] [--restart-points=<n>,…|none] [--replica-cpu-prof=<dir>]
  *
  * Arguments are parsed by hand so that every mistake gets one clear sentence and exit code 2;
  * failures at run time (a missing file, a file of another cluster, an address in use) exit 1.
@@ -19,7 +21,7 @@ import { LedgerCapacity, layerReplica, Replica, ReplicaOpenError } from "../acto
 import type { LedgerOptions } from "../ledger/ledger.ts"
 import { formatDataFile, layerStorageFile } from "../layers/disk.ts"
 import { layerMessageBusTcp, type ReplicaAddress } from "../layers/network_tcp.ts"
-import { releaseFormat, releaseScarab } from "../protocol/header.ts"
+import { releaseFormat, releaseScarab, replicasMax } from "../protocol/header.ts"
 import type { FormatOptions } from "../storage/format.ts"
 import { layoutOf, storageConfigs } from "../storage/layout.ts"
 import { Storage } from "../storage/storage.ts"
@@ -34,10 +36,17 @@ const usage = `Usage:
                [--accounts-max=<n>] [--transfers-max=<n>] <path>
   scarab repl --cluster=<u128> --addresses=<address>[,<address>...] [--command='<statements>']
   scarab version
-  scarab benchmark [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--replica-cpu-prof=<directory>]
+  scarab benchmark [--replica-count=<n> | --addresses=<address>[,<address>...] [--cluster=<u128>]]
+                   [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--restart-points=<n>[,<n>...]|none]
+                   [--replica-cpu-prof=<directory>]
 
+A cluster has 1 to 6 replicas. Each replica's data file is formatted with its index and the
+cluster's size; every replica starts with the same --addresses, by index, and listens on its own.
 An address is a port (3000), host:port (127.0.0.1:3000) or a host (port 3001). start takes
-port 0 for a port the kernel picks, which it names when it serves.
+port 0 for a port the kernel picks, which it names when it serves; in a cluster only for its own
+address (or one of a lower index: a replica dials only the replicas above it).
+benchmark starts --replica-count replicas of its own on this host (default 1), or loads the
+running cluster at --addresses.
 --accounts-max and --transfers-max bound what the ledger holds in memory (defaults 4194304 and
 16777216, about 4 GiB at the transfer limit); a create beyond them is refused, and logged.`
 
@@ -101,7 +110,6 @@ function formatOptions(parsed: Parsed): FormatOptions {
   parsed.allowOnly(["cluster", "replica", "replica-count", "profile"])
   const replicaCount = parseUint(parsed.required("replica-count"), "--replica-count", 1, 6)
   const replica = parseUint(parsed.required("replica"), "--replica", 0, replicaCount - 1)
-  if (replicaCount !== 1) throw new UsageError("only single-replica clusters run yet: --replica-count must be 1")
   const profile = parsed.flags.get("profile") ?? "production"
   if (profile !== "production" && profile !== "test") throw new UsageError(`--profile must be production or test, not '${profile}'`)
   return { path: parsed.path(), cluster: parseU128(parsed.required("cluster"), "--cluster"), replica, replicaCount, profile }
@@ -124,14 +132,15 @@ interface StartOptions {
 function startOptions(parsed: Parsed): StartOptions {
   parsed.allowOnly(["addresses", "format-if-missing", "cluster", "accounts-max", "transfers-max"])
   const listed = parsed.required("addresses").split(",")
-  // The bus serves a cluster's addresses (the data file says which one is ours), but only
-  // single-replica clusters run yet: the replica refuses any other file.
-  if (listed.length !== 1) throw new UsageError(`--addresses names ${listed.length} replicas; only single-replica clusters run yet`)
+  if (listed.length > replicasMax) throw new UsageError(`--addresses names ${listed.length} replicas; a cluster has at most ${replicasMax}`)
   // Port 0 listens on a port the kernel picks, named in the "serving on port" log line (as
-  // TigerBeetle's --addresses=0): a test then never races another process for a port.
+  // TigerBeetle's --addresses=0): a test then never races another process for a port. In a
+  // cluster only the replica's own entry, or one it never dials, may be 0 (checked at start).
   const addresses = listed.map((address) => parseAddress(address, 0))
   const formatIfMissing = parsed.flags.has("format-if-missing")
   if (formatIfMissing !== parsed.flags.has("cluster")) throw new UsageError("--format-if-missing and --cluster go together")
+  // Formatting on start picks replica 0 of a cluster of one; a cluster's files name their replica, so they are formatted one by one.
+  if (formatIfMissing && addresses.length !== 1) throw new UsageError("--format-if-missing formats a single-replica cluster: a cluster's data files are formatted with 'scarab format'")
   const accountsMax = parsed.flags.get("accounts-max")
   const transfersMax = parsed.flags.get("transfers-max")
   return {
@@ -159,6 +168,11 @@ const start = (options: StartOptions) => Effect.gen(function* () {
     return yield* new ReplicaOpenError({ path: options.path, reason: `the data file is of a cluster of ${replicaCount} replicas, but --addresses names ${options.addresses.length}` })
   }
   const index = superblock === undefined ? 0 : replicaIndexOf(superblock)
+  // The bus dials the replicas above this one (tcp_dialer.ts): their ports must be known.
+  const unknown = options.addresses.findIndex((address, i) => i > index && address.port === 0)
+  if (unknown >= 0) {
+    return yield* new ReplicaOpenError({ path: options.path, reason: `--addresses gives replica ${unknown} port 0, but replica ${index} dials it: name its port` })
+  }
   const { host, port } = options.addresses[index]!
   const storage = layerStorageFile({ path: options.path })
   const bus = layerMessageBusTcp({ host, port, cluster: cluster ?? 0n, replica: index, replicaAddresses: options.addresses })

@@ -27,18 +27,21 @@ export class Pinger {
   private slowestMs = 0
   private answered = 0
   private readonly client: bigint
+  private readonly cluster: bigint
 
-  private constructor(socket: Socket, client: bigint) {
+  private constructor(socket: Socket, cluster: bigint, client: bigint) {
     this.socket = socket
+    this.cluster = cluster
     this.client = client
     socket.setNoDelay(true)
     socket.on("data", (chunk: Buffer) => this.onData(chunk))
     this.timer = setInterval(() => this.ping(), intervalMs)
   }
 
-  static start(port: number, client: bigint): Promise<Pinger> {
+  /** Probes the replica at `address` (of `cluster`) as client `client`. */
+  static start(address: { readonly host: string; readonly port: number }, cluster: bigint, client: bigint): Promise<Pinger> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, "127.0.0.1", () => { socket.off("error", reject); resolve(new Pinger(socket, client)) })
+      const socket = connect(address.port, address.host, () => { socket.off("error", reject); resolve(new Pinger(socket, cluster, client)) })
       socket.once("error", reject)
     })
   }
@@ -60,6 +63,7 @@ export class Pinger {
     const header = zeroHeader(Command.ping_client)
     header.release = releaseScarab
     header.client = this.client
+    header.cluster = this.cluster
     header.ping_timestamp_monotonic = BigInt(number)
     this.socket.write(buildMessage(header, new Uint8Array(0)))
   }

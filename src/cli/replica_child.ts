@@ -1,17 +1,21 @@
 /**
  * A Scarab replica as a child process, for the benchmarks: format a data file, start `scarab
- * start` on it and wait until it serves, stop it. Each benchmark measures a replica in its own
- * process, as a deployment would run it, so the load generator never shares its event loop.
+ * start` on it and wait until it serves, stop it; or a cluster of them on this host. Each
+ * benchmark measures a replica in its own process, as a deployment would run it, so the load
+ * generator never shares its event loop.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { assert } from "../assert.ts"
 
 const cli = new URL("./main.ts", import.meta.url).pathname
 /** A bound for a replica that never serves (or never logs a line awaited): the tests run these tools on loaded machines. */
 const startTimeoutMs = 300_000
 
-/** Formats `path` as replica 0 of a one-replica cluster 0. */
-export function formatDataFile(path: string, profile: "production" | "test" = "production"): void {
-  const result = spawnSync(process.execPath, [cli, "format", "--cluster=0", "--replica=0", "--replica-count=1", `--profile=${profile}`, path],
+/** Formats `path` as replica `replica` of a cluster 0 of `replicaCount` (default: replica 0 of one). */
+export function formatDataFile(path: string, profile: "production" | "test" = "production", replica = 0, replicaCount = 1): void {
+  assert(replica >= 0 && replica < replicaCount, () => `replica ${replica} of ${replicaCount}`)
+  const result = spawnSync(process.execPath,
+    [cli, "format", "--cluster=0", `--replica=${replica}`, `--replica-count=${replicaCount}`, `--profile=${profile}`, path],
     { encoding: "utf8", timeout: 120_000 })
   if (result.status !== 0) throw new Error(`format failed: ${result.stderr}${result.stdout}`)
 }
@@ -35,11 +39,23 @@ const logBytesMax = 1 << 20
  * can take the port between its choice and its use. With `cpuProfileDirectory`, the replica runs
  * with `--cpu-prof` and writes its profile there on exit.
  */
-export async function startReplica(path: string, port = 0, cpuProfileDirectory?: string): Promise<ReplicaProcess> {
+export function startReplica(path: string, port = 0, cpuProfileDirectory?: string): Promise<ReplicaProcess> {
+  return startReplicaOf(path, [port], 0, cpuProfileDirectory)
+}
+
+/**
+ * Starts replica `replica` of a cluster whose replicas' ports are `ports` (by index), on
+ * `ports[replica]`, 0 for one the kernel picks. A replica dials only the replicas above it (the
+ * TCP bus's rule), so only their ports must be known: `startCluster` starts them from the top.
+ */
+export async function startReplicaOf(path: string, ports: ReadonlyArray<number>, replica: number, cpuProfileDirectory?: string): Promise<ReplicaProcess> {
+  assert(replica >= 0 && replica < ports.length, () => `replica ${replica} of ${ports.length}`)
+  assert(ports.slice(replica + 1).every((port) => port > 0), () => "the ports of the replicas above are known")
+  const port = ports[replica]!
   const flags = cpuProfileDirectory === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDirectory}`]
   // The replica's memory in transparent huge pages, as `npm start` runs it (see docs/decisions.md).
   const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1" }
-  const child = spawn(process.execPath, [...flags, cli, "start", `--addresses=${port}`, path], { stdio: ["ignore", "pipe", "pipe"], env })
+  const child = spawn(process.execPath, [...flags, cli, "start", `--addresses=${ports.join(",")}`, path], { stdio: ["ignore", "pipe", "pipe"], env })
   let output = ""
   let served = port
   try {
@@ -70,7 +86,7 @@ export async function startReplica(path: string, port = 0, cpuProfileDirectory?:
     output = (output + chunk).slice(-logBytesMax)
     for (const waiter of waiters) waiter()
   })
-  child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`replica: ${chunk}`))
+  child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`replica${ports.length === 1 ? "" : ` ${replica}`}: ${chunk}`))
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve()
     else child.once("exit", () => resolve())
@@ -99,4 +115,27 @@ export async function stopReplica(replica: ChildProcess | ReplicaProcess): Promi
   const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
   await exited
   clearTimeout(timer)
+}
+
+/**
+ * Starts a cluster's replicas, one process each, on ports the kernel picks: from the highest
+ * index down, so that every replica knows the ports of the ones it dials. Resolves with them by
+ * index once all serve; if one fails to start, the ones started are stopped.
+ */
+export async function startCluster(paths: ReadonlyArray<string>, cpuProfileDirectory?: string): Promise<Array<ReplicaProcess>> {
+  assert(paths.length >= 1, () => "a cluster has a replica")
+  const ports = paths.map(() => 0)
+  const replicas: Array<ReplicaProcess> = []
+  try {
+    for (let replica = paths.length - 1; replica >= 0; replica--) {
+      const started = await startReplicaOf(paths[replica]!, ports, replica, cpuProfileDirectory)
+      ports[replica] = started.port
+      replicas.unshift(started)
+    }
+  } catch (error) {
+    for (const started of replicas) await stopReplica(started)
+    throw error
+  }
+  assert(replicas.length === paths.length && ports.every((port) => port > 0), () => "every replica serves")
+  return replicas
 }

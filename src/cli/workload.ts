@@ -5,6 +5,9 @@
  */
 import { accountSize, transferSize } from "../protocol/operation.ts"
 
+/** Where the top 32 bits of a u128 id start (little-endian), from the id's offset. */
+export const idHighOffset = 12
+
 /** xorshift32: a seeded generator, so every run builds the same batches. */
 export function xorshift(seed: number): () => number {
   let state = seed >>> 0 || 1
@@ -16,12 +19,17 @@ export function xorshift(seed: number): () => number {
   }
 }
 
-/** `count` accounts with ids `firstId`, `firstId + 1`, …; ledger 1, code 1, everything else zero. */
-export function accountBatch(firstId: number, count: number): Uint8Array {
+/**
+ * `count` accounts with ids `firstId`, `firstId + 1`, …; ledger 1, code 1, everything else zero.
+ * `idHigh` fills the ids' top 32 bits (of every account and transfer id, see `transferBatch`): a
+ * benchmark run against a cluster that already holds an earlier run's ids uses a fresh one.
+ */
+export function accountBatch(firstId: number, count: number, idHigh = 0): Uint8Array {
   const events = new Uint8Array(count * accountSize)
   const view = new DataView(events.buffer)
   for (let i = 0; i < count; i++) {
     view.setUint32(i * accountSize, firstId + i, true) // id
+    view.setUint32(i * accountSize + idHighOffset, idHigh, true)
     view.setUint32(i * accountSize + 112, 1, true) // ledger
     view.setUint16(i * accountSize + 116, 1, true) // code
   }
@@ -32,7 +40,7 @@ export function accountBatch(firstId: number, count: number): Uint8Array {
  * `count` transfers with ids `firstId`, `firstId + 1`, …, each of amount 1 from a random account
  * of 1..`accounts` to another, distinct one.
  */
-export function transferBatch(random: () => number, accounts: number, firstId: number, count: number): Uint8Array {
+export function transferBatch(random: () => number, accounts: number, firstId: number, count: number, idHigh = 0): Uint8Array {
   const events = new Uint8Array(count * transferSize)
   const view = new DataView(events.buffer)
   for (let i = 0; i < count; i++) {
@@ -43,6 +51,9 @@ export function transferBatch(random: () => number, accounts: number, firstId: n
     view.setUint32(o, firstId + i, true) // id
     view.setUint32(o + 16, debit, true) // debit_account_id
     view.setUint32(o + 32, credit, true) // credit_account_id
+    view.setUint32(o + idHighOffset, idHigh, true)
+    view.setUint32(o + 16 + idHighOffset, idHigh, true)
+    view.setUint32(o + 32 + idHighOffset, idHigh, true)
     view.setUint32(o + 48, 1, true) // amount
     view.setUint32(o + 112, 1, true) // ledger
     view.setUint16(o + 116, 1, true) // code

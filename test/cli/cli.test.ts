@@ -20,11 +20,17 @@ describe("scarab CLI", () => {
     [["format", "--cluster=abc", "--replica=0", "--replica-count=1", "x"], "--cluster must be a decimal number, not 'abc'"],
     [["format", "--cluster=0", "--replica=0", "--replica-count=1"], "the data file's path is missing"],
     [["format", "--cluster=0", "--replica=0", "x"], "--replica-count=<value> is required"],
-    [["format", "--cluster=0", "--replica=0", "--replica-count=3", "x"], "only single-replica clusters"],
+    [["format", "--cluster=0", "--replica=0", "--replica-count=7", "x"], "--replica-count must be between 1 and 6, not 7"],
+    [["format", "--cluster=0", "--replica=3", "--replica-count=3", "x"], "--replica must be between 0 and 2, not 3"],
     [["format", `--cluster=${1n << 128n}`, "--replica=0", "--replica-count=1", "x"], "--cluster must be below 2^128"],
     [["start", "--addresses=99999", "x"], "between 0 and 65535"],
     [["start", "--addresses=3000", "--bogus", "x"], "unknown flag --bogus"],
-    [["start", "--addresses=3000,3001", "x"], "only single-replica clusters"],
+    [["start", "--addresses=1,2,3,4,5,6,7", "x"], "--addresses names 7 replicas; a cluster has at most 6"],
+    [["start", "--addresses=3000,3001", "--format-if-missing", "--cluster=0", "x"], "--format-if-missing formats a single-replica cluster"],
+    [["benchmark", "--replica-count=7"], "--replica-count must be between 1 and 6, not 7"],
+    [["benchmark", "--addresses=3000", "--replica-count=3"], "--addresses names 1 replicas but --replica-count is 3"],
+    [["benchmark", "--replica-count=3", "--restart-points=1000"], "--restart-points restarts a single replica the benchmark starts itself"],
+    [["benchmark", "--cluster=1"], "--cluster names the cluster at --addresses"],
     [["start", "--addresses=3000", "--transfers-max=0", "x"], "--transfers-max must be between 1 and 67108864, not 0"],
     [["start", "--addresses=3000", "--accounts-max=many", "x"], "--accounts-max must be a whole number, not 'many'"]
   ])("refuses %j with a usage error", (args, message) => {
@@ -63,6 +69,18 @@ describe("scarab CLI", () => {
     expect(result.status).toBe(1)
     const errors = result.stderr.split("\n").filter((line) => line.startsWith("scarab:"))
     expect(errors).toEqual([`scarab: ${data.path}: the data file belongs to cluster 5, not to --cluster=0; refusing to start it`])
+  })
+
+  it("refuses a cluster's data file started with another number of addresses, or with a port 0 it must dial", () => {
+    data = temporaryDataFile()
+    format(data.path, 0n, 0, 3)
+    const fewer = scarabSync(["start", "--addresses=0", data.path])
+    expect(fewer.status).toBe(1)
+    expect(fewer.stderr).toContain("the data file is of a cluster of 3 replicas, but --addresses names 1")
+    // Replica 0 dials replicas 1 and 2: their ports must be known (0 is the kernel's pick, for a listener).
+    const unknown = scarabSync(["start", "--addresses=0,0,0", data.path])
+    expect(unknown.status).toBe(1)
+    expect(unknown.stderr).toContain("--addresses gives replica 1 port 0, but replica 0 dials it: name its port")
   })
 
   it("names an address already in use", async () => {

@@ -1,6 +1,7 @@
 /**
  * Runs `scarab` as a child process for integration tests: a temporary data file, a free port,
- * readiness from the replica's log line, and a kill that always happens (by PID).
+ * readiness from the replica's log line, and a kill that always happens (by PID); and a cluster
+ * of such processes on this host.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -35,8 +36,9 @@ export function scarabSync(args: ReadonlyArray<string>): { status: number | null
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
-export function format(path: string, cluster = 0n): void {
-  const result = scarabSync(["format", `--cluster=${cluster}`, "--replica=0", "--replica-count=1", "--profile=test", path])
+/** Formats `path` (test profile: a checkpoint every 32 ops) as replica `replica` of a cluster of `replicaCount`. */
+export function format(path: string, cluster = 0n, replica = 0, replicaCount = 1): void {
+  const result = scarabSync(["format", `--cluster=${cluster}`, `--replica=${replica}`, `--replica-count=${replicaCount}`, "--profile=test", path])
   if (result.status !== 0) throw new Error(`format failed: ${result.stderr}${result.stdout}`)
 }
 
@@ -53,6 +55,11 @@ export interface RunningReplica {
    */
   readonly closed: Promise<number | null>
   kill(signal?: NodeJS.Signals): Promise<void>
+  /**
+   * Resolves with what `find` returns once it returns something for the output so far, checked
+   * at every chunk of output; rejects if the replica exits first, or after `timeoutMs`.
+   */
+  waitFor<T>(find: (output: string) => T | undefined, what: string, timeoutMs?: number): Promise<T>
 }
 
 /**
@@ -61,8 +68,19 @@ export interface RunningReplica {
  * port" line: a port chosen here and bound later by the child could be taken meanwhile by another
  * process. A restart passes the port it served on before (its clients know that address).
  */
-export async function startReplica(path: string, port = 0, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
-  const child = spawn(node, [cli, "start", `--addresses=${port}`, ...flags, path], { stdio: ["ignore", "pipe", "pipe"] })
+export function startReplica(path: string, port = 0, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
+  return startReplicaOf(path, [port], 0, flags)
+}
+
+/**
+ * Starts replica `replica` of a cluster whose replicas serve on `ports` (by index): the same list
+ * on every replica, as `scarab start --addresses` wants, except that an entry may be 0 for a port
+ * the kernel picks, where the replica does not dial it (its own, or a lower index's).
+ */
+export async function startReplicaOf(path: string, ports: ReadonlyArray<number>, replica: number, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
+  if (!(replica >= 0 && replica < ports.length)) throw new Error(`replica ${replica} of ${ports.length}`)
+  const port = ports[replica]!
+  const child = spawn(node, [cli, "start", `--addresses=${ports.join(",")}`, ...flags, path], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   let errors = ""
   child.stdout!.on("data", (chunk) => (output += chunk))
@@ -86,5 +104,82 @@ export async function startReplica(path: string, port = 0, flags: ReadonlyArray<
     void closed.then((code) => { clearTimeout(deadline); reject(new Error(`replica exited with ${code}:\n${output}`)) })
   })
   if (port !== 0 && served !== port) throw new Error(`replica asked for port ${port} serves on ${served}`)
-  return { process: child, port: served, output: () => output, errors: () => errors, closed, kill }
+  const waitFor = <T>(find: (output: string) => T | undefined, what: string, timeoutMs = startMs) => new Promise<T>((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(deadline)
+      child.stdout!.off("data", check)
+      child.stderr!.off("data", check)
+    }
+    const deadline = setTimeout(() => { stop(); reject(new Error(`replica never logged ${what} within ${timeoutMs} ms:\n${output.slice(-8192)}`)) }, timeoutMs)
+    // Listeners run in the order added: the output has this chunk when `check` runs.
+    const check = () => {
+      const found = find(output)
+      if (found !== undefined) { stop(); resolve(found) }
+    }
+    child.stdout!.on("data", check)
+    child.stderr!.on("data", check)
+    void closed.then((code) => { stop(); reject(new Error(`replica exited with ${code} before it logged ${what}:\n${output.slice(-8192)}`)) })
+    check()
+  })
+  return { process: child, port: served, output: () => output, errors: () => errors, closed, kill, waitFor }
+}
+
+/** A cluster's data files in one temporary directory, `0_<i>.scarab` by replica index. */
+export interface ClusterFiles {
+  readonly paths: ReadonlyArray<string>
+  remove(): void
+}
+
+export function temporaryClusterFiles(replicaCount: number, cluster = 0n): ClusterFiles {
+  const directory = mkdtempSync(join(tmpdir(), "scarab-cluster-"))
+  const paths = Array.from({ length: replicaCount }, (_, i) => join(directory, `0_${i}.scarab`))
+  try {
+    paths.forEach((path, replica) => format(path, cluster, replica, replicaCount))
+  } catch (error) {
+    rmSync(directory, { recursive: true, force: true })
+    throw error
+  }
+  return { paths, remove: () => rmSync(directory, { recursive: true, force: true }) }
+}
+
+export interface RunningCluster {
+  /** The replica processes by index; `restart` replaces an entry. */
+  readonly replicas: Array<RunningReplica>
+  /** The port each replica serves on, by index: a client's replica_addresses. */
+  readonly ports: ReadonlyArray<number>
+  /** Starts replica `replica` again on its file and port (after a kill). */
+  restart(replica: number): Promise<RunningReplica>
+  /** Kills every replica still running (SIGKILL by default). */
+  kill(signal?: NodeJS.Signals): Promise<void>
+}
+
+/**
+ * Starts a replica process on each of `files`, on ports the kernel picks: from the highest index
+ * down, since a replica dials only the ones above it (the TCP bus's rule), so each is given the
+ * ports of those. Resolves once all serve; if one fails to start, the ones started are killed.
+ */
+export async function startCluster(files: ClusterFiles): Promise<RunningCluster> {
+  const ports = files.paths.map(() => 0)
+  const replicas: Array<RunningReplica> = []
+  try {
+    for (let replica = files.paths.length - 1; replica >= 0; replica--) {
+      const started = await startReplicaOf(files.paths[replica]!, ports, replica)
+      ports[replica] = started.port
+      replicas.unshift(started)
+    }
+  } catch (error) {
+    for (const started of replicas) await started.kill()
+    throw error
+  }
+  return {
+    replicas,
+    ports,
+    restart: async (replica) => {
+      const previous = replicas[replica]!
+      if (previous.process.exitCode === null && previous.process.signalCode === null) throw new Error(`replica ${replica} is still running`)
+      replicas[replica] = await startReplicaOf(files.paths[replica]!, ports, replica)
+      return replicas[replica]
+    },
+    kill: async (signal) => { for (const replica of replicas) await replica.kill(signal) }
+  }
 }

@@ -7,7 +7,8 @@
  * here is decided by committed ops alone.
  */
 import { assert } from "../assert.ts"
-import { Command, FrameLayout, ReplyLayout, readU64Number } from "../protocol/header.ts"
+import { u128FromBytes } from "../protocol/build.ts"
+import { Command, FrameLayout, ReplyLayout, readU32, readU64Number, u128Equal } from "../protocol/header.ts"
 import type { SessionEntry } from "../storage/client_sessions.ts"
 
 /** A client session: its number, its slot in the table and its latest committed reply. */
@@ -111,6 +112,34 @@ export class ClientTable {
     return ended
   }
 
+  /**
+   * The oldest session whose reply the checkpoint restored by its header alone (the client-replies
+   * zone lost its body): a replica of a cluster fetches it from a peer (`get_reply`, vsr.md §5.4).
+   */
+  replyMissing(): Session | undefined {
+    let oldest: Session | undefined
+    for (const session of this.sessions.values()) {
+      if (replyWhole(session.reply)) continue
+      if (oldest === undefined || session.commitOp < oldest.commitOp) oldest = session
+    }
+    assert(oldest === undefined || !replyWhole(oldest.reply), () => "a missing reply is a header alone")
+    assert(oldest === undefined || this.sessions.get(oldest.client) === oldest, () => "the session is in the table")
+    return oldest
+  }
+
+  /**
+   * A peer's copy of a reply whose body this table lacks: taken if it is exactly the reply the
+   * session's header names (same checksum; the bus verified the body against it). Returns whether it was.
+   */
+  repairReply(reply: Uint8Array): boolean {
+    assert(reply[FrameLayout.command.offset] === Command.reply, () => "a reply repairs a reply")
+    assert(replyWhole(reply), () => "a repairing reply is whole")
+    const session = this.sessions.get(u128FromBytes(reply, ReplyLayout.client.offset))
+    if (session === undefined || replyWhole(session.reply) || !u128Equal(session.reply, 0, reply, 0)) return false
+    session.reply = reply
+    return true
+  }
+
   /** The table as a checkpoint stores it, by slot. */
   entries(): Array<SessionEntry> {
     const entries = [...this.sessions.values()]
@@ -130,3 +159,6 @@ function assertReplyOf(reply: Uint8Array, op: number): void {
   assert(reply[FrameLayout.command.offset] === Command.reply, () => "a session stores a reply")
   assert(readU64Number(reply, ReplyLayout.op.offset) === op, () => "a session's reply names the op it answers")
 }
+
+/** Whether a stored reply has its body (its size is its length), or is its header alone. */
+const replyWhole = (reply: Uint8Array): boolean => readU32(reply, FrameLayout.size.offset) === reply.length

@@ -31,7 +31,7 @@ import {
 } from "../protocol/build.ts"
 import { rootPrepare, vsrReleasesMax } from "../protocol/header_rules.ts"
 import {
-  Command, CommitLayout, EvictionReason, FrameLayout, GetHeadersLayout, GetPrepareLayout, headerSize, isZero, PingClientLayout, PingLayout, PongLayout, PrepareLayout, PrepareOkLayout,
+  Command, CommitLayout, EvictionReason, FrameLayout, GetHeadersLayout, GetPrepareLayout, GetReplyLayout, headerSize, isZero, PingClientLayout, PingLayout, PongLayout, PrepareLayout, PrepareOkLayout,
   readU32, readU64, readU64Number, ReplyLayout, RequestLayout, u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { currentOperation } from "../protocol/deprecated.ts"
@@ -495,8 +495,12 @@ export class ReplicaCore {
     assert(this.checkpointStage === "none", () => "recovery ends with no checkpoint being stored")
     assert(this.pipeline.length === 0, () => "recovery ends with nothing in the pipeline")
     assert(this.op === this.commit, () => "recovery ends with every replayed op committed")
-    // The replies the zone lost are those of the checkpoint restored, not of one replay stored since.
-    for (const client of this.sessions.endWithReplyBefore(this.repliesLost, this.restoredOp)) this.outputs.push({ _tag: "SessionEnded", client })
+    // The replies the zone lost are those of the checkpoint restored, not of one replay stored
+    // since. A replica of one ends those sessions; a cluster's keeps them, its table identical to
+    // its peers', and fetches the replies (`get_reply`) unless committing supersedes them first.
+    if (this.config.replicaCount === 1) {
+      for (const client of this.sessions.endWithReplyBefore(this.repliesLost, this.restoredOp)) this.outputs.push({ _tag: "SessionEnded", client })
+    }
     this.statusNow = "normal"
     const recovery = this.recovery
     assert(recovery._tag === "replaying", () => "recovery ends after replay")
@@ -551,6 +555,8 @@ export class ReplicaCore {
     else if (command === Command.get_headers) this.serveHeaders(message)
     else if (command === Command.get_prepare) this.servePrepare(message)
     else if (command === Command.headers) this.onHeaders(message)
+    else if (command === Command.get_reply) this.serveReply(message)
+    else if (command === Command.reply) this.onReplyRepaired(message)
     // A pong's clock sample waits for cluster time (vsr.md §8, the next issue); the view change's
     // messages arrive with it.
   }
@@ -881,7 +887,9 @@ export class ReplicaCore {
   private advanceBackup(): void {
     assert(!this.primary, () => "a backup commits up to commit_max")
     assert(this.statusNow === "normal", () => "a backup commits once recovered")
-    for (let pass = 0; pass <= this.log.length && this.commitStage._tag === "idle"; pass++) {
+    // Each pass commits (and removes) one entry: the log's length as it starts bounds the loop.
+    const passes = this.log.length
+    for (let pass = 0; pass < passes && this.commitStage._tag === "idle"; pass++) {
       const next = this.log.first()
       if (next === undefined || !next.durable || next.op > this.commitMax) break
       assert(next.op === this.commit + 1, () => "the log starts after the commit")
@@ -971,6 +979,41 @@ export class ReplicaCore {
       this.outputs.push({ _tag: "SendToReplica", replica: this.randomPeer(), message: buildMessage(header, new Uint8Array(0)) })
     }
     this.requestPrepares()
+    this.requestReply()
+  }
+
+  /** Asks a random peer for the oldest reply our table holds by its header alone (vsr.md §5.4), one per repair round. */
+  private requestReply(): void {
+    assert(this.config.replicaCount > 1, () => "a cluster's replica repairs replies")
+    const session = this.sessions.replyMissing()
+    if (session === undefined) return
+    assert(session.reply[FrameLayout.command.offset] === Command.reply, () => "a session's reply")
+    const header = zeroHeader(Command.get_reply)
+    header.cluster = this.config.cluster
+    header.replica = this.config.replica
+    header.reply_checksum = u128FromBytes(session.reply, 0)
+    header.reply_client = session.client
+    header.reply_op = BigInt(session.commitOp)
+    this.outputs.push({ _tag: "SendToReplica", replica: this.randomPeer(), message: buildMessage(header, new Uint8Array(0)) })
+  }
+
+  /** A peer's `get_reply` (vsr.md §5.4): the reply, if our session of that client holds exactly it, whole; silence otherwise. */
+  private serveReply(request: Uint8Array): void {
+    assert(request[FrameLayout.command.offset] === Command.get_reply, () => "get_reply")
+    const peer = request[FrameLayout.replica.offset]!
+    if (peer === this.config.replica || peer >= this.config.replicaCount) return
+    const session = this.sessions.get(u128FromBytes(request, GetReplyLayout.reply_client.offset))
+    if (session === undefined || !u128Equal(session.reply, 0, request, GetReplyLayout.reply_checksum.offset)) return
+    if (readU32(session.reply, FrameLayout.size.offset) !== session.reply.length) return // ours is lost too
+    assert(readU64Number(session.reply, ReplyLayout.op.offset) === session.commitOp, () => "a session's reply is of its latest op")
+    this.outputs.push({ _tag: "SendToReplica", replica: peer, message: session.reply })
+  }
+
+  /** A peer's reply, answering our `get_reply`: the table takes it if it is the one a session lacks. */
+  private onReplyRepaired(reply: Uint8Array): void {
+    assert(reply[FrameLayout.command.offset] === Command.reply, () => "a reply")
+    assert(readU32(reply, FrameLayout.size.offset) === reply.length, () => "the bus hands over whole messages")
+    this.sessions.repairReply(reply)
   }
 
   /** Asks peers for the prepares of the oldest ops known by header alone, within each peer's budget (vsr.md §5.3). */

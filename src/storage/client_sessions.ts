@@ -84,6 +84,8 @@ export const writeClientReplies = Effect.fnUntraced(function* (
 ): Effect.fn.Return<void, StorageError> {
   const changed = entries.filter((entry) => {
     if (readU32(entry.reply, FrameLayout.size.offset) === headerSize) return false // a reply without a body is whole in the trailer
+    // A reply restored by its header alone (the zone lost its body; a cluster fetches it from a peer): nothing to write yet.
+    if (entry.reply.length < readU32(entry.reply, FrameLayout.size.offset)) return false
     const last = written[entry.slot]
     return last === undefined || !u128Equal(last, 0, entry.reply, 0)
   })

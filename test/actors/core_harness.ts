@@ -6,7 +6,8 @@
  */
 import { type CheckpointPosition, type Input, type Now, type Output, ReplicaCore, type ReplicaConfig } from "../../src/actors/replica_core.ts"
 import type { Ledger } from "../../src/ledger/ledger.ts"
-import { u128ToBytes } from "../../src/protocol/build.ts"
+import { buildPrepareOk, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
+import { Command, FrameLayout, ReplyLayout } from "../../src/protocol/header.ts"
 import { checksumSize } from "../../src/protocol/checksum.ts"
 import { rootPrepare } from "../../src/protocol/header_rules.ts"
 
@@ -41,4 +42,28 @@ export function startedCore(config: ReplicaConfig, ledger: Ledger, now: { readon
   step(core, now, { _tag: "JournalRecovered", ops: [] })
   if (core.status !== "normal") throw new Error("the core did not start")
   return core
+}
+
+/**
+ * Drives the primary of three whose backup 2 acknowledges every prepare at once, so it commits
+ * without backup 1; what it sends backup 1 (the messages `keep` picks) waits in `toBackup` for the
+ * test to deliver. `context` is the latest reply's, for the client's next request.
+ */
+export function quickQuorum(primary: ReplicaCore, now: { readonly realtimeNs: bigint }, keep: (message: Uint8Array) => boolean) {
+  const relay = {
+    toBackup: [] as Array<Uint8Array>,
+    context: 0n,
+    drive: (outputs: ReadonlyArray<Output>): void => {
+      for (const output of outputs) {
+        if (output._tag === "SendToClient") relay.context = u128FromBytes(output.message, ReplyLayout.context.offset)
+        if (output._tag === "SendToReplica" && output.replica === 1 && keep(output.message)) relay.toBackup.push(output.message)
+        if (output._tag === "SendToReplica" && output.replica === 2 && output.message[FrameLayout.command.offset] === Command.prepare) {
+          relay.drive(step(primary, now, { _tag: "Message", message: buildPrepareOk(output.message, { view: 0, replica: 2, commitMin: 0n }) }))
+        }
+        if (output._tag === "JournalWrite") relay.drive(step(primary, now, { _tag: "JournalWriteDone", op: output.op }))
+        if (output._tag === "CheckpointData") relay.drive(storeCheckpoint(primary, now, { op: output.op, id: new Uint8Array(16).fill(7), parentId: new Uint8Array(16) }))
+      }
+    }
+  }
+  return relay
 }

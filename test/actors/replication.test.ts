@@ -17,7 +17,7 @@ import { bodySizeMax, Operation } from "../../src/protocol/operation.ts"
 import { registerRequestBody } from "../../src/protocol/register.ts"
 import { headerInvalid } from "../../src/protocol/header_rules.ts"
 import { Prng } from "../../src/prng.ts"
-import { startedCore, step, storeCheckpoint } from "./core_harness.ts"
+import { quickQuorum, startedCore, step, storeCheckpoint } from "./core_harness.ts"
 
 const cluster = 11n
 const configOf = (replica: number, replicaCount: number, checkpointOps = 32): ReplicaConfig => ({
@@ -139,7 +139,7 @@ describe("replication, by hand", () => {
     // Checkpoints every 32 ops: the first is op 31; with a pipeline of 4 the backup acks up to op 35 until it stores it.
     const primary = startedCore(configOf(0, 3), createLedger())
     const backup = startedCore(configOf(1, 3), createLedger())
-    const relay = quickQuorum(primary, (message) => message[FrameLayout.command.offset] === Command.prepare)
+    const relay = quickQuorum(primary, now, (message) => message[FrameLayout.command.offset] === Command.prepare)
     const { toBackup, drive } = relay
     drive(step(primary, now, { _tag: "Message", message: register(5n) }))
     for (let request = 1; request <= 36; request++) drive(step(primary, now, { _tag: "Message", message: lookup(5n, request, relay.context) }))
@@ -215,7 +215,7 @@ describe("replication, by hand", () => {
   it("a backup reads back from its journal a prepare its cache no longer holds", () => {
     const primary = startedCore(configOf(0, 3), createLedger())
     const backup = startedCore(configOf(1, 3), createLedger())
-    const relay = quickQuorum(primary, () => true)
+    const relay = quickQuorum(primary, now, () => true)
     const { toBackup, drive } = relay
     // A register, then ten lookups of its session: more ops than a backup caches (2 pipelines = 8).
     drive(step(primary, now, { _tag: "Message", message: register(5n) }))
@@ -427,27 +427,3 @@ describe("a cluster's primary and a replica of one", () => {
     expect(primary.commitOp).toBe(solo.commitOp)
   })
 })
-
-/**
- * Drives the primary of three whose backup 2 acknowledges every prepare at once, so it commits
- * without backup 1; what it sends backup 1 (the messages `keep` picks) waits in `toBackup` for the
- * test to deliver. `context` is the latest reply's, for the client's next request.
- */
-function quickQuorum(primary: ReplicaCore, keep: (message: Uint8Array) => boolean) {
-  const relay = {
-    toBackup: [] as Array<Uint8Array>,
-    context: 0n,
-    drive: (outputs: ReadonlyArray<Output>): void => {
-      for (const output of outputs) {
-        if (output._tag === "SendToClient") relay.context = u128FromBytes(output.message, ReplyLayout.context.offset)
-        if (output._tag === "SendToReplica" && output.replica === 1 && keep(output.message)) relay.toBackup.push(output.message)
-        if (output._tag === "SendToReplica" && output.replica === 2 && output.message[FrameLayout.command.offset] === Command.prepare) {
-          relay.drive(step(primary, now, { _tag: "Message", message: buildPrepareOk(output.message, { view: 0, replica: 2, commitMin: 0n }) }))
-        }
-        if (output._tag === "JournalWrite") relay.drive(step(primary, now, { _tag: "JournalWriteDone", op: output.op }))
-        if (output._tag === "CheckpointData") relay.drive(storeCheckpoint(primary, now, { op: output.op, id: new Uint8Array(16).fill(7), parentId: new Uint8Array(16) }))
-      }
-    }
-  }
-  return relay
-}

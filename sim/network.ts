@@ -381,8 +381,8 @@ export class SimBus {
   dead = false
   /** What the simulator does to each message the replica sends (identity, except for mutants). */
   transform: (message: Uint8Array) => Uint8Array | undefined = (message) => message
-  /** Sees every message the live replica sends, before any mutant transforms it. */
-  observe: (message: Uint8Array) => void = () => {}
+  /** Sees every message the live replica sends (to a client, or to another replica), before any mutant transforms it. */
+  observe: (message: Uint8Array, toReplica: boolean) => void = () => {}
   readonly replica: number
   private readonly events: Queue.Queue<BusEvent>
   private readonly clients = new ClientConnections()
@@ -420,12 +420,12 @@ export class SimBus {
       sendToClient: (client, message) => Effect.sync(() => {
         const connection = this.clients.connectionOf(client)
         if (this.dead || connection === undefined) return
-        const sent = this.outgoing(message)
+        const sent = this.outgoing(message, false)
         if (sent !== undefined) this.network.sendToClient(this, connection, sent, this.nowMs())
       }),
       sendToReplica: (replica, message) => Effect.sync(() => {
         if (this.dead) return
-        const sent = this.outgoing(message)
+        const sent = this.outgoing(message, true)
         if (sent !== undefined) this.network.sendBetweenReplicas(this, replica, sent, this.nowMs())
       }),
       port: 0
@@ -443,8 +443,8 @@ export class SimBus {
     }))
   }
 
-  private outgoing(message: Uint8Array): Uint8Array | undefined {
-    this.observe(message)
+  private outgoing(message: Uint8Array, toReplica: boolean): Uint8Array | undefined {
+    this.observe(message, toReplica)
     return this.transform(message)
   }
 }

@@ -37,6 +37,7 @@ import { Random, streamSeed } from "./random.ts"
 import { SimClock, SimScheduler } from "./runtime.ts"
 import { atReplica, Trace, TraceHash } from "./trace.ts"
 import { Workload } from "./workload.ts"
+import { type CoreMutant, coreMutants, withCoreMutant } from "./core_mutants.ts"
 import { droppingLedger, driftingLedger, isLedgerInvariantBroken, rewritingLedger, verifyingLedger } from "./mutant_ledger.ts"
 import { CheckpointChecker } from "./checkpoint_checker.ts"
 import { CommitChecker } from "./commit_checker.ts"
@@ -49,12 +50,14 @@ export const tickMs = 10
 export type Mutant =
   | "none" | "ledger_drops_transfer" | "reply_cache_differs" | "reply_body_wrong" | "storage_acks_lost_writes" | "storage_skips_fsync"
   | "replies_lost_forever" | "ledger_drifts" | "checkpoint_rewrites_after_restart" | "checkpoint_events_lost"
-  | "backup_ledger_drops_transfer"
+  | "backup_ledger_drops_transfer" | CoreMutant
 export const mutants: ReadonlyArray<Mutant> = [
   "none", "ledger_drops_transfer", "reply_cache_differs", "reply_body_wrong", "storage_acks_lost_writes", "storage_skips_fsync",
   "replies_lost_forever", "ledger_drifts", "checkpoint_rewrites_after_restart", "checkpoint_events_lost",
   // A cluster's backups (only) drop a transfer: they reply to nobody, so only their checkpoints can tell.
-  "backup_ledger_drops_transfer"
+  "backup_ledger_drops_transfer",
+  // A cluster's replication rules broken in the core itself (sim/core_mutants.ts).
+  ...coreMutants
 ]
 
 export interface SimOptions {
@@ -207,7 +210,9 @@ const cutCheckpointStored = (observe: (event: ReplicaEvent) => void) => (event: 
 }
 
 export function runSimulation(options: SimOptions): SimResult {
-  return new Simulation(options).run()
+  const mutant = options.mutant
+  const core = coreMutants.find((name) => name === mutant)
+  return withCoreMutant(core, () => new Simulation(options).run())
 }
 
 class Simulation {
@@ -684,8 +689,11 @@ class Simulation {
 
   /** Reply-path mutants: they alter what the replica sends, as a broken reply cache or ledger would. */
   private wrapBus(bus: SimBus): void {
-    bus.observe = (message) => {
-      if (message[FrameLayout.command.offset] === Command.reply) this.checker.onReplySent(message)
+    bus.observe = (message, toReplica) => {
+      const command = message[FrameLayout.command.offset]
+      // A reply to a peer's get_reply is a stored reply, not an answer to a client.
+      if (command === Command.reply && !toReplica) this.checker.onReplySent(message)
+      if (command === Command.prepare_ok) this.commits.onPrepareOk(bus.replica, message)
     }
     if (this.mutant === "replies_lost_forever") {
       // Mutant: a replica that never answers some clients' requests (after registration): only

@@ -1,0 +1,43 @@
+/**
+ * Mutants of the replica core's replication rules (issue 14), for the simulator's checkers to
+ * catch: the shipping core is patched in place for the length of one run and restored after it
+ * (the simulator runs one simulation at a time in a process). Each breaks one rule a cluster
+ * relies on, in a way no assertion inside the core notices:
+ *
+ * - `commit_without_quorum`: the primary commits each prepare as soon as it is the pipeline's
+ *   oldest, acknowledged or not (vsr.md §3.7);
+ * - `backup_commits_above_commit_max`: a backup commits every durable op it holds, as if the
+ *   primary had committed it (vsr.md §3.8).
+ */
+import { assert } from "../src/assert.ts"
+import { Pipeline } from "../src/actors/pipeline.ts"
+import { ReplicaCore } from "../src/actors/replica_core.ts"
+
+export type CoreMutant = "commit_without_quorum" | "backup_commits_above_commit_max"
+
+export const coreMutants: ReadonlyArray<CoreMutant> = ["commit_without_quorum", "backup_commits_above_commit_max"]
+
+type Patchable = Record<string, (...args: Array<unknown>) => unknown>
+
+/** Runs `run` with `mutant` patched into the core, and restores the core whatever happens. */
+export function withCoreMutant<A>(mutant: CoreMutant | undefined, run: () => A): A {
+  if (mutant === undefined) return run()
+  const [prototype, name] = mutant === "commit_without_quorum"
+    ? [Pipeline.prototype as unknown as Patchable, "hasQuorum"]
+    : [ReplicaCore.prototype as unknown as Patchable, "advanceBackup"]
+  const original = prototype[name]
+  assert(typeof original === "function", () => `the core has a method ${name} to patch`)
+  prototype[name] = mutant === "commit_without_quorum"
+    ? () => true
+    : function (this: Record<string, unknown>, ...args: Array<unknown>) {
+      // The backup believes the primary committed everything it holds.
+      this["commitMax"] = Math.max(this["commitMax"] as number, this["op"] as number)
+      return original!.apply(this, args)
+    }
+  try {
+    return run()
+  } finally {
+    prototype[name] = original!
+    assert(prototype[name] === original, () => `${name} restored`)
+  }
+}

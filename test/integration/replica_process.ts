@@ -151,6 +151,11 @@ export interface RunningCluster {
   restart(replica: number): Promise<RunningReplica>
   /** Kills every replica still running (SIGKILL by default). */
   kill(signal?: NodeJS.Signals): Promise<void>
+  /**
+   * Resolves with what `find` returns once it returns something, checked at every chunk of any
+   * replica's output (of the processes running when called); rejects after `timeoutMs`.
+   */
+  waitFor<T>(find: () => T | undefined, what: string, timeoutMs?: number): Promise<T>
 }
 
 /**
@@ -180,6 +185,40 @@ export async function startCluster(files: ClusterFiles): Promise<RunningCluster>
       replicas[replica] = await startReplicaOf(files.paths[replica]!, ports, replica)
       return replicas[replica]
     },
-    kill: async (signal) => { for (const replica of replicas) await replica.kill(signal) }
+    kill: async (signal) => { for (const replica of replicas) await replica.kill(signal) },
+    waitFor: (find, what, timeoutMs = startMs) => {
+      const streams = replicas.flatMap((replica) => [replica.process.stdout!, replica.process.stderr!])
+      return new Promise((resolve, reject) => {
+        const stop = () => {
+          clearTimeout(deadline)
+          for (const stream of streams) stream.off("data", check)
+        }
+        const outputs = () => replicas.map((replica, i) => `--- replica ${i} ---\n${replica.output().slice(-4096)}`).join("\n")
+        const deadline = setTimeout(() => { stop(); reject(new Error(`the cluster never logged ${what} within ${timeoutMs} ms:\n${outputs()}`)) }, timeoutMs)
+        const check = () => {
+          const found = find()
+          if (found !== undefined) { stop(); resolve(found) }
+        }
+        for (const stream of streams) stream.on("data", check)
+        check()
+      })
+    }
   }
+}
+
+/**
+ * Runs a `tigerbeetle-node` release's own test suite (`dist/test.js`) against the replicas at
+ * `addresses` (comma-separated: the suite's TB_ADDRESS becomes its client's replica_addresses),
+ * killing it after `childRunMs`. Resolves with its exit code and output, read to the end.
+ */
+export function runOfficialSuite(suite: string, addresses: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(node, [suite], { env: { ...process.env, TB_ADDRESS: addresses } })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const timer = setTimeout(() => child.kill("SIGKILL"), childRunMs)
+    // "close", not "exit": the output (its PASSED lines) is all read by then.
+    child.once("close", (code) => { clearTimeout(timer); resolve({ code, output }) })
+  })
 }

@@ -65,7 +65,7 @@ export const recover = Effect.fnUntraced(function* (core: ReplicaCore, ledger: L
         case "LoadCheckpoint": {
           const loaded = yield* io.loadCheckpoint
           observe({ _tag: "CheckpointRestored", checkpoint: loaded.restored.checkpoint })
-          stages = { ledger, checkpointer: loaded.checkpointer, onCheckpointStored }
+          stages = { replica: core.config.replica, ledger, checkpointer: loaded.checkpointer, onCheckpointStored }
           answer = { _tag: "Restore", restored: loaded.restored }
           break
         }

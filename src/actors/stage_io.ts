@@ -21,6 +21,8 @@ export const isStageOutput = (output: Output): output is StageOutput =>
 
 /** What the stages work on, and who hears of a checkpoint made durable. */
 export interface StageContext {
+  /** The replica's index, for the log line of each checkpoint. */
+  readonly replica: number
   readonly ledger: Ledger
   readonly checkpointer: Checkpointer
   readonly onCheckpointStored: (checkpoint: CheckpointPosition) => void
@@ -53,7 +55,9 @@ const checkpointStored = Effect.fnUntraced(function* (context: StageContext, sta
   const checkpoint: CheckpointPosition = { op: checkpointer.op, id: current, parentId: parent }
   assert(checkpoint.id.length === 16, () => "a checkpoint id is a u128")
   context.onCheckpointStored(checkpoint)
-  yield* Effect.logInfo(`checkpoint at op ${stats.op}: ${stats.durationMs} ms, ${stats.blocksWritten} blocks written, ` +
-    `${stats.blocksReused} carried over, ${checkpointer.blocksAcquired} blocks in use (id ${Buffer.from(current).toString("hex")})`)
+  // One line per checkpoint, alike on every replica but for the timings: operators (and tests)
+  // compare the ids of the same op across replicas.
+  yield* Effect.logInfo(`replica ${context.replica}: checkpoint op=${stats.op} id=${Buffer.from(current).toString("hex")} (${stats.durationMs} ms, ` +
+    `${stats.blocksWritten} blocks written, ${stats.blocksReused} carried over, ${checkpointer.blocksAcquired} blocks in use)`)
   return { _tag: "CheckpointDone", checkpoint } as const satisfies Input
 })

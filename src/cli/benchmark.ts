@@ -331,7 +331,7 @@ async function fillToCheckpoint(client: LoadClient, replica: ReplicaProcess): Pr
     op = client.lastOp
   }
   assert(op === target, () => `the fill went past the checkpoint op ${target} to ${op}`)
-  const line = await replica.waitFor(new RegExp(`checkpoint at op ${target}: (\\d+) ms, (\\d+) blocks written, (\\d+) carried over`))
+  const line = await replica.waitFor(new RegExp(`checkpoint op=${target} id=[0-9a-f]{32} \\((\\d+) ms, (\\d+) blocks written, (\\d+) carried over`))
   return { op: target, ms: Number(line[1]), blocksWritten: Number(line[2]), blocksReused: Number(line[3]) }
 }
 

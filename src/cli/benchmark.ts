@@ -393,7 +393,7 @@ function report(
     lookup_latency_p99_ms: round(lookup.get(99)!),
     rss_bytes: rssBytes[0] ?? null,
     replica_count: options.replicaCount,
-    ...(options.replicaCount === 1 ? {} : { replica_rss_bytes: rssBytes }),
+    ...(rssBytes.length > 1 ? { replica_rss_bytes: rssBytes } : {}),
     ping_latency_max_ms: round(pingLatencyMaxMs),
     ...durability
   })}`)
@@ -427,7 +427,7 @@ class LoadClient {
     socket.setNoDelay(true)
     socket.on("data", (chunk: Buffer) => this.onData(chunk))
     socket.on("error", (error) => this.fail(error))
-    socket.on("close", () => this.fail(new Error("the replica closed the connection")))
+    socket.on("close", () => this.fail(new Error("the replica closed the connection (as it does to messages of another cluster than its own)")))
   }
 
   static connect(address: Address, cluster: bigint): Promise<LoadClient> {

@@ -289,7 +289,7 @@ const openWorkingSuperblock = Effect.fnUntraced(function* (storage: Storage["Ser
   const { working, repairedCopies } = yield* openSuperblock(storage, layoutOf(productionConfig))
   if (repairedCopies.length > 0) yield* Effect.logWarning(`${storage.path}: superblock copies ${repairedCopies.join(", ")} were damaged and are repaired`)
   const replica = replicaIndexOf(working)
-  // A cluster runs in normal operation in view 0 (issue 14); `scarab start` still runs replicas of one only.
+  // A cluster's replicas run in normal operation in view 0 (issue 14); standbys come with disk repair.
   if (replica >= working.vsrState.replicaCount) {
     return yield* new ReplicaOpenError({ path: storage.path, reason: `formatted as replica ${replica} of ${working.vsrState.replicaCount}, a standby; standbys do not run yet` })
   }

@@ -20,6 +20,7 @@ import { createRequire } from "node:module"
 import { afterEach, describe, expect, it } from "vitest"
 import { Prng } from "../../src/prng.ts"
 import { type ClusterFiles, type RunningCluster, runOfficialSuite, startCluster, startMs, temporaryClusterFiles } from "./replica_process.ts"
+import { zeroAccount, zeroTransfer } from "./tb_records.ts"
 
 const require = createRequire(import.meta.url)
 const tb: typeof import("tigerbeetle-node") = require("tigerbeetle-node")
@@ -225,12 +226,3 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 const newestOf = (checkpoints: Map<number, string>): [number, string] | undefined =>
   [...checkpoints].reduce<[number, string] | undefined>((newest, entry) => (newest === undefined || entry[0] > newest[0] ? entry : newest), undefined)
-
-const zeroAccount = {
-  id: 0n, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
-  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 0, code: 0, flags: 0, timestamp: 0n
-}
-const zeroTransfer = {
-  id: 0n, debit_account_id: 0n, credit_account_id: 0n, amount: 0n, pending_id: 0n, user_data_128: 0n, user_data_64: 0n,
-  user_data_32: 0, timeout: 0, ledger: 0, code: 0, flags: 0, timestamp: 0n
-}

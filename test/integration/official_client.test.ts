@@ -5,10 +5,10 @@
  * each against a fresh replica process; then acknowledged data surviving a SIGKILL and a
  * restart, and a retried request's identical reply.
  */
-import { spawn } from "node:child_process"
 import { createRequire } from "node:module"
 import { afterEach, describe, expect, it } from "vitest"
-import { childRunMs, format, type RunningReplica, startReplica, temporaryDataFile, type DataDirectory } from "./replica_process.ts"
+import { format, runOfficialSuite, type RunningReplica, startReplica, temporaryDataFile, type DataDirectory } from "./replica_process.ts"
+import { zeroAccount, zeroTransfer } from "./tb_records.ts"
 
 const require = createRequire(import.meta.url)
 /** Each client release's own test suite, and how many tests it runs. */
@@ -39,15 +39,7 @@ async function freshReplica(): Promise<RunningReplica> {
 describe("the official clients' own test suites against a Scarab replica", () => {
   it.each(officialSuites)("%s passes its own test suite", async (_, officialTests, testCount) => {
     const { port } = await freshReplica()
-    const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(process.execPath, [officialTests], { env: { ...process.env, TB_ADDRESS: String(port) } })
-      let output = ""
-      child.stdout.on("data", (chunk) => (output += chunk))
-      child.stderr.on("data", (chunk) => (output += chunk))
-      const timer = setTimeout(() => child.kill("SIGKILL"), childRunMs)
-      // "close", not "exit": the output (its PASSED lines) is all read by then.
-      child.once("close", (code) => { clearTimeout(timer); resolve({ code, output }) })
-    })
+    const result = await runOfficialSuite(officialTests, String(port))
     const passed = result.output.split("\n").filter((line) => line.endsWith(": PASSED"))
     expect(result.code, `${result.output}\n--- replica ---\n${replica?.output()}`).toBe(0)
     expect(passed, result.output).toHaveLength(testCount)
@@ -92,12 +84,3 @@ describe("tigerbeetle-node@0.17.9 against a Scarab replica", () => {
     }
   })
 })
-
-const zeroAccount = {
-  id: 0n, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
-  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 0, code: 0, flags: 0, timestamp: 0n
-}
-const zeroTransfer = {
-  id: 0n, debit_account_id: 0n, credit_account_id: 0n, amount: 0n, pending_id: 0n, user_data_128: 0n, user_data_64: 0n,
-  user_data_32: 0, timeout: 0, ledger: 0, code: 0, flags: 0, timestamp: 0n
-}

@@ -11,6 +11,7 @@ import { createRequire } from "node:module"
 import { connect, type Socket } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { format, type DataDirectory, type RunningReplica, startReplica, temporaryDataFile } from "./replica_process.ts"
+import { zeroAccount } from "./tb_records.ts"
 
 const require = createRequire(import.meta.url)
 type TigerBeetle = typeof import("tigerbeetle-node")
@@ -107,9 +108,4 @@ function withDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: not within ${waitMs} ms`)), waitMs)
   })
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
-}
-
-const zeroAccount = {
-  id: 0n, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
-  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 0, code: 0, flags: 0, timestamp: 0n
 }

@@ -405,7 +405,7 @@ describe("scarab benchmark", () => {
     }
     // The replica child is gone and its temporary folder deleted (only its own: other benchmarks
     // may run beside this test and create or remove theirs meanwhile).
-    const started = /replica started: pid (\d+), port \d+, data file (\S+)/.exec(result.stderr)
+    const started = /replica 0 started: pid (\d+), port \d+, data file (\S+)/.exec(result.stderr)
     const pid = Number(started?.[1])
     expect(pid).toBeGreaterThan(0)
     expect(() => process.kill(pid, 0)).toThrow()

@@ -43,6 +43,8 @@ const files = [
   "src/actors/backup_log.ts",
   "src/actors/header_ring.ts",
   "src/actors/repair.ts",
+  "src/actors/marzullo.ts",
+  "src/actors/cluster_clock.ts",
   "src/actors/timeout.ts",
   "src/actors/client_connections.ts",
   "src/actors/quorum.ts",

@@ -28,6 +28,7 @@ import { loadCheckpoint, recover, type RecoveryIo } from "./recovery.ts"
 import { currentNow, ReplicaObserver } from "./replica_events.ts"
 import { ReplicaOpenError, type ReplicaOpenFailure } from "./replica_open_error.ts"
 import { isStageOutput, runStage, type StageContext, type StageOutput } from "./stage_io.ts"
+import type { ClockChange } from "./cluster_clock.ts"
 import { type Input, type Output, ReplicaCore, type ReplicaConfig } from "./replica_core.ts"
 
 /** Inputs waiting for the core; the bus stops reading sockets while its own queue is full. */
@@ -110,7 +111,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
 
   const background = backgroundIo(inbox, yield* Scope.Scope, stages, journal)
   let ticks = 0
-  const refusalLoggedAt = { JournalFull: -refusalLogTicks, StoreFull: -refusalLogTicks }
+  const notices = outputNotices(core.config.replica, capacity)
   const handle = Effect.fnUntraced(function* (outputs: ReadonlyArray<Output>) {
     assert(core.status === "normal", () => "the serving loop handles a recovered core's outputs")
     for (const output of outputs) {
@@ -141,12 +142,10 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
         case "CheckpointSuperblock":
           yield* background.stage(output)
           break
+        case "ClusterTime":
         case "JournalFull":
         case "StoreFull":
-          if (ticks - refusalLoggedAt[output._tag] >= refusalLogTicks) {
-            refusalLoggedAt[output._tag] = ticks
-            yield* Effect.logWarning(refusalWarning(output, capacity))
-          }
+          yield* notices(output, ticks)
           break
         default:
           assert(!isStageOutput(output), () => "every stage runs")
@@ -209,6 +208,33 @@ function backgroundIo(inbox: Queue.Queue<ShellInput>, scope: Scope.Scope, stages
         Effect.catchCause((cause) => Queue.offer(inbox, { _tag: "Fatal", cause } as const))
       ), scope)
   }
+}
+
+/**
+ * The log lines of outputs an operator must hear of: cluster time reached or lost (each time),
+ * and requests waiting for the journal or refused for the ledger's capacity (once a minute per kind).
+ */
+function outputNotices(replica: number, capacity: LedgerOptions) {
+  assert(replica >= 0, () => "a replica index")
+  assert(refusalLogTicks > 0, () => "refusals are logged at most once per interval")
+  const refusalLoggedAt = { JournalFull: -refusalLogTicks, StoreFull: -refusalLogTicks }
+  return (output: Extract<Output, { _tag: "ClusterTime" | "JournalFull" | "StoreFull" }>, ticks: number): Effect.Effect<void> => {
+    if (output._tag === "ClusterTime") return clusterTimeLog(replica, output.change)
+    if (ticks - refusalLoggedAt[output._tag] < refusalLogTicks) return Effect.void
+    refusalLoggedAt[output._tag] = ticks
+    return Effect.logWarning(refusalWarning(output, capacity))
+  }
+}
+
+/** One line when cluster time is reached or lost (vsr.md §8): without it the primary prepares nothing. */
+function clusterTimeLog(replica: number, change: ClockChange): Effect.Effect<void> {
+  assert(replica >= 0, () => "a replica index")
+  assert(change._tag === "Lost" || change.lower <= change.upper, () => "agreed bounds are ordered")
+  if (change._tag === "Lost") {
+    return Effect.logWarning(`replica ${replica}: no cluster time (${change.reason}); as primary it prepares nothing until a quorum of clocks agrees again`)
+  }
+  const ms = (ns: number) => (ns / 1e6).toFixed(1)
+  return Effect.logInfo(`replica ${replica}: cluster time synchronized: ${change.sources} clocks agree, ours within [${ms(change.lower)}, ${ms(change.upper)}] ms of cluster time`)
 }
 
 /** Why requests wait or are refused: the journal holds no more ops, or the ledger no more creates (logged once a minute, per kind). */

@@ -42,6 +42,7 @@ import { createEventCount, executeRequest, isReadOperation } from "../ledger/req
 import type { SessionEntry } from "../storage/client_sessions.ts"
 import { BackupLog, type LogEntry } from "./backup_log.ts"
 import { ClientTable, type Session } from "./client_table.ts"
+import { type ClockChange, ClusterClock } from "./cluster_clock.ts"
 import { HeaderRing } from "./header_ring.ts"
 import { Pipeline } from "./pipeline.ts"
 import { quorums } from "./quorum.ts"
@@ -150,6 +151,8 @@ export type Output =
   | { readonly _tag: "CheckpointSuperblock"; readonly op: number }
   /** A recovered op this replica cannot execute (why, in words): it must not start. */
   | { readonly _tag: "ReplayRefused"; readonly op: number; readonly reason: string }
+  /** Cluster time was reached, or lost (vsr.md §8): without it the primary prepares nothing. */
+  | { readonly _tag: "ClusterTime"; readonly change: ClockChange }
   /** This replica must not restart yet (why, in words): it must not start. */
   | { readonly _tag: "RestartRefused"; readonly reason: string }
   /**
@@ -283,6 +286,8 @@ export class ReplicaCore {
   private readonly clusterBytes: Uint8Array
   /** The tick the backup's repair loop runs next (vsr.md §5.1). */
   private repairDueTick = 0
+  /** Cluster time (vsr.md §8): the primary stamps prepares with it. A replica of one is its own clock. */
+  private readonly clock: ClusterClock
   /** A backup's `get_prepare` requests in flight; undefined in a cluster of one. */
   private readonly repairRequests: RepairRequests | undefined
 
@@ -308,6 +313,7 @@ export class ReplicaCore {
     this.log = new BackupLog(2 * config.storage.pipelineMax)
     this.headerRing = new HeaderRing(config.storage.journalSlotCount)
     this.clusterBytes = u128ToBytes(config.cluster)
+    this.clock = new ClusterClock(config.replicaCount, config.replica)
     this.repairRequests = config.replicaCount > 1 ? new RepairRequests(config.replicaCount, repairPerPeerMax, repairExpiryTicks) : undefined
   }
 
@@ -318,6 +324,11 @@ export class ReplicaCore {
 
   get status(): Status {
     return this.statusNow
+  }
+
+  /** Whether the replica has cluster time (vsr.md §8): without it, as primary, it prepares nothing. */
+  get clockSynchronized(): boolean {
+    return this.clock.synchronized
   }
 
   /** Runs one input to completion and returns what to do (vsr.md §12.1 principle 4). */
@@ -552,13 +563,13 @@ export class ReplicaCore {
     else if (command === Command.prepare_ok) this.onPrepareOk(now, message)
     else if (command === Command.commit) this.onCommitHeartbeat(message)
     else if (command === Command.ping) this.onPing(now, message)
+    else if (command === Command.pong) this.onPong(now, message)
     else if (command === Command.get_headers) this.serveHeaders(message)
     else if (command === Command.get_prepare) this.servePrepare(message)
     else if (command === Command.headers) this.onHeaders(message)
     else if (command === Command.get_reply) this.serveReply(message)
     else if (command === Command.reply) this.onReplyRepaired(message)
-    // A pong's clock sample waits for cluster time (vsr.md §8, the next issue); the view change's
-    // messages arrive with it.
+    // The view change's messages arrive with it (the next issue).
   }
 
   private onTick(now: Now): void {
@@ -566,6 +577,8 @@ export class ReplicaCore {
     assert(this.pipeline.length === 0 || this.primary, () => "only the primary has prepares in flight")
     this.ticks += 1
     if (this.config.replicaCount > 1 && this.ticks % ticksPerPing === 0) this.sendPing(now)
+    const change = this.clock.tick(now)
+    if (change !== undefined) this.outputs.push({ _tag: "ClusterTime", change })
     if (!this.primary) return this.repairTick()
     if (this.ticks % ticksPerPulseCheck === 0) this.pulseIfDue(now)
     if (this.config.replicaCount === 1) return
@@ -845,6 +858,15 @@ export class ReplicaCore {
     this.outputs.push({ _tag: "SendToReplica", replica, message: pong })
   }
 
+  /** A pong to our ping: a sample of the sender's clock (vsr.md §8.1). */
+  private onPong(now: Now, pong: Uint8Array): void {
+    assert(pong[FrameLayout.command.offset] === Command.pong, () => "a pong")
+    assert(this.config.replicaCount > 1, () => "a cluster of one pings nobody")
+    const replica = pong[FrameLayout.replica.offset]!
+    if (replica === this.config.replica || replica >= this.config.replicaCount) return
+    this.clock.learn(replica, readU64(pong, PongLayout.ping_timestamp_monotonic.offset), readU64(pong, PongLayout.pong_timestamp_wall.offset), now)
+  }
+
   /** The primary's heartbeat: how far it committed, to every backup (vsr.md §3.8). */
   private sendHeartbeat(now: Now): void {
     assert(this.primary, () => "the primary sends heartbeats")
@@ -1101,11 +1123,16 @@ export class ReplicaCore {
 
   // --- prepare, journal, commit ---------------------------------------------------------------
 
-  /** Turns an accepted request into the next op (vsr.md §3.3) and writes it to the journal. */
+  /**
+   * Turns an accepted request into the next op (vsr.md §3.3) and writes it to the journal. Without
+   * cluster time (fewer than a quorum of clocks agree, vsr.md §8.3) the request is dropped: its
+   * client retries, and the primary prepares again once the clocks agree.
+   */
   private prepare(now: Now, request: Uint8Array): void {
     assert(!this.pipeline.full, () => "prepare with the pipeline full")
     assert(this.statusNow === "normal", () => "prepare once recovered")
-    if (this.journalFull()) return
+    const realtime = this.clock.realtime(now)
+    if (realtime === undefined || this.journalFull()) return
     const operation = request[RequestLayout.operation.offset]!
     const body = request.subarray(headerSize)
     const createEvents = operation === VsrOperation.register ? 0 : createEventCount(operation, body)
@@ -1123,7 +1150,7 @@ export class ReplicaCore {
       }
     }
     // Cluster time a request consumes (state-machine.md §6.1): one nanosecond per created event.
-    const timestamp = this.nextTimestamp(now, createEvents)
+    const timestamp = this.nextTimestamp(realtime, createEvents)
     this.op += 1
     prepareFromRequest(request, {
       view: this.view, replica: this.config.replica, parent: this.parent, parentOffset: 0,
@@ -1139,10 +1166,11 @@ export class ReplicaCore {
     assert(this.statusNow === "normal", () => "pulses once recovered")
     assert(this.primary, () => "only the primary injects pulses")
     if (this.pipeline.full || this.pipeline.hasOperation(VsrOperation.pulse)) return
-    if (this.ledger.nextExpiry() === undefined || this.journalFull()) return
+    const realtime = this.clock.realtime(now)
+    if (realtime === undefined || this.ledger.nextExpiry() === undefined || this.journalFull()) return
     const expiry = this.ledger.nextExpiry()
     assert(expiry !== undefined, () => "the expiry seen a moment ago is still there")
-    const horizon = this.timestamp > now.realtimeNs ? this.timestamp : now.realtimeNs
+    const horizon = this.timestamp > realtime ? this.timestamp : realtime
     if (expiry > horizon) return
     const header = zeroHeader(Command.prepare)
     header.cluster = this.config.cluster
@@ -1151,7 +1179,7 @@ export class ReplicaCore {
     header.parent = u128FromBytes(this.parent, 0)
     header.op = BigInt(this.op + 1)
     header.commit = BigInt(this.commit)
-    header.timestamp = this.nextTimestamp(now, pulseExpiriesMax)
+    header.timestamp = this.nextTimestamp(realtime, pulseExpiriesMax)
     // A prepare names the protocol's pulse (4); the state machine's own number (128) is internal.
     header.operation = VsrOperation.pulse
     header.checkpoint_id = u128FromBytes(this.checkpointIdFor(this.op + 1), 0)
@@ -1209,15 +1237,15 @@ export class ReplicaCore {
     this.outputs.push({ _tag: "JournalWrite", op: this.op, prepare })
   }
 
-  /** state-machine.md §6.1: strictly increasing, never behind the wall clock. */
-  private nextTimestamp(now: Now, delta: number): bigint {
+  /** state-machine.md §6.1, vsr.md §8.3: strictly increasing, never behind cluster time (`realtime`). */
+  private nextTimestamp(realtime: bigint, delta: number): bigint {
     assert(Number.isSafeInteger(delta), () => "a timestamp advances by a whole count of events")
     assert(delta >= 0, () => "a timestamp never goes back")
     const previous = this.timestamp
-    const base = this.timestamp + 1n > now.realtimeNs ? this.timestamp + 1n : now.realtimeNs
+    const base = this.timestamp + 1n > realtime ? this.timestamp + 1n : realtime
     this.timestamp = base + BigInt(delta)
-    assert(this.timestamp > previous, () => "cluster time strictly increases")
-    assert(this.timestamp >= now.realtimeNs, () => "cluster time is never behind the wall clock")
+    assert(this.timestamp > previous, () => "timestamps strictly increase")
+    assert(this.timestamp >= realtime, () => "timestamps are never behind cluster time")
     return this.timestamp
   }
 

@@ -396,7 +396,7 @@ describe("replication, a cluster of cores in a random order, losing messages", (
         // Seeds 1 and 2 lose no message; 3 and 4 lose one in ten, which backups repair.
         const cluster = new MemoryCluster(replicaCount, new Prng(seed * 1000 + replicaCount), seed <= 2 ? 0 : 0.1)
         // Lost oks wait for the prepare timeout: lossy seeds take more steps to pass a checkpoint.
-        for (let i = 0; i < (seed <= 2 ? 1500 : 4000) * replicaCount; i++) cluster.step()
+        for (let i = 0; i < (seed <= 2 ? 1500 : 8000) * replicaCount; i++) cluster.step()
         cluster.settle()
         const primary = cluster.cores[0]!
         // Enough ops to pass a checkpoint (every 32) on every replica.
@@ -416,25 +416,31 @@ describe("replication, a cluster of cores in a random order, losing messages", (
 
 describe("a cluster's primary and a replica of one", () => {
   it("send the same replies, byte for byte, for the same requests at the same times (only who acknowledges differs)", () => {
-    const solo = startedCore(configOf(0, 1), createLedger())
-    const primary = startedCore(configOf(0, 3), createLedger())
+    // Both clocks named exactly: the cluster's time then reads the wall clock, as the solo replica's does.
+    const start = { realtimeNs: now.realtimeNs, monotonicNs: 1_000_000_000_000_000n }
+    const solo = startedCore(configOf(0, 1), createLedger(), start)
+    const primary = startedCore(configOf(0, 3), createLedger(), start)
+    let at = start
     /** Runs a request to its reply: journal writes done at once, and on the primary one backup's ok per prepare. */
     const serve = (core: ReplicaCore, message: Uint8Array): Array<Uint8Array> => {
       const replies: Array<Uint8Array> = []
       const drive = (outputs: ReadonlyArray<Output>): void => {
         for (const output of outputs) {
           if (output._tag === "SendToClient") replies.push(output.message)
-          if (output._tag === "JournalWrite") drive(step(core, now, { _tag: "JournalWriteDone", op: output.op }))
+          if (output._tag === "JournalWrite") drive(step(core, at, { _tag: "JournalWriteDone", op: output.op }))
           if (output._tag === "SendToReplica" && output.replica === 1) {
-            drive(step(core, now, { _tag: "Message", message: buildPrepareOk(output.message, { view: 0, replica: 1, commitMin: 0n }) }))
+            drive(step(core, at, { _tag: "Message", message: buildPrepareOk(output.message, { view: 0, replica: 1, commitMin: 0n }) }))
           }
         }
       }
-      drive(step(core, now, { _tag: "Message", message: message.slice() }))
+      drive(step(core, at, { _tag: "Message", message: message.slice() }))
       return replies
     }
     let context = 0n
     for (let request = 0; request <= 12; request++) {
+      // Each request 3 s after the window opened plus a millisecond per request, on both clocks alike.
+      const elapsed = 3_000_000_000n + BigInt(request) * 1_000_000n
+      at = { realtimeNs: start.realtimeNs + elapsed, monotonicNs: start.monotonicNs + elapsed }
       const message = request === 0 ? register(5n) : lookup(5n, request, context)
       const [soloReply, ...soloRest] = serve(solo, message)
       const [primaryReply, ...primaryRest] = serve(primary, message)

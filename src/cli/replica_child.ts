@@ -7,7 +7,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { assert } from "../assert.ts"
 
-const cli = new URL("./main.ts", import.meta.url).pathname
+// The sources run main.ts; the package's compiled dist/ has main.js beside this module instead.
+const cli = new URL(import.meta.url.endsWith(".ts") ? "./main.ts" : "./main.js", import.meta.url).pathname
 /** A bound for a replica that never serves (or never logs a line awaited): the tests run these tools on loaded machines. */
 const startTimeoutMs = 300_000
 

@@ -7,28 +7,31 @@
  * - `commit_without_quorum`: the primary commits each prepare as soon as it is the pipeline's
  *   oldest, acknowledged or not (vsr.md §3.7);
  * - `backup_commits_above_commit_max`: a backup commits every durable op it holds, as if the
- *   primary had committed it (vsr.md §3.8).
+ *   primary had committed it (vsr.md §3.8);
+ * - `cluster_time_ignored`: cluster time is the replica's own wall clock, whatever the others'
+ *   clocks say (vsr.md §8.3).
  */
 import { assert } from "../src/assert.ts"
 import { Pipeline } from "../src/actors/pipeline.ts"
-import { ReplicaCore } from "../src/actors/replica_core.ts"
+import { ClusterClock } from "../src/actors/cluster_clock.ts"
+import { type Now, ReplicaCore } from "../src/actors/replica_core.ts"
 
-export type CoreMutant = "commit_without_quorum" | "backup_commits_above_commit_max"
+export type CoreMutant = "commit_without_quorum" | "backup_commits_above_commit_max" | "cluster_time_ignored"
 
-export const coreMutants: ReadonlyArray<CoreMutant> = ["commit_without_quorum", "backup_commits_above_commit_max"]
+export const coreMutants: ReadonlyArray<CoreMutant> = ["commit_without_quorum", "backup_commits_above_commit_max", "cluster_time_ignored"]
 
 type Patchable = Record<string, (...args: Array<unknown>) => unknown>
 
 /** Runs `run` with `mutant` patched into the core, and restores the core whatever happens. */
 export function withCoreMutant<A>(mutant: CoreMutant | undefined, run: () => A): A {
   if (mutant === undefined) return run()
-  const [prototype, name] = mutant === "commit_without_quorum"
-    ? [Pipeline.prototype as unknown as Patchable, "hasQuorum"]
+  const [prototype, name] = mutant === "commit_without_quorum" ? [Pipeline.prototype as unknown as Patchable, "hasQuorum"]
+    : mutant === "cluster_time_ignored" ? [ClusterClock.prototype as unknown as Patchable, "realtime"]
     : [ReplicaCore.prototype as unknown as Patchable, "advanceBackup"]
   const original = prototype[name]
   assert(typeof original === "function", () => `the core has a method ${name} to patch`)
-  prototype[name] = mutant === "commit_without_quorum"
-    ? () => true
+  prototype[name] = mutant === "commit_without_quorum" ? () => true
+    : mutant === "cluster_time_ignored" ? (now: unknown) => (now as Now).realtimeNs
     : function (this: Record<string, unknown>, ...args: Array<unknown>) {
       // The backup believes the primary committed everything it holds.
       this["commitMax"] = Math.max(this["commitMax"] as number, this["op"] as number)

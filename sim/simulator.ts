@@ -201,6 +201,15 @@ function clockOffset(p: SwarmParameters): (nowMs: number) => number {
   }
 }
 
+/** The replicas' own clock skews (ms), from their own stream so the other draws stay those of earlier versions. */
+function clockSkews(seed: bigint, replicaCount: number): ReadonlyArray<number> {
+  if (replicaCount === 1) return [0]
+  const r = Random.stream(seed, "clock skews")
+  const skews = Array.from({ length: replicaCount }, () => r.between(-50, 50))
+  if (replicaCount >= 3 && r.chance(0.2)) skews[r.below(replicaCount)] = (r.chance(0.5) ? -1 : 1) * 3_600_000
+  return skews
+}
+
 /** `at` if it is due by `now`. */
 const due = (at: number | undefined, now: number): number | undefined => (at !== undefined && at <= now ? at : undefined)
 
@@ -247,6 +256,12 @@ class Simulation {
   /** What the replicas report about their checkpoints (their events). */
   private readonly checkpoints = new CheckpointChecker(this.checker)
   private readonly replicaCount: number
+  /**
+   * Each replica's own wall-clock skew (ms): none for a replica of one (its clock is the cluster's);
+   * in a cluster up to ±50 ms each, and in one run of five, from three replicas up, one replica an
+   * hour off, which cluster time must outvote (vsr.md §8).
+   */
+  private readonly clockSkewsMs: ReadonlyArray<number>
   /** Every replica commits the same prepare at each op. */
   private readonly commits: CommitChecker
   /** Replies already sent per (client, request): the reply-cache mutant alters the repeats. */
@@ -259,6 +274,7 @@ class Simulation {
     this.print = options.print ?? (() => {})
     this.debug = options.log === "debug"
     this.replicaCount = options.replicaCount ?? 1
+    this.clockSkewsMs = clockSkews(this.seed, this.replicaCount)
     this.commits = new CommitChecker(this.checker, this.replicaCount)
     this.parameters = { ...drawParameters(options.seed), ...options.overrides }
     const p = this.parameters
@@ -464,7 +480,10 @@ class Simulation {
 
   // --- the replica processes ------------------------------------------------------------------
 
-  /** Replica `index`'s process: its own data file, and a clock with the run's wall-clock error model. */
+  /**
+   * Replica `index`'s process: its own data file, and a clock with the run's wall-clock error
+   * model; in a cluster each clock is also skewed on its own (`clockSkewsMs`).
+   */
   private makeReplica(index: number): ReplicaProcess {
     const p = this.parameters
     const layout = layoutOf(testConfig)
@@ -477,7 +496,9 @@ class Simulation {
       // One replica has no peer to repair from: only crash tears (simulation.md §3, fault atlas).
       faults: { ...faultsNone, crashFaultProbability: p.crashFaultProbability }
     })
-    const clock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0), clockOffset(p))
+    const offset = clockOffset(p)
+    const skew = this.clockSkewsMs[index]!
+    const clock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0), (nowMs) => offset(nowMs) + skew)
     return new ReplicaProcess({ index, disk, clock, network: this.network, scheduler: this.scheduler, tickMs })
   }
 
@@ -743,6 +764,10 @@ class Simulation {
       case "JournalFull":
         this.stats.journalFull++
         return
+      case "JournalWrite":
+        // The primary's prepares carry cluster time (its own writes: the op is new).
+        if (this.replicaCount > 1 && replica.index === 0) this.checkPrepareTime(event.op, readU64(event.prepare, PrepareLayout.timestamp.offset))
+        return
       case "Committed":
         return this.commits.onCommitted(replica.index, event.op, event.checksum)
       case "Stopped": {
@@ -754,6 +779,21 @@ class Simulation {
       }
       default:
         return
+    }
+  }
+
+  /**
+   * Cluster time (vsr.md §8): a prepare's timestamp is never ahead of the cluster's clocks — their
+   * median, which a quorum of honest clocks holds whatever one replica's skew — by more than the
+   * tolerance of 10 s, plus the run's shared clock error (a shared jump backwards leaves
+   * timestamps ahead until the clocks catch up, as timestamps never go back).
+   */
+  private checkPrepareTime(op: number, timestamp: bigint): void {
+    const clocks = this.replicas.map((r) => r.clock.currentTimeMillisUnsafe()).sort((a, b) => a - b)
+    const median = clocks[Math.floor(clocks.length / 2)]!
+    const boundMs = median + Math.abs(this.parameters.clockAmplitudeMs) + 11_000
+    if (timestamp > BigInt(boundMs) * 1_000_000n) {
+      this.checker.fail("prepare_follows_cluster_time", `op ${op} was stamped ${timestamp / 1_000_000n} ms, ahead of the cluster's clocks (median ${median} ms) by more than the tolerance`)
     }
   }
 

@@ -234,7 +234,7 @@ function clusterTimeLog(replica: number, change: ClockChange): Effect.Effect<voi
     return Effect.logWarning(`replica ${replica}: no cluster time (${change.reason}); as primary it prepares nothing until a quorum of clocks agrees again`)
   }
   const ms = (ns: number) => (ns / 1e6).toFixed(1)
-  return Effect.logInfo(`replica ${replica}: cluster time synchronized: ${change.sources} clocks agree, ours within [${ms(change.lower)}, ${ms(change.upper)}] ms of cluster time`)
+  return Effect.logInfo(`replica ${replica}: cluster time synchronized: ${change.sources} clocks agree; cluster time is ${ms(change.lower)} to ${ms(change.upper)} ms from our clock`)
 }
 
 /** Why requests wait or are refused: the journal holds no more ops, or the ledger no more creates (logged once a minute, per kind). */

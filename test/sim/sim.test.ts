@@ -164,6 +164,19 @@ describe("simulator, a cluster in normal operation (issue 14: every network faul
     expect(result.stats.commitsCompared).toBeGreaterThanOrEqual(result.stats.opsChecked! * 2)
   })
 
+  it("keeps serving when one replica's clock is an hour off: cluster time follows the quorum (seeds 300, 303: the primary's; 305: a backup's)", () => {
+    for (const seed of [300n, 303n, 305n]) {
+      const result = runSimulation({ seed, ticks: 4000, log: "quiet", replicaCount: 3 })
+      expect(result.violations, `seed ${seed}`).toEqual([])
+      expect(result.stats.repliesChecked, `seed ${seed}`).toBeGreaterThan(10)
+    }
+  })
+
+  it("mutant: a primary that stamps prepares with its own clock, an hour ahead of the others', is caught (seed 300)", () => {
+    const result = runSimulation({ seed: 300n, ticks: 4000, log: "quiet", replicaCount: 3, mutant: "cluster_time_ignored" })
+    expect(result.violations[0]?.invariant).toBe("prepare_follows_cluster_time")
+  })
+
   it("mutant: a primary that commits before a replication quorum holds the prepare is caught", () => {
     const result = runSimulation({ seed: 1n, ticks: 4000, log: "quiet", replicaCount: 3, mutant: "commit_without_quorum" })
     expect(result.violations[0]?.invariant).toBe("commit_without_quorum")

@@ -1,8 +1,11 @@
 /**
  * Command-line parsing for `scarab`: `command --flag=value … <path>`, with one clear sentence
- * for every mistake.
+ * for every mistake. `-h` is `--help`; `scarab --help [command]` and `scarab -h [command]` are
+ * `scarab help [command]`, and `scarab --version` is `scarab version`.
  */
+import { assert } from "../assert.ts"
 import { u128Max } from "../protocol/records.ts"
+import { commandNamed } from "./usage.ts"
 
 export class UsageError extends Error {
   override readonly name = "UsageError"
@@ -16,14 +19,25 @@ export interface Parsed {
   required(name: string): string
   /** The single positional argument: the data file. */
   path(): string
-  /** Refuses flags other than these (and --help). */
+  /** Whether a switch (a flag without a value, such as --verbose) is given. */
+  switchGiven(name: string): boolean
+  /**
+   * Refuses flags other than these (and --help). For a `scarab` command they must be the options
+   * usage.ts documents for it, which --help lists: a difference is a defect.
+   */
   allowOnly(names: ReadonlyArray<string>): void
 }
 
-export function parseArguments(argv: ReadonlyArray<string>): Parsed {
+/** Spellings that stand for a command when they come first. */
+const leadingAliases: ReadonlyMap<string, string> = new Map([["--help", "help"], ["-h", "help"], ["--version", "version"]])
+
+export function parseArguments(argvGiven: ReadonlyArray<string>): Parsed {
+  const alias = argvGiven.length === 0 ? undefined : leadingAliases.get(argvGiven[0]!)
+  const argv = alias === undefined ? argvGiven : [alias, ...argvGiven.slice(1)]
   const flags = new Map<string, string>()
   const positional: Array<string> = []
-  for (const argument of argv.slice(1)) {
+  for (const given of argv.slice(1)) {
+    const argument = given === "-h" ? "--help" : given
     if (argument.startsWith("--")) {
       const equals = argument.indexOf("=")
       const name = equals < 0 ? argument.slice(2) : argument.slice(2, equals)
@@ -47,7 +61,16 @@ export function parseArguments(argv: ReadonlyArray<string>): Parsed {
       if (positional.length !== 1) throw new UsageError(positional.length === 0 ? "the data file's path is missing" : `one data file expected, got ${positional.join(" ")}`)
       return positional[0]!
     },
+    switchGiven(name) {
+      const value = flags.get(name)
+      if (value !== undefined && value !== "") throw new UsageError(`--${name} takes no value, got '${value}'`)
+      return value !== undefined
+    },
     allowOnly(names) {
+      // Tools beside the binary (bench/client.ts) parse their own commands, which usage.ts does not list.
+      const documented = commandNamed(argv[0] ?? "")?.options.map((option) => option.name)
+      assert(documented === undefined || [...names].sort().join(",") === [...documented].sort().join(","),
+        () => `'${argv[0]}' accepts --${names.join(", --")} but src/cli/usage.ts documents --${documented?.join(", --")}`)
       for (const name of flags.keys()) {
         if (name !== "help" && !names.includes(name)) throw new UsageError(`unknown flag --${name} for '${argv[0]}'`)
       }

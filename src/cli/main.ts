@@ -1,27 +1,23 @@
 #!/usr/bin/env node
 /**
  * The `scarab` binary: format a data file, start a replica on it, talk to it from a REPL, print
- * the version, benchmark.
- *
- *   scarab format --cluster=<u128> --replica=<i> --replica-count=<n> [--profile=production|test] <path>
- *   scarab start --addresses=<address>[,…] [--format-if-missing --cluster=<u128>] [--accounts-max=<n>] [--transfers-max=<n>] <path>
- *     (the same addresses on every replica of a cluster, by index; --format-if-missing for a cluster of one only)
- *   scarab repl --cluster=<u128> --addresses=<address>[,…] [--command='<statements>']
- *   scarab version
- *   scarab benchmark [--replica-count=<n> | --addresses=<address>,… [--cluster=<u128>]] [--transfers=<n>] [--accounts=<n>]
- *                    [--queries=<n>] [--restart-points=<n>,…|none] [--replica-cpu-prof=<dir>]
+ * the version, benchmark. What each command takes, every option with its default, is in
+ * usage.ts, which `scarab help`, `scarab --help` and `scarab <command> --help` print.
  *
  * Arguments are parsed by hand so that every mistake gets one clear sentence and exit code 2;
- * failures at run time (a missing file, a file of another cluster, an address in use) exit 1.
+ * failures at run time (a missing file, a file of another cluster, an address in use) exit 1;
+ * help and version exit 0.
  */
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Context, Effect, Layer } from "effect"
 import { LedgerCapacity, layerReplica, Replica, ReplicaOpenError } from "../actors/replica.ts"
+import { assert } from "../assert.ts"
 import type { LedgerOptions } from "../ledger/ledger.ts"
 import { formatDataFile, layerStorageFile } from "../layers/disk.ts"
 import { layerMessageBusTcp, type ReplicaAddress } from "../layers/network_tcp.ts"
-import { releaseFormat, releaseScarab, replicasMax } from "../protocol/header.ts"
+import { native, nativeUnavailableReason } from "../native.ts"
+import { releaseClientMin, releaseFormat, releaseScarab, replicasMax } from "../protocol/header.ts"
 import type { FormatOptions } from "../storage/format.ts"
 import { layoutOf, storageConfigs } from "../storage/layout.ts"
 import { Storage } from "../storage/storage.ts"
@@ -29,43 +25,24 @@ import { peekSuperblock, replicaIndexOf } from "../storage/superblock.ts"
 import { benchmark, benchmarkOptions } from "./benchmark.ts"
 import { repl, replOptions } from "./repl.ts"
 import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
-
-const usage = `Usage:
-  scarab format --cluster=<u128> --replica=<index> --replica-count=<n> [--profile=production|test] <path>
-  scarab start --addresses=<address>[,<address>...] [--format-if-missing --cluster=<u128>]
-               [--accounts-max=<n>] [--transfers-max=<n>] <path>
-  scarab repl --cluster=<u128> --addresses=<address>[,<address>...] [--command='<statements>']
-  scarab version
-  scarab benchmark [--replica-count=<n> | --addresses=<address>[,<address>...] [--cluster=<u128>]]
-                   [--transfers=<n>] [--accounts=<n>] [--queries=<n>] [--restart-points=<n>[,<n>...]|none]
-                   [--replica-cpu-prof=<directory>]
-
-A cluster has 1 to 6 replicas. Each replica's data file is formatted with its index and the
-cluster's size; every replica starts with the same --addresses, by index, and listens on its own.
-An address is a port (3000), host:port (127.0.0.1:3000) or a host (port 3001). start takes
-port 0 for a port the kernel picks, which it names when it serves; in a cluster only for its own
-address (or one of a lower index: a replica dials only the replicas above it).
-benchmark starts --replica-count replicas of its own on this host (default 1), or loads the
-running cluster at --addresses.
---accounts-max and --transfers-max bound what the ledger holds in memory (defaults 4194304 and
-16777216, about 4 GiB at the transfer limit); a create beyond them is refused, and logged.`
+import { commandHelpText, commandNamed, synopsis, usageText } from "./usage.ts"
 
 /** The largest capacities `start` accepts: what a 24 GiB machine can hold in memory, and more. */
 const accountsMaxLimit = 1 << 24
 const transfersMaxLimit = 1 << 26
 
 function main(argv: ReadonlyArray<string>): void {
-  let parsed: Parsed
+  let parsed: Parsed | undefined
   try {
     parsed = parseArguments(argv)
-    if (parsed.flags.has("help") || parsed.command === undefined) {
-      console.log(usage)
-      process.exit(parsed.command === undefined && !parsed.flags.has("help") ? 2 : 0)
+    if (parsed.command === undefined) {
+      console.error(usageText())
+      process.exit(2)
     }
+    if (parsed.command === "help" || parsed.flags.has("help")) return console.log(helpText(parsed))
     switch (parsed.command) {
       case "version":
-        console.log(`scarab ${releaseFormat(releaseScarab)} (TigerBeetle ${releaseFormat(releaseScarab)} wire protocol)`)
-        return
+        return console.log(versionText(versionOptions(parsed)))
       case "format":
         return NodeRuntime.runMain(reportFailure(format(formatOptions(parsed))))
       case "start":
@@ -82,9 +59,54 @@ function main(argv: ReadonlyArray<string>): void {
     }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    console.error(`scarab: ${error.message}\n\n${usage}`)
+    const command = commandNamed(parsed?.command ?? argv[0] ?? "")
+    const help = command === undefined || command.name === "help" ? usageText() :
+      `${synopsis(command, "Usage: ")}\n'scarab ${command.name} --help' lists its options with their defaults.`
+    console.error(`scarab: ${error.message}\n\n${help}`)
     process.exit(2)
   }
+}
+
+/** `scarab help [command]` and `scarab <command> --help`: the whole usage, or the command's options (exit 0). */
+function helpText(parsed: Parsed): string {
+  if (parsed.command === "help") {
+    parsed.allowOnly([])
+    if (parsed.positional.length > 1) throw new UsageError(`help takes one command, got ${parsed.positional.join(" ")}`)
+  }
+  // `help --help` asks for help's own help, as `help help` does.
+  const name = parsed.command !== "help" ? parsed.command : parsed.positional[0] ?? (parsed.flags.has("help") ? "help" : undefined)
+  if (name === undefined) return usageText()
+  const command = commandNamed(name)
+  if (command === undefined) throw new UsageError(`unknown command '${name}'`)
+  return commandHelpText(command)
+}
+
+function versionOptions(parsed: Parsed): { readonly verbose: boolean } {
+  parsed.allowOnly(["verbose"])
+  if (parsed.positional.length > 0) throw new UsageError(`version takes no arguments, got ${parsed.positional.join(" ")}`)
+  return { verbose: parsed.switchGiven("verbose") }
+}
+
+/**
+ * As `tigerbeetle version`: "Scarab version <package.json's version>", naming the TigerBeetle
+ * release whose wire protocol it speaks (the release its replicas advertise); with --verbose,
+ * name=value lines as TigerBeetle's.
+ */
+function versionText(options: { readonly verbose: boolean }): string {
+  const manifest: unknown = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"))
+  const version = typeof manifest === "object" && manifest !== null && "version" in manifest ? manifest.version : undefined
+  assert(typeof version === "string", () => "package.json names a version")
+  const line = `Scarab version ${version} (TigerBeetle ${releaseFormat(releaseScarab)} wire protocol)`
+  if (!options.verbose) return line
+  return [
+    line,
+    "",
+    `release=${releaseFormat(releaseScarab)}`,
+    `release_client_min=${releaseFormat(releaseClientMin)}`,
+    `replicas_max=${replicasMax}`,
+    `node=${process.version}`,
+    `native_addon=${native === undefined ? `off (${nativeUnavailableReason})` : native.aesNi ? "on (AES-NI)" : "on (no AES-NI: TypeScript checksums)"}`
+  ].join("\n")
 }
 
 /** An expected failure (missing file, address in use, …) is one line on stderr and exit code 1. */
@@ -137,7 +159,7 @@ function startOptions(parsed: Parsed): StartOptions {
   // TigerBeetle's --addresses=0): a test then never races another process for a port. In a
   // cluster only the replica's own entry, or one it never dials, may be 0 (checked at start).
   const addresses = listed.map((address) => parseAddress(address, 0))
-  const formatIfMissing = parsed.flags.has("format-if-missing")
+  const formatIfMissing = parsed.switchGiven("format-if-missing")
   if (formatIfMissing !== parsed.flags.has("cluster")) throw new UsageError("--format-if-missing and --cluster go together")
   // Formatting on start picks replica 0 of a cluster of one; a cluster's files name their replica, so they are formatted one by one.
   if (formatIfMissing && addresses.length !== 1) throw new UsageError("--format-if-missing formats a single-replica cluster: a cluster's data files are formatted with 'scarab format'")

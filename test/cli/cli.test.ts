@@ -1,10 +1,19 @@
 /**
  * The `scarab` binary's answers to bad input: usage mistakes exit 2 with one clear sentence,
- * failures at run time exit 1 naming the file or address, and nothing is overwritten.
+ * failures at run time exit 1 naming the file or address, and nothing is overwritten. Its help
+ * and version: `--help`, `-h` and `help` exit 0, every command's help lists every option it
+ * accepts with its default (and each default is what the command does without the option), and
+ * `version` names package.json's version and the TigerBeetle release it speaks.
  */
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { type AddressInfo, createServer } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
+import { parseArguments } from "../../src/cli/arguments.ts"
+import { benchmarkOptions } from "../../src/cli/benchmark.ts"
+import { replOptions } from "../../src/cli/repl.ts"
+import { commandNamed, commands } from "../../src/cli/usage.ts"
+import { defaultLimits } from "../../src/ledger/memory_store.ts"
+import { releaseClientMin, releaseFormat, releaseScarab } from "../../src/protocol/header.ts"
 import { format, scarabSync, temporaryDataFile, type DataDirectory } from "../integration/replica_process.ts"
 
 let data: DataDirectory | undefined
@@ -39,11 +48,6 @@ describe("scarab CLI", () => {
     expect(result.stderr + result.stdout).toContain(message)
   })
 
-  it("prints its version", () => {
-    const result = scarabSync(["version"])
-    expect(result.status).toBe(0)
-    expect(result.stdout).toMatch(/^scarab 0\.17\.9/)
-  })
 
   it("names a missing data file", () => {
     const result = scarabSync(["start", "--addresses=3000", "/nonexistent/scarab.data"])
@@ -98,5 +102,120 @@ describe("scarab CLI", () => {
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()))
     }
+  })
+})
+
+describe("scarab help and version", () => {
+  const packageVersion = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
+  const versionLine = `Scarab version ${packageVersion} (TigerBeetle ${releaseFormat(releaseScarab)} wire protocol)`
+
+  it.each([[["--help"]], [["-h"]], [["help"]]])("%j prints the usage, naming every command, and exits 0", (args) => {
+    const result = scarabSync(args)
+    expect(result.status).toBe(0)
+    expect(result.stderr).toBe("")
+    expect(result.stdout).toContain("Usage: scarab <command> [options]")
+    for (const command of commands) expect(result.stdout).toMatch(new RegExp(`^  ${command.name} +\\S`, "m"))
+  })
+
+  it("with no command prints the usage on stderr and exits 2", () => {
+    const result = scarabSync([])
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain("Usage: scarab <command> [options]")
+  })
+
+  it("version and --version name package.json's version and the wire release, and exit 0", () => {
+    for (const args of [["version"], ["--version"]]) {
+      const result = scarabSync(args)
+      expect(result.status).toBe(0)
+      expect(result.stdout).toBe(`${versionLine}\n`)
+    }
+  })
+
+  it("version --verbose adds name=value lines: the releases it speaks and serves, Node, the native addon", () => {
+    const result = scarabSync(["version", "--verbose"])
+    expect(result.status).toBe(0)
+    const lines = result.stdout.trimEnd().split("\n")
+    expect(lines[0]).toBe(versionLine)
+    expect(lines).toContain(`release=${releaseFormat(releaseScarab)}`)
+    expect(lines).toContain(`release_client_min=${releaseFormat(releaseClientMin)}`)
+    expect(lines).toContain(`node=${process.version}`)
+    expect(lines.some((line) => /^native_addon=(on|off) \(/.test(line))).toBe(true)
+  })
+
+  for (const command of commands) {
+    it(`'${command.name} --help' and 'help ${command.name}' list every option with its default and exit 0`, () => {
+      const outputs = [[command.name, "--help"], ["help", command.name]].map((args) => {
+        const result = scarabSync(args)
+        expect(result.status, `${args.join(" ")}: ${result.stderr}`).toBe(0)
+        return result.stdout
+      })
+      expect(new Set(outputs).size).toBe(1)
+      const help = outputs[0]!
+      expect(help).toMatch(new RegExp(`^Usage: scarab ${command.name}\\b`))
+      for (const option of command.options) {
+        const flag = `--${option.name}${option.value === undefined ? "" : `=${option.value}`}`
+        const shown = option.default === "required" ? "(required)" : `(default: ${option.default})`
+        expect(help.split("\n")).toContain(`  ${flag}  ${shown}`)
+      }
+      expect(help).toContain("-h, --help")
+      for (const line of help.split("\n")) expect(line.length, line).toBeLessThanOrEqual(100)
+    })
+
+    // The command refuses an unknown flag only after asserting that the flags it accepts are the
+    // ones its help lists (Parsed.allowOnly): an undocumented option would crash this instead.
+    it(`'${command.name}' accepts exactly the options its help lists`, () => {
+      const result = scarabSync([command.name, "--no-such-option"])
+      expect(result.status).toBe(2)
+      expect(result.stderr).toContain(`unknown flag --no-such-option for '${command.name}'`)
+    })
+  }
+
+  it("-h is --help, after a command or before it", () => {
+    const outputs = [["start", "--help"], ["start", "-h"], ["-h", "start"], ["--help", "start"]].map((args) => {
+      const result = scarabSync(args)
+      expect(result.status, `${args.join(" ")}: ${result.stderr}`).toBe(0)
+      return result.stdout
+    })
+    expect(new Set(outputs).size).toBe(1)
+    expect(outputs[0]).toMatch(/^Usage: scarab start /)
+  })
+
+  it("a usage error names the command's synopsis and where its options are described", () => {
+    const result = scarabSync(["format", "--cluster=0", "--replica=0", "x"])
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain("Usage: scarab format --cluster=<u128>")
+    expect(result.stderr).toContain("'scarab format --help' lists its options with their defaults.")
+  })
+
+  it.each([
+    [["help", "frobnicate"], "unknown command 'frobnicate'"],
+    [["frobnicate", "--help"], "unknown command 'frobnicate'"],
+    [["help", "format", "start"], "help takes one command, got format start"],
+    [["version", "--verbose=yes"], "--verbose takes no value, got 'yes'"],
+    [["version", "extra"], "version takes no arguments, got extra"],
+    [["start", "--addresses=3000", "--format-if-missing=no", "--cluster=0", "x"], "--format-if-missing takes no value, got 'no'"]
+  ])("refuses %j with a usage error", (args, message) => {
+    const result = scarabSync(args)
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain(message)
+  })
+
+  // Each documented default is what the command does without the option (checked where the
+  // command's options are parsed in-process; start's capacities are the ledger's own limits).
+  it("the documented defaults are the ones the commands use", () => {
+    const documented = (command: string, option: string) => commandNamed(command)!.options.find((o) => o.name === option)!.default
+    const benchmark = benchmarkOptions(parseArguments(["benchmark"]))
+    expect(String(benchmark.transfers)).toBe(documented("benchmark", "transfers"))
+    expect(String(benchmark.accounts)).toBe(documented("benchmark", "accounts"))
+    expect(String(benchmark.queries)).toBe(documented("benchmark", "queries"))
+    expect(benchmark.restartPoints.join(",")).toBe(documented("benchmark", "restart-points"))
+    expect(benchmark.replicaCount).toBe(1)
+    expect(documented("benchmark", "replica-count")).toMatch(/^1\b/)
+    expect(String(benchmarkOptions(parseArguments(["benchmark", "--addresses=3000"])).cluster)).toBe(documented("benchmark", "cluster"))
+    expect(benchmark.cpuProfileDirectory).toBeUndefined()
+    expect(replOptions(parseArguments(["repl", "--cluster=0", "--addresses=3000"])).command).toBeUndefined()
+    expect(documented("start", "accounts-max")).toBe(String(defaultLimits.accountsMax))
+    expect(documented("start", "transfers-max")).toBe(String(defaultLimits.transfersMax))
+    expect(documented("format", "profile")).toBe("production")
   })
 })

@@ -1,0 +1,176 @@
+/**
+ * What `scarab` and each of its commands take: the text of `--help`, of `scarab help <command>`
+ * and of usage errors. Every option a command accepts is described here with its default, and
+ * `Parsed.allowOnly` (arguments.ts) asserts that a command accepts exactly the options listed
+ * here, so an option cannot be accepted without being documented, nor documented and refused.
+ */
+import { defaultLimits } from "../ledger/memory_store.ts"
+import { releaseFormat, releaseScarab, replicasMax } from "../protocol/header.ts"
+import { storageConfigs } from "../storage/layout.ts"
+
+export interface OptionHelp {
+  /** The flag's name, without its dashes. */
+  readonly name: string
+  /** How its value is written (`<u128>`), or undefined for a switch, which takes none. */
+  readonly value: string | undefined
+  /** What holds when the option is not given: its default value, `required`, or a short phrase. */
+  readonly default: string
+  readonly description: string
+}
+
+export interface CommandHelp {
+  readonly name: string
+  readonly summary: string
+  /** What follows the options in the synopsis: the positional arguments, if any. */
+  readonly positional: string
+  readonly options: ReadonlyArray<OptionHelp>
+  /** Paragraphs printed after the options. */
+  readonly notes: string
+}
+
+const clusterOption: OptionHelp = {
+  name: "cluster", value: "<u128>", default: "required",
+  description: "The cluster's id, a decimal number below 2^128, the same on every replica and client of the cluster."
+}
+
+const addressesHelp = "An address is a port (3000, on 127.0.0.1), host:port (127.0.0.1:3000) or a host (port 3001)."
+
+export const commands: ReadonlyArray<CommandHelp> = [
+  {
+    name: "format", summary: "Create the data file of one replica of a cluster.", positional: "<path>",
+    options: [
+      clusterOption,
+      { name: "replica", value: "<index>", default: "required", description: "This replica's index in the cluster, 0 to --replica-count - 1." },
+      { name: "replica-count", value: "<n>", default: "required", description: `The number of replicas in the cluster, 1 to ${replicasMax}.` },
+      {
+        name: "profile", value: "production|test", default: "production",
+        description: `production: ${storageConfigs.production.journalSlotCount} WAL slots, a checkpoint every ` +
+          `${storageConfigs.production.checkpointOps} ops, ${storageConfigs.production.blockSize / 1024} KiB grid blocks; test: a small file for ` +
+          `tests (${storageConfigs.test.journalSlotCount} WAL slots, a checkpoint every ${storageConfigs.test.checkpointOps} ops, ` +
+          `${storageConfigs.test.blockSize / 1024} KiB grid blocks).`
+      }
+    ],
+    notes: "format never overwrites an existing file, and reserves the file's space up front."
+  },
+  {
+    name: "start", summary: "Run a replica on its data file, serving clients and its peers.", positional: "<path>",
+    options: [
+      {
+        name: "addresses", value: "<address>[,<address>...]", default: "required",
+        description: "Every replica's address, in index order, the same on every replica: this one listens on the address at its " +
+          "index (port 0: a port the kernel picks, named in the 'serving on port' line) and dials those above it."
+      },
+      { name: "format-if-missing", value: undefined, default: "off", description: "Format a missing data file first, as replica 0 of a cluster of one (with --cluster)." },
+      { ...clusterOption, default: "required with --format-if-missing", description: "The cluster a missing file is formatted for; an existing file of another cluster is refused." },
+      { name: "accounts-max", value: "<n>", default: String(defaultLimits.accountsMax), description: "The most accounts the ledger holds in memory; a create beyond it is refused, and logged." },
+      { name: "transfers-max", value: "<n>", default: String(defaultLimits.transfersMax), description: "The most transfers the ledger holds in memory (about 4 GiB at the default)." }
+    ],
+    notes: `${addressesHelp} A cluster's data files are formatted one by one with 'scarab format'.`
+  },
+  {
+    name: "repl", summary: "Run TigerBeetle's REPL statements against a cluster.", positional: "",
+    options: [
+      clusterOption,
+      { name: "addresses", value: "<address>[,<address>...]", default: "required", description: "Every replica's address, in index order." },
+      {
+        name: "command", value: "'<statements>'", default: "none: an interactive session",
+        description: "Run these statements (separated by ';') and exit; exit code 1 at the first that fails."
+      }
+    ],
+    notes: addressesHelp
+  },
+  {
+    name: "benchmark", summary: "Load a cluster with transfers, then queries; print throughput and latencies.", positional: "",
+    options: [
+      { name: "replica-count", value: "<n>", default: "1, or the number of --addresses", description: `Replicas the benchmark formats and starts on this host, 1 to ${replicasMax}.` },
+      { name: "addresses", value: "<address>[,<address>...]", default: "none: the benchmark starts its own replicas", description: "Load the running cluster at these addresses instead." },
+      { name: "cluster", value: "<u128>", default: "0", description: "The id of the cluster at --addresses." },
+      { name: "transfers", value: "<n>", default: "2000000", description: "Transfers to create, in batches of 8189." },
+      { name: "accounts", value: "<n>", default: "10000", description: "Accounts the transfers move amounts between, in random pairs." },
+      { name: "queries", value: "<n>", default: "100", description: "Queries of each kind after the load." },
+      {
+        name: "restart-points", value: "<n>[,<n>...]|none", default: "1000000,5000000,10000000",
+        description: "Transfer counts at which a second replica is checkpointed, killed and restarted, timing each restart; " +
+          "only for a single replica the benchmark starts (otherwise none)."
+      },
+      { name: "replica-cpu-prof", value: "<directory>", default: "none", description: "Run the replicas the benchmark starts with --cpu-prof, writing their profiles here." }
+    ],
+    notes: "Prints a RESULT {json} line at the end."
+  },
+  {
+    name: "version", summary: "Print Scarab's version and the TigerBeetle release it speaks.", positional: "",
+    options: [{ name: "verbose", value: undefined, default: "off", description: "Also print the client releases served, Node's version and the native addon's state, as name=value lines." }],
+    notes: ""
+  },
+  { name: "help", summary: "Print this help, or a command's: scarab help <command>.", positional: "[<command>]", options: [], notes: "" }
+]
+
+export function commandNamed(name: string): CommandHelp | undefined {
+  return commands.find((command) => command.name === name)
+}
+
+/** Help text is wrapped to this many columns. */
+const columnsMax = 100
+
+/** A command's synopsis, `scarab format --cluster=<u128> … <path>`, wrapped under its first line. */
+export function synopsis(command: CommandHelp, indent = ""): string {
+  const options = command.options.map((option) => option.default === "required" ? flagOf(option) : `[${flagOf(option)}]`)
+  const words = [...options, command.positional].filter((word) => word !== "")
+  const lead = `${indent}scarab ${command.name} `
+  return wrap(words, lead, " ".repeat(lead.length))
+}
+
+/** `scarab <command> --help`: the synopsis, then every option with its default, then the notes. */
+export function commandHelpText(command: CommandHelp): string {
+  const lines = [synopsis(command, "Usage: "), "", command.summary, "", "Options:"]
+  for (const option of command.options) {
+    lines.push(`  ${flagOf(option)}  (${option.default === "required" ? "required" : `default: ${option.default}`})`)
+    lines.push(wrap(option.description.split(" "), "      ", "      "))
+  }
+  lines.push("  -h, --help", "      Print this help and exit.")
+  if (command.notes !== "") lines.push("", wrap(command.notes.split(" "), "", ""))
+  return lines.join("\n")
+}
+
+/** `scarab --help`: the commands, their synopses, and how a cluster's replicas are named. */
+export function usageText(): string {
+  const width = Math.max(...commands.map((command) => command.name.length)) + 2
+  return [
+    `Scarab: a financial transactions database, speaking TigerBeetle ${releaseFormat(releaseScarab)}'s wire protocol.`,
+    "",
+    "Usage: scarab <command> [options]",
+    "",
+    "Commands:",
+    ...commands.map((command) => `  ${command.name.padEnd(width)}${command.summary}`),
+    "",
+    ...commands.map((command) => synopsis(command, "  ")),
+    "",
+    "'scarab <command> --help' lists a command's options with their defaults; 'scarab --version' is",
+    "'scarab version'.",
+    "",
+    `A cluster has 1 to ${replicasMax} replicas. Each replica's data file is formatted with its index and the`,
+    "cluster's size; every replica starts with the same --addresses, by index, and listens on its own.",
+    addressesHelp
+  ].join("\n")
+}
+
+function flagOf(option: OptionHelp): string {
+  return `--${option.name}${option.value === undefined ? "" : `=${option.value}`}`
+}
+
+/** The words after `first`, as many a line as fit in `columnsMax` (at least one), continued after `indent`. */
+function wrap(words: ReadonlyArray<string>, first: string, indent: string): string {
+  const lines = [first]
+  let wordsOnLine = 0
+  for (const word of words) {
+    const line = lines[lines.length - 1]!
+    if (wordsOnLine > 0 && line.length + 1 + word.length > columnsMax) {
+      lines.push(indent + word)
+      wordsOnLine = 1
+    } else {
+      lines[lines.length - 1] = wordsOnLine === 0 ? line + word : `${line} ${word}`
+      wordsOnLine++
+    }
+  }
+  return lines.join("\n")
+}

@@ -82,6 +82,15 @@ export interface CheckpointStats {
  * snapshot it names. Owned by the replica's fiber, which calls `write` at each checkpoint op and
  * `onCommit` after every commit.
  */
+/** What a view change persists (vsr.md §4.8). */
+export interface ViewState {
+  readonly view: number
+  readonly logView: number
+  readonly commitMax: number
+  /** Prepare headers, newest op first: the JV's headers while `logView < view`, the View's once equal. */
+  readonly viewHeaders: ReadonlyArray<Uint8Array>
+}
+
 export class Checkpointer {
   private readonly storage: Storage["Service"]
   private readonly layout: Layout
@@ -97,6 +106,8 @@ export class Checkpointer {
   private staged: CheckpointData | undefined
   /** Buffers of the reply writes, allocated at the first checkpoint. */
   private replyBuffers: ReadonlyArray<Uint8Array> | undefined
+  /** A superblock write (a checkpoint's, or a view state's) is in flight: one at a time. */
+  private superblockWriting = false
 
   constructor(
     storage: Storage["Service"], layout: Layout, grid: Grid, superblock: Superblock, freeSet: FreeSet, directory: Array<DirectorySection>,
@@ -150,6 +161,42 @@ export class Checkpointer {
       this.freeSet.markCheckpointDurable()
     }
     assert(this.freeSet.checkpointDurable || op < durable, () => "commits past the durability op make the checkpoint durable")
+  }
+
+  /**
+   * Persists the view state a view change must make durable before acting on it (vsr.md §4.8):
+   * `view`, `log_view`, `commit_max` (never lower than the durable one) and the view headers,
+   * newest op first, in a new superblock over the same checkpoint. The caller runs one superblock
+   * write at a time (a checkpoint's or this).
+   */
+  writeViewState(state: ViewState): Effect.Effect<Superblock, StorageError> {
+    return Effect.suspend(() => {
+      const working = this.superblockWorking
+      assert(state.view >= working.vsrState.view, () => `view ${state.view} goes back from ${working.vsrState.view}`)
+      assert(state.logView >= working.vsrState.logView, () => `log view ${state.logView} goes back from ${working.vsrState.logView}`)
+      assert(state.logView <= state.view, () => `log view ${state.logView} beyond view ${state.view}`)
+      assert(state.viewHeaders.length > 0, () => "the view headers hold at least the head")
+      const staging = nextSuperblock(working, {
+        vsrState: { ...working.vsrState, view: state.view, logView: state.logView, commitMax: Math.max(working.vsrState.commitMax, state.commitMax) },
+        viewHeaders: state.viewHeaders
+      })
+      return this.superblockWrite(writeSuperblock(this.storage, this.layout, working, staging))
+    })
+  }
+
+  /** Runs one superblock write, the only one in flight, and makes its result the working superblock. */
+  private superblockWrite(write: Effect.Effect<Superblock, StorageError>): Effect.Effect<Superblock, StorageError> {
+    assert(!this.superblockWriting, () => "one superblock write at a time")
+    this.superblockWriting = true
+    return write.pipe(
+      Effect.tap((written) => Effect.sync(() => {
+        assert(written.sequence === this.superblockWorking.sequence + 1, () => "the superblock written follows the working one")
+        this.superblockWorking = written
+      })),
+      Effect.ensuring(Effect.sync(() => {
+        this.superblockWriting = false
+      }))
+    )
   }
 
   /** Writes the checkpoint of the op just committed, the superblock last: `writeData`, then `writeSuperblock`. */
@@ -227,11 +274,14 @@ export class Checkpointer {
       const { storage, layout, freeSet } = self
       assert(data.op > self.op, () => `checkpoint ${data.op} is not after ${self.op}`)
       const working = self.superblockWorking
+      // The view headers a view change persisted stay (a restart takes its head from them); before
+      // any view change, the checkpoint's header is the log's head as far as the superblock knows.
+      const viewHeaders = working.vsrState.view > 0 ? working.viewHeaders : [data.state.header]
       const staging = nextSuperblock(working, {
         vsrState: { ...working.vsrState, checkpoint: data.state, commitMax: Math.max(working.vsrState.commitMax, data.op) },
-        viewHeaders: [data.state.header]
+        viewHeaders
       })
-      self.superblockWorking = yield* writeSuperblock(storage, layout, working, staging)
+      yield* self.superblockWrite(writeSuperblock(storage, layout, working, staging))
       self.staged = undefined
       assert(self.op === data.op, () => "the checkpointer stands on the checkpoint just written")
       // The new checkpoint is written, not yet durable: its own free set trailers are needed

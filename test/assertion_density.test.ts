@@ -46,6 +46,7 @@ const files = [
   "src/actors/marzullo.ts",
   "src/actors/cluster_clock.ts",
   "src/actors/view_change.ts",
+  "src/protocol/view_change.ts",
   "src/actors/timeout.ts",
   "src/actors/client_connections.ts",
   "src/actors/quorum.ts",

@@ -4,9 +4,22 @@
  * `Parsed.allowOnly` (arguments.ts) asserts that a command accepts exactly the options listed
  * here, so an option cannot be accepted without being documented, nor documented and refused.
  */
-import { defaultLimits } from "../ledger/memory_store.ts"
 import { releaseFormat, releaseScarab, replicasMax } from "../protocol/header.ts"
-import { storageConfigs } from "../storage/layout.ts"
+
+/**
+ * Defaults that live in modules which load Effect (the ledger's limits, the storage profiles):
+ * written out here so that help starts fast; test/cli/cli.test.ts checks them against those
+ * modules.
+ */
+export const documentedDefaults = {
+  /** `defaultLimits` of src/ledger/memory_store.ts. */
+  accountsMax: 1 << 22,
+  transfersMax: 1 << 24,
+  /** `productionConfig` and `testConfig` of src/storage/layout.ts. */
+  production: { journalSlotCount: 1024, checkpointOps: 960, blockSize: 512 * 1024 },
+  test: { journalSlotCount: 64, checkpointOps: 32, blockSize: 4096 }
+} as const
+const { production, test } = documentedDefaults
 
 export interface OptionHelp {
   /** The flag's name, without its dashes. */
@@ -44,10 +57,9 @@ export const commands: ReadonlyArray<CommandHelp> = [
       { name: "replica-count", value: "<n>", default: "required", description: `The number of replicas in the cluster, 1 to ${replicasMax}.` },
       {
         name: "profile", value: "production|test", default: "production",
-        description: `production: ${storageConfigs.production.journalSlotCount} WAL slots, a checkpoint every ` +
-          `${storageConfigs.production.checkpointOps} ops, ${storageConfigs.production.blockSize / 1024} KiB grid blocks; test: a small file for ` +
-          `tests (${storageConfigs.test.journalSlotCount} WAL slots, a checkpoint every ${storageConfigs.test.checkpointOps} ops, ` +
-          `${storageConfigs.test.blockSize / 1024} KiB grid blocks).`
+        description: `production: ${production.journalSlotCount} WAL slots, a checkpoint every ${production.checkpointOps} ops, ` +
+          `${production.blockSize / 1024} KiB grid blocks; test: a small file for tests (${test.journalSlotCount} WAL slots, ` +
+          `a checkpoint every ${test.checkpointOps} ops, ${test.blockSize / 1024} KiB grid blocks).`
       }
     ],
     notes: "format never overwrites an existing file, and reserves the file's space up front."
@@ -62,8 +74,8 @@ export const commands: ReadonlyArray<CommandHelp> = [
       },
       { name: "format-if-missing", value: undefined, default: "off", description: "Format a missing data file first, as replica 0 of a cluster of one (with --cluster)." },
       { ...clusterOption, default: "required with --format-if-missing", description: "The cluster a missing file is formatted for; an existing file of another cluster is refused." },
-      { name: "accounts-max", value: "<n>", default: String(defaultLimits.accountsMax), description: "The most accounts the ledger holds in memory; a create beyond it is refused, and logged." },
-      { name: "transfers-max", value: "<n>", default: String(defaultLimits.transfersMax), description: "The most transfers the ledger holds in memory (about 4 GiB at the default)." }
+      { name: "accounts-max", value: "<n>", default: String(documentedDefaults.accountsMax), description: "The most accounts the ledger holds in memory; a create beyond it is refused, and logged." },
+      { name: "transfers-max", value: "<n>", default: String(documentedDefaults.transfersMax), description: "The most transfers the ledger holds in memory (about 4 GiB at the default)." }
     ],
     notes: `${addressesHelp} A cluster's data files are formatted one by one with 'scarab format'.`
   },

@@ -11,9 +11,10 @@ import { afterEach, describe, expect, it } from "vitest"
 import { parseArguments } from "../../src/cli/arguments.ts"
 import { benchmarkOptions } from "../../src/cli/benchmark.ts"
 import { replOptions } from "../../src/cli/repl.ts"
-import { commandNamed, commands } from "../../src/cli/usage.ts"
+import { commandNamed, commands, documentedDefaults } from "../../src/cli/usage.ts"
 import { defaultLimits } from "../../src/ledger/memory_store.ts"
 import { releaseClientMin, releaseFormat, releaseScarab } from "../../src/protocol/header.ts"
+import { storageConfigs } from "../../src/storage/layout.ts"
 import { format, scarabSync, temporaryDataFile, type DataDirectory } from "../integration/replica_process.ts"
 
 let data: DataDirectory | undefined
@@ -217,5 +218,12 @@ describe("scarab help and version", () => {
     expect(documented("start", "accounts-max")).toBe(String(defaultLimits.accountsMax))
     expect(documented("start", "transfers-max")).toBe(String(defaultLimits.transfersMax))
     expect(documented("format", "profile")).toBe("production")
+    // Written out in usage.ts so that help does not load Effect: the same numbers as their sources.
+    expect(documentedDefaults.accountsMax).toBe(defaultLimits.accountsMax)
+    expect(documentedDefaults.transfersMax).toBe(defaultLimits.transfersMax)
+    for (const profile of ["production", "test"] as const) {
+      const { journalSlotCount, checkpointOps, blockSize } = storageConfigs[profile]
+      expect(documentedDefaults[profile]).toEqual({ journalSlotCount, checkpointOps, blockSize })
+    }
   })
 })

@@ -1,11 +1,11 @@
 /**
- * A backup's log above its commit (vsr.md §3.5, §3.8): the ops it accepted and has not committed
- * yet, consecutive and hash-chained, each with its header; whether its prepare went to the
- * journal (a header repaired from a peer arrives first, its prepare later: vsr.md §5.3) and
- * whether that write is durable (only then is it acknowledged and may it be committed); and the
- * prepare itself while it fits the cache (vsr.md §1.5's pipeline cache). A prepare that did not
- * fit is read back from the journal when its turn to commit comes. The log holds at most the
- * journal's ops, so its headers are bounded by the journal; its prepares by `cacheMax`.
+ * A backup's log above its commit (vsr.md §3.5, §3.8, §5): one place per op from `commit + 1` up
+ * to the head, the newest op the primary is known to have prepared. A place may be empty (a gap:
+ * no header yet), hold a header alone (repair fetches its prepare: vsr.md §5.3), or a prepare
+ * being written or durable in the journal (only then is it acknowledged and may it be committed),
+ * with the prepare itself while it fits the cache (vsr.md §1.5's pipeline cache); a prepare that
+ * did not fit is read back from the journal when its turn to commit comes. The log spans at most
+ * the journal's ops, so its places are bounded by the journal; its prepares by `cacheMax`.
  */
 import { assert } from "../assert.ts"
 import { headerSize, PrepareLayout, readU64Number, u128Equal } from "../protocol/header.ts"
@@ -25,44 +25,66 @@ export interface LogEntry {
 export class BackupLog {
   /** Prepares kept in memory; the rest are read back from the journal. */
   readonly cacheMax: number
-  private readonly entries: Array<LogEntry> = []
+  /** The op of the first place (`commit + 1`). */
+  private base: number
+  /** Places from `base` on; `undefined` is a gap. */
+  private readonly places: Array<LogEntry | undefined> = []
   private cached = 0
 
-  constructor(cacheMax: number) {
+  constructor(cacheMax: number, base = 1) {
     assert(Number.isInteger(cacheMax), () => `cacheMax ${cacheMax} is not an integer`)
     assert(cacheMax > 0, () => `cacheMax ${cacheMax} is not positive`)
     this.cacheMax = cacheMax
+    this.base = base
   }
 
+  /** Places from `commit + 1` to the head, gaps included. */
   get length(): number {
-    return this.entries.length
+    return this.places.length
   }
 
-  /** The oldest entry, the next to commit. */
+  /** Restarts the log empty after op `commit` (recovery moved the commit; no place is held). */
+  reset(commit: number): void {
+    assert(this.places.length === 0, () => "the log is reset only while empty")
+    assert(commit >= 0, () => `commit ${commit} is an op`)
+    this.base = commit + 1
+  }
+
+  /** The place of the next op to commit, if it holds a header. */
   first(): LogEntry | undefined {
-    return this.entries[0]
+    return this.places[0]
   }
 
-  /** Appends the prepare of the op after the newest, being written to the journal (the caller checked the chain). */
-  append(prepare: Uint8Array): LogEntry {
-    assert(prepare.length >= headerSize, () => "a prepare is at least a header")
-    const entry = this.appendHeader(prepare.subarray(0, headerSize), false)
-    this.fill(entry, prepare)
-    assert(entry.written, () => "an appended prepare is being written")
-    return entry
+  /** The head moves on to `op`, leaving gaps on the way (the caller sets the head's place next). */
+  reach(op: number): void {
+    assert(op >= this.base + this.places.length - 1, () => `the head never moves back (to op ${op})`)
+    while (this.base + this.places.length <= op) this.places.push(undefined)
+    assert(this.base + this.places.length - 1 === op, () => `the log reaches op ${op}`)
   }
 
   /**
-   * Appends the op after the newest by its header alone (the caller checked the chain): `durable`
-   * when the journal holds its prepare already (recovered at startup), else repair fetches it.
+   * Sets op's place to its header (the caller checked the chain): `durable` when the journal holds
+   * its prepare already (recovered at startup), else repair fetches it. The place must be empty.
    */
-  appendHeader(header: Uint8Array, durable: boolean): LogEntry {
+  setHeader(header: Uint8Array, durable: boolean): LogEntry {
     assert(header.length >= headerSize, () => "a header is 256 bytes")
     const op = readU64Number(header, PrepareLayout.op.offset)
-    const last = this.entries.at(-1)
-    assert(last === undefined || op === last.op + 1, () => `op ${op} after op ${last?.op}`)
+    const index = op - this.base
+    assert(index >= 0, () => `op ${op} is below the log`)
+    assert(index < this.places.length, () => `op ${op} is beyond the head`)
+    assert(this.places[index] === undefined, () => `op ${op}'s place is taken`)
     const entry: LogEntry = { op, header: header.slice(0, headerSize), prepare: undefined, written: durable, durable }
-    this.entries.push(entry)
+    this.places[index] = entry
+    return entry
+  }
+
+  /** Appends the prepare of the op after the head, being written to the journal (the caller checked the chain). */
+  append(prepare: Uint8Array): LogEntry {
+    assert(prepare.length >= headerSize, () => "a prepare is at least a header")
+    this.reach(readU64Number(prepare, PrepareLayout.op.offset))
+    const entry = this.setHeader(prepare.subarray(0, headerSize), false)
+    this.fill(entry, prepare)
+    assert(entry.written, () => "an appended prepare is being written")
     return entry
   }
 
@@ -77,24 +99,33 @@ export class BackupLog {
     entry.prepare = prepare
   }
 
-  /** The oldest ops known by their header alone, up to `limit`: those repair fetches first. */
+  /** The oldest places known by their header alone, up to `limit`: those repair fetches first. */
   missing(limit: number): Array<LogEntry> {
     assert(limit >= 0, () => `limit ${limit} is not negative`)
     const found: Array<LogEntry> = []
-    for (const entry of this.entries) {
+    for (const entry of this.places) {
       if (found.length === limit) break
-      if (!entry.written) found.push(entry)
+      if (entry !== undefined && !entry.written) found.push(entry)
     }
     assert(found.length <= limit, () => "no more than the limit")
     return found
   }
 
+  /** The oldest empty place's op, or `undefined` when every place holds a header. */
+  oldestGap(): number | undefined {
+    const index = this.places.indexOf(undefined)
+    if (index < 0) return undefined
+    const op = this.base + index
+    assert(this.find(op) === undefined, () => "a gap's place is empty")
+    assert(index < this.places.length - 1, () => "the head's place is never empty")
+    return op
+  }
+
   find(op: number): LogEntry | undefined {
     assert(Number.isSafeInteger(op), () => `op ${op} is an integer`)
-    const first = this.entries[0]
-    if (first === undefined || op < first.op || op >= first.op + this.entries.length) return undefined
-    const entry = this.entries[op - first.op]!
-    assert(entry.op === op, () => "the log's ops are consecutive")
+    if (op < this.base || op >= this.base + this.places.length) return undefined
+    const entry = this.places[op - this.base]
+    assert(entry === undefined || entry.op === op, () => "each place holds its own op")
     return entry
   }
 
@@ -105,11 +136,12 @@ export class BackupLog {
     return u128Equal(entry.header, 0, prepare, 0)
   }
 
-  /** Removes the oldest entry, which has just committed. */
+  /** Removes the oldest place, which has just committed. */
   shift(): LogEntry {
-    const entry = this.entries.shift()
-    assert(entry !== undefined, () => "a commit from an empty log")
+    const entry = this.places.shift()
+    assert(entry !== undefined, () => "a commit from an empty place")
     assert(entry.durable, () => `op ${entry.op} commits before its journal write is durable`)
+    this.base += 1
     if (entry.prepare !== undefined) this.cached -= 1
     assert(this.cached >= 0, () => "the cache counts the prepares it holds")
     return entry

@@ -1,13 +1,8 @@
 /**
- * Repair decisions of a backup in view 0 (vsr.md §5.1–§5.3), pure and separately tested:
+ * Repair decisions of a backup (vsr.md §5.1–§5.3), pure and separately tested:
  *
- * - which headers of a peer's `headers` message may join the log: only a run that follows on from
- *   the backup's head by the hash chain (each header's `parent` is the checksum of the one
- *   before). A peer is not trusted; the chain is. In view 0 the only chain is the primary's, so a
- *   header that follows on from the head is the primary's header for that op. (With view changes
- *   — the next issue — a repaired header must instead connect backwards to the head of the
- *   current view, vsr.md §5.2 rule 5; the forward rule is only sound while one primary ever
- *   prepared.)
+ * - which headers of a peer's `headers` message are well formed (the log then takes those that
+ *   connect down from the header above their place: vsr.md §5.2 rule 5);
  * - which `get_prepare` requests are outstanding: at most `perPeerMax` per peer, each expiring
  *   after `expiryTicks`, so a dead or slow peer holds only its own share (§5.3's repair budget).
  */
@@ -21,46 +16,25 @@ import type { Prng } from "../prng.ts"
 /** Headers one `headers` message carries at most (TigerBeetle's `request_headers_max` for repair). */
 export const getHeadersMax = 64
 
-/** The log's head a repaired run must follow on from. */
-export interface Head {
-  readonly op: number
-  /** The checksum of the head's prepare (16 bytes). */
-  readonly checksum: Uint8Array
-  readonly timestamp: bigint
-}
-
 /**
- * The headers of `body` (a `headers` message's body: 256-byte headers) that extend the log past
- * `head`, in op order: valid prepare headers of `cluster` in view 0, consecutive from `head.op + 1`,
- * each chained to the one before, no further than `opMax`. Anything else is ignored: a header with
- * a bad checksum, of another cluster or view, not chained, or beyond the journal's reach.
+ * The valid headers of `body` (a `headers` message's body: 256-byte headers), newest op first,
+ * one per op: prepare headers of `cluster` in view 0 with a good checksum, valid by the header
+ * rules. Whether one may join the log is the log's to decide: it must connect to the header held
+ * above it (vsr.md §5.2 rule 5).
  */
-export function chainedHeaders(body: Uint8Array, cluster: Uint8Array, head: Head, opMax: number): Array<Uint8Array> {
+export function validHeaders(body: Uint8Array, cluster: Uint8Array): Array<Uint8Array> {
   assert(body.length % headerSize === 0, () => `a headers body of ${body.length} bytes is not whole headers`)
-  assert(head.checksum.length === checksumSize, () => "the head's checksum is a u128")
+  assert(cluster.length === checksumSize, () => "a cluster id is a u128")
   const byOp = new Map<number, Uint8Array>()
   for (let offset = 0; offset < body.length && byOp.size < getHeadersMax; offset += headerSize) {
     const header = body.subarray(offset, offset + headerSize)
     if (!validPrepareHeader(header, cluster)) continue
     const op = readU64Number(header, PrepareLayout.op.offset)
-    if (op > head.op && op <= opMax) byOp.set(op, header)
+    if (!byOp.has(op)) byOp.set(op, header.slice())
   }
-  const run: Array<Uint8Array> = []
-  let previous = head.checksum
-  let timestamp = head.timestamp
-  for (let op = head.op + 1; byOp.has(op); op++) {
-    const header = byOp.get(op)!
-    if (!u128Equal(header, PrepareLayout.parent.offset, previous, 0)) break
-    const next = new DataView(header.buffer, header.byteOffset).getBigUint64(PrepareLayout.timestamp.offset, true)
-    // A chain whose timestamps go back was not made by a primary (state-machine.md §6.1).
-    if (next <= timestamp) break
-    run.push(header.slice())
-    previous = header.subarray(0, checksumSize)
-    timestamp = next
-  }
-  assert(run.length <= byOp.size, () => "the run is made of headers received")
-  assert(run.every((header, i) => readU64Number(header, PrepareLayout.op.offset) === head.op + 1 + i), () => "the run is consecutive from the head")
-  return run
+  const headers = [...byOp.entries()].sort((a, b) => b[0] - a[0]).map(([, header]) => header)
+  assert(headers.length <= getHeadersMax, () => "at most a message's worth of headers")
+  return headers
 }
 
 /** A peer's header: its checksum, a prepare of our cluster in view 0, valid by the header rules. */

@@ -10,8 +10,9 @@
  * (hash-chained, timestamped), sends it to every other replica (star replication, §3.4) and
  * writes it to its journal, which is its own `prepare_ok`; it commits on a replication quorum of
  * `prepare_ok`s in op order → ledger → reply, and tells the backups how far it committed
- * (prepares carry it, `commit` heartbeats repeat it, §3.8). A backup accepts the primary's
- * prepares in op order (§3.5), acknowledges each once it is durable in its journal (§3.6), and
+ * (prepares carry it, `commit` heartbeats repeat it, §3.8). A backup takes each of the primary's
+ * prepares as its new head (§3.5), repairs the gaps below from its peers (§5), acknowledges each
+ * prepare once it is durable in its journal (§3.6), and
  * commits up to the primary's `commit_max` in op order, replying to nobody. Client sessions (§9
  * of vsr.md), the pulse that expires pending transfers, and checkpoints (vsr.md §7.1) are the
  * same on every replica. A cluster of one is the same code with nobody to send to.
@@ -46,7 +47,7 @@ import { type ClockChange, ClusterClock } from "./cluster_clock.ts"
 import { HeaderRing } from "./header_ring.ts"
 import { Pipeline } from "./pipeline.ts"
 import { quorums } from "./quorum.ts"
-import { chainedHeaders, getHeadersMax, RepairRequests } from "./repair.ts"
+import { getHeadersMax, RepairRequests, validHeaders } from "./repair.ts"
 import { Timeout } from "./timeout.ts"
 import { Prng } from "../prng.ts"
 import { checkpointAfter, type CheckpointSchedule, isCheckpointOp, prepareMax } from "../storage/layout.ts"
@@ -280,8 +281,8 @@ export class ReplicaCore {
   private readonly oksWithheld = new Map<number, Uint8Array>()
   /** The headers of the journal's prepares, by slot: what peers' `get_headers` and `get_prepare` are answered from. */
   private readonly headerRing: HeaderRing
-  /** The newest op a backup knows the primary prepared (its prepares, `commit_max`): repair fetches the log up to it. */
-  private repairTarget = 0
+  /** The newest heartbeat's commit and the checksum of its prepare: a backup whose head is below it fetches that prepare as its head. */
+  private heartbeatCommit: { readonly op: number; readonly checksum: Uint8Array } | undefined
   /** The cluster id as bytes, which a repaired header must carry. */
   private readonly clusterBytes: Uint8Array
   /** The tick the backup's repair loop runs next (vsr.md §5.1). */
@@ -515,6 +516,7 @@ export class ReplicaCore {
     this.statusNow = "normal"
     const recovery = this.recovery
     assert(recovery._tag === "replaying", () => "recovery ends after replay")
+    this.log.reset(this.commit)
     // The journal chained these to the checkpoint; they stay within the journal's reach.
     for (const entry of recovery.held) {
       if (entry.op > this.opMax) break
@@ -684,10 +686,10 @@ export class ReplicaCore {
 
   /**
    * A backup receives a prepare (vsr.md §3.5, in view 0): the primary's, or a peer's answer to
-   * its `get_prepare`. One it holds is acknowledged again if durable, or written if only its
-   * header was known (repair); the next op is checked against the chain and the checkpoint,
-   * logged and written to the journal. One further on is not taken: the gap before it is repaired
-   * first (headers, then prepares), and it comes back by the primary's resend or by repair.
+   * its `get_prepare`. One of an op its log already reached is written if only its header was
+   * known, or fills a gap if it connects to the header above it, or is acknowledged again if
+   * durable. One beyond the head becomes the head (the primary of the view made it), leaving a gap
+   * below it that repair fills from the top down (vsr.md §5.2: headers connect to the head).
    */
   private onPrepare(prepare: Uint8Array): void {
     assert(prepare[FrameLayout.command.offset] === Command.prepare, () => "a prepare")
@@ -700,26 +702,35 @@ export class ReplicaCore {
     const commit = readU64Number(prepare, PrepareLayout.commit.offset)
     assert(commit < op, () => `op ${op} carries commit ${commit}`)
     if (commit > this.commitMax) this.commitMax = commit
-    if (op > this.repairTarget) this.repairTarget = op
-    if (op === this.op + 1 && op <= this.opMax) this.accept(prepare)
+    // Beyond the journal's reach until the next checkpoint is stored: dropped, the primary resends.
+    if (op <= this.opMax) this.accept(prepare)
     this.advanceBackup()
     assert(this.commit <= this.commitMax, () => "a backup commits up to commit_max only")
   }
 
-  /** Logs the prepare of the next op and writes it to the journal (vsr.md §3.5 steps 7-10). */
+  /** Logs the prepare of a new head and writes it to the journal (vsr.md §3.5 steps 7-10). */
   private accept(prepare: Uint8Array): void {
     assert(readU32(prepare, FrameLayout.size.offset) === prepare.length, () => "a whole prepare is accepted")
-    const entry = this.extendLog(prepare.subarray(0, headerSize), false)
+    const op = readU64Number(prepare, PrepareLayout.op.offset)
+    // The op below is held (or is the commit): the prepare must chain to it.
+    const chained = op === this.op + 1 && (this.op === this.commit || this.log.find(this.op) !== undefined)
+    if (op > this.op + 1) {
+      // A gap: repair fetches what lies between (vsr.md §3.5 step 8).
+      this.log.reach(op - 1)
+      this.op = op - 1
+    }
+    const entry = this.extendLog(prepare.subarray(0, headerSize), false, chained)
     this.writeLogged(entry, prepare)
     assert(this.op === entry.op, () => "the accepted prepare is the head")
   }
 
   /**
-   * The log's head moves on to the op of `header`, the next op (from the primary's prepare, a
-   * chained repaired header, or the journal at startup): checked against the checkpoint and the
-   * chain, and installed in the header ring. `durable` when the journal holds its prepare already.
+   * The log's head moves on to the op of `header`, the next op (from the primary's prepare, or
+   * the journal at startup): checked against the checkpoint, against the chain when the op below
+   * is held (`chained`), and installed in the header ring. `durable` when the journal holds its
+   * prepare already.
    */
-  private extendLog(header: Uint8Array, durable: boolean): LogEntry {
+  private extendLog(header: Uint8Array, durable: boolean, chained = true): LogEntry {
     const op = readU64Number(header, PrepareLayout.op.offset)
     assert(op === this.op + 1, () => `op ${op} is the next op`)
     assert(op <= this.opMax, () => `op ${op} is within the journal`)
@@ -727,16 +738,34 @@ export class ReplicaCore {
     assert(u128Equal(header, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(op), 0),
       () => `op ${op} was prepared on another checkpoint than ours: checkpoint diverged`)
     // A primary never breaks its own hash chain within a view.
-    assert(u128Equal(header, PrepareLayout.parent.offset, this.parent, 0), () => `op ${op} does not chain to op ${this.op} in the same view`)
+    assert(!chained || u128Equal(header, PrepareLayout.parent.offset, this.parent, 0), () => `op ${op} does not chain to op ${this.op} in the same view`)
     const timestamp = readU64(header, PrepareLayout.timestamp.offset)
     assert(timestamp > this.timestamp, () => `op ${op}: timestamps increase with op`)
     this.op = op
     this.timestamp = timestamp
     this.parent = header.slice(0, checksumSize)
     this.headerRing.set(header)
-    const entry = this.log.appendHeader(header, durable)
+    this.log.reach(op)
+    const entry = this.log.setHeader(header, durable)
     assert(entry.op === op, () => "the op is logged")
     return entry
+  }
+
+  /**
+   * Fills the gap place of the op of `header` if the header connects to the one above it (its
+   * checksum is that header's parent: vsr.md §5.2 rule 5), checked against the checkpoint like
+   * any other. Returns the new entry, or `undefined` when it does not connect.
+   */
+  private fillGap(header: Uint8Array): LogEntry | undefined {
+    const op = readU64Number(header, PrepareLayout.op.offset)
+    assert(op > this.commit, () => `op ${op} is above the commit`)
+    assert(op < this.op, () => `op ${op} is below the head`)
+    const above = this.log.find(op + 1)
+    if (this.log.find(op) !== undefined || above === undefined || !u128Equal(above.header, PrepareLayout.parent.offset, header, 0)) return undefined
+    assert(u128Equal(header, PrepareLayout.checkpoint_id.offset, this.checkpointIdFor(op), 0),
+      () => `op ${op} was prepared on another checkpoint than ours: checkpoint diverged`)
+    this.headerRing.set(header)
+    return this.log.setHeader(header, false)
   }
 
   /** The prepare of a logged op, known by its header, goes to the journal. */
@@ -761,14 +790,15 @@ export class ReplicaCore {
   }
 
   /**
-   * A prepare of an op the backup's log already reached: written if only its header was known (a
-   * repaired prepare: its header chained to the head, so the chain connects), else acknowledged
-   * again if durable (its `prepare_ok` may have been lost). Anything else changes nothing.
+   * A prepare of an op the backup's log already reached: written if only its header was known, or
+   * if it fills a gap below a header it connects to (a repaired prepare: the chain connects to the
+   * head), else acknowledged again if durable (its `prepare_ok` may have been lost). Anything else
+   * changes nothing.
    */
   private prepareHeld(prepare: Uint8Array): void {
     assert(!this.primary, () => "a backup acknowledges")
     const op = readU64Number(prepare, PrepareLayout.op.offset)
-    const entry = this.log.find(op)
+    const entry = op > this.commit ? this.log.find(op) ?? this.fillGap(prepare.subarray(0, headerSize)) : undefined
     if (entry === undefined || !this.log.holds(entry, prepare)) return
     assert(op <= this.op, () => "a prepare already held is of an op the log reached")
     if (!entry.written) {
@@ -815,6 +845,7 @@ export class ReplicaCore {
     const held = commit === this.commit ? this.commitChecksum : this.log.find(commit)?.header
     assert(held === undefined || u128Equal(message, CommitLayout.commit_checksum.offset, held, 0), () => `op ${commit}: the primary committed another prepare than ours`)
     if (commit > this.commitMax) this.commitMax = commit
+    this.heartbeatCommit = { op: commit, checksum: message.slice(CommitLayout.commit_checksum.offset, CommitLayout.commit_checksum.offset + checksumSize) }
     this.advanceBackup()
   }
 
@@ -915,6 +946,8 @@ export class ReplicaCore {
       const next = this.log.first()
       if (next === undefined || !next.durable || next.op > this.commitMax) break
       assert(next.op === this.commit + 1, () => "the log starts after the commit")
+      // The log connects down to the head through every place; in view 0 it connects to our commit too.
+      assert(u128Equal(next.header, PrepareLayout.parent.offset, this.commitChecksum, 0), () => `op ${next.op} does not chain to the committed op ${this.commit}`)
       if (this.checkpointStage !== "none" && !isReadOperation(next.header[PrepareLayout.operation.offset]!)) break
       if (next.prepare === undefined) {
         this.commitStage = { _tag: "reading", op: next.op }
@@ -981,9 +1014,10 @@ export class ReplicaCore {
   // --- repair (vsr.md §5.1-§5.3) ---------------------------------------------------------------
 
   /**
-   * The backup's repair loop (vsr.md §5.1), every 100 ms ± 50 %: while the primary is known to
-   * have prepared past our head, ask a random peer for the headers after it (at most a message's
-   * worth, within the journal's reach); then ask for the prepares of ops known by header alone.
+   * The backup's repair loop (vsr.md §5.1), every 100 ms ± 50 %: a head below the cluster's
+   * commit moves up by fetching the prepare the primary's heartbeat named; the oldest gap below the
+   * head is filled from the top by a random peer's headers (at most a message's worth); then the
+   * prepares of ops known by header alone are asked for, and a lost client reply.
    */
   private repairTick(): void {
     assert(!this.primary, () => "a backup repairs its log")
@@ -991,17 +1025,39 @@ export class ReplicaCore {
     if (this.ticks < this.repairDueTick) return
     this.repairDueTick = this.ticks + repairTicksMin + this.prng.below(repairTicksJitter + 1)
     this.repairRequests.expire(this.ticks)
-    const target = Math.min(Math.max(this.repairTarget, this.commitMax), this.opMax)
-    if (target > this.op) {
+    const beat = this.heartbeatCommit
+    if (beat !== undefined && beat.op > this.op) {
+      // Beyond the journal's reach, the newest op we may hold: any peer's prepare of it (in view 0
+      // there is one), which becomes the head; our next checkpoint then lets the head go further.
+      if (beat.op <= this.opMax) this.sendGetPrepare(this.randomPeer(), beat.op, beat.checksum)
+      else if (this.op < this.opMax) this.sendGetPrepare(this.randomPeer(), this.opMax, undefined)
+    }
+    // The oldest gap first (commits wait for it), and every header above it a message holds: the
+    // places already held are skipped, the gaps among them fill from the top down.
+    const gap = this.log.oldestGap()
+    if (gap !== undefined) {
       const header = zeroHeader(Command.get_headers)
       header.cluster = this.config.cluster
       header.replica = this.config.replica
-      header.op_min = BigInt(this.op + 1)
-      header.op_max = BigInt(Math.min(target, this.op + getHeadersMax))
+      header.op_min = BigInt(gap)
+      header.op_max = BigInt(Math.min(gap + getHeadersMax - 1, this.op - 1))
       this.outputs.push({ _tag: "SendToReplica", replica: this.randomPeer(), message: buildMessage(header, new Uint8Array(0)) })
     }
     this.requestPrepares()
     this.requestReply()
+  }
+
+  /** Asks `peer` for the prepare of `op`: the one of `checksum`, or (none named) whichever it holds, in our view (vsr.md §2.3). */
+  private sendGetPrepare(peer: number, op: number, checksum: Uint8Array | undefined): void {
+    assert(peer !== this.config.replica, () => "a peer is asked")
+    assert(checksum === undefined || checksum.length >= checksumSize, () => "a get_prepare names the prepare's checksum")
+    const header = zeroHeader(Command.get_prepare)
+    header.cluster = this.config.cluster
+    header.replica = this.config.replica
+    header.prepare_op = BigInt(op)
+    if (checksum !== undefined) header.prepare_checksum = u128FromBytes(checksum, 0)
+    else header.view = this.view
+    this.outputs.push({ _tag: "SendToReplica", replica: peer, message: buildMessage(header, new Uint8Array(0)) })
   }
 
   /** Asks a random peer for the oldest reply our table holds by its header alone (vsr.md §5.4), one per repair round. */
@@ -1048,24 +1104,26 @@ export class ReplicaCore {
       if (requests.has(entry.op)) continue
       const peer = requests.ask(entry.op, this.config.replica, this.ticks, this.prng)
       if (peer === undefined) break
-      const header = zeroHeader(Command.get_prepare)
-      header.cluster = this.config.cluster
-      header.replica = this.config.replica
-      header.prepare_checksum = u128FromBytes(entry.header, 0)
-      header.prepare_op = BigInt(entry.op)
-      this.outputs.push({ _tag: "SendToReplica", replica: peer, message: buildMessage(header, new Uint8Array(0)) })
+      this.sendGetPrepare(peer, entry.op, entry.header)
     }
   }
 
-  /** A peer's headers (vsr.md §5.2): those that follow on from our head by the hash chain join the log, by header. */
+  /**
+   * A peer's headers (vsr.md §5.2): newest first, each fills its gap if it connects to the header
+   * held above it (rule 5), so a run connected down from the head fills in one pass. Repair never
+   * moves the head.
+   */
   private onHeaders(message: Uint8Array): void {
     assert(message[FrameLayout.command.offset] === Command.headers, () => "headers")
     if (this.primary) return // the primary of view 0 holds every header of view 0
-    const head = { op: this.op, checksum: this.parent, timestamp: this.timestamp }
-    const run = chainedHeaders(message.subarray(headerSize), this.clusterBytes, head, this.opMax)
-    for (const header of run) this.extendLog(header, false)
-    assert(this.op === head.op + run.length, () => "the head moved by the headers that chained")
-    if (run.length > 0) this.requestPrepares()
+    const head = this.op
+    let filled = 0
+    for (const header of validHeaders(message.subarray(headerSize), this.clusterBytes)) {
+      const op = readU64Number(header, PrepareLayout.op.offset)
+      if (op > this.commit && op < this.op && this.fillGap(header) !== undefined) filled++
+    }
+    assert(this.op === head, () => "repair never moves the head")
+    if (filled > 0) this.requestPrepares()
   }
 
   /** A peer's `get_headers` (vsr.md §5.2): the newest headers we hold in its range, up to our head; silence if none. */

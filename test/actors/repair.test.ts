@@ -9,7 +9,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { HeaderRing } from "../../src/actors/header_ring.ts"
-import { chainedHeaders, RepairRequests } from "../../src/actors/repair.ts"
+import { RepairRequests, validHeaders } from "../../src/actors/repair.ts"
 import { type Output, ReplicaCore, type ReplicaConfig } from "../../src/actors/replica_core.ts"
 import { createLedger } from "../../src/ledger/ledger.ts"
 import { buildMessage, setChecksum, u128ToBytes } from "../../src/protocol/build.ts"
@@ -63,42 +63,59 @@ function forgedHeader(real: Uint8Array): Uint8Array {
   return forged
 }
 
-describe("chainedHeaders: only a run that follows on from the head by the hash chain", () => {
+describe("a backup fills the gap below its head only with headers that connect down to it", () => {
   const { prepares } = primaryWithOps(12)
   const chain = [root, ...Array.from({ length: 12 }, (_, i) => prepares.get(i + 1)!)]
-  const headOf = (op: number) => ({ op, checksum: chain[op]!.slice(0, checksumSize), timestamp: new DataView(chain[op]!.buffer, chain[op]!.byteOffset).getBigUint64(PrepareLayout.timestamp.offset, true) })
 
-  it("takes the longest consecutive run after the head among the headers given, in any order, and never a forged one", () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 0, max: 11 }), fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }), fc.integer({ min: 1, max: 12 }), fc.boolean(),
-      fc.integer({ min: 0, max: 1000 }), (head, present, forgedOp, forge, shuffle) => {
-        const given = chain.slice(1).filter((_, i) => present[i])
+  it("takes, in any order of arrival, the run connected down from the head, and never a forged header", () => {
+    fc.assert(fc.property(fc.array(fc.boolean(), { minLength: 11, maxLength: 11 }), fc.integer({ min: 1, max: 11 }), fc.boolean(), fc.integer({ min: 0, max: 1000 }),
+      (present, forgedOp, forge, shuffle) => {
+        const backup = startedCore(configOf(1), createLedger())
+        // The head arrives alone: ops 1..11 are a gap.
+        step(backup, now, { _tag: "Message", message: prepares.get(12)! })
+        const given = chain.slice(1, 12).filter((_, i) => present[i])
         if (forge) given.push(forgedHeader(chain[forgedOp]!))
         const order = new Prng(shuffle)
         for (let i = given.length - 1; i > 0; i--) {
           const j = order.below(i + 1)
           ;[given[i], given[j]] = [given[j]!, given[i]!]
         }
-        const run = chainedHeaders(headersBody(given), clusterBytes, headOf(head), 64)
-        // Safety: every header taken is the real chain's, consecutive from the head.
-        run.forEach((header, i) => expect(Buffer.from(header).equals(Buffer.from(chain[head + 1 + i]!.subarray(0, headerSize)))).toBe(true))
-        // Liveness, with no forgery to shadow a real header: as far as the real headers given reach.
-        if (!forge) {
-          let reach = head
-          while (reach < 12 && present[reach]) reach++
-          expect(run.length).toBe(reach - head)
+        const outputs = step(backup, now, { _tag: "Message", message: buildMessage({ ...zeroHeader(Command.headers), cluster, replica: 0 }, headersBody(given)) })
+        // Every prepare asked for is the real chain's, connected down from op 12.
+        const asked = sends(outputs).filter((send) => commandOf(send.message) === Command.get_prepare)
+          .map((send) => readU64Number(send.message, GetPrepareLayout.prepare_op.offset))
+        for (const send of sends(outputs).filter((s) => commandOf(s.message) === Command.get_prepare)) {
+          const op = readU64Number(send.message, GetPrepareLayout.prepare_op.offset)
+          expect(Buffer.from(send.message.subarray(GetPrepareLayout.prepare_checksum.offset, GetPrepareLayout.prepare_checksum.offset + 16))
+            .equals(Buffer.from(chain[op]!.subarray(0, 16)))).toBe(true)
         }
-      }), { numRuns: 300 })
+        // With no forgery to shadow a real header: the run reaches down as far as the headers given do.
+        if (!forge) {
+          let reach = 11
+          while (reach >= 1 && present[reach - 1]) reach--
+          const filled = 11 - reach
+          // The first prepares asked for are the oldest filled (within the per-peer budget of 2 × 2 peers).
+          expect(asked.length).toBe(Math.min(filled, 4))
+          if (filled > 0) expect(Math.min(...asked)).toBe(reach + 1)
+        }
+      }), { numRuns: 200 })
   })
 
-  it("mutant: a header that does not chain is refused, however valid its checksum; so are a bad checksum, another cluster, and ops past opMax", () => {
-    expect(chainedHeaders(headersBody([forgedHeader(chain[1]!)]), clusterBytes, headOf(0), 64)).toEqual([])
-    const damaged = chain[1]!.slice(0, headerSize)
+  it("mutant: a header that does not connect is refused, however valid its checksum; so are a bad checksum and another cluster", () => {
+    const headers = (list: ReadonlyArray<Uint8Array>) => buildMessage({ ...zeroHeader(Command.headers), cluster, replica: 0 }, headersBody(list))
+    const backupWith = () => {
+      const backup = startedCore(configOf(1), createLedger())
+      step(backup, now, { _tag: "Message", message: prepares.get(3)! })
+      return backup
+    }
+    const asked = (outputs: ReadonlyArray<Output>) => sends(outputs).filter((send) => commandOf(send.message) === Command.get_prepare).length
+    expect(asked(step(backupWith(), now, { _tag: "Message", message: headers([forgedHeader(chain[2]!)]) }))).toBe(0)
+    const damaged = chain[2]!.slice(0, headerSize)
     damaged[PrepareLayout.timestamp.offset]! ^= 1
-    expect(chainedHeaders(headersBody([damaged]), clusterBytes, headOf(0), 64)).toEqual([])
-    expect(chainedHeaders(headersBody([chain[1]!]), u128ToBytes(cluster + 1n), headOf(0), 64)).toEqual([])
-    expect(chainedHeaders(headersBody([chain[1]!, chain[2]!, chain[3]!]), clusterBytes, headOf(0), 2)).toHaveLength(2)
-    expect(chainedHeaders(headersBody([chain[1]!, chain[2]!, chain[3]!]), clusterBytes, headOf(0), 64)).toHaveLength(3)
+    expect(asked(step(backupWith(), now, { _tag: "Message", message: headers([damaged]) }))).toBe(0)
+    expect(validHeaders(headersBody([chain[2]!]), u128ToBytes(cluster + 1n))).toEqual([])
+    // The real header of op 2 connects to op 3: taken, and its prepare asked for.
+    expect(asked(step(backupWith(), now, { _tag: "Message", message: headers([chain[2]!]) }))).toBe(1)
   })
 })
 
@@ -147,11 +164,9 @@ describe("HeaderRing", () => {
 })
 
 describe("a backup repairs its log from its peers", () => {
-  it("fetches the headers after its head, then the prepares, writes and acknowledges them, and commits what the primary committed", () => {
+  it("fetches the headers of the gap below its head, then the prepares, writes and acknowledges them, and commits what the primary committed", () => {
     const { primary, prepares } = primaryWithOps(10)
     const backup = startedCore(configOf(1), createLedger())
-    // Only op 10 reaches the backup: a gap, so it is not taken, but the backup learns how far the primary went.
-    expect(step(backup, now, { _tag: "Message", message: prepares.get(10)! })).toEqual([])
     const written: Array<number> = []
     const oks: Array<number> = []
     let served = 0
@@ -181,6 +196,10 @@ describe("a backup repairs its log from its peers", () => {
         }
       }
     }
+    // Only op 10 reaches the backup: its head, with ops 1 to 9 a gap below it.
+    const head = step(backup, now, { _tag: "Message", message: prepares.get(10)! })
+    expect(head).toMatchObject([{ _tag: "JournalWrite", op: 10 }])
+    deliver(head)
     for (let tick = 0; tick < 40 && backup.commitOp < 10; tick++) deliver(step(backup, now, { _tag: "Tick" }))
     expect(written.sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1))
     expect(oks.sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1))
@@ -202,6 +221,28 @@ describe("a backup repairs its log from its peers", () => {
     for (let tick = 0; tick < 20; tick++) asked.push(...sends(step(backup, now, { _tag: "Tick" })))
     expect(asked.every((send) => commandOf(send.message) === Command.get_headers)).toBe(true)
     expect(asked.length).toBeGreaterThan(0)
+  })
+
+  it("a head below the cluster's commit fetches the prepare the heartbeat named, or beyond the journal's reach the prepare at its end", () => {
+    const backup = startedCore(configOf(1), createLedger())
+    const heartbeat = (commit: bigint) => buildMessage({
+      ...zeroHeader(Command.commit), cluster, replica: 0, commit, commit_checksum: 0xabcdefn, timestamp_monotonic: 1_000_000n + commit
+    }, new Uint8Array(0))
+    const asked = () => {
+      const found: Array<[number, string]> = []
+      for (let tick = 0; tick < 20; tick++) {
+        for (const send of sends(step(backup, now, { _tag: "Tick" }))) {
+          if (commandOf(send.message) !== Command.get_prepare) continue
+          found.push([readU64Number(send.message, GetPrepareLayout.prepare_op.offset), Buffer.from(send.message.subarray(128, 144)).toString("hex")])
+        }
+      }
+      return found
+    }
+    step(backup, now, { _tag: "Message", message: heartbeat(10n) })
+    expect(asked()[0]).toEqual([10, "efcdab" + "00".repeat(13)])
+    // The test profile's journal reaches op 63 from checkpoint 0: beyond it, whichever prepare a peer holds at op 63.
+    step(backup, now, { _tag: "Message", message: heartbeat(70n) })
+    expect(asked()[0]).toEqual([63, "00".repeat(16)])
   })
 
   it("serves get_prepare from memory or the journal, and stays silent for an op it does not hold or another checksum", () => {

@@ -42,6 +42,7 @@ const files = [
   "src/actors/pipeline.ts",
   "src/actors/backup_log.ts",
   "src/actors/header_ring.ts",
+  "src/actors/journal_writes.ts",
   "src/actors/repair.ts",
   "src/actors/marzullo.ts",
   "src/actors/cluster_clock.ts",

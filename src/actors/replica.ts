@@ -23,6 +23,7 @@ import { type Journal, JournalRecoveryError, recoverJournal, type RecoveryReport
 import { dataFileSizeNeeded, type Layout, layoutOf, productionConfig } from "../storage/layout.ts"
 import { Storage, type StorageError } from "../storage/storage.ts"
 import { checkpointOp, configOf, openSuperblock, replicaIndexOf } from "../storage/superblock.ts"
+import { JournalWrites } from "./journal_writes.ts"
 import { MessageBus } from "./message_bus.ts"
 import { loadCheckpoint, recover, type RecoveryIo } from "./recovery.ts"
 import { currentNow, ReplicaObserver } from "./replica_events.ts"
@@ -93,16 +94,17 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })))
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(tickMs), Queue.offer(inbox, { _tag: "Tick" } as const))))
 
-  // One journal write at a time, in op order: a crash then tears at most the newest op, which
-  // recovery can tell apart from corruption (storage.md §4.5). Commits are in op order anyway,
-  // so this costs no throughput for one replica. A replica of one has at most a pipeline of
-  // writes waiting (an op commits once written); in a cluster the backups' oks may commit ops
-  // before our own writes land, so a slow disk falls behind by up to the journal's ops (the op
-  // never passes the journal's reach beyond the durable checkpoint).
+  // One journal write at a time, lowest op first (JournalWrites): a replica of one then writes in
+  // op order, and a crash tears at most the newest op, which recovery can tell apart from
+  // corruption (storage.md §4.5); commits are in op order anyway, so this costs no throughput for
+  // one replica. A replica of one has at most a pipeline of writes waiting (an op commits once
+  // written); in a cluster the backups' oks may commit ops before our own writes land, so a slow
+  // disk falls behind by up to the journal's ops (the op never passes the journal's reach beyond
+  // the durable checkpoint).
   const writesMax = opened.replicaCount === 1 ? journal.layout.config.pipelineMax : journal.layout.config.journalSlotCount
-  const writes = yield* Queue.bounded<Uint8Array>(writesMax)
+  const writes = yield* JournalWrites.make(writesMax)
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
-    const prepare = yield* Queue.take(writes)
+    const prepare = yield* writes.take
     yield* journal.writePrepare(prepare).pipe(
       Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op: readOp(prepare) } as const)),
       Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", cause: Cause.die(error) } as const))
@@ -125,7 +127,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
           yield* bus.sendToReplica(output.replica, output.message)
           break
         case "JournalWrite":
-          assert(Queue.offerUnsafe(writes, output.prepare), () => `journal writes beyond the bound of ${writesMax}`)
+          assert(writes.offer(output.prepare), () => `journal writes beyond the bound of ${writesMax}`)
           break
         case "Committed":
           checkpointer.onCommit(Number(output.op))

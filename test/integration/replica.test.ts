@@ -379,17 +379,7 @@ describe("a client that reconnects mid-request (raw sockets)", () => {
 
 describe("scarab benchmark", () => {
   it("formats, starts a replica, loads it, queries it, checkpoints and restarts it, prints its figures and RESULT, and cleans up", async () => {
-    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [root + "src/cli/main.ts", "benchmark", "--transfers=40000", "--accounts=1000", "--queries=5", "--restart-points=20000"], { cwd: root, detached: true })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (chunk) => (stdout += chunk))
-      child.stderr.on("data", (chunk) => (stderr += chunk))
-      // Its own process group: a benchmark killed for taking too long takes its replicas with it.
-      const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), childRunMs)
-      // "close", not "exit": the output is all read by then.
-      child.once("close", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-    })
+    const result = await runBenchmark(["--transfers=40000", "--accounts=1000", "--queries=5", "--restart-points=20000"])
     expect(result.code, result.stdout + result.stderr).toBe(0)
     const lines = result.stdout.trim().split("\n")
     expect(lines.some((line) => /^load accepted = \d+ tx\/s/.test(line))).toBe(true)
@@ -411,7 +401,36 @@ describe("scarab benchmark", () => {
     expect(() => process.kill(pid, 0)).toThrow()
     expect(existsSync(dirname(started![2]!)), started![2]).toBe(false)
   })
+
+  it("with --replica-count=3 starts a cluster of three processes, loads its primary, prints each replica's RSS and RESULT, and cleans up", async () => {
+    const result = await runBenchmark(["--replica-count=3", "--transfers=40000", "--accounts=1000", "--queries=5"])
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    const figures = JSON.parse(result.stdout.trim().split("\n").at(-1)!.slice("RESULT ".length))
+    expect(figures).toMatchObject({ transfers: 40000, accounts: 1000, replica_count: 3 })
+    for (const key of ["load_accepted_tps", "batch_latency_p50_ms", "batch_latency_p99_ms"]) expect(figures[key], key).toBeGreaterThan(0)
+    expect(figures.replica_rss_bytes).toHaveLength(3)
+    const started = [...result.stderr.matchAll(/replica \d started: pid (\d+), port \d+, data file (\S+)/g)]
+    expect(started).toHaveLength(3)
+    for (const [, pid, path] of started) {
+      expect(() => process.kill(Number(pid), 0)).toThrow()
+      expect(existsSync(dirname(path!)), path).toBe(false)
+    }
+  })
 })
+
+/** Runs `scarab benchmark` with `args` in its own process group (killed whole if it takes too long). */
+function runBenchmark(args: ReadonlyArray<string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [root + "src/cli/main.ts", "benchmark", ...args], { cwd: root, detached: true })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), childRunMs)
+    // "close", not "exit": the output is all read by then.
+    child.once("close", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+  })
+}
 
 // --- helpers ---------------------------------------------------------------------------------
 

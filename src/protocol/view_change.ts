@@ -13,7 +13,7 @@ import { buildMessage, u128FromBytes } from "./build.ts"
 import { checksumSize } from "./checksum.ts"
 import { checkpointStateSize } from "./header_rules.ts"
 import {
-  Command, FrameLayout, headerSize, isZero, JoinViewLayout, PrepareLayout, readU32, readU64Number, u128Equal, ViewLayout, zeroHeader
+  type AnyHeader, Command, FrameLayout, headerSize, isZero, JoinViewLayout, PrepareLayout, readU32, readU64Number, u128Equal, ViewLayout, zeroHeader
 } from "./header.ts"
 import { checkHeader } from "./message.ts"
 
@@ -143,27 +143,32 @@ export function decodeView(message: Uint8Array, cluster: Uint8Array): (Omit<View
   }
 }
 
-/** A vote to leave `view`, or a request for the primary's `view` message: bare headers. */
+/** A vote to leave `view`: a bare header. */
 export function buildExitView(cluster: bigint, replica: number, view: number): Uint8Array {
   assert(Number.isInteger(view), () => `view ${view}`)
-  const header = zeroHeader(Command.exit_view)
-  header.cluster = cluster
-  header.replica = replica
-  header.view = view
-  const message = buildMessage(header, new Uint8Array(0))
-  assert(message.length === headerSize, () => "an exit_view is a bare header")
+  const message = bareMessage(zeroHeader(Command.exit_view), cluster, replica, view)
+  assert(message[FrameLayout.command.offset] === Command.exit_view, () => "an exit_view")
   return message
 }
 
+/** A request for the `view` message of `view` from its primary, naming the requester's nonce: a bare header. */
 export function buildGetView(cluster: bigint, replica: number, view: number, nonce: bigint): Uint8Array {
   assert(nonce !== 0n, () => "a get_view names the requester's nonce")
   const header = zeroHeader(Command.get_view)
+  header.nonce = nonce
+  const message = bareMessage(header, cluster, replica, view)
+  assert(message[FrameLayout.command.offset] === Command.get_view, () => "a get_view")
+  return message
+}
+
+/** `header` from `replica` of `cluster` in `view`, with no body, sealed. */
+function bareMessage(header: AnyHeader, cluster: bigint, replica: number, view: number): Uint8Array {
   header.cluster = cluster
   header.replica = replica
   header.view = view
-  header.nonce = nonce
   const message = buildMessage(header, new Uint8Array(0))
-  assert(message.length === headerSize, () => "a get_view is a bare header")
+  assert(message.length === headerSize, () => "a bare header")
+  assert(message[FrameLayout.replica.offset] === replica, () => "the sender named")
   return message
 }
 

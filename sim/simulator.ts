@@ -201,11 +201,14 @@ function clockOffset(p: SwarmParameters): (nowMs: number) => number {
   }
 }
 
+/** The bound of each replica's own small clock skew (ms). */
+const clockSkewSmallMs = 50
+
 /** The replicas' own clock skews (ms), from their own stream so the other draws stay those of earlier versions. */
 function clockSkews(seed: bigint, replicaCount: number): ReadonlyArray<number> {
   if (replicaCount === 1) return [0]
   const r = Random.stream(seed, "clock skews")
-  const skews = Array.from({ length: replicaCount }, () => r.between(-50, 50))
+  const skews = Array.from({ length: replicaCount }, () => r.between(-clockSkewSmallMs, clockSkewSmallMs))
   if (replicaCount >= 3 && r.chance(0.2)) skews[r.below(replicaCount)] = (r.chance(0.5) ? -1 : 1) * 3_600_000
   return skews
 }
@@ -262,6 +265,9 @@ class Simulation {
    * hour off, which cluster time must outvote (vsr.md §8).
    */
   private readonly clockSkewsMs: ReadonlyArray<number>
+  /** The run's shared clock error (ms) at a monotonic time, and the furthest ahead it has put every clock so far. */
+  private readonly sharedClockOffset: (nowMs: number) => number
+  private sharedClockAheadMaxMs = 0
   /** Every replica commits the same prepare at each op. */
   private readonly commits: CommitChecker
   /** Replies already sent per (client, request): the reply-cache mutant alters the repeats. */
@@ -277,6 +283,7 @@ class Simulation {
     this.clockSkewsMs = clockSkews(this.seed, this.replicaCount)
     this.commits = new CommitChecker(this.checker, this.replicaCount)
     this.parameters = { ...drawParameters(options.seed), ...options.overrides }
+    this.sharedClockOffset = clockOffset(this.parameters)
     const p = this.parameters
     const replicaCount = this.replicaCount
     this.clientClock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0))
@@ -367,6 +374,7 @@ class Simulation {
   private step(): void {
     this.checker.tick = this.tick
     const now = this.tick * tickMs
+    this.sharedClockAheadMaxMs = Math.max(this.sharedClockAheadMaxMs, this.sharedClockOffset(now))
     this.drain(now)
     this.network.tick(now, tickMs)
     if (this.faultsActive) this.issueRequests()
@@ -496,7 +504,7 @@ class Simulation {
       // One replica has no peer to repair from: only crash tears (simulation.md §3, fault atlas).
       faults: { ...faultsNone, crashFaultProbability: p.crashFaultProbability }
     })
-    const offset = clockOffset(p)
+    const offset = this.sharedClockOffset
     const skew = this.clockSkewsMs[index]!
     const clock = new SimClock(epochMs, (task) => this.scheduler.makeDispatcher().scheduleTask(task, 0), (nowMs) => offset(nowMs) + skew)
     return new ReplicaProcess({ index, disk, clock, network: this.network, scheduler: this.scheduler, tickMs })
@@ -783,17 +791,19 @@ class Simulation {
   }
 
   /**
-   * Cluster time (vsr.md §8): a prepare's timestamp is never ahead of the cluster's clocks — their
-   * median, which a quorum of honest clocks holds whatever one replica's skew — by more than the
-   * tolerance of 10 s, plus twice the run's shared clock error: clocks that swing from +A to −A
-   * together leave timestamps up to 2A ahead until they catch up, as timestamps never go back.
+   * Cluster time (vsr.md §8): a prepare's timestamp is never ahead of the true time by more than
+   * the furthest the run's shared clock error has yet put every clock ahead (all clocks move
+   * together by it, so no agreement can see it), plus the replicas' own small skews and the
+   * tolerance of 10 s. Timestamps never go back, so clocks that later fall behind (a swing, a
+   * drift backwards) leave them ahead of the clocks, never of this bound. A primary stamping with
+   * a clock an hour ahead of the others' breaks it.
    */
   private checkPrepareTime(op: number, timestamp: bigint): void {
-    const clocks = this.replicas.map((r) => r.clock.currentTimeMillisUnsafe()).sort((a, b) => a - b)
-    const median = clocks[Math.floor(clocks.length / 2)]!
-    const boundMs = median + 2 * Math.abs(this.parameters.clockAmplitudeMs) + 11_000
-    if (timestamp > BigInt(boundMs) * 1_000_000n) {
-      this.checker.fail("prepare_follows_cluster_time", `op ${op} was stamped ${timestamp / 1_000_000n} ms, ahead of the cluster's clocks (median ${median} ms) by more than the tolerance`)
+    const nowMs = this.replicas[0]!.clock.now
+    const boundMs = epochMs + nowMs + Math.max(0, this.sharedClockAheadMaxMs) + clockSkewSmallMs + 11_000
+    if (timestamp > BigInt(Math.ceil(boundMs)) * 1_000_000n) {
+      this.checker.fail("prepare_follows_cluster_time", `op ${op} was stamped ${timestamp / 1_000_000n} ms, ahead of the true time ` +
+        `${epochMs + nowMs} ms by more than the shared clock error (${Math.round(this.sharedClockAheadMaxMs)} ms at most so far) and the tolerance`)
     }
   }
 

@@ -123,7 +123,8 @@ describe("MessageBus over TCP: a cluster", () => {
       yield* waitUntil(() => client.received().length === replyRegister.length, "the client's reply")
       assert.deepStrictEqual(client.received(), replyRegister)
       assert.isFalse(stalled.socket.destroyed)
-      assert.strictEqual(one.replicaLink(0).queued, replicaSendQueueMax)
+      // Still bounded (the kernel may by now take a little more from it: TCP buffers grow with time).
+      assert.isAtMost(one.replicaLink(0).queued, replicaSendQueueMax)
     }))
 
   it.live("a connection claiming our index, an index outside the cluster, or a second identity is closed with a warning", () =>

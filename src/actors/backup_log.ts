@@ -31,11 +31,11 @@ export class BackupLog {
   private readonly places: Array<LogEntry | undefined> = []
   private cached = 0
 
-  constructor(cacheMax: number, base = 1) {
+  constructor(cacheMax: number) {
     assert(Number.isInteger(cacheMax), () => `cacheMax ${cacheMax} is not an integer`)
     assert(cacheMax > 0, () => `cacheMax ${cacheMax} is not positive`)
     this.cacheMax = cacheMax
-    this.base = base
+    this.base = 1
   }
 
   /** Places from `commit + 1` to the head, gaps included. */
@@ -75,16 +75,6 @@ export class BackupLog {
     assert(this.places[index] === undefined, () => `op ${op}'s place is taken`)
     const entry: LogEntry = { op, header: header.slice(0, headerSize), prepare: undefined, written: durable, durable }
     this.places[index] = entry
-    return entry
-  }
-
-  /** Appends the prepare of the op after the head, being written to the journal (the caller checked the chain). */
-  append(prepare: Uint8Array): LogEntry {
-    assert(prepare.length >= headerSize, () => "a prepare is at least a header")
-    this.reach(readU64Number(prepare, PrepareLayout.op.offset))
-    const entry = this.setHeader(prepare.subarray(0, headerSize), false)
-    this.fill(entry, prepare)
-    assert(entry.written, () => "an appended prepare is being written")
     return entry
   }
 

@@ -32,7 +32,7 @@ import {
 } from "../protocol/build.ts"
 import { rootPrepare, vsrReleasesMax } from "../protocol/header_rules.ts"
 import {
-  Command, CommitLayout, EvictionReason, FrameLayout, GetHeadersLayout, GetPrepareLayout, GetReplyLayout, headerSize, isZero, PingClientLayout, PingLayout, PongLayout, PrepareLayout, PrepareOkLayout,
+  Command, CommitLayout, EvictionReason, FrameLayout, GetHeadersLayout, GetPrepareLayout, type AnyHeader, GetReplyLayout, headerSize, isZero, PingClientLayout, PingLayout, PongLayout, PrepareLayout, PrepareOkLayout,
   readU32, readU64, readU64Number, ReplyLayout, RequestLayout, u128Equal, VsrOperation, zeroHeader
 } from "../protocol/header.ts"
 import { currentOperation } from "../protocol/deprecated.ts"
@@ -1037,11 +1037,9 @@ export class ReplicaCore {
     const gap = this.log.oldestGap()
     if (gap !== undefined) {
       const header = zeroHeader(Command.get_headers)
-      header.cluster = this.config.cluster
-      header.replica = this.config.replica
       header.op_min = BigInt(gap)
       header.op_max = BigInt(Math.min(gap + getHeadersMax - 1, this.op - 1))
-      this.outputs.push({ _tag: "SendToReplica", replica: this.randomPeer(), message: buildMessage(header, new Uint8Array(0)) })
+      this.sendRepairRequest(this.randomPeer(), header)
     }
     this.requestPrepares()
     this.requestReply()
@@ -1052,12 +1050,20 @@ export class ReplicaCore {
     assert(peer !== this.config.replica, () => "a peer is asked")
     assert(checksum === undefined || checksum.length >= checksumSize, () => "a get_prepare names the prepare's checksum")
     const header = zeroHeader(Command.get_prepare)
-    header.cluster = this.config.cluster
-    header.replica = this.config.replica
     header.prepare_op = BigInt(op)
     if (checksum !== undefined) header.prepare_checksum = u128FromBytes(checksum, 0)
     else header.view = this.view
-    this.outputs.push({ _tag: "SendToReplica", replica: peer, message: buildMessage(header, new Uint8Array(0)) })
+    this.sendRepairRequest(peer, header)
+  }
+
+  /** A repair request (`get_headers`, `get_prepare`, `get_reply`: bare headers) from us to `peer`. */
+  private sendRepairRequest(peer: number, header: AnyHeader): void {
+    assert(peer !== this.config.replica, () => "a peer is asked")
+    header.cluster = this.config.cluster
+    header.replica = this.config.replica
+    const message = buildMessage(header, new Uint8Array(0))
+    assert(message.length === headerSize, () => "a repair request is a bare header")
+    this.outputs.push({ _tag: "SendToReplica", replica: peer, message })
   }
 
   /** Asks a random peer for the oldest reply our table holds by its header alone (vsr.md §5.4), one per repair round. */
@@ -1067,12 +1073,10 @@ export class ReplicaCore {
     if (session === undefined) return
     assert(session.reply[FrameLayout.command.offset] === Command.reply, () => "a session's reply")
     const header = zeroHeader(Command.get_reply)
-    header.cluster = this.config.cluster
-    header.replica = this.config.replica
     header.reply_checksum = u128FromBytes(session.reply, 0)
     header.reply_client = session.client
     header.reply_op = BigInt(session.commitOp)
-    this.outputs.push({ _tag: "SendToReplica", replica: this.randomPeer(), message: buildMessage(header, new Uint8Array(0)) })
+    this.sendRepairRequest(this.randomPeer(), header)
   }
 
   /** A peer's `get_reply` (vsr.md §5.4): the reply, if our session of that client holds exactly it, whole; silence otherwise. */

@@ -2,8 +2,9 @@
  * The simulator's checkers (simulation.md §8.3), for a cluster of one replica:
  *
  * - history: the prepares the replica wrote (seen at each journal write's completion) give the
- *   op history. An op at or below the newest acknowledged op (a reply went out for it or for a
- *   later op) is final: rewriting it is a violation.
+ *   op history (in a cluster: the prepares it committed, sim/commit_checker.ts). An op at or
+ *   below the newest acknowledged op (a reply went out for it or for a later op) is final:
+ *   rewriting it is a violation.
  * - durability: after every restart, the replica's recovered commit op must reach the newest
  *   acknowledged op (no acknowledged op is lost across crashes).
  * - model: every reply a client receives must equal what an independent model of the ledger
@@ -72,6 +73,17 @@ export class Checker {
       this.fail("committed_op_rewritten", `op ${op} was acknowledged, and a different prepare was written for it`)
     }
     this.history.set(op, prepare.slice())
+  }
+
+  /**
+   * A cluster committed `prepare` (its first commit anywhere, sim/commit_checker.ts): the history
+   * of a cluster is made of committed prepares, not of every write, since a replica may write a
+   * prepare of another view that is never committed (and a slow disk may complete it late).
+   */
+  onPrepareCommitted(prepare: Uint8Array): void {
+    const op = readU64(prepare, PrepareLayout.op.offset)
+    assert(op > this.modelOp, () => `op ${op} is committed before the model executes it`)
+    this.history.set(op, prepare)
   }
 
   /**

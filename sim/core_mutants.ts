@@ -9,16 +9,19 @@
  * - `backup_commits_above_commit_max`: a backup commits every durable op it holds, as if the
  *   primary had committed it (vsr.md §3.8);
  * - `cluster_time_ignored`: cluster time is the replica's own wall clock, whatever the others'
- *   clocks say (vsr.md §8.3).
+ *   clocks say (vsr.md §8.3);
+ * - `timestamp_ignores_previous`: a prepare's timestamp is cluster time (plus its events), even
+ *   when that is not after the previous prepare's (state-machine.md §6.1): two prepares in one
+ *   millisecond, or a clock that steps back, give timestamps that do not increase.
  */
 import { assert } from "../src/assert.ts"
 import { Pipeline } from "../src/actors/pipeline.ts"
 import { ClusterClock } from "../src/actors/cluster_clock.ts"
 import { type Now, ReplicaCore } from "../src/actors/replica_core.ts"
 
-export type CoreMutant = "commit_without_quorum" | "backup_commits_above_commit_max" | "cluster_time_ignored"
+export type CoreMutant = "commit_without_quorum" | "backup_commits_above_commit_max" | "cluster_time_ignored" | "timestamp_ignores_previous"
 
-export const coreMutants: ReadonlyArray<CoreMutant> = ["commit_without_quorum", "backup_commits_above_commit_max", "cluster_time_ignored"]
+export const coreMutants: ReadonlyArray<CoreMutant> = ["commit_without_quorum", "backup_commits_above_commit_max", "cluster_time_ignored", "timestamp_ignores_previous"]
 
 type Patchable = Record<string, (...args: Array<unknown>) => unknown>
 
@@ -27,11 +30,17 @@ export function withCoreMutant<A>(mutant: CoreMutant | undefined, run: () => A):
   if (mutant === undefined) return run()
   const [prototype, name] = mutant === "commit_without_quorum" ? [Pipeline.prototype as unknown as Patchable, "hasQuorum"]
     : mutant === "cluster_time_ignored" ? [ClusterClock.prototype as unknown as Patchable, "realtime"]
+    : mutant === "timestamp_ignores_previous" ? [ReplicaCore.prototype as unknown as Patchable, "nextTimestamp"]
     : [ReplicaCore.prototype as unknown as Patchable, "advanceBackup"]
   const original = prototype[name]
   assert(typeof original === "function", () => `the core has a method ${name} to patch`)
   prototype[name] = mutant === "commit_without_quorum" ? () => true
     : mutant === "cluster_time_ignored" ? (now: unknown) => (now as Now).realtimeNs
+    : mutant === "timestamp_ignores_previous" ? function (this: Record<string, unknown>, realtime: unknown, delta: unknown) {
+      // Cluster time plus the events, whatever the previous prepare's timestamp was.
+      this["timestamp"] = (realtime as bigint) + BigInt(delta as number)
+      return this["timestamp"]
+    }
     : function (this: Record<string, unknown>, ...args: Array<unknown>) {
       // The backup believes the primary committed everything it holds.
       this["commitMax"] = Math.max(this["commitMax"] as number, this["op"] as number)

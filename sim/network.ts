@@ -3,7 +3,10 @@
  * in the simulator. One queue per directed path between two processes (client k → replica i,
  * replica i → client k, replica i → replica j); every packet has a ready time drawn from the
  * path's own PRNG stream (so packets overtake each other), and at delivery it may be lost,
- * duplicated (re-queued for later) or have a byte flipped. Paths can clog for a while. Nothing is delivered except by `step`, which the simulator's loop calls.
+ * duplicated (re-queued for later) or have a byte flipped. Paths can clog for a while, and a
+ * partition (sim/partitions.ts decides which, and when) cuts links: a packet on a cut link is lost
+ * at delivery, as on a cable pulled out. Nothing is delivered except by `step`, which the
+ * simulator's loop calls.
  *
  * Corruption exercises the production receive paths: bytes for the replica go through the same
  * `MessageFramer` the TCP bus uses, and bytes for a client through the one its transport uses
@@ -42,7 +45,7 @@ export const networkHealthy: NetworkOptions = {
 const busEventsMax = 4096
 
 /** A process of the simulated cluster: a client or a replica, by index. */
-interface Process {
+export interface Process {
   readonly kind: "client" | "replica"
   readonly index: number
 }
@@ -112,7 +115,9 @@ export class SimNetwork {
    * a fresh one (the buses reconnect).
    */
   private readonly links: Array<Array<MessageFramer>>
-  readonly stats = { delivered: 0, lost: 0, duplicated: 0, corrupted: 0, overflowed: 0, rejected: 0 }
+  readonly stats = { delivered: 0, lost: 0, duplicated: 0, corrupted: 0, overflowed: 0, rejected: 0, partitioned: 0 }
+  /** The links a partition cuts now (none: every link works): whether a packet from `source` to `target` is lost. */
+  private cut: ((source: Process, target: Process) => boolean) | undefined = undefined
 
   constructor(seed: bigint, cluster: Uint8Array, replicaCount: number, options: NetworkOptions, trace: TraceHash) {
     assert(Number.isSafeInteger(replicaCount) && replicaCount >= 1, () => "a cluster has at least one replica")
@@ -188,6 +193,21 @@ export class SimNetwork {
   /** Liveness mode: unclogs every path. */
   unclog(): void {
     for (const path of this.paths.values()) path.clogUntil = 0
+  }
+
+  /** A partition starts: from now on, a packet from `source` to `target` is lost at delivery when `cut` says so. */
+  partition(cut: (source: Process, target: Process) => boolean): void {
+    assert(this.cut === undefined, () => "one partition at a time: the previous one heals first")
+    this.cut = cut
+  }
+
+  /** The partition heals: every link works again (packets it already cut stay lost). */
+  heal(): void {
+    this.cut = undefined
+  }
+
+  get partitioned(): boolean {
+    return this.cut !== undefined
   }
 
   /** Per tick: paths clog and unclog. */
@@ -274,9 +294,15 @@ export class SimNetwork {
     return packet.ready <= now && path.clogUntil <= now && !(path.target.kind === "replica" && this.paused[path.target.index]!)
   }
 
-  /** Loss, duplication and corruption, drawn from the path's stream in that order; then the target gets the bytes. */
+  /** A cut link loses the packet; then loss, duplication and corruption, drawn from the path's stream in that order; then the target gets the bytes. */
   private deliver(packet: Packet, now: number): void {
     const { path } = packet
+    // Before the path's own draws: a run without partitions draws as it always did.
+    if (this.cut !== undefined && this.cut(path.source, path.target)) {
+      this.stats.partitioned++
+      this.trace.add(Trace.partitionDrop, now, packet.seq)
+      return
+    }
     if (path.random.chance(this.options.lossProbability)) {
       this.stats.lost++
       this.trace.add(Trace.drop, now, packet.seq)

@@ -6,10 +6,11 @@
  * `SimClock` as its Clock (so its retry and ping timers are simulated time) and Effect's Random
  * seeded from the run's seed by name (so its client id and its retry jitter are too).
  *
- * The transport plays the part of the TCP transport (src/client/transport_tcp.ts): it opens a
- * connection when it has none, frames what arrives with the production `MessageFramer` (a
- * corrupted message closes the connection, which the next send reopens) and closes its
- * connection when the session ends. It also watches every verified message on its way to the
+ * The transport plays the part of the TCP transport (src/client/transport_tcp.ts): it knows every
+ * replica of the cluster (the session sends each request to the primary of the view it knows and
+ * hedges it to one other replica, and pings them all), opens a connection to a replica when it
+ * has none, frames what arrives with the production `MessageFramer` (a corrupted message closes
+ * the connection, which the next send reopens) and closes its connections when the session ends. It also watches every verified message on its way to the
  * session, where the raw replies are, and checks them (sim/checker.ts): a reply names this
  * client and a request it sent, with that request's checksum; the first reply to each request is
  * judged against the reference model; a second reply to one request is byte-identical to the
@@ -183,9 +184,11 @@ class SimTransport {
   private clientId: bigint | undefined = undefined
   private deliver: ((message: Uint8Array) => void) | undefined = undefined
   private closed = false
-  /** The connection sends go on (0: none), and a framer for each open connection. */
-  private connection = 0
+  /** The connection sends to each replica go on (0: none), and a framer for each open connection. */
+  private readonly connections: Array<number>
   private readonly framers = new Map<number, MessageFramer>()
+  /** The newest request's number and the time it was last sent: its copies sent at once (the hedge) are no retries. */
+  private sentAt = { number: -1, at: -1 }
   /** Requests sent and not yet answered, by number; the newest number sent. */
   private readonly unanswered = new Map<number, Uint8Array>()
   private requestNewest = -1
@@ -200,6 +203,7 @@ class SimTransport {
   constructor(options: SimClientOptions) {
     this.options = options
     this.clusterBytes = u128ToBytes(options.cluster)
+    this.connections = Array.from({ length: options.network.replicaCount }, () => 0)
     this.sink = {
       message: (message) => this.receive(message),
       dropped: () => {
@@ -218,7 +222,7 @@ class SimTransport {
     return Effect.gen(function* () {
       transport.deliver = deliver
       yield* Effect.addFinalizer(() => Effect.sync(() => transport.close()))
-      return { replicaCount: 1, send: (_replica: number, message: Uint8Array) => Effect.sync(() => transport.send(message)) }
+      return { replicaCount: transport.connections.length, send: (replica: number, message: Uint8Array) => Effect.sync(() => transport.send(replica, message)) }
     })
   }
 
@@ -235,16 +239,20 @@ class SimTransport {
 
   onClosed(connection: number): void {
     this.framers.delete(connection)
-    if (connection === this.connection) this.connection = 0
+    this.forget(connection)
   }
 
-  private send(message: Uint8Array): void {
+  private send(replica: number, message: Uint8Array): void {
     if (this.closed) return
     const { network, clock, trace, log } = this.options
     if (message[FrameLayout.command.offset] === Command.request) {
       this.clientId ??= u128FromBytes(message, RequestLayout.client.offset)
       const number = readU32(message, RequestLayout.request.offset)
-      if (number <= this.requestNewest) {
+      const again = number === this.sentAt.number && clock.now === this.sentAt.at
+      this.sentAt = { number, at: clock.now }
+      if (again) {
+        // The same request hedged to another replica in the same instant: one send, not a retry.
+      } else if (number <= this.requestNewest) {
         this.retriesSent++
         log?.(`client ${this.options.index}: retry of request ${number}`)
       } else {
@@ -254,12 +262,20 @@ class SimTransport {
         log?.(`client ${this.options.index}: request ${number} (operation ${message[RequestLayout.operation.offset]}, ${message.length - headerSize} body bytes)`)
       }
     }
-    if (this.connection === 0 || !network.isOpen(this.connection)) {
-      if (this.connection !== 0) this.framers.delete(this.connection)
-      this.connection = network.connect(this.options.index)
-      this.framers.set(this.connection, new MessageFramer(this.clusterBytes))
+    let connection = this.connections[replica]!
+    if (connection === 0 || !network.isOpen(connection)) {
+      if (connection !== 0) this.framers.delete(connection)
+      connection = network.connect(this.options.index, replica)
+      this.connections[replica] = connection
+      this.framers.set(connection, new MessageFramer(this.clusterBytes))
     }
-    network.sendToReplica(this.connection, message, clock.now)
+    network.sendToReplica(connection, message, clock.now)
+  }
+
+  /** The connection is gone: the next send to its replica opens another. */
+  private forget(connection: number): void {
+    const replica = this.connections.indexOf(connection)
+    if (replica !== -1) this.connections[replica] = 0
   }
 
   private close(): void {
@@ -269,7 +285,7 @@ class SimTransport {
 
   private disconnect(connection: number): void {
     this.framers.delete(connection)
-    if (connection === this.connection) this.connection = 0
+    this.forget(connection)
     this.options.network.closeFromClient(connection)
   }
 

@@ -59,7 +59,15 @@ export const Trace = {
   closed: 12,
   eviction: 13,
   pause: 14,
-  deliverBetweenReplicas: 15
+  deliverBetweenReplicas: 15,
+  /** A replica's wall clock jumps (sim/clock_jumps.ts). */
+  clockJump: 16,
+  /** A partition starts (sim/partitions.ts), heals, and loses a packet on a link it cut. */
+  partition: 17,
+  partitionHeal: 18,
+  partitionDrop: 19,
+  /** A replica reports its status, view and primary (the core's StatusChanged). */
+  status: 20
 } as const
 
 /**

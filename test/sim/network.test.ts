@@ -2,7 +2,8 @@
  * The simulated network between replica processes (issue 13, "Simulator"): a replica's
  * `sendToReplica` travels the replica → replica path and arrives in the target's bus framed and
  * verified as a client's bytes would be; a corrupted packet is rejected and the link recovers;
- * a paused target holds its packets until it resumes; a down target loses them.
+ * a paused target holds its packets until it resumes; a down target loses them; a partition
+ * loses what crosses the links it cuts, in the directions it cuts.
  */
 import { Effect, Option, Queue } from "effect"
 import { describe, expect, it } from "vitest"
@@ -116,6 +117,30 @@ describe("simulated network between replicas", () => {
     deliverAll(network)
     expect(received(fresh.events).map((m) => opOf(m))).toEqual([2])
     expect(received(old.events)).toEqual([])
+  })
+
+  it("a partition loses packets on the links it cuts at delivery, one way only if it says so; healed, the links carry again", () => {
+    const { network, start } = cluster2()
+    const [a, b] = [start(0), start(1)]
+    // Replica 0 can send to 1 but hears nothing from it (the half-open link).
+    network.partition((source, target) => source.kind === "replica" && source.index === 1 && target.index === 0)
+    expect(network.partitioned).toBe(true)
+    a.send(1, message(1n))
+    b.send(0, message(2n))
+    expect(deliverAll(network)).toBe(2)
+    expect(received(b.events).map((m) => opOf(m))).toEqual([1])
+    expect(received(a.events)).toEqual([])
+    expect(network.stats.partitioned).toBe(1)
+    // Packets queued while the link was cut and delivered after it heals get through.
+    b.send(0, message(3n))
+    network.heal()
+    expect(network.partitioned).toBe(false)
+    deliverAll(network)
+    expect(received(a.events).map((m) => opOf(m))).toEqual([3])
+    expect(() => {
+      network.partition(() => true)
+      network.partition(() => true)
+    }).toThrow(/one partition at a time/)
   })
 
   it("refuses a send to itself or to a replica outside the cluster (defects)", () => {

@@ -11,7 +11,7 @@ import { Checker } from "../../sim/checker.ts"
 import { CheckpointChecker } from "../../sim/checkpoint_checker.ts"
 import { CommitChecker } from "../../sim/commit_checker.ts"
 import { buildMessage } from "../../src/protocol/build.ts"
-import { Command, PrepareOkLayout, zeroHeader } from "../../src/protocol/header.ts"
+import { Command, zeroHeader } from "../../src/protocol/header.ts"
 
 const resultLine = (output: string): { seed: string; trace_hash: string; verdict: string } =>
   JSON.parse(output.split("\n").find((line) => line.startsWith("RESULT "))!.slice("RESULT ".length))
@@ -141,12 +141,22 @@ describe("simulator mutants: deliberately broken variants are caught", () => {
 })
 
 describe("simulator, a cluster in normal operation (issue 14: every network fault, pauses, crashes of backups; backups repair)", () => {
+  /** The first seed from `from` (of `budget`) whose cluster run reports a violation, with its invariant. */
+  const firstCaught = (mutant: Mutant, from: bigint, budget: number, replicaCount = 3) => {
+    for (let seed = from; seed < from + BigInt(budget); seed++) {
+      const first = runSimulation({ seed, ticks: 4000, log: "quiet", replicaCount, mutant }).violations[0]
+      if (first !== undefined) return { seed, invariant: first.invariant }
+    }
+    return undefined
+  }
+
   it("clusters of 2 to 6 replicas: every replica commits the same prepare at every op, reaches the primary's commit, and checkpoints alike", () => {
     for (const [replicaCount, seed] of [[2, 1n], [3, 1n], [3, 3n], [4, 1n], [5, 1n], [6, 1n]] as const) {
       const result = runSimulation({ seed, ticks: 4000, log: "quiet", replicaCount })
       expect(result.violations, `${replicaCount} replicas, seed ${seed}`).toEqual([])
-      // Every op a client saw answered was committed by every replica, each compared with the first.
-      expect(result.stats.commitsCompared).toBeGreaterThanOrEqual(result.stats.opsChecked! * (replicaCount - 1))
+      // Every op a client saw answered was committed by every replica, each compared with the first
+      // (but by a replica a partition left further behind than a journal: it waits for state sync).
+      expect(result.stats.commitsCompared).toBeGreaterThanOrEqual(result.stats.opsChecked! * (replicaCount - 1 - result.stats.stateSyncNeeded!))
       expect(result.stats.repliesChecked).toBeGreaterThan(20)
       expect(result.stats.checkpoints).toBeGreaterThanOrEqual(replicaCount)
     }
@@ -181,14 +191,17 @@ describe("simulator, a cluster in normal operation (issue 14: every network faul
     expect(result.violations[0]?.invariant).toBe("prepare_follows_cluster_time")
   })
 
-  it("mutant: a primary that commits before a replication quorum holds the prepare is caught", () => {
-    const result = runSimulation({ seed: 1n, ticks: 4000, log: "quiet", replicaCount: 3, mutant: "commit_without_quorum" })
-    expect(result.violations[0]?.invariant).toBe("commit_without_quorum")
+  it("mutant: a primary that commits before a replication quorum holds the prepare durably is caught (seed 1)", () => {
+    expect(firstCaught("commit_without_quorum", 1n, 3)).toEqual({ seed: 1n, invariant: "commit_without_quorum" })
   })
 
-  it("mutant: a backup that commits above commit_max is caught", () => {
-    const result = runSimulation({ seed: 1n, ticks: 4000, log: "quiet", replicaCount: 3, mutant: "backup_commits_above_commit_max" })
-    expect(result.violations[0]?.invariant).toBe("backup_commits_uncommitted")
+  it("mutant: a backup that commits above commit_max commits an op first, and is caught (seed 1)", () => {
+    expect(firstCaught("backup_commits_above_commit_max", 1n, 3)).toEqual({ seed: 1n, invariant: "backup_commits_uncommitted" })
+  })
+
+  it("mutant: a core whose next timestamp ignores the previous one is caught, in a cluster and in a replica of one (seed 1)", () => {
+    expect(firstCaught("timestamp_ignores_previous", 1n, 3)).toEqual({ seed: 1n, invariant: "timestamps_increase" })
+    expect(firstCaught("timestamp_ignores_previous", 1n, 3, 1)).toEqual({ seed: 1n, invariant: "timestamps_increase" })
   })
 
   it("replays a cluster's run from its seed (the replicas' timeout jitter is seeded too)", () => {
@@ -199,9 +212,21 @@ describe("simulator, a cluster in normal operation (issue 14: every network faul
     expect(b.stats).toEqual(a.stats)
   })
 
-  it("backups whose ledger drops a transfer (they reply to nobody) are caught by their checkpoints", () => {
-    const result = runSimulation({ seed: 1n, ticks: 4000, log: "quiet", replicaCount: 3, mutant: "backup_ledger_drops_transfer" })
-    expect(result.violations[0]?.invariant).toBe("storage_determinism")
+  it("backups whose ledger drops a transfer (they reply to nobody) are caught by their checkpoints (seed 2: on seed 1 partitions and crashes keep the backups from a compared checkpoint)", () => {
+    expect(firstCaught("backup_ledger_drops_transfer", 1n, 3)).toEqual({ seed: 2n, invariant: "storage_determinism" })
+  })
+
+  it("partitions of every kind (the primary isolated too) and clock jumps beyond the tolerance: the cluster stalls at worst, converges once they stop, and cluster time holds", () => {
+    const total: Record<string, number> = {}
+    for (let seed = 1n; seed <= 6n; seed++) {
+      const result = runSimulation({ seed, ticks: 4000, log: "quiet", replicaCount: 3 })
+      expect(result.violations, `seed ${seed}`).toEqual([])
+      for (const [name, value] of Object.entries(result.stats)) total[name] = (total[name] ?? 0) + value
+    }
+    for (const name of ["partitionsSymmetric", "partitionsAsymmetric", "partitionsIsolating", "partitionsClient", "partitioned", "clockJumps"]) {
+      expect(total[name], name).toBeGreaterThan(0)
+    }
+    expect(total.repliesChecked).toBeGreaterThan(100)
   })
 })
 
@@ -209,32 +234,72 @@ describe("simulator checkers, directly", () => {
   it("commits: the same prepare at every op on every replica, each replica's ops in order, and convergence", () => {
     const checker = new Checker()
     const commits = new CommitChecker(checker, 3)
-    const a = new Uint8Array(16).fill(1)
-    const b = new Uint8Array(16).fill(2)
-    // Backup 1 holds ops 1 and 2 of prepare a (its prepare_oks): with the primary, a quorum of 2.
-    for (const op of [1, 2, 3]) commits.onPrepareOk(1, okFor(op, a))
-    commits.onCommitted(0, 1, a)
+    const invariants = () => checker.violations.map((v) => v.invariant)
+    const [p1, p2, p3] = [1n, 2n, 3n].map((op) => prepareOf(op, 10n * op, 0))
+    // Backups 1 and 2 hold ops 1 to 3 durably: a quorum (2 of 3) for the primary's commits.
+    for (const replica of [1, 2]) [p1, p2, p3].forEach((p, i) => commits.onPrepareWritten(replica, i * slotBytes, p!))
+    commits.onCommitted(0, 1, p1!, 10n)
     expect(commits.converged).toBe(false)
-    commits.onCommitted(1, 1, a)
-    commits.onCommitted(2, 1, a)
+    commits.onCommitted(1, 1, p1!, 10n)
+    commits.onCommitted(2, 1, p1!, 10n)
     expect(commits.converged).toBe(true)
+    expect(commits.compared).toBe(2)
     expect(checker.violations).toEqual([])
-    commits.onCommitted(0, 2, a)
-    commits.onCommitted(1, 2, b)
-    expect(checker.violations.map((v) => v.invariant)).toEqual(["same_prepare_committed"])
-    commits.onCommitted(0, 3, a)
-    commits.onCommitted(2, 3, a)
-    expect(checker.violations.map((v) => v.invariant)).toEqual(["same_prepare_committed", "commits_in_order"])
+    commits.onCommitted(0, 2, p2!, 20n)
+    commits.onCommitted(1, 2, prepareOf(2n, 20n, 1), 20n)
+    expect(invariants()).toEqual(["same_prepare_committed"])
+    commits.onCommitted(0, 3, p3!, 30n)
+    commits.onCommitted(2, 3, p3!, 30n)
+    expect(invariants()).toEqual(["same_prepare_committed", "commits_in_order"])
     // A restarted replica replays from its checkpoint: its next commit is the op after.
     commits.onRecovered(2, 0)
-    commits.onCommitted(2, 1, a)
+    commits.onCommitted(2, 1, p1!, 10n)
     expect(checker.violations).toHaveLength(2)
-    // The primary commits op 4 that no backup acknowledged; a backup commits op 5 the primary has not.
-    commits.onCommitted(0, 4, a)
-    commits.onCommitted(1, 3, a)
-    commits.onCommitted(1, 4, a)
-    commits.onCommitted(1, 5, a)
-    expect(checker.violations.map((v) => v.invariant).slice(2)).toEqual(["commit_without_quorum", "backup_commits_uncommitted"])
+  })
+
+  it("commits across views: an op's first commit is the primary's of its view, of a prepare a quorum holds durably, with a later timestamp", () => {
+    const checker = new Checker()
+    const commits = new CommitChecker(checker, 3)
+    const invariants = () => checker.violations.map((v) => v.invariant)
+    const [p1, p2, p3, p4, p5] = [1n, 2n, 3n, 4n, 5n].map((op) => prepareOf(op, 10n * op, 0))
+    // Op 1: held by replicas 1 and 2, committed by the primary of view 0 (the initial status).
+    commits.onPrepareWritten(1, 0, p1!)
+    commits.onPrepareWritten(2, 0, p1!)
+    commits.onCommitted(0, 1, p1!, 10n)
+    expect(checker.violations).toEqual([])
+    // Op 2: a write of the same prepare again leaves replica 1's copy held; a crash in the middle
+    // of it may tear it; replica 2's copy is gone once a write of another prepare to its slot starts.
+    commits.onPrepareWritten(1, slotBytes, p2!)
+    commits.onPrepareWritten(2, slotBytes, p2!)
+    commits.onWriteStarted(1, slotBytes, p2!)
+    commits.onWriteStarted(2, slotBytes, prepareOf(2n, 20n, 1))
+    commits.onCrashed(1)
+    commits.onCommitted(0, 2, p2!, 20n)
+    expect(invariants()).toEqual(["commit_without_quorum"])
+    expect(checker.violations[0]!.detail).toMatch(/held durably by 0 replicas/)
+    // View 1: replica 1 is its primary and commits op 3 while still in view_change status (commit_max).
+    for (const replica of [0, 1, 2]) commits.onStatus(replica, { status: replica === 1 ? "view_change" : "normal", view: 1, primary: 1 })
+    for (const replica of [0, 1]) commits.onPrepareWritten(replica, 2 * slotBytes, p3!)
+    for (const [op, p] of [p1, p2].entries()) commits.onCommitted(1, op + 1, p!, 10n * BigInt(op + 1))
+    commits.onCommitted(1, 3, p3!, 30n)
+    expect(checker.violations).toHaveLength(1)
+    // A backup of view 1 commits op 4 first; a restarted replica (status unknown) commits op 5 first.
+    for (const replica of [0, 1]) [p4, p5].forEach((p, i) => commits.onPrepareWritten(replica, (3 + i) * slotBytes, p!))
+    commits.onCommitted(0, 3, p3!, 30n)
+    commits.onCommitted(0, 4, p4!, 40n)
+    commits.onStatusUnknown(0)
+    commits.onCommitted(0, 5, p5!, 50n)
+    expect(invariants().slice(1)).toEqual(["backup_commits_uncommitted", "backup_commits_uncommitted"])
+    // Op 6's timestamp is not after op 5's; a status naming the wrong primary of its view.
+    const p6 = prepareOf(6n, 50n, 0)
+    for (const replica of [1, 2]) commits.onPrepareWritten(replica, 5 * slotBytes, p6)
+    commits.onCommitted(1, 4, p4!, 40n)
+    commits.onCommitted(1, 5, p5!, 50n)
+    commits.onCommitted(1, 6, p6, 50n)
+    commits.onStatus(2, { status: "normal", view: 2, primary: 1 })
+    expect(invariants().slice(3)).toEqual(["timestamps_increase", "primary_of_view"])
+    // The history the reference model executes is the prepares committed: op 1 was.
+    expect(checker.committedPrepares(1n)).toEqual([p1])
   })
 
   it("checkpoint reports: a checkpoint recovered from or asked for past must have been reported, unless cut off in its superblock stage", () => {
@@ -321,10 +386,16 @@ describe("simulator checkers, directly", () => {
   })
 })
 
-/** The fields of a backup's prepare_ok the commit checker reads: the op and the prepare's checksum. */
-function okFor(op: number, checksum: Uint8Array): Uint8Array {
-  const ok = new Uint8Array(256)
-  ok.set(checksum, PrepareOkLayout.prepare_checksum.offset)
-  new DataView(ok.buffer).setBigUint64(PrepareOkLayout.op.offset, BigInt(op), true)
-  return ok
+/** The bytes of one journal slot's prepare, as the WAL offsets of the commit checker's tests step. */
+const slotBytes = 4096
+
+/** A bodiless prepare (a pulse) of `op` and `timestamp`; `variant` tells different prepares of one op apart. */
+function prepareOf(op: bigint, timestamp: bigint, variant: number): Uint8Array {
+  const header = zeroHeader(Command.prepare)
+  header.op = op
+  header.timestamp = timestamp
+  header.operation = 128
+  header.release = 1
+  header.commit = BigInt(variant)
+  return buildMessage(header, new Uint8Array(0))
 }

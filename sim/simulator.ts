@@ -25,6 +25,7 @@
  */
 import { Clock, Effect, Exit, Cause, Layer, Logger, Random as EffectRandom, References } from "effect"
 import type { MessageBus } from "../src/actors/message_bus.ts"
+import { quorums } from "../src/actors/quorum.ts"
 import { layerReplica, Replica, type ReplicaEvent, ReplicaLedger, ReplicaObserver } from "../src/actors/replica.ts"
 import { faultsNone, SimulatedDisk } from "../src/layers/disk_sim.ts"
 import { sealReply, u128ToBytes } from "../src/protocol/build.ts"
@@ -291,6 +292,9 @@ class Simulation {
   /** The run's shared clock error (ms) at a monotonic time, and the furthest ahead it has put every clock so far. */
   private readonly sharedClockOffset: (nowMs: number) => number
   private sharedClockAheadMaxMs = 0
+  /** Each replica's latest status, and how many were recovering_head when liveness could not be judged. */
+  private readonly replicaStatuses: Array<string> = []
+  private livenessUnjudged = 0
   /** Every replica commits the same prepare at each op. */
   private readonly commits: CommitChecker
   /** Replies already sent per (client, request): the reply-cache mutant alters the repeats. */
@@ -344,6 +348,18 @@ class Simulation {
     return this.result()
   }
 
+  /**
+   * Whether too many replicas restarted with a damaged journal head to form a view-change quorum:
+   * they wait, by design, for a view nobody can start (vsr.md §6.2; TigerBeetle's simulator does
+   * not judge this either). Safety was checked all along; the run counts them (`livenessUnjudged`).
+   */
+  private viewChangeQuorumLost(): boolean {
+    const recoveringHead = this.replicaStatuses.filter((status) => status === "recovering_head").length
+    if (this.replicaCount - recoveringHead >= quorums(this.replicaCount).viewChange) return false
+    this.livenessUnjudged = recoveringHead
+    return true
+  }
+
   /** Liveness mode (§8.2): the faults stop, and every outstanding request must complete. */
   private liveness(): void {
     this.faultsActive = false
@@ -357,6 +373,7 @@ class Simulation {
     }
     if (this.checker.violations.length > 0) return
     const pending = this.clients.filter((c) => !c.idle && !c.evicted).length
+    if (this.viewChangeQuorumLost()) return this.log(`${pending} requests outstanding: ${this.livenessUnjudged} replicas are recovering_head (not judged)`)
     this.checker.fail("liveness", `${pending} requests still outstanding ${livenessTicksMax} ticks after faults stopped ` +
       `(${this.replicaStates()}, ${this.stats.journalFull > 0 ? "the journal was full" : "journal not full"})`)
   }
@@ -380,6 +397,7 @@ class Simulation {
       this.step()
     }
     if (this.checker.violations.length > 0 || this.commits.converged) return
+    if (this.viewChangeQuorumLost()) return this.log(`commits [${this.commits.commits.join(", ")}]: ${this.livenessUnjudged} replicas are recovering_head (not judged)`)
     const beyondReach = this.laggardsBeyondReach()
     if (beyondReach > 0) {
       this.stateSyncNeeded = beyondReach
@@ -412,7 +430,7 @@ class Simulation {
         ...this.stats,
         checkpoints: this.checkpoints.stored,
         checkpointsCompared: this.checkpoints.compared,
-        ...(this.replicaCount > 1 ? { commitsCompared: this.commits.compared, ...this.partitions.stats, clockJumps: this.clockJumpsDone, stateSyncNeeded: this.stateSyncNeeded } : {}),
+        ...(this.replicaCount > 1 ? { commitsCompared: this.commits.compared, ...this.partitions.stats, clockJumps: this.clockJumpsDone, stateSyncNeeded: this.stateSyncNeeded, livenessUnjudged: this.livenessUnjudged } : {}),
         requestsIssued: this.issued,
         repliesChecked: this.checker.repliesChecked,
         opsChecked: this.checker.opsChecked,
@@ -718,20 +736,12 @@ class Simulation {
       }
       if (state._tag !== "Down" && this.faults.chance(replica.paused ? p.unpauseProbability : p.pauseProbability)) {
         this.setPaused(replica, !replica.paused)
-      } else if (state._tag === "Up" && this.crashable(replica) && this.tick - state.since >= p.crashStability && this.faults.chance(p.crashProbability)) {
+      } else if (state._tag === "Up" && this.tick - state.since >= p.crashStability && this.faults.chance(p.crashProbability)) {
         this.crashReplica(replica)
       } else if (state._tag === "Down" && this.tick - state.since >= p.restartStability && this.faults.chance(p.restartProbability)) {
         this.restartReplica(replica)
       }
     }
-  }
-
-  /**
-   * Whether the run may crash this replica: any, but the primary of a cluster, which cannot
-   * restart until the view change arrives (issue 15; its restart is refused, by design).
-   */
-  private crashable(replica: ReplicaProcess): boolean {
-    return this.replicaCount === 1 || replica.index !== 0
   }
 
   private restartReplica(replica: ReplicaProcess): void {
@@ -895,6 +905,7 @@ class Simulation {
 
   /** The core reports its status (the `StatusChanged` output): the commit checker judges commits by it. */
   private onStatusChanged(replica: ReplicaProcess, event: StatusChanged): void {
+    this.replicaStatuses[replica.index] = event.status
     this.commits.onStatus(replica.index, { status: event.status, view: event.view, primary: event.primary })
     // Traced in a cluster only: a replica of one reports its status too, and its runs hash as before.
     if (this.replicaCount > 1) this.trace.add(atReplica(Trace.status, replica.index), this.tick, statusCodes[event.status], event.view, event.primary)

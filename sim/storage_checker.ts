@@ -43,7 +43,7 @@ export function shadowCheckpoints(
     // The committed ops stand for the journal: the shadow replays them all, as one long startup.
     const io: RecoveryIo = {
       loadCheckpoint: loadCheckpoint(storage, layout, working, fresh),
-      recoverJournal: Effect.succeed(prepares.map((prepare, i) => ({ op: i + 1, checksum: prepare.subarray(0, checksumSize), header: prepare.subarray(0, 256) }))),
+      recoverJournal: Effect.succeed({ ops: prepares.map((prepare, i) => ({ op: i + 1, checksum: prepare.subarray(0, checksumSize), header: prepare.subarray(0, 256) })), faultySlots: [], committed: [] }),
       readPrepare: (op) => Effect.succeed(prepares[op - 1]!)
     }
     yield* recover(new ReplicaCore(coreConfig(cluster, layout), fresh), fresh, io, "shadow.sim").pipe(

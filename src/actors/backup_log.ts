@@ -78,6 +78,32 @@ export class BackupLog {
     return entry
   }
 
+  /**
+   * Puts an entry back in its op's empty place as it is (a view change keeps what it knew of a
+   * prepare: whether it was written, durable, cached); a cached prepare counts against the cache,
+   * and is let go if the cache is full (the journal still holds it once written).
+   */
+  restore(entry: LogEntry): void {
+    const index = entry.op - this.base
+    assert(index >= 0 && index < this.places.length, () => `op ${entry.op} is within the log`)
+    assert(this.places[index] === undefined, () => `op ${entry.op}'s place is taken`)
+    if (entry.prepare !== undefined && (this.cached === this.cacheMax || !entry.written)) entry.prepare = undefined
+    if (entry.prepare !== undefined) this.cached += 1
+    this.places[index] = entry
+    assert(this.cached <= this.cacheMax, () => "the cache holds at most cacheMax prepares")
+  }
+
+  /** Empties the log (a view change installs another): its entries by op, gaps left out; the log starts again after the commit. */
+  takeAll(): Map<number, LogEntry> {
+    const entries = new Map<number, LogEntry>()
+    for (const entry of this.places) if (entry !== undefined) entries.set(entry.op, entry)
+    this.places.length = 0
+    this.cached = 0
+    assert(this.places.length === 0, () => "the log is empty")
+    assert([...entries.values()].every((entry) => entry.op >= this.base), () => "every entry was above the commit")
+    return entries
+  }
+
   /** The prepare of an entry known by its header goes to the journal now; it is cached if there is room. */
   fill(entry: LogEntry, prepare: Uint8Array): void {
     assert(!entry.written, () => `op ${entry.op} is written once`)

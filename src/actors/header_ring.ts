@@ -32,6 +32,13 @@ export class HeaderRing {
     assert(this.get(op) !== undefined, () => `op ${op}: the header just set is found`)
   }
 
+  /** Forgets the header of `op`, if its slot holds that op's: a view change truncated it, or replaced it. */
+  remove(op: number): void {
+    assert(Number.isSafeInteger(op), () => `op ${op} is an integer`)
+    if (this.get(op) !== undefined) this.present[op % this.slotCount] = 0
+    assert(this.get(op) === undefined, () => `op ${op} is forgotten`)
+  }
+
   /** The header of `op`, if its slot holds that op's (not an older or newer wrap's). */
   get(op: number): Uint8Array | undefined {
     assert(Number.isSafeInteger(op), () => `op ${op} is an integer`)

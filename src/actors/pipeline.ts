@@ -125,6 +125,18 @@ export class Pipeline {
     return events
   }
 
+  /**
+   * Empties the pipeline as its primary leaves the view (vsr.md §4.2 step 3): the prepares in
+   * flight, oldest first, go to the replica's log; the queued requests are dropped (their clients resend).
+   */
+  clear(): Array<Prepared> {
+    const prepares = this.prepares.splice(0)
+    this.requests.splice(0)
+    assert(this.prepares.length === 0, () => "the pipeline is empty")
+    assert(prepares.every((prepared, i) => i === 0 || prepared.op === prepares[i - 1]!.op + 1), () => "the prepares were consecutive")
+    return prepares
+  }
+
   /** Queues a request while the prepares are full; false when the queue is full too (it is dropped: the client resends). */
   queue(request: Uint8Array): boolean {
     assert(this.full, () => "a request is queued only while the prepares are full")

@@ -16,7 +16,7 @@ import { Grid } from "../storage/grid.ts"
 import type { Layout } from "../storage/layout.ts"
 import type { Storage } from "../storage/storage.ts"
 import { checkpointOp, type Superblock } from "../storage/superblock.ts"
-import type { CheckpointPosition, Input, JournalOp, ReplicaCore, Restored } from "./replica_core.ts"
+import type { CheckpointPosition, Input, JournalOp, Output, ReplicaCore, Restored } from "./replica_core.ts"
 import { currentNow, ReplicaObserver } from "./replica_events.ts"
 import { runStage, type StageContext } from "./stage_io.ts"
 
@@ -24,8 +24,12 @@ import { runStage, type StageContext } from "./stage_io.ts"
 export interface RecoveryIo {
   /** Loads the superblock's checkpoint into the ledger; its checkpointer writes the checkpoints after it. */
   readonly loadCheckpoint: Effect.Effect<{ readonly restored: Restored; readonly checkpointer: Checkpointer }, ReplicaOpenFailure>
-  /** Recovers the journal: the ops after the checkpoint it holds, in op order. */
-  readonly recoverJournal: Effect.Effect<ReadonlyArray<JournalOp>, ReplicaOpenFailure>
+  /** Recovers the journal: the ops after the checkpoint it holds, in op order, and how many slots are faulty. */
+  readonly recoverJournal: Effect.Effect<{
+    readonly ops: ReadonlyArray<JournalOp>
+    readonly faultySlots: ReadonlyArray<number>
+    readonly committed: ReadonlyArray<Uint8Array>
+  }, ReplicaOpenFailure>
   /** The prepare of `op` with `checksum`, read from the journal. */
   readonly readPrepare: (op: number, checksum: Uint8Array) => Effect.Effect<Uint8Array, ReplicaOpenFailure>
 }
@@ -40,12 +44,19 @@ export const loadCheckpoint = Effect.fnUntraced(function* (storage: Storage["Ser
   assert(working.vsrState.commitMax >= checkpointer.op, () => "commit_max is at least the checkpoint")
   const restored: Restored = {
     header: state.header, checkpoint: { op: checkpointer.op, id: ids.current, parentId: ids.parent }, sessions,
-    commitMax: working.vsrState.commitMax, repliesLost
+    commitMax: working.vsrState.commitMax, repliesLost,
+    view: { view: working.vsrState.view, logView: working.vsrState.logView, headers: working.viewHeaders },
+    checkpointState: checkpointer.encodedState,
+    fresh: working.sequence === 1
   }
   return { checkpointer, restored }
 })
 
-/** Runs a fresh core's startup to the end; returns what the serving replica's commit stages work on, and how many ops it replayed. */
+/**
+ * Runs a fresh core's startup to the end; returns what the serving replica's commit stages work
+ * on, how many ops it replayed, and the outputs of the last step that are the serving loop's (a
+ * cluster's replica may end recovery by starting a view change: its view state to write, its status).
+ */
 export const recover = Effect.fnUntraced(function* (core: ReplicaCore, ledger: Ledger, io: RecoveryIo, path: string) {
   assert(core.status === "recovering", () => "a fresh core recovers")
   assert(core.commitOp === 0, () => "a fresh core has committed nothing")
@@ -54,6 +65,7 @@ export const recover = Effect.fnUntraced(function* (core: ReplicaCore, ledger: L
   let stages: StageContext | undefined
   let next: Input | undefined = { _tag: "Open" }
   let replayed = 0
+  const carried: Array<Output> = []
   while (core.status === "recovering") {
     assert(next !== undefined, () => "a recovering core always waits for I/O the shell does")
     const input: Input = next
@@ -69,9 +81,11 @@ export const recover = Effect.fnUntraced(function* (core: ReplicaCore, ledger: L
           answer = { _tag: "Restore", restored: loaded.restored }
           break
         }
-        case "RecoverJournal":
-          answer = { _tag: "JournalRecovered", ops: yield* io.recoverJournal }
+        case "RecoverJournal": {
+          const { ops, faultySlots, committed } = yield* io.recoverJournal
+          answer = { _tag: "JournalRecovered", ops, faultySlots, committed }
           break
+        }
         case "ReadPrepare":
           answer = { _tag: "PrepareRead", prepare: yield* io.readPrepare(output.op, output.checksum) }
           replayed++
@@ -88,13 +102,12 @@ export const recover = Effect.fnUntraced(function* (core: ReplicaCore, ledger: L
           break
         case "ReplayRefused":
           return yield* new ReplicaOpenError({ path, reason: `op ${output.op} in the journal ${output.reason}; the replica cannot replay it, and will not start` })
-        case "RestartRefused":
-          return yield* new ReplicaOpenError({ path, reason: `this replica ${output.reason}; it will not start` })
         case "SessionEnded":
           yield* Effect.logWarning(`${path}: the latest reply of client ${output.client} is lost from the client-replies zone; its session ends (it will be evicted)`)
           break
         default:
-          assert(false, () => `a recovering core asks for no ${output._tag}`)
+          assert(core.status !== "recovering", () => `a recovering core asks for no ${output._tag}`)
+          carried.push(output)
       }
       if (answer === undefined) continue
       // One I/O at a time: a step asks for at most one thing.
@@ -104,5 +117,5 @@ export const recover = Effect.fnUntraced(function* (core: ReplicaCore, ledger: L
   }
   assert(next === undefined, () => "nothing asked for once recovered")
   assert(stages !== undefined, () => "recovery loaded the checkpoint")
-  return { stages, replayed }
+  return { stages, replayed, carried }
 })

@@ -8,7 +8,7 @@
  */
 import { assert } from "../assert.ts"
 import { checksumSize } from "../protocol/checksum.ts"
-import { Command, FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, u128Equal } from "../protocol/header.ts"
+import { Command, FrameLayout, headerSize, PrepareLayout, readU64Number, u128Equal } from "../protocol/header.ts"
 import { headerInvalid } from "../protocol/header_rules.ts"
 import { checkHeader } from "../protocol/message.ts"
 import type { Prng } from "../prng.ts"
@@ -18,7 +18,7 @@ export const getHeadersMax = 64
 
 /**
  * The valid headers of `body` (a `headers` message's body: 256-byte headers), newest op first,
- * one per op: prepare headers of `cluster` in view 0 with a good checksum, valid by the header
+ * one per op: prepare headers of `cluster` (of any view) with a good checksum, valid by the header
  * rules. Whether one may join the log is the log's to decide: it must connect to the header held
  * above it (vsr.md §5.2 rule 5).
  */
@@ -37,14 +37,13 @@ export function validHeaders(body: Uint8Array, cluster: Uint8Array): Array<Uint8
   return headers
 }
 
-/** A peer's header: its checksum, a prepare of our cluster in view 0, valid by the header rules. */
+/** A peer's header: its checksum, a prepare of our cluster, valid by the header rules (whether it belongs in our log, the chain decides). */
 function validPrepareHeader(header: Uint8Array, cluster: Uint8Array): boolean {
   assert(header.length === headerSize, () => "a header is 256 bytes")
   assert(cluster.length === checksumSize, () => "a cluster id is a u128")
   if (checkHeader(header) !== undefined) return false
   if (header[FrameLayout.command.offset] !== Command.prepare) return false
   if (!u128Equal(header, FrameLayout.cluster.offset, cluster, 0)) return false
-  if (readU32(header, FrameLayout.view.offset) !== 0) return false
   return readU64Number(header, PrepareLayout.op.offset) > 0 && headerInvalid(header) === undefined
 }
 

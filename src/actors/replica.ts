@@ -83,7 +83,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   const observe = yield* ReplicaObserver
   const opened = yield* openReplica(storage)
   const { core, cluster, journal, checkpointer, capacity, stages } = opened
-  assert(core.status === "normal", () => "the replica serves once recovered")
+  assert(core.status !== "recovering", () => "the replica serves once recovered")
   assert(core.commitOp >= checkpointer.op, () => "the replica commits from its checkpoint on")
   const inbox = yield* Queue.bounded<ShellInput>(inboxMax)
   const stopped = yield* Deferred.make<never>()
@@ -115,7 +115,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   let ticks = 0
   const notices = outputNotices(core.config.replica, capacity)
   const handle = Effect.fnUntraced(function* (outputs: ReadonlyArray<Output>) {
-    assert(core.status === "normal", () => "the serving loop handles a recovered core's outputs")
+    assert(core.status !== "recovering", () => "the serving loop handles a recovered core's outputs")
     for (const output of outputs) {
       observe(output)
       switch (output._tag) {
@@ -144,6 +144,12 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
         case "CheckpointSuperblock":
           yield* background.stage(output)
           break
+        case "PersistView":
+          yield* background.persistView(checkpointer, output)
+          break
+        case "StatusChanged":
+          yield* Effect.logInfo(`replica ${core.config.replica}: ${output.status.replace("_", " ")} view=${output.view} primary=${output.primary}`)
+          break
         case "ClusterTime":
         case "JournalFull":
         case "StoreFull":
@@ -165,6 +171,8 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
       yield* handle(core.step(yield* currentNow, input))
     }
   })
+  // What the last step of recovery asked of the serving loop (a view change's first moves).
+  yield* handle(opened.carried)
   yield* Effect.forkScoped(Effect.forever(loop).pipe(
     Effect.onExit((exit) => exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)
       ? Effect.andThen(Effect.logFatal("replica stopped", exit.cause), Effect.sync(() => observe({ _tag: "Stopped", cause: exit.cause }))).pipe(
@@ -196,11 +204,17 @@ function backgroundIo(inbox: Queue.Queue<ShellInput>, scope: Scope.Scope, stages
   return {
     stage: (output: StageOutput) => complete(runStage(stages, output)),
     read: (op: number, checksum: Uint8Array) => complete(Effect.map(journal.readPrepare(op, checksum), (prepare): Input => {
-      // Until repair arrives, a prepare the backup wrote and cannot read back stops it.
-      assert(prepare !== undefined, () => `op ${op}: the journal no longer holds the prepare this replica wrote and acknowledged`)
+      // The core decides what a missing prepare means (a view change replaced it, or it is lost).
+      if (prepare === undefined) return { _tag: "PrepareUnread", op }
       assert(readOp(prepare) === op, () => `the journal returned another op than ${op}`)
       return { _tag: "PrepareRead", prepare }
     })),
+    persistView: (checkpointer: Checkpointer, output: Extract<Output, { _tag: "PersistView" }>) => complete(Effect.map(
+      checkpointer.writeViewState({ view: output.view, logView: output.logView, commitMax: output.commitMax, viewHeaders: output.headers }),
+      (written): Input => {
+        assert(written.vsrState.view === output.view, () => "the view written is the one asked for")
+        return { _tag: "ViewPersisted", view: output.view, logView: output.logView }
+      })),
     serve: (op: number, checksum: Uint8Array, send: (prepare: Uint8Array) => Effect.Effect<void>) => Effect.forkIn(
       journal.readPrepareForRepair(op, checksum).pipe(
         // Busy repair reads, or a slot that does not hold it now: silence (vsr.md §5.3).
@@ -259,6 +273,8 @@ interface OpenedReplica {
   readonly checkpointer: Checkpointer
   readonly capacity: LedgerOptions
   readonly stages: StageContext
+  /** Outputs of recovery's last step for the serving loop. */
+  readonly carried: ReadonlyArray<Output>
 }
 
 /**
@@ -286,7 +302,7 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]): E
       journal = recovered.journal
       times.journal = yield* Clock.currentTimeMillis
       yield* logJournalRepairs(storage.path, recovered.report, checkpointOp(state))
-      return recovered.replay
+      return { ops: recovered.replay, faultySlots: recovered.report.faultySlots, committed: recovered.committed }
     }),
     readPrepare: (op, checksum) => Effect.gen(function* () {
       assert(journal !== undefined, () => "a prepare is read once the journal is recovered")
@@ -302,13 +318,13 @@ const openReplica = Effect.fnUntraced(function* (storage: Storage["Service"]): E
   // The core's PRNG (timeout jitter) is seeded from Random: a simulated run seeds Random, so it replays.
   const nonce = yield* Random.nextIntBetween(0, 0x7fff_ffff)
   const core = new ReplicaCore(coreConfig(working.cluster, layout, replicaIndexOf(working), working.vsrState.replicaCount), ledger, nonce)
-  const { stages, replayed } = yield* recover(core, ledger, io, storage.path)
-  assert(core.status === "normal", () => "the replica serves once recovered")
+  const { stages, replayed, carried } = yield* recover(core, ledger, io, storage.path)
+  assert(core.status !== "recovering", () => "the replica serves once recovered")
   assert(journal !== undefined, () => "recovery recovered the journal")
   const done = yield* Clock.currentTimeMillis
   yield* Effect.logInfo(`${storage.path}: loaded the checkpoint at op ${checkpointOp(state)} and replayed ${replayed} ops from the journal ` +
     `(open ${done - started} ms: checkpoint ${times.loaded - started} ms, WAL recovery ${times.journal - times.loaded} ms, replay ${done - times.journal} ms)`)
-  return { core, cluster: working.cluster, replicaCount: working.vsrState.replicaCount, journal, checkpointer: stages.checkpointer, capacity, stages }
+  return { core, cluster: working.cluster, replicaCount: working.vsrState.replicaCount, journal, checkpointer: stages.checkpointer, capacity, stages, carried }
 })
 
 /** The superblock, selected by quorum and repaired, refused unless this replica can run on it. */

@@ -59,5 +59,5 @@ const checkpointStored = Effect.fnUntraced(function* (context: StageContext, sta
   // compare the ids of the same op across replicas.
   yield* Effect.logInfo(`replica ${context.replica}: checkpoint op=${stats.op} id=${Buffer.from(current).toString("hex")} (${stats.durationMs} ms, ` +
     `${stats.blocksWritten} blocks written, ${stats.blocksReused} carried over, ${checkpointer.blocksAcquired} blocks in use)`)
-  return { _tag: "CheckpointDone", checkpoint } as const satisfies Input
+  return { _tag: "CheckpointDone", checkpoint, checkpointState: checkpointer.encodedState } as const satisfies Input
 })

@@ -28,7 +28,7 @@ import type { Ledger } from "../ledger/ledger.ts"
 import { SnapshotSectionId, snapshotRowWords } from "../ledger/snapshot.ts"
 import { Operation } from "../protocol/operation.ts"
 import { blockTypeOf, BlockType, sealBlock, ValueMetadata } from "./block.ts"
-import { checkpointId, type CheckpointState, trailerEmpty } from "./checkpoint_state.ts"
+import { checkpointId, type CheckpointState, checkpointStateSize, encodeCheckpointState, trailerEmpty } from "./checkpoint_state.ts"
 import {
   decodeClientSessions, encodeClientSessions, readClientReply, replyWritesMax, type SessionEntry, writeClientReplies
 } from "./client_sessions.ts"
@@ -140,6 +140,15 @@ export class Checkpointer {
   /** The id of the durable checkpoint and of its parent (vsr.md §7.2). */
   get ids(): { readonly current: Uint8Array; readonly parent: Uint8Array } {
     return { current: checkpointId(this.state), parent: this.state.parentCheckpointId }
+  }
+
+  /** The durable checkpoint's state as a view message carries it (1024 bytes, vsr.md §2.3). */
+  get encodedState(): Uint8Array {
+    const bytes = new Uint8Array(checkpointStateSize)
+    encodeCheckpointState(this.state, bytes, 0)
+    assert(bytes.length === checkpointStateSize, () => "the encoded state's size")
+    assert(checkpointOp(this.state) === this.op, () => "the state of the durable checkpoint")
+    return bytes
   }
 
   get blocksAcquired(): number {

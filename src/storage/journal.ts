@@ -100,6 +100,8 @@ export interface Recovered {
   readonly journal: Journal
   /** The ops after the checkpoint, oldest first, with their headers: read each with `journal.readPrepare`. */
   readonly replay: ReadonlyArray<{ readonly op: number; readonly checksum: Uint8Array; readonly header: Uint8Array }>
+  /** A cluster's: the headers of the committed ops (up to the checkpoint) the journal still holds, which peers' repair may ask for. */
+  readonly committed: ReadonlyArray<Uint8Array>
   readonly report: RecoveryReport
 }
 
@@ -598,8 +600,9 @@ export const recoverJournal = Effect.fnUntraced(function* (
       `slots ${described.join("; ")}${needed.length > 8 ? "; …" : ""} (head op ${opMax}, checkpoint op ${checkpointOp}); ` +
       "a single replica has no peer to repair them from")
   }
-  const replay = yield* chainAfterCheckpoint(headers, slotCount, options.checkpointHeader, faulty, options.solo, refuse)
-  return { journal: new Journal(storage, layout, headers, redundant, faulty, options.solo), replay, report } satisfies Recovered
+  const replay = yield* opsAfterCheckpoint(headers, slotCount, options.checkpointHeader, faulty, options.solo, refuse)
+  const committed = options.solo ? [] : committedHeaders(headers, slotCount, options.checkpointHeader, faulty)
+  return { journal: new Journal(storage, layout, headers, redundant, faulty, options.solo), replay, committed, report } satisfies Recovered
 })
 
 /** The reserved header of an empty slot: operation reserved, op = slot, valid checksum. */
@@ -657,12 +660,14 @@ function slotHeader(bytes: Uint8Array, at: number, cluster: Uint8Array, slot: nu
 }
 
 /**
- * The ops after the checkpoint, oldest first: every op up to the newest one present, each
- * chained to the one before it, the first to the checkpoint. For a single replica a gap or a
- * break is refused: one that lost op n while holding op n + 1 lost an acknowledged op. In a
- * cluster the chain stops at the first gap; the rest comes from repair.
+ * The ops after the checkpoint, oldest first. For a single replica: every op up to the newest one
+ * present, each chained to the one before it, the first to the checkpoint; a gap or a break is
+ * refused (one that lost op n while holding op n + 1 lost an acknowledged op). In a cluster:
+ * every op a slot holds after the checkpoint, gaps and breaks included: a backup writes out of
+ * order, and a view change may have left a truncated op of an older view in a slot. Which of
+ * them form the log is the replica core's decision (it walks the chain down from its head).
  */
-function chainAfterCheckpoint(
+function opsAfterCheckpoint(
   headers: Uint8Array, slotCount: number, checkpointHeader: Uint8Array, faulty: Uint8Array, solo: boolean,
   refuse: (op: string, reason: string) => JournalRecoveryError
 ): Effect.Effect<Array<{ op: number; checksum: Uint8Array; header: Uint8Array }>, JournalRecoveryError> {
@@ -678,12 +683,15 @@ function chainAfterCheckpoint(
   let parent = checkpointHeader.subarray(0, checksumSize)
   for (let op = checkpointOp + 1; op <= head; op++) {
     const at = (op % slotCount) * headerSize
-    if (headers[at + PrepareLayout.operation.offset] === VsrOperation.reserved || readOp(headers, at) !== op) {
-      if (!solo) break
+    const held = faulty[op % slotCount] === 0 && headers[at + PrepareLayout.operation.offset] !== VsrOperation.reserved && readOp(headers, at) === op
+    if (!solo) {
+      if (held) replay.push({ op, checksum: headers.slice(at, at + checksumSize), header: headers.slice(at, at + headerSize) })
+      continue
+    }
+    if (!held) {
       return Effect.fail(refuse(`op ${op}`, `missing while op ${head} is present: the data file lost an op that may have been acknowledged`))
     }
     if (!u128Equal(headers, at + PrepareLayout.parent.offset, parent, 0)) {
-      if (!solo) break
       return Effect.fail(refuse(`op ${op}`, `does not chain to op ${op - 1} (a misdirected or stale write)`))
     }
     parent = headers.subarray(at, at + checksumSize)
@@ -691,6 +699,23 @@ function chainAfterCheckpoint(
     replay.push({ op, checksum: header.subarray(0, checksumSize), header })
   }
   return Effect.succeed(replay)
+}
+
+/**
+ * The headers of ops at or below the checkpoint still in their slots, oldest first: committed ops
+ * (a replica checkpoints only what it committed, and commits only what its journal held).
+ */
+function committedHeaders(headers: Uint8Array, slotCount: number, checkpointHeader: Uint8Array, faulty: Uint8Array): Array<Uint8Array> {
+  assert(headers.length === slotCount * headerSize, () => "the headers image")
+  assert(faulty.length === slotCount, () => "the faulty bits")
+  const checkpointOp = readOp(checkpointHeader, 0)
+  const found: Array<Uint8Array> = []
+  for (let op = Math.max(1, checkpointOp - slotCount + 1); op <= checkpointOp; op++) {
+    const at = (op % slotCount) * headerSize
+    if (faulty[op % slotCount] !== 0 || headers[at + PrepareLayout.operation.offset] === VsrOperation.reserved || readOp(headers, at) !== op) continue
+    found.push(headers.slice(at, at + headerSize))
+  }
+  return found
 }
 
 const describe = (header: SlotHeader | undefined, ring: string): string =>

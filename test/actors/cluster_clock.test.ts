@@ -163,7 +163,10 @@ describe("a cluster's primary and cluster time", () => {
     const start = { realtimeNs: 1_000_000_000_000n, monotonicNs: 2_000_000_000_000_000n }
     core.step(start, { _tag: "Open" })
     core.step(start, { _tag: "Restore", restored: { header: rootPrepare(u128ToBytes(11n)), checkpoint: { op: 0, id: zero, parentId: zero }, sessions: [], commitMax: 0, repliesLost: [] } })
-    core.step(start, { _tag: "JournalRecovered", ops: [] })
+    const persist = core.step(start, { _tag: "JournalRecovered", ops: [] }).find((output) => output._tag === "PersistView")
+    // The fresh primary of view 0 records that it served before it prepares anything.
+    expect(persist).toMatchObject({ _tag: "PersistView", view: 0, logView: 0 })
+    core.step(start, { _tag: "ViewPersisted", view: 0, logView: 0 })
     const register = buildMessage({ ...zeroHeader(Command.request), cluster: 11n, release: releaseScarab, client: 5n, operation: VsrOperation.register }, registerRequestBody())
     expect(core.clockSynchronized).toBe(false)
     expect(core.step(start, { _tag: "Message", message: register.slice() })).toEqual([])

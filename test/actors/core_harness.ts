@@ -55,8 +55,11 @@ export function startedCore(config: ReplicaConfig, ledger: Ledger, now: TestNow 
   const header = rootPrepare(u128ToBytes(config.cluster))
   step(core, now, { _tag: "Open" })
   step(core, now, { _tag: "Restore", restored: { header, checkpoint: { op: 0, id: zero, parentId: zero }, sessions: [], commitMax: 0, repliesLost: [] } })
-  step(core, now, { _tag: "JournalRecovered", ops: [] })
+  const outputs = step(core, now, { _tag: "JournalRecovered", ops: [] })
   if (core.status !== "normal") throw new Error("the core did not start")
+  // The fresh primary of a cluster records that it served before it prepares anything.
+  const persist = outputs.find((output) => output._tag === "PersistView")
+  if (persist?._tag === "PersistView") step(core, now, { _tag: "ViewPersisted", view: persist.view, logView: persist.logView })
   if (config.replicaCount > 1) synchronizeClock(core, now)
   return core
 }

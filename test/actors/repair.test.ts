@@ -15,7 +15,7 @@ import { createLedger } from "../../src/ledger/ledger.ts"
 import { buildMessage, setChecksum, u128ToBytes } from "../../src/protocol/build.ts"
 import { checksumSize } from "../../src/protocol/checksum.ts"
 import {
-  Command, FrameLayout, GetPrepareLayout, headerSize, PrepareLayout, PrepareOkLayout, readU64Number, releaseClientMin, releaseScarab, VsrOperation, zeroHeader
+  Command, FrameLayout, GetPrepareLayout, headerSize, JoinViewLayout, PrepareLayout, PrepareOkLayout, readU64Number, releaseClientMin, releaseScarab, VsrOperation, zeroHeader
 } from "../../src/protocol/header.ts"
 import { rootPrepare } from "../../src/protocol/header_rules.ts"
 import { bodySizeMax } from "../../src/protocol/operation.ts"
@@ -273,20 +273,25 @@ describe("restarts in a cluster", () => {
     const { prepares } = primaryWithOps(4)
     const backup = new ReplicaCore(configOf(1), createLedger())
     restore(backup)
-    expect(step(backup, now, { _tag: "JournalRecovered", ops: journalOps(prepares, 4) })).toEqual([])
+    expect(step(backup, now, { _tag: "JournalRecovered", ops: journalOps(prepares, 4) })).toEqual([{ _tag: "StatusChanged", status: "normal", view: 0, primary: 0 }])
     expect(backup.status).toBe("normal")
     expect(backup.commitOp).toBe(0)
     const again = sends(step(backup, now, { _tag: "Message", message: prepares.get(2)! }))
     expect(again.map((send) => [send.replica, commandOf(send.message), readU64Number(send.message, PrepareOkLayout.op.offset)])).toEqual([[0, Command.prepare_ok, 2]])
   })
 
-  it("the primary of a cluster that served before refuses to restart (it needs the view change); a fresh one starts", () => {
+  it("the restarted primary of a cluster that served starts a view change to the next view (what it had in flight is gone); a fresh one starts view 0", () => {
     const { prepares } = primaryWithOps(2)
     const restarted = new ReplicaCore(configOf(0), createLedger())
     restore(restarted)
     const outputs = step(restarted, now, { _tag: "JournalRecovered", ops: journalOps(prepares, 2) })
-    expect(outputs).toMatchObject([{ _tag: "RestartRefused" }])
-    expect(restarted.status).toBe("recovering")
+    expect(outputs.map((output) => output._tag)).toEqual(["PersistView", "StatusChanged"])
+    expect(outputs[0]).toMatchObject({ view: 1, logView: 0, commitMax: 0 })
+    expect(outputs[1]).toMatchObject({ status: "view_change", view: 1, primary: 1 })
+    // Its join_view waits for view 1 to be durable, then goes to the primary of view 1 with its log.
+    const joined = sends(step(restarted, now, { _tag: "ViewPersisted", view: 1, logView: 0 }))
+    expect(joined.map((send) => [send.replica, commandOf(send.message), readU64Number(send.message, JoinViewLayout.op.offset)])).toEqual([[1, Command.join_view, 2]])
+    expect(restarted.status).toBe("view_change")
     expect(startedCore(configOf(0), createLedger()).status).toBe("normal")
   })
 
@@ -298,7 +303,8 @@ describe("restarts in a cluster", () => {
     const reply = primaryReply(primary)
     const backup = new ReplicaCore(configOf(1), createLedger())
     restore(backup, [{ slot: 0, client: 1n, session: 1n, reply: reply.slice(0, headerSize) }], [0])
-    expect(step(backup, now, { _tag: "JournalRecovered", ops: [] })).toEqual([]) // no SessionEnded in a cluster
+    // No SessionEnded in a cluster.
+    expect(step(backup, now, { _tag: "JournalRecovered", ops: [] })).toEqual([{ _tag: "StatusChanged", status: "normal", view: 0, primary: 0 }])
     const asks: Array<Sent> = []
     for (let tick = 0; tick < 20; tick++) asks.push(...sends(step(backup, now, { _tag: "Tick" })).filter((send) => commandOf(send.message) === Command.get_reply))
     expect(asks.length).toBeGreaterThan(0)

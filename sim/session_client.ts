@@ -10,8 +10,9 @@
  * replica of the cluster (the session sends each request to the primary of the view it knows and
  * hedges it to one other replica, and pings them all), opens a connection to a replica when it
  * has none, frames what arrives with the production `MessageFramer` (a corrupted message closes
- * the connection, which the next send reopens) and closes its connections when the session ends. It also watches every verified message on its way to the
- * session, where the raw replies are, and checks them (sim/checker.ts): a reply names this
+ * the connection, which the next send reopens) and closes its connections when the session ends.
+ * It also watches every verified message on its way to the session, where the raw replies are,
+ * and checks them (sim/checker.ts): a reply names this
  * client and a request it sent, with that request's checksum; the first reply to each request is
  * judged against the reference model; a second reply to one request is byte-identical to the
  * first; and each call's result batch is the one the reply holds for that call's batch.

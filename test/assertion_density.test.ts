@@ -47,6 +47,8 @@ const files = [
   "src/actors/marzullo.ts",
   "src/actors/cluster_clock.ts",
   "src/actors/view_change.ts",
+  "src/actors/log_chain.ts",
+  "src/actors/exit_view_votes.ts",
   "src/protocol/view_change.ts",
   "src/actors/timeout.ts",
   "src/actors/client_connections.ts",

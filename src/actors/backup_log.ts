@@ -85,7 +85,8 @@ export class BackupLog {
    */
   restore(entry: LogEntry): void {
     const index = entry.op - this.base
-    assert(index >= 0 && index < this.places.length, () => `op ${entry.op} is within the log`)
+    assert(index >= 0, () => `op ${entry.op} is above the log's base`)
+    assert(index < this.places.length, () => `op ${entry.op} is within the log's reach`)
     assert(this.places[index] === undefined, () => `op ${entry.op}'s place is taken`)
     if (entry.prepare !== undefined && (this.cached === this.cacheMax || !entry.written)) entry.prepare = undefined
     if (entry.prepare !== undefined) this.cached += 1

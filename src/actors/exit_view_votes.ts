@@ -14,8 +14,10 @@ export class ExitViewVotes {
   private windowEnd: number | undefined
 
   constructor(replicaCount: number, self: number, windowTicks: number) {
-    assert(replicaCount >= 1 && replicaCount <= 31, () => `${replicaCount} replicas fit the bitset`)
-    assert(self >= 0 && self < replicaCount, () => `replica ${self} is one of the ${replicaCount}`)
+    assert(replicaCount >= 1, () => "a cluster has a replica")
+    assert(replicaCount <= 31, () => `${replicaCount} replicas fit the bitset`)
+    assert(self >= 0, () => `replica ${self} is an index`)
+    assert(self < replicaCount, () => `replica ${self} is one of the ${replicaCount}`)
     assert(windowTicks > 0, () => "the window lasts")
     this.self = self
     this.windowTicks = windowTicks
@@ -25,6 +27,7 @@ export class ExitViewVotes {
     let count = 0
     for (let votes = this.votes; votes !== 0; votes &= votes - 1) count++
     assert(count <= 31, () => "a vote per replica")
+    assert(count === 0 || this.votes !== 0, () => "votes counted from the bitset")
     return count
   }
 
@@ -34,7 +37,8 @@ export class ExitViewVotes {
 
   /** Counts `replica`'s vote (ours too); another's first vote opens the window. */
   add(replica: number, tick: number): void {
-    assert(replica >= 0 && replica < 31, () => `replica ${replica}`)
+    assert(replica >= 0, () => `replica ${replica} is an index`)
+    assert(replica < 31, () => `replica ${replica} fits the bitset`)
     if (replica !== this.self && this.windowEnd === undefined) this.windowEnd = tick + this.windowTicks
     this.votes |= 1 << replica
     assert((this.votes & (1 << replica)) !== 0, () => "the vote is counted")
@@ -42,8 +46,10 @@ export class ExitViewVotes {
 
   /** Our vote stands no more: the primary was heard again. */
   withdraw(): void {
-    this.votes &= ~(1 << this.self)
+    const others = this.votes & ~(1 << this.self)
+    this.votes = others
     assert(!this.own, () => "our vote is withdrawn")
+    assert(this.votes === others, () => "others' votes stand")
   }
 
   /** Closes the window when its time is up: only our own vote remains. */
@@ -59,5 +65,6 @@ export class ExitViewVotes {
     this.votes = 0
     this.windowEnd = undefined
     assert(this.count === 0, () => "no vote")
+    assert(!this.own, () => "not even ours")
   }
 }

@@ -15,7 +15,8 @@ import { headerSize, PrepareLayout, readU64Number, u128Equal } from "../protocol
 export function connectDown(head: Uint8Array, floor: number, candidates: (op: number) => ReadonlyArray<Uint8Array | undefined>): Array<Uint8Array> {
   assert(head.length >= headerSize, () => "a header is 256 bytes")
   const headOp = readU64Number(head, PrepareLayout.op.offset)
-  assert(floor >= 1 && floor <= headOp, () => `floor ${floor} is an op at or below the head ${headOp}`)
+  assert(floor >= 1, () => `floor ${floor} is an op`)
+  assert(floor <= headOp, () => `floor ${floor} is at or below the head ${headOp}`)
   const chain = [head]
   for (let op = headOp - 1; op >= floor; op--) {
     const above = chain.at(-1)!

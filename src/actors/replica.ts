@@ -94,22 +94,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })))
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(tickMs), Queue.offer(inbox, { _tag: "Tick" } as const))))
 
-  // One journal write at a time, lowest op first (JournalWrites): a replica of one then writes in
-  // op order, and a crash tears at most the newest op, which recovery can tell apart from
-  // corruption (storage.md §4.5); commits are in op order anyway, so this costs no throughput for
-  // one replica. A replica of one has at most a pipeline of writes waiting (an op commits once
-  // written); in a cluster the backups' oks may commit ops before our own writes land, so a slow
-  // disk falls behind by up to the journal's ops (the op never passes the journal's reach beyond
-  // the durable checkpoint).
-  const writesMax = opened.replicaCount === 1 ? journal.layout.config.pipelineMax : journal.layout.config.journalSlotCount
-  const writes = yield* JournalWrites.make(writesMax)
-  yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
-    const prepare = yield* writes.take
-    yield* journal.writePrepare(prepare).pipe(
-      Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op: readOp(prepare) } as const)),
-      Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", cause: Cause.die(error) } as const))
-    )
-  })))
+  const writes = yield* journalWriter(inbox, journal, opened.replicaCount)
 
   const background = backgroundIo(inbox, yield* Scope.Scope, stages, journal)
   let ticks = 0
@@ -127,7 +112,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
           yield* bus.sendToReplica(output.replica, output.message)
           break
         case "JournalWrite":
-          assert(writes.offer(output.prepare), () => `journal writes beyond the bound of ${writesMax}`)
+          assert(writes.offer(output.prepare), () => `journal writes beyond the bound of ${writes.max}`)
           break
         case "Committed":
           checkpointer.onCommit(Number(output.op))
@@ -186,6 +171,30 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
 }))
 
 /**
+ * One journal write at a time, lowest op first (JournalWrites): a replica of one then writes in
+ * op order, and a crash tears at most the newest op, which recovery can tell apart from
+ * corruption (storage.md §4.5); commits are in op order anyway, so this costs no throughput for
+ * one replica. A replica of one has at most a pipeline of writes waiting (an op commits once
+ * written); in a cluster the backups' oks may commit ops before our own writes land, so a slow
+ * disk falls behind by up to the journal's ops (the op never passes the journal's reach beyond
+ * the durable checkpoint). Each write's completion, or its failure, goes to the inbox.
+ */
+const journalWriter = Effect.fnUntraced(function* (inbox: Queue.Queue<ShellInput>, journal: Journal, replicaCount: number) {
+  assert(replicaCount >= 1, () => "a cluster has a replica")
+  const writesMax = replicaCount === 1 ? journal.layout.config.pipelineMax : journal.layout.config.journalSlotCount
+  const writes = yield* JournalWrites.make(writesMax)
+  assert(writes.max === writesMax, () => "the writes' bound")
+  yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
+    const prepare = yield* writes.take
+    yield* journal.writePrepare(prepare).pipe(
+      Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op: readOp(prepare) } as const)),
+      Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", cause: Cause.die(error) } as const))
+    )
+  })))
+  return writes
+})
+
+/**
  * I/O the serving loop starts and does not wait for, each completing through the inbox (a
  * failure as `Fatal`): a commit stage (a prefetch, a checkpoint's data or superblock), so ticks,
  * pings, requests and reads go on meanwhile (the core asks for one stage at a time and commits no
@@ -207,12 +216,14 @@ function backgroundIo(inbox: Queue.Queue<ShellInput>, scope: Scope.Scope, stages
       // The core decides what a missing prepare means (a view change replaced it, or it is lost).
       if (prepare === undefined) return { _tag: "PrepareUnread", op }
       assert(readOp(prepare) === op, () => `the journal returned another op than ${op}`)
+      assert(prepare.subarray(0, checksum.length).every((byte, i) => byte === checksum[i]), () => `op ${op}: the journal returned another prepare`)
       return { _tag: "PrepareRead", prepare }
     })),
     persistView: (checkpointer: Checkpointer, output: Extract<Output, { _tag: "PersistView" }>) => complete(Effect.map(
       checkpointer.writeViewState({ view: output.view, logView: output.logView, commitMax: output.commitMax, viewHeaders: output.headers }),
       (written): Input => {
         assert(written.vsrState.view === output.view, () => "the view written is the one asked for")
+        assert(written.vsrState.logView === output.logView, () => "the log view written is the one asked for")
         return { _tag: "ViewPersisted", view: output.view, logView: output.logView }
       })),
     serve: (op: number, checksum: Uint8Array, send: (prepare: Uint8Array) => Effect.Effect<void>) => Effect.forkIn(

@@ -540,8 +540,10 @@ export class ReplicaCore {
       () => `op ${this.op} != commit ${this.commit} + ${this.pipeline.length} prepares + ${this.log.length} logged`)
     assert(this.leading || this.pipeline.length === 0, () => "only the primary of a started view prepares")
     assert(!this.leading || this.log.length === 0, () => "the primary's prepares are in its pipeline")
-    assert(this.durableView <= this.view && this.logView <= this.view, () => `views: durable ${this.durableView}, log ${this.logView}, view ${this.view}`)
-    assert(this.durableLogView <= this.logView && this.durableLogView <= this.durableView, () => "the durable log view is one we installed")
+    assert(this.durableView <= this.view, () => `durable view ${this.durableView} beyond view ${this.view}`)
+    assert(this.logView <= this.view, () => `log view ${this.logView} beyond view ${this.view}`)
+    assert(this.durableLogView <= this.logView, () => "the durable log view is one we installed")
+    assert(this.durableLogView <= this.durableView, () => "the durable log view is at most the durable view")
     assert(this.statusNow !== "normal" || this.logView === this.view, () => "a started view's log is installed")
     assert(this.commit <= this.commitMax, () => `commit ${this.commit} beyond commit_max ${this.commitMax}`)
     assert(this.checkpoint.op <= this.commit, () => `checkpoint ${this.checkpoint.op} beyond commit ${this.commit}`)
@@ -1023,6 +1025,7 @@ export class ReplicaCore {
     const op = readU64Number(header, PrepareLayout.op.offset)
     const held = this.journalSlots[op % this.config.storage.journalSlotCount]
     assert(header.length >= headerSize, () => "a header")
+    assert(held === undefined || held.op % this.config.storage.journalSlotCount === op % this.config.storage.journalSlotCount, () => "a slot holds its ops")
     return held !== undefined && held.op === op && u128Equal(header, 0, held.checksum, 0) && !this.writesInFlight.has(op)
   }
 
@@ -1042,7 +1045,8 @@ export class ReplicaCore {
 
   /** Writes again a cached prepare whose journal write another version overwrote. */
   private rewrite(entry: LogEntry, prepare: Uint8Array): void {
-    assert(!entry.written && !entry.durable, () => `op ${entry.op} is to be written again`)
+    assert(!entry.written, () => `op ${entry.op} is to be written again`)
+    assert(!entry.durable, () => `op ${entry.op} is not durable`)
     assert(this.log.holds(entry, prepare), () => `op ${entry.op}: the cached prepare is the entry's`)
     entry.written = true
     this.writeJournal(prepare)
@@ -1317,6 +1321,7 @@ export class ReplicaCore {
     const view = readU32(message, FrameLayout.view.offset)
     const sender = message[FrameLayout.replica.offset]!
     assert(this.config.replicaCount > 1, () => "a cluster's replica")
+    assert(this.statusNow !== "recovering", () => "a recovered replica hears its peers")
     if (sender === this.config.replica || sender >= this.config.replicaCount || view < this.view) return true
     const started = command === Command.prepare || command === Command.commit
     if (this.statusNow === "recovering_head") {
@@ -1360,6 +1365,7 @@ export class ReplicaCore {
 
   private sendExitView(): void {
     assert(this.exitVotes.own, () => "our vote stands")
+    assert(this.config.replicaCount > 1, () => "a cluster's replica votes")
     this.exitViewDueTick = this.ticks + exitViewResendTicks
     // A message of a view is sent once that view is durable (vsr.md §4.8).
     if (this.durableView < this.view) return
@@ -1380,6 +1386,7 @@ export class ReplicaCore {
   /** A view-change quorum of votes to leave the view: start the next (vsr.md §4.1.3). */
   private exitQuorum(now: Now): void {
     assert(this.exitVotes.count <= this.config.replicaCount, () => "a vote per replica")
+    assert(this.statusNow === "normal" || this.statusNow === "view_change", () => "votes count in a view")
     if (this.exitVotes.count < this.quorums.viewChange) return
     this.enterViewChange(now, this.view + 1, this.statusNow === "normal" || this.logInstalled)
   }
@@ -1499,6 +1506,7 @@ export class ReplicaCore {
   /** A join_view for the view we are to start (vsr.md §4.4): at most one per replica, the newest by checkpoint and commit. */
   private onJoinView(now: Now, message: Uint8Array): void {
     assert(message[FrameLayout.command.offset] === Command.join_view, () => "a join_view")
+    assert(readU32(message, FrameLayout.size.offset) === message.length, () => "a whole message")
     if (this.statusNow !== "view_change" || !this.primary || this.logInstalled || readU32(message, FrameLayout.view.offset) !== this.view) return
     const decoded = decodeJoinView(message, this.clusterBytes, joinViewHeadersMax(this.config.storage.pipelineMax))
     if (typeof decoded === "string") return
@@ -1589,7 +1597,8 @@ export class ReplicaCore {
    * uncommitted op is durable here and everything up to commit_max committed, the view starts.
    */
   private viewChangeProgress(now: Now): void {
-    assert(this.primary && this.logInstalled, () => "the new primary has installed a quorum's log")
+    assert(this.primary, () => "the new primary completes the view change")
+    assert(this.logInstalled, () => "the new primary has installed a quorum's log")
     assert(this.statusNow === "view_change", () => "while changing views")
     if (this.log.oldestGap() !== undefined) return
     if (this.viewHeaders.length === 0) {
@@ -1636,7 +1645,8 @@ export class ReplicaCore {
     for (let op = this.commit + 1; op <= this.op; op++) {
       const entry = entries.get(op)!
       const prepare = entry.prepare ?? this.loadedPrepares.get(op)
-      assert(prepare !== undefined && entry.durable, () => `op ${op} is durable and loaded`)
+      assert(prepare !== undefined, () => `op ${op} is loaded`)
+      assert(entry.durable, () => `op ${op} is durable`)
       const body = prepare.subarray(headerSize)
       const operation = prepare[PrepareLayout.operation.offset]!
       const createEvents = operation === VsrOperation.pulse || operation === VsrOperation.register ? 0 : createEventCount(operation, body)
@@ -1657,10 +1667,12 @@ export class ReplicaCore {
 
   /** Sends our view message (vsr.md §4.6 step 2): to every other replica, or (with its nonce) to one that asked. */
   private sendView(nonce: bigint, to: number | undefined): void {
-    assert(this.primary && this.logView === this.view && this.durableLogView === this.view, () => "the primary's durable view")
+    assert(this.primary, () => "the primary sends its view")
+    assert(this.durableLogView === this.view, () => "the primary's log view is durable")
     // A started view's log has moved on since it started: its head and what is uncommitted now.
     const headers = this.leading ? this.pipelineHeaders() : this.viewHeaders
-    assert(headers.length > 0 && headers.every((header) => header !== undefined), () => "a view message has no blank")
+    assert(headers.length > 0, () => "a view message holds its head")
+    assert(headers.every((header) => header !== undefined), () => "a view message has no blank")
     const message = buildView({
       cluster: this.config.cluster, replica: this.config.replica, view: this.view, nonce, commitMax: this.commitMax,
       checkpointOp: this.checkpoint.op, checkpointState: this.checkpointState, headers: headers as ReadonlyArray<Uint8Array>
@@ -1683,6 +1695,7 @@ export class ReplicaCore {
   /** A `get_view` (vsr.md §4.7): the primary of that started view answers with its view message. */
   private serveView(message: Uint8Array): void {
     assert(message[FrameLayout.command.offset] === Command.get_view, () => "a get_view")
+    assert(message.length === headerSize, () => "a get_view is a bare header")
     if (!this.leading || readU32(message, FrameLayout.view.offset) !== this.view || this.durableLogView !== this.view) return
     this.sendView(u128FromBytes(message, GetViewLayout.nonce.offset), message[FrameLayout.replica.offset]!)
   }
@@ -1694,6 +1707,8 @@ export class ReplicaCore {
    * this incarnation's get_view). A view no newer than what we hold only raises commit_max.
    */
   private onView(now: Now, message: Uint8Array): void {
+    assert(message[FrameLayout.command.offset] === Command.view, () => "a view message")
+    assert(this.statusNow !== "recovering", () => "a recovered replica hears its peers")
     const decoded = decodeView(message, this.clusterBytes)
     if (typeof decoded === "string" || decoded.view < this.view || decoded.replica !== this.primaryOf(decoded.view)) return
     if (decoded.replica === this.config.replica) return
@@ -1721,6 +1736,7 @@ export class ReplicaCore {
   /** The tick of a view change: repair, our join_view and get_view again when due, and a vote to move on after 5 s. */
   private viewChangeTick(now: Now): void {
     assert(this.statusNow === "view_change", () => "while changing views")
+    assert(this.config.replicaCount > 1, () => "a cluster's replica")
     this.repairTick()
     if (this.ticks >= this.joinViewDueTick) this.sendJoinView(now)
     if (!this.primary) this.requestView(this.view)
@@ -1753,6 +1769,7 @@ export class ReplicaCore {
    */
   private persistView(): void {
     assert(this.config.replicaCount > 1, () => "a cluster of one never changes view")
+    assert(this.logView <= this.view, () => "the log view is at most the view")
     const headers = this.viewHeaders
     if (this.viewWriting || this.checkpointStage === "superblock" || headers.length === 0) {
       this.viewWriteDue = true
@@ -1774,8 +1791,10 @@ export class ReplicaCore {
    */
   private viewPersisted(now: Now, view: number, logView: number): void {
     assert(this.viewWriting, () => "a view state write was asked for")
-    assert(view >= this.durableView && logView >= this.durableLogView, () => "the durable view never goes back")
-    assert(view <= this.view && logView <= this.logView, () => "the view state written is one we stood in")
+    assert(view >= this.durableView, () => "the durable view never goes back")
+    assert(logView >= this.durableLogView, () => "the durable log view never goes back")
+    assert(view <= this.view, () => "the view written is one we stood in")
+    assert(logView <= this.logView, () => "the log view written is one we installed")
     this.viewWriting = false
     this.servesOnceWritten = false
     this.durableView = view
@@ -1795,8 +1814,10 @@ export class ReplicaCore {
 
   /** A backup's oks for its log's durable ops, once its log view is durable (vsr.md §4.7 step 8). */
   private ackLog(): void {
-    assert(this.statusNow === "normal" && !this.primary, () => "a backup of a started view acknowledges")
+    assert(this.statusNow === "normal", () => "a replica of a started view acknowledges")
+    assert(!this.primary, () => "a backup acknowledges")
     if (this.durableLogView !== this.view) return
+    assert(this.op === this.commit + this.log.length, () => "the log spans the commit to the head")
     for (let op = this.commit + 1; op <= this.op; op++) {
       const entry = this.log.find(op)
       if (entry === undefined || !entry.durable) continue
@@ -1835,7 +1856,8 @@ export class ReplicaCore {
    */
   private logPrepareUnread(now: Now, op: number): void {
     const stage = this.commitStage
-    assert((stage._tag === "reading" || stage._tag === "loading") && stage.op === op, () => `op ${op}: a read was asked for`)
+    assert(stage._tag === "reading" || stage._tag === "loading", () => `op ${op}: a read was asked for`)
+    assert(stage.op === op, () => `op ${op}: the read asked for was of op ${stage.op}`)
     const entry = this.log.find(op)
     assert(entry === undefined || !entry.durable || !this.journalHolds(entry.header),
       () => `op ${op}: the journal no longer holds the prepare this replica wrote and acknowledged`)

@@ -220,13 +220,7 @@ function clockSkews(seed: bigint, replicaCount: number): ReadonlyArray<number> {
   return skews
 }
 
-/** The core's `StatusChanged` output (issue 15), read by its tag until the core's Output type has it. */
-interface StatusChanged {
-  readonly _tag: "StatusChanged"
-  readonly status: ReplicaStatus["status"]
-  readonly view: number
-  readonly primary: number
-}
+type StatusChanged = Extract<ReplicaEvent, { _tag: "StatusChanged" }>
 const statusCodes: Readonly<Record<ReplicaStatus["status"], number>> = { normal: 1, view_change: 2, recovering_head: 3 }
 
 /** `at` if it is due by `now`. */
@@ -294,6 +288,8 @@ class Simulation {
   private sharedClockAheadMaxMs = 0
   /** Each replica's latest status, and how many were recovering_head when liveness could not be judged. */
   private readonly replicaStatuses: Array<string> = []
+  /** The latest view change a new primary said waits for an op no replica that answered holds. */
+  private stalledViewChange: { readonly view: number; readonly op: number } | undefined
   private livenessUnjudged = 0
   /** Every replica commits the same prepare at each op. */
   private readonly commits: CommitChecker
@@ -355,8 +351,10 @@ class Simulation {
    */
   private viewChangeQuorumLost(): boolean {
     const recoveringHead = this.replicaStatuses.filter((status) => status === "recovering_head").length
-    if (this.replicaCount - recoveringHead >= quorums(this.replicaCount).viewChange) return false
-    this.livenessUnjudged = recoveringHead
+    // Or a view change waits for an op nobody committed that no replica it heard from holds (TigerBeetle's `core_missing_prepare`).
+    const stalled = this.stalledViewChange !== undefined && this.stalledViewChange.op > Math.max(...this.commits.commits)
+    if (this.replicaCount - recoveringHead >= quorums(this.replicaCount).viewChange && !stalled) return false
+    this.livenessUnjudged = Math.max(1, recoveringHead)
     return true
   }
 
@@ -373,7 +371,7 @@ class Simulation {
     }
     if (this.checker.violations.length > 0) return
     const pending = this.clients.filter((c) => !c.idle && !c.evicted).length
-    if (this.viewChangeQuorumLost()) return this.log(`${pending} requests outstanding: ${this.livenessUnjudged} replicas are recovering_head (not judged)`)
+    if (this.viewChangeQuorumLost()) return this.log(`${pending} requests outstanding: replicas recovering_head, or a view change waiting for a lost op (not judged)`)
     this.checker.fail("liveness", `${pending} requests still outstanding ${livenessTicksMax} ticks after faults stopped ` +
       `(${this.replicaStates()}, ${this.stats.journalFull > 0 ? "the journal was full" : "journal not full"})`)
   }
@@ -397,7 +395,7 @@ class Simulation {
       this.step()
     }
     if (this.checker.violations.length > 0 || this.commits.converged) return
-    if (this.viewChangeQuorumLost()) return this.log(`commits [${this.commits.commits.join(", ")}]: ${this.livenessUnjudged} replicas are recovering_head (not judged)`)
+    if (this.viewChangeQuorumLost()) return this.log(`commits [${this.commits.commits.join(", ")}]: replicas recovering_head, or a view change waiting for a lost op (not judged)`)
     const beyondReach = this.laggardsBeyondReach()
     if (beyondReach > 0) {
       this.stateSyncNeeded = beyondReach
@@ -866,10 +864,12 @@ class Simulation {
 
   /** What the running incarnation of `replica` reports (src/actors/replica.ts, ReplicaEvent). */
   private onEvent(replica: ReplicaProcess, event: ReplicaEvent): void {
-    // The core's status (issue 15), read by its tag so that this compiles before the core has the output.
-    const tag: string = event._tag
-    if (tag === "StatusChanged") return this.onStatusChanged(replica, event as unknown as StatusChanged)
     switch (event._tag) {
+      case "StatusChanged":
+        return this.onStatusChanged(replica, event)
+      case "ViewChangeStalled":
+        this.stalledViewChange = { view: event.view, op: event.op }
+        return this.log(`replica ${replica.index}: the change to view ${event.view} waits for op ${event.op}, which no replica that answered holds`)
       case "CheckpointData":
         return this.checkpoints.onRequested(replica.index, event.op)
       case "CheckpointSuperblock":

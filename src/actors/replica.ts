@@ -135,6 +135,10 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
         case "StatusChanged":
           yield* Effect.logInfo(`replica ${core.config.replica}: ${output.status.replace("_", " ")} view=${output.view} primary=${output.primary}`)
           break
+        case "ViewChangeStalled":
+          yield* Effect.logWarning(`replica ${core.config.replica}: the change to view ${output.view} waits for op ${output.op}, which may have committed and ` +
+            `which no replica that answered holds${output.undecidable ? " (every replica answered: their journals lost it)" : ""}; it needs the replicas that hold it`)
+          break
         case "ClusterTime":
         case "JournalFull":
         case "StoreFull":

@@ -193,8 +193,14 @@ export type Output =
    * write at a time (the core never asks for this while a checkpoint's superblock is written).
    */
   | { readonly _tag: "PersistView"; readonly view: number; readonly logView: number; readonly commitMax: number; readonly headers: ReadonlyArray<Uint8Array> }
+  /**
+   * As the new primary, the view change waits for op `op`: it may have committed, and no replica
+   * that answered holds it (`undecidable`: every replica answered). Correlated damage (journals
+   * lost across a quorum) can cause it; said once per view.
+   */
+  | { readonly _tag: "ViewChangeStalled"; readonly view: number; readonly op: number; readonly undecidable: boolean }
   /** The replica's status or view changed: one log line naming the primary of the view. */
-  | { readonly _tag: "StatusChanged"; readonly status: Status; readonly view: number; readonly primary: number }
+  | { readonly _tag: "StatusChanged"; readonly status: Exclude<Status, "recovering">; readonly view: number; readonly primary: number }
   /**
    * A peer's `get_prepare` (vsr.md §5.3) for a prepare this replica holds in its journal only:
    * read it (checksum verified) and send it to replica `replica`; if the journal cannot give it
@@ -314,6 +320,8 @@ export class ReplicaCore {
   /** As primary of the view being started: one join_view per replica, and whether a quorum's log is installed. */
   private readonly joinViews = new Map<number, JoinView>()
   private logInstalled = false
+  /** The view whose change was last said to wait for an op nobody that answered holds (said once per view). */
+  private stalledView = -1
   /** Ticks: the newest sign of the primary's life, when the view change began, the next resends. */
   private primarySeenTick = 0
   private viewChangeStartTick = 0
@@ -1528,7 +1536,13 @@ export class ReplicaCore {
     if (!this.joinViews.has(this.config.replica)) return
     const jvs = [...this.joinViews.values()]
     const choice = chooseLog(jvs, this.quorums, this.config.replicaCount, this.config.storage.pipelineMax)
-    if (choice._tag !== "Chosen") return
+    if (choice._tag !== "Chosen") {
+      if (choice._tag !== "AwaitingQuorum" && this.stalledView !== this.view) {
+        this.stalledView = this.view
+        this.outputs.push({ _tag: "ViewChangeStalled", view: this.view, op: choice.op, undecidable: choice._tag === "Undecidable" })
+      }
+      return
+    }
     if (choice.head > this.opMax) return this.enterViewChange(now, this.view + 1, false)
     // Timestamps never go back, not even below an op the choice truncates (vsr.md §4.5 step 1).
     let timestamp = this.timestamp
@@ -1844,26 +1858,30 @@ export class ReplicaCore {
 
   /** One log line per change of status or view (the shell writes it): who we are, where we stand, who leads. */
   private statusChanged(): void {
-    assert(this.statusNow !== "recovering", () => "a status after recovery")
+    const status = this.statusNow
+    assert(status !== "recovering", () => "a status after recovery")
     assert(this.view >= this.logView, () => "the view is at least the log view")
-    this.outputs.push({ _tag: "StatusChanged", status: this.statusNow, view: this.view, primary: this.primaryOf(this.view) })
+    this.outputs.push({ _tag: "StatusChanged", status, view: this.view, primary: this.primaryOf(this.view) })
   }
 
   /**
-   * A read found another prepare in the op's slot. Fine if a view change replaced the entry it
-   * was for meanwhile (the next step decides afresh); if the log still holds that durable entry,
-   * the journal lost a prepare this replica acknowledged, and it stops.
+   * A read did not find the prepare asked for in its slot: a view change replaced the op's entry
+   * meanwhile (the next step decides afresh), another version's write landed over it (ours is
+   * written again), or the slot is damaged. Damaged, it may hold a prepare we acknowledged: the
+   * slot is faulty (its op never nacked, vsr.md §4.3) and repair fetches the prepare from a peer.
    */
   private logPrepareUnread(now: Now, op: number): void {
     const stage = this.commitStage
     assert(stage._tag === "reading" || stage._tag === "loading", () => `op ${op}: a read was asked for`)
     assert(stage.op === op, () => `op ${op}: the read asked for was of op ${stage.op}`)
-    const entry = this.log.find(op)
-    assert(entry === undefined || !entry.durable || !this.journalHolds(entry.header),
-      () => `op ${op}: the journal no longer holds the prepare this replica wrote and acknowledged`)
     this.commitStage = { _tag: "idle" }
+    const entry = this.log.find(op)
     if (entry?.durable === true) {
-      // Another version's write landed over it since: write ours again.
+      const slot = op % this.config.storage.journalSlotCount
+      if (this.journalHolds(entry.header)) {
+        this.faultySlots.add(slot)
+        this.journalSlots[slot] = undefined
+      }
       entry.durable = false
       entry.written = false
       if (entry.prepare !== undefined) this.rewrite(entry, entry.prepare)

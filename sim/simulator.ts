@@ -906,6 +906,8 @@ class Simulation {
   /** The core reports its status (the `StatusChanged` output): the commit checker judges commits by it. */
   private onStatusChanged(replica: ReplicaProcess, event: StatusChanged): void {
     this.replicaStatuses[replica.index] = event.status
+    // A view started since the stall: it was overcome.
+    if (event.status === "normal" && this.stalledViewChange !== undefined && event.view >= this.stalledViewChange.view) this.stalledViewChange = undefined
     this.commits.onStatus(replica.index, { status: event.status, view: event.view, primary: event.primary })
     // Traced in a cluster only: a replica of one reports its status too, and its runs hash as before.
     if (this.replicaCount > 1) this.trace.add(atReplica(Trace.status, replica.index), this.tick, statusCodes[event.status], event.view, event.primary)

@@ -1081,8 +1081,9 @@ export class ReplicaCore {
   private prepareHeld(now: Now, prepare: Uint8Array): void {
     assert(!this.leading, () => "a backup acknowledges")
     const op = readU64Number(prepare, PrepareLayout.op.offset)
-    // Beyond our head from an older view, or in a view change: not ours to take as a head.
-    if (op > this.op) return
+    // Beyond our head from an older view, or in a view change: not ours to take as a head; and in
+    // a view change only the new primary repairs (viewChangeTick).
+    if (op > this.op || (this.statusNow === "view_change" && !this.logInstalled)) return
     const entry = op > this.commit ? this.log.find(op) ?? this.fillGap(prepare.subarray(0, headerSize)) : undefined
     if (entry === undefined || !this.log.holds(entry, prepare)) return
     assert(op <= this.op, () => "a prepare already held is of an op the log reached")
@@ -1749,11 +1750,16 @@ export class ReplicaCore {
     this.advance(now)
   }
 
-  /** The tick of a view change: repair, our join_view and get_view again when due, and a vote to move on after 5 s. */
+  /**
+   * The tick of a view change: the new primary repairs the log it installed; our join_view and
+   * get_view go again when due, and a vote to move on after 5 s. Nobody else repairs (writes) in
+   * a view change: what our journal holds is what our join_view's bits say we may have
+   * acknowledged, and that must not change under them (a damaged slot written over would be nacked).
+   */
   private viewChangeTick(now: Now): void {
     assert(this.statusNow === "view_change", () => "while changing views")
     assert(this.config.replicaCount > 1, () => "a cluster's replica")
-    this.repairTick()
+    if (this.logInstalled) this.repairTick()
     if (this.ticks >= this.joinViewDueTick) this.sendJoinView(now)
     if (!this.primary) this.requestView(this.view)
     if (this.statusNow === "view_change" && this.ticks - this.viewChangeStartTick >= viewChangeStatusTicks) this.voteExitView(now)
@@ -2000,6 +2006,7 @@ export class ReplicaCore {
   private onHeaders(now: Now, message: Uint8Array): void {
     assert(message[FrameLayout.command.offset] === Command.headers, () => "headers")
     if (this.leading) return // the primary of a started view holds every header of its log
+    if (this.statusNow === "view_change" && !this.logInstalled) return // only the new primary repairs in a view change
     const head = this.op
     let filled = 0
     for (const header of validHeaders(message.subarray(headerSize), this.clusterBytes)) {

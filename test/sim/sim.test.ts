@@ -209,6 +209,19 @@ describe("simulator, a cluster in normal operation (issue 14: every network faul
     expect(["timestamps_increase", "replica_defect"]).toContain(caught!.invariant)
   })
 
+  it("mutant: a new primary that installs its own log as if it were the quorum's loses a committed op, and is caught (seed 13: another prepare committed at its op)", () => {
+    const result = runSimulation({ seed: 13n, ticks: 10_000, log: "quiet", replicaCount: 3, mutant: "view_change_keeps_own_log" })
+    expect(result.violations[0]?.invariant).toBe("same_prepare_committed")
+    // The shipping core passes the same seed.
+    expect(runSimulation({ seed: 13n, ticks: 10_000, log: "quiet", replicaCount: 3 }).violations).toEqual([])
+  })
+
+  it("mutant: a replica that forgets its view on restart is caught (seed 1: the superblock refuses the view going back, before the replica acts on it)", () => {
+    const result = runSimulation({ seed: 1n, ticks: 4000, log: "quiet", replicaCount: 3, mutant: "view_forgotten_on_restart" })
+    expect(result.violations[0]?.invariant).toBe("replica_defect")
+    expect(result.violations[0]?.detail).toMatch(/view 0 goes back from/)
+  })
+
   it("replays a cluster's run from its seed (the replicas' timeout jitter is seeded too)", () => {
     const a = runSimulation({ seed: 9n, ticks: 2000, log: "quiet", replicaCount: 3 })
     const b = runSimulation({ seed: 9n, ticks: 2000, log: "quiet", replicaCount: 3 })

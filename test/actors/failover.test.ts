@@ -81,6 +81,23 @@ describe("failover scenarios", () => {
     cluster.expectConsistent()
   })
 
+  it("a primary that can send but not receive abdicates: its heartbeats stop, and the backups elect another", () => {
+    const cluster = servingCluster(3)
+    served(cluster, "a request in view 0")
+    // The backups hear the primary (its heartbeats keep them from voting), but nothing reaches it.
+    cluster.isolate([1, 2], true)
+    const request = cluster.request(0)
+    // Its prepare waits for oks that never come; after 10 s it stops its heartbeats.
+    cluster.run(900)
+    expect(cluster.statuses[1]).toMatchObject({ status: "normal", view: 0 })
+    cluster.runUntil(() => cluster.primary() !== undefined && cluster.primary() !== 0, settleRounds, "another primary")
+    cluster.runUntil(() => cluster.idle(0), settleRounds, "the request answered in the new view")
+    expect(cluster.replies.has(`100/${request}`)).toBe(true)
+    cluster.heal()
+    cluster.runUntil(() => cluster.converged() && cluster.statuses[0]?.status === "normal", settleRounds, "the old primary a backup, caught up")
+    cluster.expectConsistent()
+  })
+
   it("all replicas restart at once: the cluster comes back in a later view with everything acknowledged", () => {
     const cluster = servingCluster(3)
     const requests = [served(cluster, "request 1"), served(cluster, "request 2")]

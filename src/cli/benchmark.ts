@@ -18,9 +18,9 @@
  * ~4.5 µs per transfer serialising.
  * A batch's latency runs from writing its request to reading its whole reply.
  *
- * A cluster (`--replica-count=N`, 1..6): N data files and N replica processes on this host, in
- * view 0. The load and the probe go to the primary, replica 0 (a client sends to `view mod
- * replica_count`), which commits a batch once a replication quorum has written it: the path adds
+ * A cluster (`--replica-count=N`, 1..6): N data files and N replica processes on this host. The
+ * load and the probe go to the primary they elect (named in their logs, once all are normal in
+ * one view), which commits a batch once a replication quorum has written it: the path adds
  * the prepare's trip to the backups and their prepare_oks, and the backups' CPU shares the two
  * cores. Each replica's RSS is reported. With `--addresses=A0,A1,…` (and `--cluster`, default 0)
  * the benchmark loads a cluster already running, as `tigerbeetle benchmark --addresses` does: it
@@ -54,7 +54,7 @@ import { registerRequestBody, registerResultBatchSizeLimit } from "../protocol/r
 import { productionConfig } from "../storage/layout.ts"
 import { type Parsed, parseAddress, parseU128, parseUint, UsageError } from "./arguments.ts"
 import { Pinger } from "./pinger.ts"
-import { formatDataFile, type ReplicaProcess, startCluster, startReplica, stopReplica } from "./replica_child.ts"
+import { clusterPrimary, formatDataFile, type ReplicaProcess, startCluster, startReplica, stopReplica } from "./replica_child.ts"
 import { accountBatch, transferBatch, xorshift } from "./workload.ts"
 
 export interface BenchmarkOptions {
@@ -148,8 +148,9 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
   try {
     log(`benchmark: ${options.accounts} accounts, ${options.transfers} transfers in batches of ${batchEventsMax}, ${options.queries} queries, ` +
       `${options.replicaCount} replica${options.replicaCount === 1 ? "" : "s"}`)
-    // The primary of view 0 is replica 0: the load goes there, as a client sends to `view mod replica_count`.
-    const primary = options.addresses?.[0] ?? { host: localhost, port: (await startOwnCluster(directory, options, held))[0]!.port }
+    // The load goes to the primary: of a cluster it starts, the one its replicas elected; of a
+    // running cluster, the first address (name the primary's first).
+    const primary = options.addresses?.[0] ?? { host: localhost, port: await startOwnCluster(directory, options, held) }
     // Ids of a fresh range for a cluster that may hold an earlier run's: the top 32 bits of every id.
     const idHigh = options.addresses === undefined ? 0 : 1 + Math.floor(Math.random() * 0xffff_fffe)
     const connection = held.connection = await LoadClient.connect(primary, options.cluster)
@@ -177,15 +178,17 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
   }
 }
 
-/** Formats `options.replicaCount` data files in `directory` and starts a replica process on each. */
-async function startOwnCluster(directory: string, options: BenchmarkOptions, held: Held): Promise<ReadonlyArray<ReplicaProcess>> {
+/** Formats `options.replicaCount` data files in `directory`, starts a replica process on each, and returns the port of the primary they elect. */
+async function startOwnCluster(directory: string, options: BenchmarkOptions, held: Held): Promise<number> {
   assert(options.addresses === undefined, () => "a cluster at --addresses is not started")
   const paths = Array.from({ length: options.replicaCount }, (_, replica) => join(directory, `0_${replica}.scarab`))
   paths.forEach((path, replica) => formatDataFile(path, "production", replica, options.replicaCount))
   held.replicas = await startCluster(paths, options.cpuProfileDirectory)
   assert(held.replicas.length === options.replicaCount, () => "every replica started")
   for (const [i, replica] of held.replicas.entries()) log(`replica ${i} started: pid ${replica.child.pid}, port ${replica.port}, data file ${paths[i]}`)
-  return held.replicas
+  const primary = await clusterPrimary(held.replicas)
+  if (options.replicaCount > 1) log(`replica ${primary} is the primary`)
+  return held.replicas[primary]!.port
 }
 
 /**

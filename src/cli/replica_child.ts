@@ -140,3 +140,24 @@ export async function startCluster(paths: ReadonlyArray<string>, cpuProfileDirec
   assert(replicas.length === paths.length && ports.every((port) => port > 0), () => "every replica serves")
   return replicas
 }
+
+/**
+ * The index of a cluster's primary once every replica is normal in the same view (its log says
+ * so: `replica <i>: normal view=<v> primary=<p>`). A fresh cluster started from its highest
+ * index down often elects replica 1 before replica 0 has started (docs/decisions.md).
+ */
+export async function clusterPrimary(replicas: ReadonlyArray<ReplicaProcess>): Promise<number> {
+  assert(replicas.length >= 1, () => "a cluster has a replica")
+  const deadline = Date.now() + startTimeoutMs
+  for (;;) {
+    const views = replicas.map((replica) => [...replica.log().matchAll(/replica \d+: (normal|view change|recovering head) view=(\d+) primary=(\d+)/g)].at(-1))
+    const first = views[0]
+    if (first !== undefined && views.every((line) => line !== undefined && line[1] === "normal" && line[2] === first[2])) {
+      const primary = Number(first[3])
+      assert(primary < replicas.length, () => `primary ${primary} is one of the ${replicas.length}`)
+      return primary
+    }
+    if (Date.now() > deadline) throw new Error(`the cluster elected no primary in ${startTimeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}

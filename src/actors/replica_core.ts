@@ -1479,15 +1479,16 @@ export class ReplicaCore {
       const committed = op === this.commit && header !== undefined && u128Equal(header, 0, this.commitHeader, 0)
       const entry = op > this.commit ? this.log.find(op) : undefined
       const same = entry !== undefined && header !== undefined && u128Equal(entry.header, 0, header, 0)
-      if (committed || (same && entry.written)) present |= 1 << i
+      // The journal may hold the very prepare below a gap our log does not reach (after a restart).
+      const journaled = header !== undefined && this.journalHolds(header)
+      if (committed || (same && entry.written) || journaled) present |= 1 << i
       const slot = op % this.config.storage.journalSlotCount
       // A blank where our journal durably holds a prepare of the op that may be the log view's (any,
-      // below another blank; below a header, its parent): it may be the one we acknowledged, or we
-      // hold it now (repair wrote it since the join_view's headers were fixed).
+      // below another blank; below a header, its parent): it may be the one we acknowledged.
       const held = this.journalSlots[slot]
       const above = i === 0 ? undefined : headers[i - 1]
       const heldBelowGap = header === undefined && held?.op === op && (above === undefined || u128Equal(above, PrepareLayout.parent.offset, held.checksum, 0))
-      if (!committed && !(same && (entry.durable || this.journalHolds(entry.header))) && !this.faultySlots.has(slot) && !heldBelowGap) nack |= 1 << i
+      if (!committed && !(same && entry.durable) && !journaled && !this.faultySlots.has(slot) && !heldBelowGap) nack |= 1 << i
     })
     assert((present & ~((1 << headers.length) - 1)) === 0, () => "bits within the headers")
     assert((nack & ~((1 << headers.length) - 1)) === 0, () => "bits within the headers")
@@ -2050,20 +2051,38 @@ export class ReplicaCore {
     const peer = request[FrameLayout.replica.offset]!
     if (peer === this.config.replica || peer >= this.config.replicaCount) return
     const op = readU64Number(request, GetPrepareLayout.prepare_op.offset)
-    const header = op <= this.op ? this.headerRing.get(op) : undefined
-    if (header === undefined) return
-    const unnamed = isZero(request, GetPrepareLayout.prepare_checksum.offset, GetPrepareLayout.prepare_checksum.offset + checksumSize)
-    // Unnamed, "the one of your view": only a replica in that started view knows which that is.
-    if (unnamed && (this.statusNow !== "normal" || readU32(request, FrameLayout.view.offset) !== this.view)) return
-    if (!unnamed && !u128Equal(request, GetPrepareLayout.prepare_checksum.offset, header, 0)) return
+    const checksum = this.preparedChecksum(request, op)
+    if (checksum === undefined) return
     const cached = this.leading ? this.pipeline.find(op)?.prepare : this.log.find(op)?.prepare
-    if (cached !== undefined && u128Equal(cached, 0, header, 0)) {
+    if (cached !== undefined && u128Equal(cached, 0, checksum, 0)) {
       this.outputs.push({ _tag: "SendToReplica", replica: peer, message: cached })
       return
     }
-    if (this.log.find(op)?.written === false) return // its prepare is what we are repairing ourselves
-    assert(op <= this.op, () => "we serve prepares of ops our log reached")
-    this.outputs.push({ _tag: "ServePrepare", replica: peer, op, checksum: header.slice(0, checksumSize) })
+    const entry = this.log.find(op)
+    if (entry !== undefined && !entry.written && u128Equal(entry.header, 0, checksum, 0)) return // its prepare is what we are repairing ourselves
+    assert(checksum.length === checksumSize, () => "a prepare's checksum")
+    this.outputs.push({ _tag: "ServePrepare", replica: peer, op, checksum })
+  }
+
+  /**
+   * The checksum of the prepare a `get_prepare` asks us for, if we may hold it: the one named, if
+   * our header of that op, or our journal's prepare of it, is that one (a prepare below a gap of
+   * our log, after a restart, may be one a new primary needs); unnamed, the one our header of
+   * that op names, asked in our started view (only a replica in that view knows which that is).
+   */
+  private preparedChecksum(request: Uint8Array, op: number): Uint8Array | undefined {
+    const header = op <= this.op ? this.headerRing.get(op) : undefined
+    const named = request.subarray(GetPrepareLayout.prepare_checksum.offset, GetPrepareLayout.prepare_checksum.offset + checksumSize)
+    assert(named.length === checksumSize, () => "a get_prepare's checksum")
+    assert(Number.isSafeInteger(op), () => `op ${op}`)
+    if (isZero(named, 0, checksumSize)) {
+      if (this.statusNow !== "normal" || readU32(request, FrameLayout.view.offset) !== this.view || header === undefined) return undefined
+      return header.slice(0, checksumSize)
+    }
+    const held = this.journalSlots[op % this.config.storage.journalSlotCount]
+    const known = header !== undefined && u128Equal(header, 0, named, 0)
+    const journaled = held !== undefined && held.op === op && u128Equal(held.checksum, 0, named, 0)
+    return known || journaled ? named.slice() : undefined
   }
 
   /** Another replica, chosen at random. */

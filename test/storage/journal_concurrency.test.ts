@@ -427,8 +427,9 @@ describe("journal: a crash at any moment of a run of writes", () => {
       const read = yield* journal.readPrepare(op, headerOf(prepares[op - 1]!))
       expect(read && hex(read), `${what}: op ${op} reads back`).toBe(hex(prepares[op - 1]!))
     }
+    // Each op recovery returns is the prepare written at it (a cluster's may leave gaps: the core decides what connects).
     const replayed = recovered.replay.map((entry) => entry.op)
-    for (const op of replayed) expect(hex(recovered.replay[op - scenario.checkpointOp - 1]!.checksum)).toBe(hex(prepares[op - 1]!.subarray(0, 16)))
+    for (const entry of recovered.replay) expect(hex(entry.checksum), `${what}: op ${entry.op}`).toBe(hex(prepares[entry.op - 1]!.subarray(0, 16)))
     if (scenario.solo) {
       // A replica of one replays every acknowledged op, and at most the one op in flight besides.
       const head = replayed.at(-1) ?? scenario.checkpointOp

@@ -320,6 +320,8 @@ export class ReplicaCore {
   /** As primary of the view being started: one join_view per replica, and whether a quorum's log is installed. */
   private readonly joinViews = new Map<number, JoinView>()
   private logInstalled = false
+  /** As `recovering_head`: the newest view a peer's message named, which it asks for (`get_view`). */
+  private viewHeard = 0
   /** The view whose change was last said to wait for an op nobody that answered holds (said once per view). */
   private stalledView = -1
   /** Ticks: the newest sign of the primary's life, when the view change began, the next resends. */
@@ -831,7 +833,7 @@ export class ReplicaCore {
     }
     this.exitVotes.expire(this.ticks)
     if (this.exitVotes.own && this.ticks >= this.exitViewDueTick) this.sendExitView()
-    if (this.statusNow === "recovering_head") return this.requestView(this.view)
+    if (this.statusNow === "recovering_head") return this.requestView(Math.max(this.view, this.viewHeard))
     if (this.statusNow === "view_change") return this.viewChangeTick(now)
     if (!this.primary) {
       this.repairTick()
@@ -1334,7 +1336,8 @@ export class ReplicaCore {
     if (sender === this.config.replica || sender >= this.config.replicaCount || view < this.view) return true
     const started = command === Command.prepare || command === Command.commit
     if (this.statusNow === "recovering_head") {
-      if (started || view > this.view) this.requestView(view)
+      // It asks the newest view it heard of (each tick, at most every second), never its own stale one again.
+      if (started || view > this.view) this.viewHeard = Math.max(this.viewHeard, view)
       return true
     }
     if (started) {

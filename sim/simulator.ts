@@ -286,10 +286,9 @@ class Simulation {
   /** The run's shared clock error (ms) at a monotonic time, and the furthest ahead it has put every clock so far. */
   private readonly sharedClockOffset: (nowMs: number) => number
   private sharedClockAheadMaxMs = 0
-  /** Each replica's latest status, and how many were recovering_head when liveness could not be judged. */
-  private readonly replicaStatuses: Array<string> = []
   /** The latest view change a new primary said waits for an op no replica that answered holds. */
   private stalledViewChange: { readonly view: number; readonly op: number } | undefined
+  /** How many replicas were recovering_head (1 for a view change stalled on a lost op) when liveness could not be judged. */
   private livenessUnjudged = 0
   /** Every replica commits the same prepare at each op. */
   private readonly commits: CommitChecker
@@ -350,7 +349,7 @@ class Simulation {
    * not judge this either). Safety was checked all along; the run counts them (`livenessUnjudged`).
    */
   private viewChangeQuorumLost(): boolean {
-    const recoveringHead = this.replicaStatuses.filter((status) => status === "recovering_head").length
+    const recoveringHead = this.replicas.filter((replica) => this.commits.status(replica.index)?.status === "recovering_head").length
     // Or a view change waits for an op nobody committed that no replica it heard from holds (TigerBeetle's `core_missing_prepare`).
     const stalled = this.stalledViewChange !== undefined && this.stalledViewChange.op > Math.max(...this.commits.commits)
     if (this.replicaCount - recoveringHead >= quorums(this.replicaCount).viewChange && !stalled) return false
@@ -905,7 +904,6 @@ class Simulation {
 
   /** The core reports its status (the `StatusChanged` output): the commit checker judges commits by it. */
   private onStatusChanged(replica: ReplicaProcess, event: StatusChanged): void {
-    this.replicaStatuses[replica.index] = event.status
     // A view started since the stall: it was overcome.
     if (event.status === "normal" && this.stalledViewChange !== undefined && event.view >= this.stalledViewChange.view) this.stalledViewChange = undefined
     this.commits.onStatus(replica.index, { status: event.status, view: event.view, primary: event.primary })

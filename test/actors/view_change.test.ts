@@ -74,6 +74,26 @@ describe("chooseLog", () => {
     }), { numRuns: 2000 })
   })
 
+  it("keeps every committed op, over every small case (brute force: 2 to 4 replicas, logs of up to 5 ops, every prefix each holds, every subset answering)", () => {
+    let cases = 0
+    for (let replicaCount = 2; replicaCount <= 4; replicaCount++) {
+      const q = quorums(replicaCount)
+      const replicas = Array.from({ length: replicaCount }, (_, i) => i)
+      for (let code = 0; code < 6 ** replicaCount; code++) {
+        const held = replicas.map((replica) => Math.floor(code / 6 ** replica) % 6)
+        for (let subset = 1; subset < 1 << replicaCount; subset++) {
+          const quorum = replicas.filter((replica) => (subset & (1 << replica)) !== 0)
+          for (const share of [0, 1]) {
+            const verdict = keepsCommitted({ replicaCount, held, commitShares: replicas.map(() => share), quorum }, q)
+            expect(verdict, `${replicaCount} replicas holding ${held}, ${quorum} answering, commit shares ${share}`).not.toBe(false)
+            if (verdict !== undefined) cases++
+          }
+        }
+      }
+    }
+    expect(cases).toBeGreaterThan(10_000)
+  })
+
   it("mutant: with a nack quorum of one, a committed op is truncated for some quorum", () => {
     const broken = (replicaCount: number): Quorums => ({ ...quorums(replicaCount), nackPrepare: 1 })
     const result = fc.check(fc.property(scenario, (s) => keepsCommitted(s, broken(s.replicaCount)) !== false), { numRuns: 2000 })

@@ -6,7 +6,7 @@
  * uses (session.ts), so requests are numbered, hash-chained and auto-batched as over TCP.
  */
 import { existsSync } from "node:fs"
-import { Cause, Context, Effect, Layer } from "effect"
+import { Cause, Context, Effect, Layer, type LogLevel, References } from "effect"
 import { MessageBus } from "../actors/message_bus.ts"
 import { LedgerCapacity, layerReplica, Replica, type ReplicaOpenFailure } from "../actors/replica.ts"
 import type { LedgerOptions } from "../ledger/ledger.ts"
@@ -31,10 +31,20 @@ export interface EmbeddedOptions {
    * a file with at least the capacity its data takes.
    */
   readonly capacity?: LedgerOptions
+  /**
+   * The least severe of the replica's log lines that reach the application's Effect loggers
+   * (default "Warn": a library is quiet until something needs attention; "Info" adds the lines
+   * `scarab start` prints, such as the open, view and checkpoint lines).
+   */
+  readonly logLevel?: LogLevel.LogLevel
 }
 
 /** The replica of `options.path`, opened (and formatted if missing) for the current scope, with its in-process bus. */
-export const makeEmbeddedReplica = Effect.fnUntraced(function* (options: EmbeddedOptions) {
+export const makeEmbeddedReplica = (options: EmbeddedOptions) =>
+  openEmbeddedReplica(options).pipe(Effect.provideService(References.MinimumLogLevel, options.logLevel ?? "Warn"))
+
+// The log level provided around this reaches the replica's fibers: they are forked as its layer builds.
+const openEmbeddedReplica = Effect.fnUntraced(function* (options: EmbeddedOptions) {
   if (!existsSync(options.path)) {
     yield* formatDataFile({ path: options.path, cluster: options.cluster ?? 0n, replica: 0, replicaCount: 1, profile: options.profile ?? "production" })
   }

@@ -1,7 +1,9 @@
 /**
  * The production Storage layers over a real data file: io_uring by default, the thread pool
- * when the kernel or the container refuses io_uring (or when asked for), with one log line
- * saying which one is in use and, for a fallback, why.
+ * when the kernel or the container refuses io_uring (or when asked for). Which one is in use is a
+ * debug line for every open (a start opens the file up to three times: format, superblock peek,
+ * replica; `scarab start` names the choice once in its start-up line), and a fallback the kernel
+ * forced is a warning saying why, once per process.
  *
  * The choice can be forced with the `implementation` option or the SCARAB_STORAGE environment
  * variable (`io_uring`, `thread_pool`, `auto`); CI uses the latter to run the whole suite on the
@@ -31,6 +33,9 @@ export interface StorageFileOptions extends DataFileOptions {
   /** The addon that drives io_uring (default: the loaded one); tests pass stand-ins. */
   readonly nativeAddon?: NativeAddon | undefined
 }
+
+/** Whether this process has warned that the kernel refused io_uring (see the header). */
+let fallbackWarned = false
 
 /** Operations in flight by default: above the design's 42 reads + 67 writes would be wasted ring space. */
 export const inFlightMaxDefault = 64
@@ -62,7 +67,7 @@ export const acquireStorageFile = Effect.fnUntraced(function* (options: StorageF
       ? { _tag: "RingUnavailable" as const, reason: nativeUnavailableReason ?? "no native addon" }
       : yield* makeUringDriver(addon, file, ceilPowerOfTwo(inFlightMax))
     if (!("_tag" in attempt)) {
-      yield* Effect.logInfo(`storage: io_uring, ${durability(directIo)}, ${options.path}`)
+      yield* Effect.logDebug(`storage: io_uring, ${durability(directIo)}, ${options.path}`)
       return makeStorage(attempt)
     }
     if (requested === "io_uring") {
@@ -70,7 +75,11 @@ export const acquireStorageFile = Effect.fnUntraced(function* (options: StorageF
     }
     fallbackReason = `io_uring unavailable: ${attempt.reason}`
   }
-  yield* Effect.logWarning(`storage: thread-pool fallback (${fallbackReason}), ${durability(directIo)}, ${options.path}`)
+  const line = `storage: thread-pool fallback (${fallbackReason}), ${durability(directIo)}, ${options.path}`
+  // The kernel's refusal does not change within a process: said once, then only at debug level.
+  if (requested === "thread_pool" || fallbackWarned) yield* Effect.logDebug(line)
+  else yield* Effect.logWarning(line)
+  if (requested !== "thread_pool") fallbackWarned = true
   return makeStorage(makePoolDriver(file, inFlightMax))
 })
 

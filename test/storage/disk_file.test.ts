@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Effect, Logger, References } from "effect"
 import { acquireStorageFile, type StorageFileOptions } from "../../src/layers/disk.ts"
 import { ioUringUnavailableReason } from "../../src/layers/disk_uring.ts"
 import { native, type NativeAddon } from "../../src/native.ts"
@@ -35,7 +35,7 @@ const openAndLog = (options: StorageFileOptions) =>
       lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
     })
     const storage = yield* Effect.scoped(acquireStorageFile(options)).pipe(
-      Effect.provide(Logger.layer([logger]))
+      Effect.provide(Logger.layer([logger])), Effect.provideService(References.MinimumLogLevel, "Debug")
     )
     return { implementation: storage.implementation, lines }
   })

@@ -54,7 +54,7 @@ export class CheckpointError extends Schema.TaggedError<CheckpointError>()("Chec
 }
 
 /** One section of a snapshot's directory: its rows and the blocks holding them, in row order. */
-interface DirectorySection {
+export interface DirectorySection {
   readonly id: SnapshotSectionId
   readonly rowCount: number
   readonly addresses: Array<number>
@@ -558,7 +558,8 @@ function encodeDirectory(directory: ReadonlyArray<DirectorySection>): Uint8Array
   return bytes
 }
 
-function decodeDirectory(bytes: Uint8Array, blockSize: number): Array<DirectorySection> | string {
+/** The snapshot directory's sections, or why its bytes are malformed (also read by `scarab inspect`). */
+export function decodeDirectory(bytes: Uint8Array, blockSize: number): Array<DirectorySection> | string {
   assert(blockSize > headerSize, () => "a block holds more than its header")
   if (bytes.length === 0) return []
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)

@@ -33,7 +33,7 @@ import { checksumInto } from "../protocol/checksum_native.ts"
 import { checksumSize } from "../protocol/checksum.ts"
 import { checksumBodyEmpty, headerInvalid, rootPrepare } from "../protocol/header_rules.ts"
 import { Command, FrameLayout, headerSize, PrepareLayout, readU32, readU64Number, u128Equal, VsrOperation, writeU32 } from "../protocol/header.ts"
-import { classifySlot, type Decision, type SlotHeader, tornSlots } from "./journal_recovery.ts"
+import { classifySlot, type Decision, type SlotCase, type SlotHeader, tornSlots } from "./journal_recovery.ts"
 import { headersPerSector, type Layout, prepareMax, type StorageConfig } from "./layout.ts"
 import { type Storage, type StorageError, sectorSize, sectorsCeil } from "./storage.ts"
 
@@ -503,10 +503,35 @@ export const formatJournal = Effect.fnUntraced(function* (storage: Storage["Serv
   yield* storage.write(layout.walHeaders, 0, ring)
 })
 
-/** Recovers the journal at startup (storage.md §4.4–§4.6). */
-export const recoverJournal = Effect.fnUntraced(function* (
+/**
+ * What recovery reads of both rings and decides for every slot (§4.4), before it changes
+ * anything: recovery applies it, and `scarab inspect wal` prints it (it reads, never writes).
+ */
+export interface JournalClassified {
+  /** The headers ring as read. */
+  readonly redundant: Uint8Array
+  /** The first 256 bytes of every prepare slot as read (its header, intact or not). */
+  readonly prepareHeaders: Uint8Array
+  /** Per slot: 1 when its prepare is intact (header, body and padding). */
+  readonly prepareOk: Uint8Array
+  /** Per slot: the op of a prepare header whose checksum is valid (the rest may be broken). */
+  readonly prepareOp: ReadonlyArray<number | undefined>
+  /** Per slot: its ok redundant header and its ok prepare header, or undefined. */
+  readonly h: ReadonlyArray<SlotHeader | undefined>
+  readonly p: ReadonlyArray<SlotHeader | undefined>
+  readonly cases: ReadonlyArray<SlotCase>
+  /** The cases' decisions, with torn appends at the head as `cut_torn`. */
+  readonly decisions: Array<Decision>
+  readonly torn: ReadonlyArray<number>
+  readonly opMax: number
+  readonly checkpointOp: number
+  readonly opPrepareMax: number
+}
+
+/** Reads both rings whole and classifies every slot (storage.md §4.4, steps 1–6), writing nothing. */
+export const classifyJournal = Effect.fnUntraced(function* (
   storage: Storage["Service"], layout: Layout, options: RecoveryOptions
-): Effect.fn.Return<Recovered, StorageError | JournalRecoveryError> {
+): Effect.fn.Return<JournalClassified, StorageError> {
   const slotCount = layout.config.journalSlotCount
   assert(options.cluster.length === checksumSize, () => "a cluster id is 16 bytes")
   const redundant = storage.allocate(layout.walHeaders.sizeBytes)
@@ -546,6 +571,17 @@ export const recoverJournal = Effect.fnUntraced(function* (
     slotCount, opMax, opCheckpoint: checkpointOp, opPrepareMax, writesMax, decisions, redundant: h, prepareOp, solo: options.solo
   })
   for (const slot of torn) decisions[slot] = "cut_torn"
+  assert(decisions.length === slotCount, () => "a decision per slot")
+  assert(torn.length <= writesMax, () => "no more torn slots than writes in flight")
+  return { redundant, prepareHeaders, prepareOk, prepareOp, h, p, cases, decisions, torn, opMax, checkpointOp, opPrepareMax } satisfies JournalClassified
+})
+
+/** Recovers the journal at startup (storage.md §4.4–§4.6). */
+export const recoverJournal = Effect.fnUntraced(function* (
+  storage: Storage["Service"], layout: Layout, options: RecoveryOptions
+): Effect.fn.Return<Recovered, StorageError | JournalRecoveryError> {
+  const slotCount = layout.config.journalSlotCount
+  const { redundant, prepareHeaders, h, p, cases, decisions, torn, opMax, checkpointOp } = yield* classifyJournal(storage, layout, options)
   // A single replica needs only the ops after its checkpoint: a slot that lost an op the
   // checkpoint already holds (its redundant header names that op) is reset to empty, prepare
   // then redundant header, as if formatted. Any other lost slot may hide an op after the

@@ -22,7 +22,7 @@ import {
   checkpointStateSize, type CheckpointState, decodeCheckpointState, encodeCheckpointState, equalBytes, getU64, setU64
 } from "./checkpoint_state.ts"
 import { type Layout, layoutOf, type StorageConfig, storageConfigs } from "./layout.ts"
-import { repairOrder, selectQuorum, type SuperblockCopy } from "./superblock_quorum.ts"
+import { type QuorumResult, repairOrder, selectQuorum, type SuperblockCopy } from "./superblock_quorum.ts"
 import { type Storage, type StorageError, sectorSize } from "./storage.ts"
 
 /** Bytes of one copy: the header sector and the view headers sector. */
@@ -219,6 +219,17 @@ export const peekSuperblock = Effect.fnUntraced(function* (storage: Storage["Ser
   assert(selected._tag === "Failure" || selected.value.sequence >= 1, () => "a selected superblock has a sequence")
   return selected._tag === "Success" ? selected.value : undefined
 })
+
+/**
+ * The version open would select from the copies read (`decodeSuperblockCopy` of each slot, §3.4),
+ * or why it would refuse: for `scarab inspect`, which shows every copy and changes none.
+ */
+export function selectSuperblock(copies: ReadonlyArray<SuperblockCopy<Superblock> | undefined>): QuorumResult<Superblock> {
+  assert(copies.length === quorumOpen + quorumVerify - 1, () => `${copies.length} superblock copies`)
+  const selected = selectQuorum(copies, quorumOpen, monotonic)
+  assert(selected._tag === "Failure" || selected.value.sequence >= 1, () => "a selected superblock has a sequence")
+  return selected
+}
 
 /**
  * Writes `staging` (a superblock sealed with sequence working + 1 and parent working's checksum)

@@ -95,8 +95,6 @@ interface ReadOnlyFile {
   readonly path: string
   readonly sizeBytes: number
   readonly storage: Storage["Service"]
-  /** Absolute offsets of sectors read past the end of the file (zero-filled), in read order. */
-  readonly beyondEnd: Array<number>
 }
 
 const openReadOnly = (path: string) => Effect.acquireRelease(
@@ -116,7 +114,6 @@ const openReadOnly = (path: string) => Effect.acquireRelease(
 ).pipe(Effect.map(({ file }) => file))
 
 function readOnlyFile(path: string, fd: number, sizeBytes: number): ReadOnlyFile {
-  const beyondEnd: Array<number> = []
   const read = (zone: Zone, offset: number, buffer: Uint8Array) => Effect.try({
     try: () => {
       const position = zone.start + offset
@@ -129,11 +126,11 @@ function readOnlyFile(path: string, fd: number, sizeBytes: number): ReadOnlyFile
       buffer.fill(0, done)
       const sectorsZeroed: Array<number> = []
       for (let at = Math.floor(done / sectorSize) * sectorSize; at < buffer.length; at += sectorSize) sectorsZeroed.push(position + at)
-      beyondEnd.push(...sectorsZeroed)
       return { sectorsZeroed }
     },
     catch: (error) => new StorageFatalError({ path, operation: "read", offset: zone.start + offset, code: codeOf(error), reason: String(error) })
   })
+  // Reads are synchronous preads: inspect reads one thing at a time, and needs no ring or pool.
   const storage: Storage["Service"] = {
     implementation: "thread_pool", path, directIo: false, inFlightMax: 1,
     allocate: (size) => new Uint8Array(size),
@@ -142,7 +139,7 @@ function readOnlyFile(path: string, fd: number, sizeBytes: number): ReadOnlyFile
     sync: Effect.void,
     sizeBytes: Effect.succeed(sizeBytes)
   }
-  return { path, sizeBytes, storage, beyondEnd }
+  return { path, sizeBytes, storage }
 }
 
 // --- the superblock -----------------------------------------------------------------------------

@@ -27,16 +27,19 @@ import { JournalWrites } from "./journal_writes.ts"
 import { MessageBus } from "./message_bus.ts"
 import { loadCheckpoint, recover, type RecoveryIo } from "./recovery.ts"
 import { currentNow, ReplicaObserver } from "./replica_events.ts"
+import { type ReplicaFigures, replicaFigures } from "./replica_metrics.ts"
 import { ReplicaOpenError, type ReplicaOpenFailure } from "./replica_open_error.ts"
 import { isStageOutput, runStage, type StageContext, type StageOutput } from "./stage_io.ts"
 import type { ClockChange } from "./cluster_clock.ts"
-import { type Input, type Output, ReplicaCore, type ReplicaConfig } from "./replica_core.ts"
+import { type Input, type Now, type Output, ReplicaCore, type ReplicaConfig } from "./replica_core.ts"
 
 /** Inputs waiting for the core; the bus stops reading sockets while its own queue is full. */
 const inboxMax = 4096
 const tickMs = 10
 /** How often (in ticks) a refusal for a full journal, or for a full ledger, is logged: once a minute. */
 const refusalLogTicks = 6000
+/** How often (in ticks) the figures read off the core (sessions, view, ops) are sampled: at the first tick, then once a second. */
+const sampleTicks = 100
 
 export { ReplicaOpenError, type ReplicaOpenFailure } from "./replica_open_error.ts"
 export { type ReplicaEvent, ReplicaObserver } from "./replica_events.ts"
@@ -87,6 +90,7 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   assert(core.commitOp >= checkpointer.op, () => "the replica commits from its checkpoint on")
   const inbox = yield* Queue.bounded<ShellInput>(inboxMax)
   const stopped = yield* Deferred.make<never>()
+  const figures = replicaFigures(yield* Effect.context<never>(), cluster, core.config.replica, core.config.clientsMax)
 
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
     const event = yield* Queue.take(bus.events)
@@ -94,15 +98,16 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
   })))
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(tickMs), Queue.offer(inbox, { _tag: "Tick" } as const))))
 
-  const writes = yield* journalWriter(inbox, journal, opened.replicaCount)
+  const writes = yield* journalWriter(inbox, journal, opened.replicaCount, figures)
 
   const background = backgroundIo(inbox, yield* Scope.Scope, stages, journal)
   let ticks = 0
   const notices = outputNotices(core.config.replica, capacity)
-  const handle = Effect.fnUntraced(function* (outputs: ReadonlyArray<Output>) {
+  const handle = Effect.fnUntraced(function* (now: Now, outputs: ReadonlyArray<Output>) {
     assert(core.status !== "recovering", () => "the serving loop handles a recovered core's outputs")
     for (const output of outputs) {
       observe(output)
+      figures.output(now, output)
       switch (output._tag) {
         case "SendToClient":
           // A client with no open connection gets nothing: it resends, and its retry gets the reply.
@@ -156,12 +161,14 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
     assert(inputs.length <= inboxMax, () => "the inbox holds at most inboxMax inputs")
     for (const input of inputs) {
       if (input._tag === "Fatal") return yield* Effect.failCause(input.cause)
-      if (input._tag === "Tick") ticks++
-      yield* handle(core.step(yield* currentNow, input))
+      if (input._tag === "Tick" && ++ticks % sampleTicks === 1) figures.sample(core, checkpointer.op)
+      const now = yield* currentNow
+      figures.input(now, input)
+      yield* handle(now, core.step(now, input))
     }
   })
   // What the last step of recovery asked of the serving loop (a view change's first moves).
-  yield* handle(opened.carried)
+  yield* handle(yield* currentNow, opened.carried)
   yield* Effect.forkScoped(Effect.forever(loop).pipe(
     Effect.onExit((exit) => exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)
       ? Effect.andThen(Effect.logFatal("replica stopped", exit.cause), Effect.sync(() => observe({ _tag: "Stopped", cause: exit.cause }))).pipe(
@@ -183,15 +190,19 @@ export const layerReplica = Layer.effect(Replica, Effect.gen(function* () {
  * disk falls behind by up to the journal's ops (the op never passes the journal's reach beyond
  * the durable checkpoint). Each write's completion, or its failure, goes to the inbox.
  */
-const journalWriter = Effect.fnUntraced(function* (inbox: Queue.Queue<ShellInput>, journal: Journal, replicaCount: number) {
+const journalWriter = Effect.fnUntraced(function* (inbox: Queue.Queue<ShellInput>, journal: Journal, replicaCount: number, figures: ReplicaFigures) {
   assert(replicaCount >= 1, () => "a cluster has a replica")
   const writesMax = replicaCount === 1 ? journal.layout.config.pipelineMax : journal.layout.config.journalSlotCount
   const writes = yield* JournalWrites.make(writesMax)
   assert(writes.max === writesMax, () => "the writes' bound")
   yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
     const prepare = yield* writes.take
+    const started = (yield* currentNow).monotonicNs
     yield* journal.writePrepare(prepare).pipe(
-      Effect.flatMap(() => Queue.offer(inbox, { _tag: "JournalWriteDone", op: readOp(prepare) } as const)),
+      Effect.flatMap(() => Effect.flatMap(currentNow, (now) => {
+        figures.journalWritten(Number(now.monotonicNs - started) / 1e9)
+        return Queue.offer(inbox, { _tag: "JournalWriteDone", op: readOp(prepare) } as const)
+      })),
       Effect.catch((error: StorageError) => Queue.offer(inbox, { _tag: "Fatal", cause: Cause.die(error) } as const))
     )
   })))

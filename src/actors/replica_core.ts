@@ -475,6 +475,11 @@ export class ReplicaCore {
     return this.statusNow
   }
 
+  /** Client sessions kept (at most `clientsMax`). */
+  get sessionCount(): number {
+    return this.sessions.size
+  }
+
   /** Whether the replica has cluster time (vsr.md §8): without it, as primary, it prepares nothing. */
   get clockSynchronized(): boolean {
     return this.clock.synchronized

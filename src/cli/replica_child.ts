@@ -143,21 +143,30 @@ export async function startCluster(paths: ReadonlyArray<string>, cpuProfileDirec
 
 /**
  * The index of a cluster's primary once every replica is normal in the same view (its log says
- * so: `replica <i>: normal view=<v> primary=<p>`). A fresh cluster started from its highest
- * index down often elects replica 1 before replica 0 has started (docs/decisions.md).
+ * so: `replica <i>: normal view=<v> primary=<p>`) and has stayed so for 3 s: twice the time
+ * backups wait for a primary before they vote it out. A fresh cluster started from its highest
+ * index down often elects replica 1 just after replica 0 started (docs/decisions.md).
  */
 export async function clusterPrimary(replicas: ReadonlyArray<ReplicaProcess>): Promise<number> {
   assert(replicas.length >= 1, () => "a cluster has a replica")
   const deadline = Date.now() + startTimeoutMs
+  let agreed: { readonly primary: number; readonly lines: string; readonly since: number } | undefined
   for (;;) {
     const views = replicas.map((replica) => [...replica.log().matchAll(/replica \d+: (normal|view change|recovering head) view=(\d+) primary=(\d+)/g)].at(-1))
     const first = views[0]
+    const lines = views.map((line) => line?.[0]).join("\n")
     if (first !== undefined && views.every((line) => line !== undefined && line[1] === "normal" && line[2] === first[2])) {
-      const primary = Number(first[3])
-      assert(primary < replicas.length, () => `primary ${primary} is one of the ${replicas.length}`)
-      return primary
+      if (agreed?.lines !== lines) agreed = { primary: Number(first[3]), lines, since: Date.now() }
+      if (Date.now() - agreed.since >= stableMs) {
+        assert(agreed.primary < replicas.length, () => `primary ${agreed!.primary} is one of the ${replicas.length}`)
+        return agreed.primary
+      }
+    } else {
+      agreed = undefined
     }
     if (Date.now() > deadline) throw new Error(`the cluster elected no primary in ${startTimeoutMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
+
+const stableMs = 3000

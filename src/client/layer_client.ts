@@ -3,6 +3,7 @@
  * TigerBeetle's client protocol to a Scarab or TigerBeetle 0.17 cluster through a session
  * (session.ts) over TCP (transport_tcp.ts).
  */
+import * as net from "node:net"
 import { Effect, Layer, Schema } from "effect"
 import { Ledger, makeLedger } from "./ledger_service.ts"
 import { makeSession } from "./session.ts"
@@ -12,8 +13,8 @@ export interface ClientOptions {
   /** The cluster id the replicas were formatted with. */
   readonly cluster: bigint
   /**
-   * The replicas in the cluster's order: "3000" (a port on 127.0.0.1), "host:port", or a port
-   * number. At most 6.
+   * The replicas in the cluster's order: "3000" (a port on 127.0.0.1), "host:port", "host" (port
+   * 3001), "[::1]:3000" or "[::1]" (IPv6), or a port number. At most 6.
    */
   readonly addresses: ReadonlyArray<string | number>
   /** First retransmission of a request in ms (default 600, as TigerBeetle's clients). */
@@ -38,7 +39,7 @@ export const makeClientSession = Effect.fnUntraced(function* (options: ClientOpt
   const addresses: Array<TcpAddress> = []
   for (const text of options.addresses) {
     const address = parseAddress(String(text))
-    if (address === undefined) return yield* new InvalidClientOptions({ reason: `'${text}' is not a port or host:port` })
+    if (address === undefined) return yield* new InvalidClientOptions({ reason: `'${text}' is not a port, host, host:port, [ipv6] or [ipv6]:port` })
     addresses.push(address)
   }
   return yield* makeSession({
@@ -51,11 +52,21 @@ export const makeClientSession = Effect.fnUntraced(function* (options: ClientOpt
 export const layerClient = (options: ClientOptions): Layer.Layer<Ledger, InvalidClientOptions> =>
   Layer.effect(Ledger, Effect.map(makeClientSession(options), (session) => Ledger.of(makeLedger(session.call))))
 
+/**
+ * "3000" (on 127.0.0.1), "host:3000", "host" (port 3001, TigerBeetle's default), "[::1]:3000" or
+ * "[::1]": an IPv6 host in brackets, as TigerBeetle writes it.
+ */
 function parseAddress(text: string): TcpAddress | undefined {
-  const colon = text.lastIndexOf(":")
-  const host = colon < 0 ? "127.0.0.1" : text.slice(0, colon)
-  const portText = colon < 0 ? text : text.slice(colon + 1)
-  if (host === "" || !/^[0-9]+$/.test(portText)) return undefined
-  const port = Number(portText)
+  const bracketed = /^\[([^\]]*)\](?::([0-9]+))?$/.exec(text)
+  if (bracketed !== null) return net.isIPv6(bracketed[1]!) ? withPort(bracketed[1]!, bracketed[2]) : undefined
+  if (/^[0-9]+$/.test(text)) return withPort("127.0.0.1", text)
+  const colon = text.indexOf(":")
+  if (colon < 0) return text === "" ? undefined : withPort(text, undefined)
+  if (colon !== text.lastIndexOf(":") || colon === 0 || !/^[0-9]+$/.test(text.slice(colon + 1))) return undefined
+  return withPort(text.slice(0, colon), text.slice(colon + 1))
+}
+
+function withPort(host: string, portText: string | undefined): TcpAddress | undefined {
+  const port = portText === undefined ? 3001 : Number(portText)
   return port >= 1 && port <= 65535 ? { host, port } : undefined
 }

@@ -61,7 +61,7 @@ export const zeroChunkBytes = 8 * 1024 * 1024
 export function openDataFile(options: DataFileOptions, directIo: boolean): Effect.Effect<DataFile, StorageOpenError, Scope.Scope> {
   const open = Effect.try({
     try: () => openSync(options, directIo),
-    catch: (error) => toOpenError(options.path, error)
+    catch: (error) => toOpenError(options.path, error, options.createSizeBytes !== undefined)
   })
   assert(options.removeIfFailed !== true || options.createSizeBytes !== undefined, () => "removeIfFailed is for a file being created")
   const close = (file: DataFile, failed: boolean) => Effect.sync(() => {
@@ -90,7 +90,7 @@ const lock = Effect.fnUntraced(function* (file: DataFile) {
   return yield* new StorageOpenError({
     path: file.path,
     code: "EWOULDBLOCK",
-    reason: `another process (or Storage) holds the data file's lock; tried ${lockAttemptsMax} times`
+    reason: `the data file is locked: another replica (a process, or another open in this one) has it open; tried ${lockAttemptsMax} times`
   })
 })
 
@@ -212,11 +212,15 @@ function fsyncDirectory(directory: string): void {
   }
 }
 
-function toOpenError(path: string, error: unknown): StorageOpenError {
+/**
+ * The operator's reading of an open's failure. ENOENT means two things: creating (format), the
+ * directory is missing; opening, the file is (it is created by `scarab format`).
+ */
+function toOpenError(path: string, error: unknown, creating: boolean): StorageOpenError {
   if (error instanceof Refusal) return new StorageOpenError({ path, code: error.code, reason: error.reason })
   const code = (error as NodeJS.ErrnoException).code ?? "UNKNOWN"
   const reasons: Record<string, string> = {
-    ENOENT: "no such file (format it first)",
+    ENOENT: creating ? `the directory ${nodePath.dirname(path)} does not exist (create it first)` : "no such file (create it with 'scarab format')",
     EEXIST: "the file already exists (refusing to format over it)",
     EACCES: "permission denied",
     EINVAL: "the file system refuses O_DIRECT (tmpfs or an overlay?); Direct I/O is required",

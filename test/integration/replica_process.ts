@@ -31,8 +31,8 @@ export const startMs = 180_000
 /** A child's whole run (a client's test suite, a benchmark): below the test timeout, so a hung child is killed and its output shown. */
 export const childRunMs = 540_000
 
-export function scarabSync(args: ReadonlyArray<string>): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(node, [cli, ...args], { encoding: "utf8", timeout: startMs })
+export function scarabSync(args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(node, [cli, ...args], { encoding: "utf8", timeout: startMs, env })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
@@ -68,7 +68,8 @@ export interface RunningReplica {
  * port" line: a port chosen here and bound later by the child could be taken meanwhile by another
  * process. A restart passes the port it served on before (its clients know that address).
  */
-export function startReplica(path: string, port = 0, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
+/** `port`: a number, or an address as `--addresses` takes it (such as `[::1]:0`). */
+export function startReplica(path: string, port: number | string = 0, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
   return startReplicaOf(path, [port], 0, flags)
 }
 
@@ -77,7 +78,7 @@ export function startReplica(path: string, port = 0, flags: ReadonlyArray<string
  * on every replica, as `scarab start --addresses` wants, except that an entry may be 0 for a port
  * the kernel picks, where the replica does not dial it (its own, or a lower index's).
  */
-export async function startReplicaOf(path: string, ports: ReadonlyArray<number>, replica: number, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
+export async function startReplicaOf(path: string, ports: ReadonlyArray<number | string>, replica: number, flags: ReadonlyArray<string> = []): Promise<RunningReplica> {
   if (!(replica >= 0 && replica < ports.length)) throw new Error(`replica ${replica} of ${ports.length}`)
   const port = ports[replica]!
   const child = spawn(node, [cli, "start", `--addresses=${ports.join(",")}`, ...flags, path], { stdio: ["ignore", "pipe", "pipe"] })
@@ -103,7 +104,7 @@ export async function startReplicaOf(path: string, ports: ReadonlyArray<number>,
     child.stderr!.on("data", check)
     void closed.then((code) => { clearTimeout(deadline); reject(new Error(`replica exited with ${code}:\n${output}`)) })
   })
-  if (port !== 0 && served !== port) throw new Error(`replica asked for port ${port} serves on ${served}`)
+  if (typeof port === "number" && port !== 0 && served !== port) throw new Error(`replica asked for port ${port} serves on ${served}`)
   const waitFor = <T>(find: (output: string) => T | undefined, what: string, timeoutMs = startMs) => new Promise<T>((resolve, reject) => {
     const stop = () => {
       clearTimeout(deadline)

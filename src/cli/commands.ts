@@ -4,9 +4,9 @@
  * commands runs, so that help, version and usage errors start without loading Effect, the
  * replica and the storage layers (a fifth of the time, on an idle machine).
  */
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Context, Effect, Exit, Layer } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Logger, type LogLevel, References } from "effect"
 import { LedgerCapacity, layerReplica, Replica, ReplicaOpenError } from "../actors/replica.ts"
 import type { LedgerOptions } from "../ledger/ledger.ts"
 import { formatDataFile, layerStorageFile } from "../layers/disk.ts"
@@ -28,7 +28,7 @@ export const runFormat = (options: FormatOptions): void => NodeRuntime.runMain(r
  * journal is written with O_DSYNC before a reply goes out.)
  */
 export const runStart = (options: StartOptions): void =>
-  NodeRuntime.runMain(exitWhenStopped(reportFailure(start(options))), {
+  NodeRuntime.runMain(exitWhenStopped(reportFailure(start(options))).pipe(withLogging(options)), {
     teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
   })
 
@@ -74,13 +74,25 @@ export interface StartOptions {
   readonly addresses: ReadonlyArray<ReplicaAddress>
   readonly formatCluster: bigint | undefined
   readonly capacity: LedgerOptions
+  /** The least severe log lines printed. */
+  readonly logLevel: "debug" | "info" | "warn" | "error"
+  /** "text": Effect's default lines; "json": one JSON object per line (timestamp, level, message, annotations). */
+  readonly logFormat: "text" | "json"
+}
+
+const logLevels: Readonly<Record<StartOptions["logLevel"], LogLevel.LogLevel>> = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" }
+
+/** `--log-level` and `--log-format` for everything the replica logs, format and start-up included. */
+const withLogging = (options: Pick<StartOptions, "logLevel" | "logFormat">) => <A, E>(effect: Effect.Effect<A, E>) => {
+  const leveled = effect.pipe(Effect.provideService(References.MinimumLogLevel, logLevels[options.logLevel]))
+  return options.logFormat === "json" ? leveled.pipe(Effect.provide(Logger.layer([Logger.consoleJson]))) : leveled
 }
 
 const start = (options: StartOptions) => Effect.gen(function* () {
   if (options.formatCluster !== undefined && !existsSync(options.path)) {
     yield* format({ path: options.path, cluster: options.formatCluster, replica: 0, replicaCount: 1, profile: "production" })
   }
-  const superblock = yield* superblockOf(options.path)
+  const { superblock, storage: opened } = yield* superblockOf(options.path)
   const cluster = superblock?.cluster
   // Started as its own cluster, the file would leave every client of --cluster waiting forever.
   if (options.formatCluster !== undefined && cluster !== undefined && cluster !== options.formatCluster) {
@@ -98,12 +110,20 @@ const start = (options: StartOptions) => Effect.gen(function* () {
     return yield* new ReplicaOpenError({ path: options.path, reason: `--addresses gives replica ${unknown} port 0, but replica ${index} dials it: name its port` })
   }
   const { host, port } = options.addresses[index]!
+  // In --log-format=json every line from here on, the replica's fibers' (forked as its layer builds) too, names its replica and cluster.
+  const annotations = { replica: index, cluster: String(cluster ?? 0n) }
+  const annotate = <A, E, R>(effect: Effect.Effect<A, E, R>) => options.logFormat === "json" ? Effect.annotateLogs(effect, annotations) : effect
+  if (superblock !== undefined) {
+    yield* annotate(Effect.logInfo(`scarab ${packageVersion()}: replica ${index} of cluster ${superblock.cluster}, ` +
+      `addresses ${options.addresses.map(({ host, port }) => `${host}:${port}`).join(",")}, data file ${options.path}, ` +
+      `storage ${opened.implementation} (${opened.directIo ? "Direct I/O" : "page cache"}), ${superblock.profile} profile`))
+  }
   const storage = layerStorageFile({ path: options.path })
   const bus = layerMessageBusTcp({ host, port, cluster: cluster ?? 0n, replica: index, replicaAddresses: options.addresses })
   const layer = layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)), Layer.provide(Layer.succeed(LedgerCapacity, options.capacity)))
-  const replica = Context.get(yield* Layer.build(layer), Replica)
-  return yield* replica.stopped.pipe(Effect.onInterrupt(() => Effect.flatMap(replica.commitOp, (commit) =>
-    Effect.logInfo(`replica ${index}: stopping on a signal at commit op ${commit}: closing its port and ${options.path}`))))
+  const replica = Context.get(yield* annotate(Layer.build(layer)), Replica)
+  return yield* annotate(replica.stopped.pipe(Effect.onInterrupt(() => Effect.flatMap(replica.commitOp, (commit) =>
+    Effect.logInfo(`replica ${index}: stopping on a signal at commit op ${commit}: closing its port and ${options.path}`)))))
 }).pipe(Effect.scoped)
 
 /**
@@ -111,5 +131,12 @@ const start = (options: StartOptions) => Effect.gen(function* () {
  * replica opens; undefined when it is unreadable (the replica then refuses to open and says why).
  */
 const superblockOf = (path: string) => Effect.gen(function* () {
-  return yield* peekSuperblock(yield* Storage)
+  const storage = yield* Storage
+  return { superblock: yield* peekSuperblock(storage), storage: { implementation: storage.implementation, directIo: storage.directIo } }
 }).pipe(Effect.provide(layerStorageFile({ path })))
+
+/** package.json's version (two folders up from src/cli/ and from dist/cli/). */
+function packageVersion(): string {
+  const manifest: unknown = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"))
+  return typeof manifest === "object" && manifest !== null && "version" in manifest && typeof manifest.version === "string" ? manifest.version : "unknown"
+}

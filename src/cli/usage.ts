@@ -75,7 +75,9 @@ export const commands: ReadonlyArray<CommandHelp> = [
       { name: "format-if-missing", value: undefined, default: "off", description: "Format a missing data file first, as replica 0 of a cluster of one (with --cluster)." },
       { ...clusterOption, default: "required with --format-if-missing", description: "The cluster a missing file is formatted for; an existing file of another cluster is refused." },
       { name: "accounts-max", value: "<n>", default: String(documentedDefaults.accountsMax), description: "The most accounts the ledger holds in memory; a create beyond it is refused, and logged." },
-      { name: "transfers-max", value: "<n>", default: String(documentedDefaults.transfersMax), description: "The most transfers the ledger holds in memory (about 4 GiB at the default)." }
+      { name: "transfers-max", value: "<n>", default: String(documentedDefaults.transfersMax), description: "The most transfers the ledger holds in memory (about 4 GiB at the default)." },
+      { name: "log-level", value: "debug|info|warn|error", default: "info", description: "The least severe log lines printed." },
+      { name: "log-format", value: "text|json", default: "text", description: "json: one JSON object per line (timestamp, level, message, annotations), for machines." }
     ],
     notes: `${addressesHelp} A cluster's data files are formatted one by one with 'scarab format'.`
   },

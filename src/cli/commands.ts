@@ -78,6 +78,10 @@ export interface StartOptions {
   readonly logLevel: "debug" | "info" | "warn" | "error"
   /** "text": Effect's default lines; "json": one JSON object per line (timestamp, level, message, annotations). */
   readonly logFormat: "text" | "json"
+  /** `--metrics`: the replica's figures in Prometheus text at `GET /metrics` on this address (port 0: one the kernel picks). */
+  readonly metrics?: ReplicaAddress | undefined
+  /** `--statsd`: the replica's figures as statsd datagrams to this address, once a second. */
+  readonly statsd?: ReplicaAddress | undefined
 }
 
 const logLevels: Readonly<Record<StartOptions["logLevel"], LogLevel.LogLevel>> = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" }
@@ -122,9 +126,18 @@ const start = (options: StartOptions) => Effect.gen(function* () {
   const bus = layerMessageBusTcp({ host, port, cluster: cluster ?? 0n, replica: index, replicaAddresses: options.addresses })
   const layer = layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)), Layer.provide(Layer.succeed(LedgerCapacity, options.capacity)))
   const replica = Context.get(yield* annotate(Layer.build(layer)), Replica)
+  yield* annotate(exportMetrics(options))
   return yield* annotate(replica.stopped.pipe(Effect.onInterrupt(() => Effect.flatMap(replica.commitOp, (commit) =>
     Effect.logInfo(`replica ${index}: stopping on a signal at commit op ${commit}: closing its port and ${options.path}`)))))
 }).pipe(Effect.scoped)
+
+/** `--metrics` and `--statsd` (src/layers/metrics.ts), loaded only when asked for: without them a replica starts as before. */
+const exportMetrics = (options: Pick<StartOptions, "metrics" | "statsd">) => Effect.gen(function* () {
+  if (options.metrics === undefined && options.statsd === undefined) return
+  const exporters = yield* Effect.promise(() => import("../layers/metrics.ts"))
+  if (options.metrics !== undefined) yield* Layer.build(exporters.layerPrometheusHttp(options.metrics))
+  if (options.statsd !== undefined) yield* Layer.build(exporters.layerStatsd(options.statsd))
+})
 
 /**
  * The file's superblock, whose cluster, replica index and replica count the bus needs before the

@@ -111,7 +111,7 @@ function formatOptions(parsed: Parsed): FormatOptions {
 }
 
 function startOptions(parsed: Parsed): StartOptions {
-  parsed.allowOnly(["addresses", "format-if-missing", "cluster", "accounts-max", "transfers-max", "log-level", "log-format"])
+  parsed.allowOnly(["addresses", "format-if-missing", "cluster", "accounts-max", "transfers-max", "log-level", "log-format", "metrics", "statsd"])
   const listed = parsed.required("addresses").split(",")
   if (listed.length > replicasMax) throw new UsageError(`--addresses names ${listed.length} replicas; a cluster has at most ${replicasMax}`)
   // Port 0 listens on a port the kernel picks, named in the "serving on port" log line (as
@@ -124,12 +124,15 @@ function startOptions(parsed: Parsed): StartOptions {
   if (formatIfMissing && addresses.length !== 1) throw new UsageError("--format-if-missing formats a single-replica cluster: a cluster's data files are formatted with 'scarab format'")
   const accountsMax = parsed.flags.get("accounts-max")
   const transfersMax = parsed.flags.get("transfers-max")
+  const metrics = parsed.flags.get("metrics")
+  const statsd = parsed.flags.get("statsd")
   const logLevel = parsed.flags.get("log-level") ?? "info"
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be debug, info, warn or error, not '${logLevel}'`)
   const logFormat = parsed.flags.get("log-format") ?? "text"
   if (logFormat !== "text" && logFormat !== "json") throw new UsageError(`--log-format must be text or json, not '${logFormat}'`)
   return {
     logLevel, logFormat,
+    metrics: metrics === undefined ? undefined : parseAddress(metrics, 0), statsd: statsd === undefined ? undefined : parseAddress(statsd),
     path: parsed.path(), addresses, formatCluster: formatIfMissing ? parseU128(parsed.required("cluster"), "--cluster") : undefined,
     capacity: {
       ...(accountsMax === undefined ? {} : { accountsMax: parseUint(accountsMax, "--accounts-max", 1, accountsMaxLimit) }),

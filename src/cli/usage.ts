@@ -77,7 +77,12 @@ export const commands: ReadonlyArray<CommandHelp> = [
       { name: "accounts-max", value: "<n>", default: String(documentedDefaults.accountsMax), description: "The most accounts the ledger holds in memory; a create beyond it is refused, and logged." },
       { name: "transfers-max", value: "<n>", default: String(documentedDefaults.transfersMax), description: "The most transfers the ledger holds in memory (about 4 GiB at the default)." },
       { name: "log-level", value: "debug|info|warn|error", default: "info", description: "The least severe log lines printed." },
-      { name: "log-format", value: "text|json", default: "text", description: "json: one JSON object per line (timestamp, level, message, annotations), for machines." }
+      { name: "log-format", value: "text|json", default: "text", description: "json: one JSON object per line (timestamp, level, message, annotations), for machines." },
+      {
+        name: "metrics", value: "<host>:<port>", default: "off",
+        description: "Serve the replica's figures in Prometheus text format at GET /metrics on this address (port 0: one the kernel picks, logged)."
+      },
+      { name: "statsd", value: "<host>:<port>", default: "off", description: "Send the replica's figures as statsd datagrams (UDP, DogStatsD tags) to this address, once a second." }
     ],
     notes: `${addressesHelp} A cluster's data files are formatted one by one with 'scarab format'.`
   },

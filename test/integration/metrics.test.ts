@@ -71,9 +71,16 @@ describe("scarab start --metrics: Prometheus text at GET /metrics", () => {
 
     // The test profile checkpoints every 32 ops: 40 requests pass one.
     await load(client!, 37)
-    // Gauges read off the core are sampled once a second.
-    await new Promise((resolve) => setTimeout(resolve, 1200))
-    const text = await scrape(url)
+    // Gauges read off the core are sampled once a second (of ticks: later on a loaded machine), and
+    // the checkpoint at op 32 may still be writing as the last reply arrives.
+    const sessions = 'scarab_client_sessions{cluster="0",replica="0"}'
+    let text = await scrape(url)
+    const checkpoints = 'scarab_checkpoint_duration_seconds_count{cluster="0",replica="0"}'
+    const settled = (figures: Map<string, number>) => figures.get(sessions) === 1 && (figures.get(checkpoints) ?? 0) >= 1
+    for (const deadline = Date.now() + 20_000; !settled(parseExposition(text)) && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      text = await scrape(url)
+    }
     const after = parseExposition(text)
     const figure = (name: string, labels = 'cluster="0",replica="0"') => {
       const value = after.get(`${name}{${labels}}`)
@@ -122,7 +129,7 @@ describe("scarab start --statsd: statsd datagrams over UDP", () => {
     await started([`--statsd=127.0.0.1:${port}`])
     await load(client!, 3)
     const lines = () => datagrams.flatMap((datagram) => datagram.toString("utf8").split("\n"))
-    const deadline = Date.now() + 10_000
+    const deadline = Date.now() + 20_000
     const wanted = ["scarab.requests_received:", "scarab.commits:", "scarab.commit_latency_seconds.count:", "scarab.client_sessions:1|g"]
     while (!wanted.every((prefix) => lines().some((line) => line.startsWith(prefix))) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100))

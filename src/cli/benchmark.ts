@@ -55,12 +55,18 @@ import { productionConfig } from "../storage/layout.ts"
 import { type Parsed, parseAddress, parseU128, parseUint, UsageError } from "./arguments.ts"
 import { Pinger } from "./pinger.ts"
 import { clusterPrimary, formatDataFile, type ReplicaProcess, startCluster, startReplica, stopReplica } from "./replica_child.ts"
-import { accountBatch, transferBatch, xorshift } from "./workload.ts"
+import { accountBatch, type IdOrder, idPermutation, transferBatch, xorshift } from "./workload.ts"
 
 export interface BenchmarkOptions {
   readonly transfers: number
   readonly accounts: number
   readonly queries: number
+  /** The order of the transfers' ids (TigerBeetle's --id-order). */
+  readonly idOrder: IdOrder
+  /** Every transfer is created pending (TigerBeetle's --transfer-pending). */
+  readonly transferPending: boolean
+  /** Seeds the account pairs, the random id order and the queries. */
+  readonly seed: number
   /** Transfer counts at which the durability phase checkpoints and restarts; empty: no such phase. */
   readonly restartPoints: ReadonlyArray<number>
   /** When set, the replicas run with `--cpu-prof` and write their profiles into this directory. */
@@ -90,11 +96,22 @@ const resendMs = 1_000
 const percentiles = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100] as const
 
 export function benchmarkOptions(parsed: Parsed): BenchmarkOptions {
-  parsed.allowOnly(["transfers", "accounts", "queries", "restart-points", "replica-cpu-prof", "replica-count", "addresses", "cluster"])
+  parsed.allowOnly(["transfer-count", "transfers", "account-count", "accounts", "query-count", "queries", "id-order", "transfer-pending", "seed",
+    "clients", "restart-points", "replica-cpu-prof", "replica-count", "addresses", "cluster"])
   if (parsed.positional.length > 0) throw new UsageError("benchmark takes no data file: it formats a temporary one")
-  const transfers = parseUint(parsed.flags.get("transfers") ?? "2000000", "--transfers", 1, 100_000_000)
-  const accounts = parseUint(parsed.flags.get("accounts") ?? "10000", "--accounts", 2, 1_000_000)
-  const queries = parseUint(parsed.flags.get("queries") ?? "100", "--queries", 1, 10_000)
+  const transfers = parseUint(aliased(parsed, "transfer-count", "transfers") ?? "2000000", "--transfer-count", 1, 100_000_000)
+  const accounts = parseUint(aliased(parsed, "account-count", "accounts") ?? "10000", "--account-count", 2, 1_000_000)
+  const queries = parseUint(aliased(parsed, "query-count", "queries") ?? "100", "--query-count", 1, 10_000)
+  const idOrder = parsed.flags.get("id-order") ?? "sequential"
+  if (idOrder !== "sequential" && idOrder !== "random" && idOrder !== "reversed") {
+    throw new UsageError(`--id-order must be sequential, random or reversed, not '${idOrder}'`)
+  }
+  const seed = parseUint(parsed.flags.get("seed") ?? "42", "--seed", 0, 0xffff_ffff)
+  const clients = parsed.flags.get("clients")
+  if (clients !== undefined && clients !== "1") {
+    throw new UsageError(`--clients=${clients}: Scarab's load generator is one client with one request in flight; only --clients=1 is supported`)
+  }
+  const transferPending = parsed.switchGiven("transfer-pending")
   const listed = parsed.flags.get("addresses")
   const addresses = listed === undefined ? undefined : parsed.required("addresses").split(",").map((address) => parseAddress(address))
   const count = parsed.flags.get("replica-count")
@@ -116,9 +133,15 @@ export function benchmarkOptions(parsed: Parsed): BenchmarkOptions {
   const profile = parsed.flags.get("replica-cpu-prof")
   if (addresses !== undefined && profile !== undefined) throw new UsageError("--replica-cpu-prof profiles replicas the benchmark starts, not those at --addresses")
   return {
-    transfers, accounts, queries, restartPoints, cpuProfileDirectory: profile === undefined || profile === "" ? undefined : profile,
-    replicaCount, addresses, cluster
+    transfers, accounts, queries, idOrder, transferPending, seed, restartPoints,
+    cpuProfileDirectory: profile === undefined || profile === "" ? undefined : profile, replicaCount, addresses, cluster
   }
+}
+
+/** A value given under TigerBeetle's name or Scarab's earlier one (not both). */
+function aliased(parsed: Parsed, name: string, earlier: string): string | undefined {
+  if (parsed.flags.has(name) && parsed.flags.has(earlier)) throw new UsageError(`--${name} and --${earlier} are the same option; give one`)
+  return parsed.flags.has(name) ? parsed.required(name) : parsed.flags.has(earlier) ? parsed.required(earlier) : undefined
 }
 
 /** What the benchmark holds open, released whatever happens. */
@@ -147,7 +170,7 @@ export async function benchmark(options: BenchmarkOptions): Promise<void> {
   process.once("SIGTERM", interrupt)
   try {
     log(`benchmark: ${options.accounts} accounts, ${options.transfers} transfers in batches of ${batchEventsMax}, ${options.queries} queries, ` +
-      `${options.replicaCount} replica${options.replicaCount === 1 ? "" : "s"}`)
+      `${options.idOrder} ids${options.transferPending ? ", pending" : ""}, seed ${options.seed}, ${options.replicaCount} replica${options.replicaCount === 1 ? "" : "s"}`)
     // The load goes to the primary: of a cluster it starts, the one its replicas elected; of a
     // running cluster, the first address (name the primary's first).
     const primary = options.addresses?.[0] ?? { host: localhost, port: await startOwnCluster(directory, options, held) }
@@ -245,13 +268,16 @@ interface LoadResult {
 
 /** Creates transfers `from + 1 .. to` (ids), in full batches. */
 async function createTransfers(client: LoadClient, options: BenchmarkOptions, from: number, to: number, idHigh: number): Promise<LoadResult> {
-  const random = xorshift(42 + from)
+  const random = xorshift(options.seed + from)
   const count = to - from
   const batchCount = Math.ceil(count / batchEventsMax)
   const latenciesMs = new Float64Array(batchCount)
+  // Transfer n (from 1) of every phase, load and durability: one permutation over all the ids either creates.
+  const idOf = idPermutation(options.idOrder, Math.max(options.transfers, ...options.restartPoints), options.seed)
   const build = (batch: number): Uint8Array => {
     const n = Math.min(batchEventsMax, count - batch * batchEventsMax)
-    return client.prepare(Operation.create_transfers, transferBatch(random, options.accounts, from + batch * batchEventsMax + 1, n, idHigh))
+    const events = transferBatch(random, options.accounts, from + batch * batchEventsMax + 1, n, idHigh, { idOf, pending: options.transferPending })
+    return client.prepare(Operation.create_transfers, events)
   }
   const progress = new Progress(count)
   const start = performance.now()
@@ -279,7 +305,7 @@ interface QueryResult {
 }
 
 async function runQueries(client: LoadClient, options: BenchmarkOptions, idHigh: number): Promise<QueryResult> {
-  const random = xorshift(7)
+  const random = xorshift(options.seed ^ 0x5bd1_e995)
   const accountTransfersMs = new Float64Array(options.queries)
   const lookupAccountsMs = new Float64Array(options.queries)
   let transfersFound = 0

@@ -13,9 +13,9 @@ import { formatDataFile, layerStorageFile } from "../layers/disk.ts"
 import { layerMessageBusTcp, type ReplicaAddress } from "../layers/network_tcp.ts"
 import type { FormatOptions } from "../storage/format.ts"
 import { layoutOf, storageConfigs } from "../storage/layout.ts"
-import { Storage } from "../storage/storage.ts"
+import { Storage, StorageOpenError } from "../storage/storage.ts"
 import { peekSuperblock, replicaIndexOf } from "../storage/superblock.ts"
-import type { Parsed } from "./arguments.ts"
+import { formatAddressText, type Parsed } from "./arguments.ts"
 import { benchmark, benchmarkOptions } from "./benchmark.ts"
 import { repl, replOptions } from "./repl.ts"
 
@@ -74,14 +74,18 @@ export interface StartOptions {
   readonly addresses: ReadonlyArray<ReplicaAddress>
   readonly formatCluster: bigint | undefined
   readonly capacity: LedgerOptions
-  /** The least severe log lines printed. */
-  readonly logLevel: "debug" | "info" | "warn" | "error"
-  /** "text": Effect's default lines; "json": one JSON object per line (timestamp, level, message, annotations). */
-  readonly logFormat: "text" | "json"
   /** `--metrics`: the replica's figures in Prometheus text at `GET /metrics` on this address (port 0: one the kernel picks). */
   readonly metrics?: ReplicaAddress | undefined
   /** `--statsd`: the replica's figures as statsd datagrams to this address, once a second. */
   readonly statsd?: ReplicaAddress | undefined
+  /** The least severe log lines printed. */
+  readonly logLevel: "debug" | "info" | "warn" | "error"
+  /** "text": Effect's default lines; "json": one JSON object per line (timestamp, level, message, annotations). */
+  readonly logFormat: "text" | "json"
+  /** `--development`, as TigerBeetle's: where Direct I/O is unavailable, the page cache with O_DSYNC, with a warning. */
+  readonly development: boolean
+  /** `--cache-grid` as given, and in bytes: TigerBeetle's grid cache size; accepted, and logged as not applied (docs/decisions.md). */
+  readonly cacheGrid: { readonly text: string; readonly bytes: number } | undefined
 }
 
 const logLevels: Readonly<Record<StartOptions["logLevel"], LogLevel.LogLevel>> = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" }
@@ -96,7 +100,7 @@ const start = (options: StartOptions) => Effect.gen(function* () {
   if (options.formatCluster !== undefined && !existsSync(options.path)) {
     yield* format({ path: options.path, cluster: options.formatCluster, replica: 0, replicaCount: 1, profile: "production" })
   }
-  const { superblock, storage: opened } = yield* superblockOf(options.path)
+  const { superblock, storage: opened } = yield* superblockOf(options.path, options.development)
   const cluster = superblock?.cluster
   // Started as its own cluster, the file would leave every client of --cluster waiting forever.
   if (options.formatCluster !== undefined && cluster !== undefined && cluster !== options.formatCluster) {
@@ -119,10 +123,14 @@ const start = (options: StartOptions) => Effect.gen(function* () {
   const annotate = <A, E, R>(effect: Effect.Effect<A, E, R>) => options.logFormat === "json" ? Effect.annotateLogs(effect, annotations) : effect
   if (superblock !== undefined) {
     yield* annotate(Effect.logInfo(`scarab ${packageVersion()}: replica ${index} of cluster ${superblock.cluster}, ` +
-      `addresses ${options.addresses.map(({ host, port }) => `${host}:${port}`).join(",")}, data file ${options.path}, ` +
+      `addresses ${options.addresses.map(formatAddressText).join(",")}, data file ${options.path}, ` +
       `storage ${opened.implementation} (${opened.directIo ? "Direct I/O" : "page cache"}), ${superblock.profile} profile`))
   }
-  const storage = layerStorageFile({ path: options.path })
+  if (options.cacheGrid !== undefined) {
+    yield* Effect.logWarning(`--cache-grid=${options.cacheGrid.text} (${options.cacheGrid.bytes} bytes) is not applied: Scarab's grid cache is a ` +
+      "fixed small LRU, since the grid is read only at start-up (the ledger is held in memory, bounded by --accounts-max and --transfers-max)")
+  }
+  const storage = layerStorageFile({ path: options.path, directIo: opened.directIo })
   const bus = layerMessageBusTcp({ host, port, cluster: cluster ?? 0n, replica: index, replicaAddresses: options.addresses })
   const layer = layerReplica.pipe(Layer.provide(Layer.merge(storage, bus)), Layer.provide(Layer.succeed(LedgerCapacity, options.capacity)))
   const replica = Context.get(yield* annotate(Layer.build(layer)), Replica)
@@ -142,11 +150,22 @@ const exportMetrics = (options: Pick<StartOptions, "metrics" | "statsd">) => Eff
 /**
  * The file's superblock, whose cluster, replica index and replica count the bus needs before the
  * replica opens; undefined when it is unreadable (the replica then refuses to open and says why).
+ * Where Direct I/O is unavailable (a file system refusing O_DIRECT, no native addon for aligned
+ * buffers), `development` opens it on the page cache instead, and the replica then does too.
  */
-const superblockOf = (path: string) => Effect.gen(function* () {
+const superblockOf = (path: string, development: boolean) => peekWith(path, true).pipe(
+  Effect.catchTag("StorageOpenError", (error) => !directIoRefusals.has(error.code) ? Effect.fail(error) : development
+    ? Effect.andThen(Effect.logWarning(`${path}: Direct I/O is unavailable (${error.reason}); --development: the page cache with O_DSYNC ` +
+      "instead, which is not safe for production"), peekWith(path, false))
+    : Effect.fail(new StorageOpenError({ ...error, reason: `${error.reason} ('scarab start --development' runs on the page cache instead; not for production)` }))))
+
+/** The codes of a data file's open that mean Direct I/O is unavailable here (disk_file.ts, disk.ts). */
+const directIoRefusals: ReadonlySet<string> = new Set(["EINVAL", "ENOALIGN"])
+
+const peekWith = (path: string, directIo: boolean) => Effect.gen(function* () {
   const storage = yield* Storage
   return { superblock: yield* peekSuperblock(storage), storage: { implementation: storage.implementation, directIo: storage.directIo } }
-}).pipe(Effect.provide(layerStorageFile({ path })))
+}).pipe(Effect.provide(layerStorageFile({ path, directIo })))
 
 /** package.json's version (two folders up from src/cli/ and from dist/cli/). */
 function packageVersion(): string {

@@ -14,8 +14,9 @@ import { assert } from "../assert.ts"
 import { native, nativeUnavailableReason } from "../native.ts"
 import { releaseClientMin, releaseFormat, releaseScarab, replicasMax } from "../protocol/header.ts"
 import type { FormatOptions } from "../storage/format.ts"
-import { parseAddress, parseArguments, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
+import { parseAddress, parseArguments, parseByteSize, parseU128, parseUint, UsageError, type Parsed } from "./arguments.ts"
 import type { StartOptions } from "./commands.ts"
+import { inspectOptions } from "./inspect_options.ts"
 import { commandHelpText, commandNamed, synopsis, usageText } from "./usage.ts"
 
 /** The largest capacities `start` accepts: what a 24 GiB machine can hold in memory, and more. */
@@ -46,6 +47,10 @@ async function main(argv: ReadonlyArray<string>): Promise<void> {
         return (await import("./commands.ts")).runRepl(parsed)
       case "benchmark":
         return (await import("./commands.ts")).runBenchmark(parsed)
+      case "inspect": {
+        const options = inspectOptions(parsed)
+        return (await import("./inspect.ts")).runInspect(options)
+      }
       default:
         throw new UsageError(`unknown command '${parsed.command}'`)
     }
@@ -111,7 +116,8 @@ function formatOptions(parsed: Parsed): FormatOptions {
 }
 
 function startOptions(parsed: Parsed): StartOptions {
-  parsed.allowOnly(["addresses", "format-if-missing", "cluster", "accounts-max", "transfers-max", "log-level", "log-format", "metrics", "statsd"])
+  parsed.allowOnly(["addresses", "format-if-missing", "cluster", "accounts-max", "transfers-max", "log-level", "log-format", "metrics", "statsd",
+    "log-debug", "cache-grid", "development"])
   const listed = parsed.required("addresses").split(",")
   if (listed.length > replicasMax) throw new UsageError(`--addresses names ${listed.length} replicas; a cluster has at most ${replicasMax}`)
   // Port 0 listens on a port the kernel picks, named in the "serving on port" log line (as
@@ -126,12 +132,17 @@ function startOptions(parsed: Parsed): StartOptions {
   const transfersMax = parsed.flags.get("transfers-max")
   const metrics = parsed.flags.get("metrics")
   const statsd = parsed.flags.get("statsd")
-  const logLevel = parsed.flags.get("log-level") ?? "info"
+  // --log-debug is TigerBeetle's spelling of --log-level=debug.
+  const logDebug = parsed.switchGiven("log-debug")
+  if (logDebug && parsed.flags.has("log-level")) throw new UsageError("--log-debug is --log-level=debug: give one of them")
+  const logLevel = logDebug ? "debug" : parsed.flags.get("log-level") ?? "info"
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be debug, info, warn or error, not '${logLevel}'`)
   const logFormat = parsed.flags.get("log-format") ?? "text"
   if (logFormat !== "text" && logFormat !== "json") throw new UsageError(`--log-format must be text or json, not '${logFormat}'`)
+  const cacheGrid = parsed.flags.get("cache-grid")
   return {
-    logLevel, logFormat,
+    logLevel, logFormat, development: parsed.switchGiven("development"),
+    cacheGrid: cacheGrid === undefined ? undefined : { text: cacheGrid, bytes: parseByteSize(parsed.required("cache-grid"), "--cache-grid") },
     metrics: metrics === undefined ? undefined : parseAddress(metrics, 0), statsd: statsd === undefined ? undefined : parseAddress(statsd),
     path: parsed.path(), addresses, formatCluster: formatIfMissing ? parseU128(parsed.required("cluster"), "--cluster") : undefined,
     capacity: {

@@ -19,7 +19,7 @@ import { Cause, Context, Deferred, Effect, Fiber, Layer, Queue } from "effect"
 import { layerClient } from "../client/layer_client.ts"
 import { Ledger, type LedgerApi } from "../client/ledger_service.ts"
 import type { LedgerError } from "../client/errors.ts"
-import { parseAddress, parseU128, UsageError, type Parsed } from "./arguments.ts"
+import { formatAddressText, parseAddress, parseDurationMs, parseU128, UsageError, type Parsed } from "./arguments.ts"
 import { keysOfOperation, operations, parseStatement, pointAt, splitStatements, type ParseError, type Statement } from "./repl_parser.ts"
 import { accountsTable, balancesTable, createResultsTable, transfersTable } from "./repl_output.ts"
 
@@ -28,18 +28,21 @@ export interface ReplOptions {
   /** `host:port` of each replica, in the cluster's order. */
   readonly addresses: ReadonlyArray<string>
   readonly command: string | undefined
+  /** How long a statement may wait for its reply before the REPL gives up on it; undefined: as long as it takes. */
+  readonly timeoutMs: number | undefined
 }
 
 export function replOptions(parsed: Parsed): ReplOptions {
-  parsed.allowOnly(["cluster", "addresses", "command"])
+  parsed.allowOnly(["cluster", "addresses", "command", "timeout"])
   if (parsed.positional.length > 0) throw new UsageError(`repl takes no data file, got ${parsed.positional.join(" ")}`)
-  const addresses = parsed.required("addresses").split(",").map((text) => {
-    const { host, port } = parseAddress(text)
-    return `${host}:${port}`
-  })
+  const addresses = parsed.required("addresses").split(",").map((text) => formatAddressText(parseAddress(text)))
   if (addresses.length > 6) throw new UsageError(`--addresses names ${addresses.length} replicas; a cluster has at most 6`)
   const command = parsed.flags.get("command")
-  return { cluster: parseU128(parsed.required("cluster"), "--cluster"), addresses, command: command === "" ? undefined : command }
+  const timeout = parsed.flags.get("timeout")
+  return {
+    cluster: parseU128(parsed.required("cluster"), "--cluster"), addresses, command: command === "" ? undefined : command,
+    timeoutMs: timeout === undefined ? undefined : parseDurationMs(parsed.required("timeout"), "--timeout")
+  }
 }
 
 /** What a statement printed, and whether it succeeded. */
@@ -125,7 +128,7 @@ export function complete(line: string): [Array<string>, string] {
 export const repl = (options: ReplOptions) => Effect.scoped(Effect.gen(function* () {
   const context = yield* Layer.build(layerClient({ cluster: options.cluster, addresses: options.addresses }))
   const ledger = Context.get(context, Ledger)
-  if (options.command !== undefined) return yield* runCommand(ledger, options.command, options.addresses)
+  if (options.command !== undefined) return yield* runCommand(ledger, options.command, options)
   yield* interactive(ledger, options)
 }))
 
@@ -139,20 +142,30 @@ const err = (lines: ReadonlyArray<string>) => Effect.sync(() => {
 const waitingNoticeMs = 2_000
 
 /**
- * `execute`, saying so on stderr when the cluster has not answered within two seconds (the
- * network client retries forever), and giving up with a note when `stop` completes first.
+ * `execute`, saying on stderr what it waits for when the cluster has not answered within two
+ * seconds (the network client retries forever: a cluster that is down, or of another id than
+ * --cluster, never answers), and giving up with a note when `stop` completes first or
+ * --timeout passes.
  */
-const executeWithNotice = Effect.fnUntraced(function* (ledger: LedgerApi, statement: Statement, addresses: ReadonlyArray<string>,
-  stop: Effect.Effect<void>) {
-  const notice = yield* Effect.forkChild(Effect.delay(err([`(waiting for the cluster at ${addresses.join(",")}; Ctrl+C stops waiting)`]), waitingNoticeMs))
-  const outcome = yield* Effect.raceFirst(execute(ledger, statement), Effect.as(stop, {
+const executeWithNotice = Effect.fnUntraced(function* (ledger: LedgerApi, statement: Statement, options: ReplOptions,
+  stop: Effect.Effect<void>, stopHint: string) {
+  const cluster = `cluster ${options.cluster} at ${options.addresses.join(",")}`
+  const bound = options.timeoutMs === undefined ? stopHint : `--timeout gives up after ${durationText(options.timeoutMs)}`
+  const notice = yield* Effect.forkChild(Effect.delay(err([`(waiting for a reply from ${cluster}; ${bound})`]), waitingNoticeMs))
+  const timedOut = options.timeoutMs === undefined ? Effect.never : Effect.as(Effect.sleep(options.timeoutMs), {
+    ok: false, lines: [`error: no reply from ${cluster} within ${durationText(options.timeoutMs)} (--timeout): is it running, ` +
+      `and is its id ${options.cluster}? The outcome is unknown: a create may still commit; look it up`]
+  })
+  const outcome = yield* Effect.raceFirst(execute(ledger, statement), Effect.raceFirst(timedOut, Effect.as(stop, {
     ok: false, lines: ["interrupted: no reply yet, so the outcome is unknown (a create may still commit; look it up)"]
-  }))
+  })))
   yield* Fiber.interrupt(notice)
   return outcome
 })
 
-const runCommand = Effect.fnUntraced(function* (ledger: LedgerApi, command: string, addresses: ReadonlyArray<string>) {
+const durationText = (ms: number): string => ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`
+
+const runCommand = Effect.fnUntraced(function* (ledger: LedgerApi, command: string, options: ReplOptions) {
   const { statements, rest } = splitStatements(command)
   const texts = rest.trim() === "" ? statements : [...statements, rest]
   const parsed: Array<Statement> = []
@@ -166,7 +179,7 @@ const runCommand = Effect.fnUntraced(function* (ledger: LedgerApi, command: stri
     parsed.push(statement)
   }
   for (const statement of parsed) {
-    const outcome = yield* executeWithNotice(ledger, statement, addresses, Effect.never)
+    const outcome = yield* executeWithNotice(ledger, statement, options, Effect.never, "--timeout=<duration> bounds the wait")
     yield* (outcome.ok ? out : err)(outcome.lines)
     if (!outcome.ok) {
       process.exitCode = 1
@@ -223,7 +236,7 @@ const interactive = Effect.fnUntraced(function* (ledger: LedgerApi, options: Rep
         continue
       }
       cancel = yield* Deferred.make<void>()
-      const outcome = yield* executeWithNotice(ledger, statement, options.addresses, Deferred.await(cancel))
+      const outcome = yield* executeWithNotice(ledger, statement, options, Deferred.await(cancel), "Ctrl+C stops waiting")
       cancel = undefined
       yield* (outcome.ok ? out : err)(outcome.lines)
     }

@@ -46,7 +46,8 @@ const clusterOption: OptionHelp = {
   description: "The cluster's id, a decimal number below 2^128, the same on every replica and client of the cluster."
 }
 
-const addressesHelp = "An address is a port (3000, on 127.0.0.1), host:port (127.0.0.1:3000) or a host (port 3001)."
+const addressesHelp = "An address is a port (3000, on 127.0.0.1), host:port (127.0.0.1:3000), a host (port 3001), or an IPv6 " +
+  "address in brackets, with a port or without ([::1]:3000, [::1])."
 
 export const commands: ReadonlyArray<CommandHelp> = [
   {
@@ -82,7 +83,18 @@ export const commands: ReadonlyArray<CommandHelp> = [
         name: "metrics", value: "<host>:<port>", default: "off",
         description: "Serve the replica's figures in Prometheus text format at GET /metrics on this address (port 0: one the kernel picks, logged)."
       },
-      { name: "statsd", value: "<host>:<port>", default: "off", description: "Send the replica's figures as statsd datagrams (UDP, DogStatsD tags) to this address, once a second." }
+      { name: "statsd", value: "<host>:<port>", default: "off", description: "Send the replica's figures as statsd datagrams (UDP, DogStatsD tags) to this address, once a second." },
+      { name: "log-debug", value: undefined, default: "off", description: "TigerBeetle's spelling of --log-level=debug." },
+      {
+        name: "cache-grid", value: "<size><KiB|MiB|GiB|TiB>", default: "1GiB, TigerBeetle's; not applied",
+        description: "TigerBeetle's grid cache size. Scarab's grid is read only at start-up, through a fixed small cache; the ledger " +
+          "is held in memory (--accounts-max, --transfers-max). The size is checked and logged as not applied, so TigerBeetle's scripts run."
+      },
+      {
+        name: "development", value: undefined, default: "off",
+        description: "As TigerBeetle's: start even where Direct I/O is unavailable (a file system that refuses O_DIRECT, or no native " +
+          "addon), on the page cache with O_DSYNC, with a warning. Not for production. Nothing else changes."
+      }
     ],
     notes: `${addressesHelp} A cluster's data files are formatted one by one with 'scarab format'.`
   },
@@ -94,6 +106,11 @@ export const commands: ReadonlyArray<CommandHelp> = [
       {
         name: "command", value: "'<statements>'", default: "none: an interactive session",
         description: "Run these statements (separated by ';') and exit; exit code 1 at the first that fails."
+      },
+      {
+        name: "timeout", value: "<duration>", default: "none: wait until answered",
+        description: "Give up on a statement without a reply after this long (500ms, 5s, 2m, 1h): name the cluster that did not " +
+          "answer, then exit 1 (--command) or go on. A create given up on may still commit."
       }
     ],
     notes: addressesHelp
@@ -104,9 +121,22 @@ export const commands: ReadonlyArray<CommandHelp> = [
       { name: "replica-count", value: "<n>", default: "1, or the number of --addresses", description: `Replicas the benchmark formats and starts on this host, 1 to ${replicasMax}.` },
       { name: "addresses", value: "<address>[,<address>...]", default: "none: the benchmark starts its own replicas", description: "Load the running cluster at these addresses instead." },
       { name: "cluster", value: "<u128>", default: "0", description: "The id of the cluster at --addresses." },
-      { name: "transfers", value: "<n>", default: "2000000", description: "Transfers to create, in batches of 8189." },
-      { name: "accounts", value: "<n>", default: "10000", description: "Accounts the transfers move amounts between, in random pairs." },
-      { name: "queries", value: "<n>", default: "100", description: "Queries of each kind after the load." },
+      { name: "transfer-count", value: "<n>", default: "2000000", description: "Transfers to create, in batches of 8189 (TigerBeetle's name)." },
+      { name: "transfers", value: "<n>", default: "2000000", description: "Scarab's earlier name for --transfer-count." },
+      { name: "account-count", value: "<n>", default: "10000", description: "Accounts the transfers move amounts between, in random pairs (TigerBeetle's name)." },
+      { name: "accounts", value: "<n>", default: "10000", description: "Scarab's earlier name for --account-count." },
+      { name: "query-count", value: "<n>", default: "100", description: "Queries of each kind after the load (TigerBeetle's name)." },
+      { name: "queries", value: "<n>", default: "100", description: "Scarab's earlier name for --query-count." },
+      {
+        name: "id-order", value: "sequential|random|reversed", default: "sequential",
+        description: "The order of the transfers' ids: counting up, a seeded random permutation, or counting down."
+      },
+      { name: "transfer-pending", value: undefined, default: "off", description: "Create every transfer pending (two-phase, no timeout)." },
+      { name: "seed", value: "<u32>", default: "42", description: "Seeds the workload's randomness: the account pairs, the random id order, the queries." },
+      {
+        name: "clients", value: "1", default: "1",
+        description: "TigerBeetle's concurrent load clients. Scarab's load generator is one client with one request in flight: other values are refused."
+      },
       {
         name: "restart-points", value: "<n>[,<n>...]|none", default: "1000000,5000000,10000000",
         description: "Transfer counts at which a second replica is checkpointed, killed and restarted, timing each restart; " +
@@ -115,6 +145,16 @@ export const commands: ReadonlyArray<CommandHelp> = [
       { name: "replica-cpu-prof", value: "<directory>", default: "none", description: "Run the replicas the benchmark starts with --cpu-prof, writing their profiles here." }
     ],
     notes: "Prints a RESULT {json} line at the end."
+  },
+  {
+    name: "inspect", summary: "Show what a data file holds, offline and read-only; verify its checksums.", positional: "<subcommand> [<path>]",
+    options: [{ name: "json", value: undefined, default: "off", description: "Print the report as one JSON document instead of text." }],
+    notes: "Subcommands: 'superblock <path>': every superblock copy (valid or damaged, sequence, checksum) and the selected " +
+      "copy's VSR state. 'wal <path>': each WAL slot (op, checksum, view, operation) and what journal recovery decides for it " +
+      "(eql, nil, fix, vsr, cut, cut_torn, with its case). 'replies <path>': the checkpoint's client sessions and whether each " +
+      "reply is intact. 'grid <path>': the checkpoint's free set and blocks by type. 'integrity <path>': every checksum of the " +
+      "file; exit 1 naming what is damaged. 'constants': the layout of the production and test profiles. It works on files " +
+      "'scarab start' refuses, and never writes."
   },
   {
     name: "version", summary: "Print Scarab's version and the TigerBeetle release it speaks.", positional: "",

@@ -15,7 +15,7 @@ import { commandNamed, commands, documentedDefaults } from "../../src/cli/usage.
 import { defaultLimits } from "../../src/ledger/memory_store.ts"
 import { releaseClientMin, releaseFormat, releaseScarab } from "../../src/protocol/header.ts"
 import { storageConfigs } from "../../src/storage/layout.ts"
-import { format, scarabSync, temporaryDataFile, type DataDirectory } from "../integration/replica_process.ts"
+import { format, scarabSync, startReplica, temporaryDataFile, type DataDirectory } from "../integration/replica_process.ts"
 
 let data: DataDirectory | undefined
 afterEach(() => {
@@ -42,7 +42,20 @@ describe("scarab CLI", () => {
     [["benchmark", "--replica-count=3", "--restart-points=1000"], "--restart-points restarts a single replica the benchmark starts itself"],
     [["benchmark", "--cluster=1"], "--cluster names the cluster at --addresses"],
     [["start", "--addresses=3000", "--transfers-max=0", "x"], "--transfers-max must be between 1 and 67108864, not 0"],
-    [["start", "--addresses=3000", "--accounts-max=many", "x"], "--accounts-max must be a whole number, not 'many'"]
+    [["start", "--addresses=3000", "--accounts-max=many", "x"], "--accounts-max must be a whole number, not 'many'"],
+    [["start", "--addresses=::1:3000", "x"], "address '::1:3000' has more than one colon: write an IPv6 address in brackets, as in [::1]:3001"],
+    [["start", "--addresses=[::1:3000", "x"], "address '[::1:3000' is not an IPv6 address in brackets"],
+    [["start", "--addresses=[localhost]:3000", "x"], "is not an IPv6 address in brackets"],
+    [["start", "--addresses=[::1]3000", "x"], "a port follows the brackets after a colon"],
+    [["start", "--addresses=3000,", "x"], "an address is empty (a comma too many?)"],
+    [["start", "--addresses=3000", "--cache-grid=4GB", "x"], "--cache-grid must be a size such as 1GiB or 512MiB"],
+    [["start", "--addresses=3000", "--log-debug", "--log-level=info", "x"], "--log-debug is --log-level=debug: give one of them"],
+    [["start", "--addresses=3000", "--development=yes", "x"], "--development takes no value"],
+    [["benchmark", "--clients=4"], "--clients=4: Scarab's load generator is one client with one request in flight; only --clients=1 is supported"],
+    [["benchmark", "--transfer-count=5", "--transfers=5"], "--transfer-count and --transfers are the same option; give one"],
+    [["benchmark", "--id-order=zigzag"], "--id-order must be sequential, random or reversed, not 'zigzag'"],
+    [["benchmark", "--seed=-1"], "--seed must be a whole number, not '-1'"],
+    [["repl", "--cluster=0", "--addresses=3000", "--timeout=5"], "--timeout must be a duration with its unit (500ms, 5s, 2m, 1h), not '5'"]
   ])("refuses %j with a usage error", (args, message) => {
     const result = scarabSync(args)
     expect(result.status).toBe(2)
@@ -54,6 +67,51 @@ describe("scarab CLI", () => {
     const result = scarabSync(["start", "--addresses=3000", "/nonexistent/scarab.data"])
     expect(result.status).toBe(1)
     expect(result.stderr).toContain("scarab: /nonexistent/scarab.data: cannot open the data file (ENOENT)")
+  })
+
+  it("--development starts where Direct I/O is unavailable (no native addon), on the page cache, saying so; --cache-grid is logged as not applied", async () => {
+    data = temporaryDataFile()
+    format(data.path)
+    const withoutAddon = { ...process.env, SCARAB_NATIVE: "off" }
+    const refused = scarabSync(["start", "--addresses=0", data.path], withoutAddon)
+    expect(refused.status).toBe(1)
+    expect(refused.stderr).toContain("(ENOALIGN): Direct I/O needs sector-aligned buffers from the native addon")
+    expect(refused.stderr).toContain("('scarab start --development' runs on the page cache instead; not for production)")
+    // The child takes the environment when it is spawned, synchronously inside startReplica.
+    const previous = process.env.SCARAB_NATIVE
+    process.env.SCARAB_NATIVE = "off"
+    const starting = startReplica(data.path, 0, ["--development", "--cache-grid=4GiB", "--log-debug"])
+    if (previous === undefined) delete process.env.SCARAB_NATIVE
+    else process.env.SCARAB_NATIVE = previous
+    const replica = await starting
+    try {
+      expect(replica.output()).toContain("--development: the page cache with O_DSYNC instead, which is not safe for production")
+      expect(replica.output()).toContain("--cache-grid=4GiB (4294967296 bytes) is not applied: Scarab's grid cache is a fixed small LRU")
+      expect(replica.output()).toMatch(/ DEBUG /) // --log-debug: the storage layer's debug lines are printed
+    } finally {
+      await replica.kill()
+    }
+  })
+
+  it("a replica listens on IPv6 ([::1]) and a client reaches it there", async (context) => {
+    const probe = createServer()
+    const ipv6 = await new Promise<boolean>((resolve) => {
+      probe.once("error", () => resolve(false))
+      probe.listen(0, "::1", () => probe.close(() => resolve(true)))
+    })
+    if (!ipv6) return context.skip("this machine has no IPv6 loopback (::1)")
+    data = temporaryDataFile()
+    format(data.path)
+    const replica = await startReplica(data.path, "[::1]:0")
+    try {
+      expect(replica.output()).toContain("addresses [::1]:0,") // its start-up line writes the address as it is read
+      const result = scarabSync(["repl", "--cluster=0", `--addresses=[::1]:${replica.port}`, "--timeout=60s",
+        "--command=create_accounts id=1 code=1 ledger=1; lookup_accounts id=1"])
+      expect(result.status, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/^ *1 +1 +1 +- +0 +0 +0 +0 +\d+$/m)
+    } finally {
+      await replica.kill()
+    }
   })
 
   it("refuses a file that is not a Scarab data file, and never formats over an existing file", () => {
@@ -104,6 +162,18 @@ describe("scarab CLI", () => {
       await new Promise<void>((resolve) => blocker.close(() => resolve()))
     }
   })
+})
+
+describe("scarab benchmark's TigerBeetle options", () => {
+  it("takes TigerBeetle's names and Scarab's earlier ones for the same counts", () => {
+    const tigerBeetle = benchmarkOptions(parseArguments(["benchmark", "--transfer-count=5000", "--account-count=20", "--query-count=3"]))
+    const earlier = benchmarkOptions(parseArguments(["benchmark", "--transfers=5000", "--accounts=20", "--queries=3"]))
+    expect([tigerBeetle.transfers, tigerBeetle.accounts, tigerBeetle.queries]).toEqual([5000, 20, 3])
+    expect([earlier.transfers, earlier.accounts, earlier.queries]).toEqual([5000, 20, 3])
+    const options = benchmarkOptions(parseArguments(["benchmark", "--id-order=reversed", "--transfer-pending", "--seed=9", "--clients=1"]))
+    expect([options.idOrder, options.transferPending, options.seed]).toEqual(["reversed", true, 9])
+  })
+
 })
 
 describe("scarab help and version", () => {
@@ -206,9 +276,12 @@ describe("scarab help and version", () => {
   it("the documented defaults are the ones the commands use", () => {
     const documented = (command: string, option: string) => commandNamed(command)!.options.find((o) => o.name === option)!.default
     const benchmark = benchmarkOptions(parseArguments(["benchmark"]))
-    expect(String(benchmark.transfers)).toBe(documented("benchmark", "transfers"))
-    expect(String(benchmark.accounts)).toBe(documented("benchmark", "accounts"))
-    expect(String(benchmark.queries)).toBe(documented("benchmark", "queries"))
+    for (const [names, value] of [[["transfer-count", "transfers"], benchmark.transfers], [["account-count", "accounts"], benchmark.accounts],
+      [["query-count", "queries"], benchmark.queries], [["seed"], benchmark.seed], [["id-order"], benchmark.idOrder]] as const) {
+      for (const name of names) expect(documented("benchmark", name)).toBe(String(value))
+    }
+    expect(benchmark.transferPending).toBe(false)
+    expect(replOptions(parseArguments(["repl", "--cluster=0", "--addresses=3000"])).timeoutMs).toBeUndefined()
     expect(benchmark.restartPoints.join(",")).toBe(documented("benchmark", "restart-points"))
     expect(benchmark.replicaCount).toBe(1)
     expect(documented("benchmark", "replica-count")).toMatch(/^1\b/)

@@ -121,6 +121,18 @@ describe("scarab inspect on a clean file", () => {
     expect((await inspect("constants")).stdout).toContain("wal_prepares")
   })
 
+  it("the binary: integrity exits 0, an unknown subcommand is a usage error (2), a missing file exits 1", () => {
+    const integrity = scarabSync(["inspect", "integrity", data.path])
+    expect(integrity.status, integrity.stderr).toBe(0)
+    expect(integrity.stdout).toContain("verified")
+    const unknown = scarabSync(["inspect", "frobnicate", data.path])
+    expect(unknown.status).toBe(2)
+    expect(unknown.stderr).toContain("unknown inspect subcommand 'frobnicate'")
+    const missing = scarabSync(["inspect", "wal", "/nonexistent/x.scarab"])
+    expect(missing.status).toBe(1)
+    expect(missing.stderr).toContain("scarab: /nonexistent/x.scarab: cannot open the data file (ENOENT)")
+  })
+
   it("names a missing file", async () => {
     const missing = await Effect.runPromise(Effect.flip(inspectFile({ subcommand: "wal", path: "/nonexistent/x.scarab", json: false })))
     expect(missing._tag).toBe("InspectError")
@@ -154,6 +166,15 @@ describe("scarab inspect on a damaged file", () => {
     expect(result.stdout).toContain("wal_headers slot 7: redundant header invalid (decision fix")
     expect(result.stdout).toContain(`grid block ${valueBlock} (snapshot accounts) cannot be read: invalid body checksum`)
     expect(result.stdout).toMatch(/grid block \d+ \(client sessions\) cannot be read: invalid body checksum/)
+  })
+
+  it("the binary: integrity exits 1 and prints what is damaged; superblock --json still exits 0", () => {
+    const integrity = scarabSync(["inspect", "integrity", data.path])
+    expect(integrity.status).toBe(1)
+    expect(integrity.stdout).toContain("DAMAGED: 5 problem(s)")
+    const superblock = scarabSync(["inspect", "superblock", "--json", data.path])
+    expect(superblock.status).toBe(0)
+    expect(JSON.parse(superblock.stdout).damaged).toHaveLength(1)
   })
 
   it("superblock and wal still print, flagging the damage; nothing is written", async () => {

@@ -92,7 +92,7 @@ class Repl {
 }
 
 /** The REPL's line when the cluster has not answered within 2 s: a matter of speed, not of behaviour. */
-const waitingNotice = /^\(waiting for the cluster at [^)]*\)\n/gm
+const waitingNotice = /^\(waiting for a reply from cluster [^)]*\)\n/gm
 /** A bound for a REPL that never prints what a test waits for. */
 const replyMs = 120_000
 
@@ -191,12 +191,23 @@ describe("scarab repl --command", () => {
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
     const repl = Repl.on((silent.address() as AddressInfo).port, "--command=lookup_accounts id=1")
     try {
-      await repl.waitFor(/\(waiting for the cluster at 127\.0\.0\.1:\d+; Ctrl\+C stops waiting\)/, "stderr")
+      await repl.waitFor(/\(waiting for a reply from cluster 0 at 127\.0\.0\.1:\d+; --timeout=<duration> bounds the wait\)/, "stderr")
     } finally {
       await repl.kill()
       for (const socket of connections) socket.destroy()
       await new Promise<void>((resolve) => silent.close(() => resolve()))
     }
+  })
+
+  // A replica drops the messages of another cluster: the client retries forever, so without a
+  // bound the REPL would wait forever. It says what it waits for, then gives up, naming it.
+  it("against a cluster of another id: says what it waits for, and --timeout ends the wait with exit code 1", async () => {
+    const stale = new Repl(["--cluster=7", `--addresses=${replica.port}`, "--command=lookup_accounts id=1", "--timeout=4s"])
+    const code = await stale.exited
+    expect(code).toBe(1)
+    expect(stale.stderr).toContain(`(waiting for a reply from cluster 7 at 127.0.0.1:${replica.port}; --timeout gives up after 4 s)`)
+    expect(stale.stderr).toContain(`error: no reply from cluster 7 at 127.0.0.1:${replica.port} within 4 s (--timeout): is it running, and is its id 7?`)
+    expect(stale.stdout).toBe("")
   })
 
   it.each([

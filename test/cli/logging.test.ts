@@ -89,15 +89,16 @@ describe("scarab start's log", () => {
 })
 
 describe("layerEmbedded's log", () => {
-  let directory: string | undefined
+  // Every directory a test made (it opens two ledgers), removed after it.
+  const directories: Array<string> = []
   afterEach(() => {
-    if (directory !== undefined) rmSync(directory, { recursive: true, force: true })
-    directory = undefined
+    for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true })
   })
 
   /** Opens an embedded ledger with `logLevel`, creates an account, and returns every line the application's logger received. */
   const linesOf = (logLevel: "Info" | undefined) => {
-    directory = mkdtempSync(join(tmpdir(), "scarab-log-"))
+    const directory = mkdtempSync(join(tmpdir(), "scarab-log-"))
+    directories.push(directory)
     const path = join(directory, "ledger.scarab")
     const lines: Array<string> = []
     const logger = Logger.make<unknown, void>(({ logLevel: level, message }) => {

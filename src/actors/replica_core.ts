@@ -284,18 +284,6 @@ type CommitStage =
 /** The checkpoint being written after its op committed: its data, then its superblock. */
 type CheckpointStage = "none" | "data" | "superblock"
 
-/**
- * The newest op startup replays: one the replica knows committed. A replica of one commits every
- * op it wrote to its journal (its write is the quorum). In a cluster, ops above `commit_max` may
- * be truncated by a view change and the ledger has no undo, so they wait for the view.
- */
-export function replayOpMax(replicaCount: number, commitMax: number, journalOpMax: number): number {
-  assert(replicaCount >= 1, () => "a cluster has a replica")
-  assert(Number.isSafeInteger(commitMax), () => "commit_max is an integer")
-  assert(Number.isSafeInteger(journalOpMax), () => "the journal's newest op is an integer")
-  return replicaCount === 1 ? journalOpMax : Math.min(commitMax, journalOpMax)
-}
-
 export class ReplicaCore {
   readonly config: ReplicaConfig
   private readonly ledger: Ledger

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest"
 import { QuorumCounter, quorums } from "../../src/actors/quorum.ts"
-import { type Output, ReplicaCore, replayOpMax } from "../../src/actors/replica_core.ts"
+import { type Output, ReplicaCore } from "../../src/actors/replica_core.ts"
 import { createLedger } from "../../src/ledger/ledger.ts"
 import { buildMessage, u128FromBytes, u128ToBytes } from "../../src/protocol/build.ts"
 import { Command, releaseClientMin, releaseScarab, ReplyLayout, VsrOperation, zeroHeader } from "../../src/protocol/header.ts"
@@ -97,12 +97,6 @@ describe("startup, driven by the core", () => {
     expect(core.status).toBe("recovering")
     core.step(now(), { _tag: "JournalRecovered", ops: [] })
     expect(core.status).toBe("normal")
-  })
-
-  it("replays every op a replica of one wrote, but only up to commit_max in a cluster (a view change may truncate the rest)", () => {
-    expect(replayOpMax(1, 3, 10)).toBe(10)
-    expect(replayOpMax(3, 3, 10)).toBe(3)
-    expect(replayOpMax(3, 12, 10)).toBe(10)
   })
 })
 
